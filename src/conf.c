@@ -1,0 +1,406 @@
+/*
+ * conf.c: reads the libconfig file into a validated struct conf.
+ *
+ * Every setting is declared once in the settings table below (name, type,
+ * bounds, where it is stored, where it may appear); the loader walks the file
+ * and rejects anything the table does not know, naming the file and line.
+ * Must not open sockets or touch processes: a conf is plain data.
+ */
+#include "config.h"
+
+#include <libconfig.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "handler.h"
+#include "log.h"
+
+enum setting_type {
+	SET_UINT,    /* non-negative integer within [min, max] */
+	SET_SECONDS, /* number (int or float) of seconds within [min, max] */
+	SET_STRING,  /* string */
+	SET_BOOL,    /* true/false */
+	SET_SPECIAL, /* parsed by code in this file (protocol, handler, ...) */
+};
+
+enum setting_scope {
+	IN_GLOBAL = 1,   /* stored in struct conf */
+	IN_LISTENER = 2, /* stored in struct listener_conf */
+	IN_LIMITS = 4,   /* stored in struct limits: global default, listener override */
+};
+
+struct setting {
+	const char *name;       /* key in the file */
+	enum setting_type type; /* value type */
+	unsigned scope;         /* where it may appear and where it is stored */
+	size_t offset;          /* offset in the struct named by scope */
+	double min, max;        /* bounds for numbers */
+};
+
+#define G(f) IN_GLOBAL, offsetof(struct conf, f)
+#define L(f) IN_LISTENER, offsetof(struct listener_conf, f)
+#define LIM(f) IN_GLOBAL | IN_LISTENER | IN_LIMITS, offsetof(struct limits, f)
+
+static const struct setting settings[] = {
+	{"workers", SET_UINT, G(workers), 1, 256},
+	{"user", SET_STRING, G(user), 0, 0},
+	{"group", SET_STRING, G(group), 0, 0},
+	{"log_level", SET_SPECIAL, G(log_level), 0, 0},
+	{"log_target", SET_SPECIAL, G(log_syslog), 0, 0},
+	{"pid_file", SET_STRING, G(pid_file), 0, 0},
+	{"shutdown_timeout", SET_SECONDS, G(shutdown_timeout), 0, 3600},
+	{"listeners", SET_SPECIAL, IN_GLOBAL, 0, 0, 0},
+	{"max_line", SET_UINT, LIM(max_line), 1, 16 * 1024 * 1024},
+	{"max_connections", SET_UINT, LIM(max_connections), 1, 1000000},
+	{"idle_timeout", SET_SECONDS, LIM(idle_timeout), 0, 31 * 86400},
+	{"output_buffer", SET_UINT, LIM(output_buffer), 256, 256 * 1024 * 1024},
+	{"name", SET_STRING, L(name), 0, 0},
+	{"protocol", SET_SPECIAL, L(protocol), 0, 0},
+	{"address", SET_STRING, L(address), 0, 0},
+	{"port", SET_UINT, L(port), 1, 65535},
+	{"handler", SET_SPECIAL, L(handler), 0, 0},
+	{"backlog", SET_UINT, L(backlog), 1, 65535},
+	{"ipv6_only", SET_BOOL, L(ipv6_only), 0, 0},
+};
+
+/* Error context: the first error wins and names FILE:LINE. */
+struct loader {
+	const char *path; /* file being loaded */
+	char *err;        /* caller's buffer */
+	size_t errlen;    /* its size */
+	bool failed;      /* an error was recorded */
+};
+
+__attribute__((format(printf, 3, 4))) static void fail_at(struct loader *ld,
+							  const config_setting_t *s,
+							  const char *fmt, ...)
+{
+	if (ld->failed)
+		return;
+	ld->failed = true;
+	const char *file = s ? config_setting_source_file(s) : NULL;
+	int line = s ? (int)config_setting_source_line(s) : 0;
+	int n = snprintf(ld->err, ld->errlen, "%s:%d: ", file ? file : ld->path, line);
+	if (n < 0 || (size_t)n >= ld->errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+const char *proto_name(enum proto p)
+{
+	switch (p) {
+	case PROTO_TCP: return "tcp";
+	case PROTO_UDP: return "udp";
+	case PROTO_TLS: return "tls";
+	}
+	return "?";
+}
+
+static const struct setting *setting_find(const char *name, unsigned scope)
+{
+	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+		if ((settings[i].scope & scope) && strcmp(settings[i].name, name) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+static const char *type_name(int t)
+{
+	switch (t) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a number";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_LIST: return "a list";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	}
+	return "a value";
+}
+
+static bool get_number(struct loader *ld, const config_setting_t *s, const struct setting *def,
+		       double *out)
+{
+	int t = config_setting_type(s);
+	double v;
+	if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
+		v = (double)config_setting_get_int64(s);
+	else if (t == CONFIG_TYPE_FLOAT && def->type == SET_SECONDS)
+		v = config_setting_get_float(s);
+	else {
+		fail_at(ld, s, "'%s' must be %s, not %s", def->name,
+			def->type == SET_SECONDS ? "a number of seconds" : "an integer",
+			type_name(t));
+		return false;
+	}
+	if (v < def->min || v > def->max) {
+		fail_at(ld, s, "'%s' must be between %g and %g, not %g", def->name, def->min,
+			def->max, v);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static const char *get_string(struct loader *ld, const config_setting_t *s, const char *name)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		fail_at(ld, s, "'%s' must be a string, not %s", name,
+			type_name(config_setting_type(s)));
+		return NULL;
+	}
+	return config_setting_get_string(s);
+}
+
+static void set_special(struct loader *ld, const config_setting_t *s, const struct setting *def,
+			void *base)
+{
+	const char *v = get_string(ld, s, def->name);
+	if (!v)
+		return;
+	if (strcmp(def->name, "log_level") == 0) {
+		int lvl = log_level_from_name(v);
+		if (lvl < 0)
+			fail_at(ld, s, "unknown log_level '%s' (debug, info, notice, warning, err)", v);
+		else
+			((struct conf *)base)->log_level = lvl;
+	} else if (strcmp(def->name, "log_target") == 0) {
+		if (strcmp(v, "stderr") == 0)
+			((struct conf *)base)->log_syslog = false;
+		else if (strcmp(v, "syslog") == 0)
+			((struct conf *)base)->log_syslog = true;
+		else
+			fail_at(ld, s, "unknown log_target '%s' (stderr, syslog)", v);
+	} else if (strcmp(def->name, "protocol") == 0) {
+		struct listener_conf *lc = base;
+		if (strcmp(v, "tcp") == 0)
+			lc->protocol = PROTO_TCP;
+		else if (strcmp(v, "udp") == 0 || strcmp(v, "tls") == 0)
+			fail_at(ld, s, "protocol '%s' is not supported by this version (tcp only)", v);
+		else
+			fail_at(ld, s, "unknown protocol '%s' (tcp)", v);
+	} else if (strcmp(def->name, "handler") == 0) {
+		struct listener_conf *lc = base;
+		lc->handler = handler_find(v);
+		if (!lc->handler)
+			fail_at(ld, s, "unknown handler '%s' (%s)", v, handler_names());
+	}
+}
+
+/* Applies one setting s found in a group of the given scope to base (and limits). */
+static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned scope, void *base,
+			  struct limits *limits)
+{
+	const char *name = config_setting_name(s);
+	const struct setting *def = setting_find(name, scope);
+	if (!def) {
+		fail_at(ld, s, "unknown setting '%s'%s", name,
+			scope == IN_LISTENER ? " in listener" : "");
+		return;
+	}
+	if (def->type == SET_SPECIAL) {
+		if (strcmp(name, "listeners") != 0)
+			set_special(ld, s, def, base);
+		return;
+	}
+	char *field = (char *)((def->scope & IN_LIMITS) ? (void *)limits : base) + def->offset;
+	double num;
+	switch (def->type) {
+	case SET_UINT:
+		if (get_number(ld, s, def, &num)) {
+			if (strcmp(name, "backlog") == 0)
+				*(int *)field = (int)num;
+			else
+				*(unsigned *)field = (unsigned)num;
+		}
+		break;
+	case SET_SECONDS:
+		if (get_number(ld, s, def, &num))
+			*(double *)field = num;
+		break;
+	case SET_STRING: {
+		const char *v = get_string(ld, s, name);
+		if (v) {
+			free(*(char **)field);
+			*(char **)field = strdup(v);
+		}
+		break;
+	}
+	case SET_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			fail_at(ld, s, "'%s' must be true or false, not %s", name,
+				type_name(config_setting_type(s)));
+		else
+			*(bool *)field = config_setting_get_bool(s);
+		break;
+	case SET_SPECIAL:
+		break;
+	}
+}
+
+static void resolve_address(struct loader *ld, const config_setting_t *s,
+			    struct listener_conf *lc)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	char port[8];
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof port, "%u", lc->port);
+	int rc = getaddrinfo(lc->address, port, &hints, &res);
+	if (rc != 0) {
+		fail_at(ld, s, "listener '%s': cannot resolve address '%s': %s", lc->name,
+			lc->address, gai_strerror(rc));
+		return;
+	}
+	memcpy(&lc->addr, res->ai_addr, res->ai_addrlen);
+	lc->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+}
+
+static void load_listener(struct loader *ld, const config_setting_t *grp, struct conf *conf,
+			  size_t index)
+{
+	struct listener_conf *lc = &conf->listeners[index];
+	lc->limits = conf->limits;
+	lc->backlog = 511;
+	lc->ipv6_only = true;
+	lc->line = (int)config_setting_source_line(grp);
+	if (!config_setting_is_group(grp)) {
+		fail_at(ld, grp, "each entry of 'listeners' must be a group ( { ... } )");
+		return;
+	}
+	for (int i = 0; i < config_setting_length(grp); i++)
+		apply_setting(ld, config_setting_get_elem(grp, (unsigned)i), IN_LISTENER, lc,
+			      &lc->limits);
+	if (ld->failed)
+		return;
+	static const char *const required[] = {"name", "protocol", "address", "port", "handler"};
+	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+		if (!config_setting_get_member(grp, required[i])) {
+			fail_at(ld, grp, "listener is missing '%s'", required[i]);
+			return;
+		}
+	if (lc->name[0] == '\0') {
+		fail_at(ld, config_setting_get_member(grp, "name"), "listener name is empty");
+		return;
+	}
+	for (size_t j = 0; j < index; j++)
+		if (strcmp(conf->listeners[j].name, lc->name) == 0) {
+			fail_at(ld, config_setting_get_member(grp, "name"),
+				"duplicate listener name '%s' (first defined at line %d)", lc->name,
+				conf->listeners[j].line);
+			return;
+		}
+	resolve_address(ld, config_setting_get_member(grp, "address"), lc);
+	for (size_t j = 0; j < index && !ld->failed; j++)
+		if (listener_conf_same_socket(&conf->listeners[j], lc))
+			fail_at(ld, grp, "listener '%s' uses the same %s address and port as '%s'",
+				lc->name, proto_name(lc->protocol), conf->listeners[j].name);
+}
+
+static void load_listeners(struct loader *ld, const config_setting_t *list, struct conf *conf)
+{
+	if (!list) {
+		fail_at(ld, NULL, "no 'listeners' defined");
+		return;
+	}
+	if (!config_setting_is_list(list)) {
+		fail_at(ld, list, "'listeners' must be a list ( ( {...}, {...} ) )");
+		return;
+	}
+	int n = config_setting_length(list);
+	if (n == 0) {
+		fail_at(ld, list, "'listeners' is empty");
+		return;
+	}
+	conf->listeners = calloc((size_t)n, sizeof *conf->listeners);
+	if (!conf->listeners)
+		fatal("calloc");
+	conf->n_listeners = (size_t)n;
+	for (int i = 0; i < n && !ld->failed; i++)
+		load_listener(ld, config_setting_get_elem(list, (unsigned)i), conf, (size_t)i);
+}
+
+static void conf_defaults(struct conf *conf)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	conf->workers = ncpu > 0 ? (unsigned)ncpu : 1;
+	conf->log_level = LOG_INFO;
+	conf->shutdown_timeout = 10;
+	conf->limits.max_line = 8192;
+	conf->limits.max_connections = 4096;
+	conf->limits.idle_timeout = 300;
+	conf->limits.output_buffer = 262144;
+}
+
+struct conf *conf_load(const char *path, char *err, size_t errlen)
+{
+	struct loader ld = {path, err, errlen, false};
+	config_t cf;
+	struct conf *conf = calloc(1, sizeof *conf);
+	if (!conf)
+		fatal("calloc");
+	conf->path = strdup(path);
+	conf_defaults(conf);
+	config_init(&cf);
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s: cannot read file: %m", path);
+		else
+			snprintf(err, errlen, "%s:%d: %s",
+				 config_error_file(&cf) ? config_error_file(&cf) : path,
+				 config_error_line(&cf), config_error_text(&cf));
+		config_destroy(&cf);
+		conf_free(conf);
+		return NULL;
+	}
+	config_setting_t *root = config_root_setting(&cf);
+	/* Globals first, so listener limits start from the global values. */
+	for (int i = 0; i < config_setting_length(root); i++)
+		apply_setting(&ld, config_setting_get_elem(root, (unsigned)i), IN_GLOBAL, conf,
+			      &conf->limits);
+	if (!ld.failed)
+		load_listeners(&ld, config_setting_get_member(root, "listeners"), conf);
+	if (!ld.failed && conf->group && !conf->user)
+		fail_at(&ld, config_setting_get_member(root, "group"), "'group' is set without 'user'");
+	config_destroy(&cf);
+	if (ld.failed) {
+		conf_free(conf);
+		return NULL;
+	}
+	return conf;
+}
+
+void conf_free(struct conf *conf)
+{
+	if (!conf)
+		return;
+	for (size_t i = 0; i < conf->n_listeners; i++) {
+		free(conf->listeners[i].name);
+		free(conf->listeners[i].address);
+	}
+	free(conf->listeners);
+	free(conf->path);
+	free(conf->user);
+	free(conf->group);
+	free(conf->pid_file);
+	free(conf);
+}
+
+bool listener_conf_same_socket(const struct listener_conf *a, const struct listener_conf *b)
+{
+	bool a_dgram = a->protocol == PROTO_UDP, b_dgram = b->protocol == PROTO_UDP;
+	return a_dgram == b_dgram && a->addrlen == b->addrlen &&
+	       memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}

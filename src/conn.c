@@ -1,0 +1,286 @@
+/*
+ * conn.c: a stream connection: reads into the worker's shared buffer, frames
+ * lines, hands them to the handler, writes replies with back-pressure, and
+ * enforces max_line, output_buffer and idle_timeout.
+ *
+ * Owns everything in struct conn. Must not touch other connections or the
+ * listening sockets. A function that may free the connection returns -1 and
+ * its caller returns at once without touching it again.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "worker.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define CONN_MAX_ROUNDS 64 /* process/flush rounds per event before yielding */
+
+static const struct limits *conn_limits(const struct conn *c) { return &c->l->conf->limits; }
+
+static bool conn_has_room(const struct conn *c)
+{
+	return outbuf_len(&c->out) < conn_limits(c)->output_buffer;
+}
+
+/* Derives which watchers run from the connection's state. */
+static void conn_update_watchers(struct conn *c)
+{
+	struct ev_loop *loop = c->w->loop;
+	bool want_read = !c->read_eof && !c->closing && conn_has_room(c);
+	bool want_write = outbuf_len(&c->out) > 0;
+	if (want_read && !ev_is_active(&c->rio))
+		ev_io_start(loop, &c->rio);
+	else if (!want_read && ev_is_active(&c->rio))
+		ev_io_stop(loop, &c->rio);
+	if (want_write && !ev_is_active(&c->wio))
+		ev_io_start(loop, &c->wio);
+	else if (!want_write && ev_is_active(&c->wio))
+		ev_io_stop(loop, &c->wio);
+}
+
+static void conn_begin_close(struct conn *c, const char *reason)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->close_reason = reason;
+}
+
+static void conn_line_too_long(struct conn *c)
+{
+	unsigned max = conn_limits(c)->max_line;
+	log_info("%s: peer %s: line longer than max_line (%u bytes): closing", c->l->conf->name,
+		 c->peer_str, max);
+	if (outbuf_printf(&c->out, "ERROR line too long (max_line is %u bytes)\r\n", max) < 0)
+		outbuf_reset(&c->out);
+	conn_begin_close(c, "line too long");
+}
+
+/* Hands one line to the handler. */
+static void conn_dispatch(struct conn *c, const struct line *line)
+{
+	c->lines_in++;
+	if (c->handler->line(c->state, line, &c->out) != HANDLER_OK)
+		conn_begin_close(c, "closed by handler");
+}
+
+/*
+ * Frames and dispatches lines from data[0..len) while output has room.
+ * Returns the number of bytes consumed.
+ */
+static size_t conn_frame(struct conn *c, const char *data, size_t len)
+{
+	size_t done = 0, max_line = conn_limits(c)->max_line;
+	while (!c->closing && conn_has_room(c) && done < len) {
+		struct line line;
+		size_t used;
+		enum line_status st = line_next(data + done, len - done, max_line, &line, &used);
+		if (st == LINE_PARTIAL)
+			break;
+		if (st == LINE_TOO_LONG) {
+			conn_line_too_long(c);
+			return len;
+		}
+		done += used;
+		conn_dispatch(c, &line);
+	}
+	return done;
+}
+
+/* Writes queued output until it is sent or the socket is full. Returns -1 if c was freed. */
+static int conn_flush(struct conn *c)
+{
+	while (outbuf_len(&c->out) > 0) {
+		ssize_t n = send(c->fd, outbuf_head(&c->out), outbuf_len(&c->out), MSG_NOSIGNAL);
+		if (n > 0) {
+			outbuf_consume(&c->out, (size_t)n);
+			c->bytes_out += (uint64_t)n;
+			c->last_activity = ev_now(c->w->loop);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		conn_free(c, n < 0 && errno == EPIPE	   ? "peer closed while writing"
+			     : n < 0 && errno == ECONNRESET ? "connection reset by peer"
+							    : "write error");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Moves the connection forward: frames held-back input while output has room,
+ * handles end of input, flushes, and frees the connection once it is done.
+ * Returns -1 if c was freed.
+ */
+static int conn_advance(struct conn *c)
+{
+	for (int round = 0; round < CONN_MAX_ROUNDS; round++) {
+		if (linebuf_len(&c->in) > 0 && !c->closing && conn_has_room(c))
+			linebuf_consume(&c->in, conn_frame(c, linebuf_head(&c->in), linebuf_len(&c->in)));
+		if (c->read_eof && !c->closing && conn_has_room(c)) {
+			/* Only a partial line can be left: it is the last line. */
+			if (linebuf_len(&c->in) > 0) {
+				struct line line;
+				line_final(linebuf_head(&c->in), linebuf_len(&c->in), &line);
+				conn_dispatch(c, &line);
+				linebuf_free(&c->in);
+			}
+			conn_begin_close(c, "client closed");
+		}
+		size_t before = outbuf_len(&c->out);
+		if (conn_flush(c) < 0)
+			return -1;
+		if (c->closing && outbuf_len(&c->out) == 0) {
+			conn_free(c, c->close_reason);
+			return -1;
+		}
+		/* Stop when the socket is full or nothing more can be framed. */
+		if (outbuf_len(&c->out) > 0 || before == 0 || linebuf_len(&c->in) == 0)
+			break;
+	}
+	conn_update_watchers(c);
+	return 0;
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = container_of(io, struct conn, rio);
+	struct worker *w = c->w;
+	(void)revents;
+	ssize_t n = recv(c->fd, w->rbuf, sizeof w->rbuf, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		conn_free(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
+		return;
+	}
+	if (n == 0) {
+		c->read_eof = true;
+	} else {
+		c->bytes_in += (uint64_t)n;
+		c->last_activity = ev_now(loop);
+		const char *data = w->rbuf;
+		size_t len = (size_t)n;
+		if (linebuf_len(&c->in) == 0) {
+			/* Common case: frame straight from the shared buffer. */
+			size_t used = conn_frame(c, data, len);
+			data += used;
+			len -= used;
+		}
+		if (len > 0 && !c->closing && linebuf_append(&c->in, data, len) < 0) {
+			conn_free(c, "out of memory");
+			return;
+		}
+	}
+	conn_advance(c);
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = container_of(io, struct conn, wio);
+	(void)loop;
+	(void)revents;
+	conn_advance(c);
+}
+
+/* Idle timeout, "be smart about timeouts" style: one timer re-armed only when it fires. */
+static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn *c = container_of(t, struct conn, idle);
+	(void)revents;
+	ev_tstamp timeout = conn_limits(c)->idle_timeout;
+	ev_tstamp after = c->last_activity + timeout - ev_now(loop);
+	if (after <= 0) {
+		log_info("%s: peer %s: idle for %.0f s: closing", c->l->conf->name, c->peer_str,
+			 timeout);
+		conn_free(c, "idle timeout");
+		return;
+	}
+	ev_timer_set(t, after, 0);
+	ev_timer_start(loop, t);
+}
+
+int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
+		socklen_t peerlen)
+{
+	const struct handler *h = l->conf->handler;
+	struct conn *c = calloc(1, sizeof *c + h->state_size);
+	if (!c) {
+		log_warnx("%s: out of memory for a new connection", l->conf->name);
+		close(fd);
+		return -1;
+	}
+	c->w = w;
+	c->l = l;
+	c->handler = h;
+	c->fd = fd;
+	c->id = ++w->next_conn_id;
+	memcpy(&c->peer, peer, peerlen);
+	addr_format(peer, c->peer_str);
+	c->started = c->last_activity = ev_now(w->loop);
+	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
+	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
+	ev_init(&c->idle, conn_idle_cb);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	l->n_conns++;
+	log_debug("%s: peer %s: connection %llu accepted", l->conf->name, c->peer_str, c->id);
+	if (conn_limits(c)->idle_timeout > 0) {
+		ev_timer_set(&c->idle, conn_limits(c)->idle_timeout, 0);
+		ev_timer_start(w->loop, &c->idle);
+	}
+	if (h->open) {
+		struct sockaddr_storage local;
+		socklen_t llen = sizeof local;
+		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+			memset(&local, 0, sizeof local);
+		struct session_info si = {l->conf->name, (struct sockaddr *)&c->peer,
+					  (struct sockaddr *)&local, false};
+		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
+			conn_begin_close(c, "closed by handler");
+	}
+	conn_advance(c);
+	return 0;
+}
+
+void conn_free(struct conn *c, const char *reason)
+{
+	struct worker *w = c->w;
+	struct ev_loop *loop = w->loop;
+	ev_io_stop(loop, &c->rio);
+	ev_io_stop(loop, &c->wio);
+	ev_timer_stop(loop, &c->idle);
+	close(c->fd);
+	if (c->handler->close)
+		c->handler->close(c->state);
+	log_debug("%s: peer %s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
+		  "lines, out %llu bytes",
+		  c->l->conf->name, c->peer_str, c->id, reason, ev_now(loop) - c->started,
+		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
+		  (unsigned long long)c->bytes_out);
+	linebuf_free(&c->in);
+	outbuf_free(&c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	listener_conn_gone(c->l);
+	free(c);
+	worker_conn_gone(w);
+}

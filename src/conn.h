@@ -1,0 +1,59 @@
+/*
+ * conn.h: one client connection on a stream listener.
+ *
+ * The connection owns its socket, its watchers, its unframed input and its
+ * queued output, and the handler state that follows it in memory. conn_free()
+ * is the one place all of that is released. The set of running watchers is
+ * derived from buffer state by one function (conn_update_watchers).
+ *
+ *   OPEN --handler CLOSE / line too long / peer EOF--> CLOSING (flush, then free)
+ *     |                                                   |
+ *     +--error / idle timeout / worker stop--> freed <-----+
+ */
+#ifndef KSOCKD_CONN_H
+#define KSOCKD_CONN_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "handler.h"
+#include "linebuf.h"
+#include "outbuf.h"
+
+struct listener;
+struct worker;
+
+struct conn {
+	struct conn *prev, *next;        /* worker's list of connections */
+	struct worker *w;                /* owning worker */
+	struct listener *l;              /* listener it came from */
+	const struct handler *handler;   /* line protocol */
+	int fd;                          /* the socket */
+	unsigned long long id;           /* per-worker id, for logs */
+	ev_io rio;                       /* readable */
+	ev_io wio;                       /* writable (armed only while output waits) */
+	ev_timer idle;                   /* idle_timeout, re-armed lazily */
+	ev_tstamp last_activity;         /* last byte read or written */
+	ev_tstamp started;               /* accept time */
+	struct linebuf in;               /* bytes read but not yet framed */
+	struct outbuf out;               /* replies not yet written */
+	bool read_eof;                   /* peer shut down its side */
+	bool closing;                    /* send what is queued, then free */
+	const char *close_reason;        /* why, for the close log line */
+	uint64_t bytes_in, bytes_out;    /* traffic counters */
+	uint64_t lines_in;               /* lines handed to the handler */
+	struct sockaddr_storage peer;    /* client address */
+	char peer_str[ADDR_STRLEN];      /* client address, formatted */
+	_Alignas(max_align_t) char state[]; /* handler state (handler->state_size) */
+};
+
+/* Takes ownership of fd; returns 0, or -1 after closing fd (no memory). */
+int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
+		socklen_t peerlen);
+/* Closes and frees c at once, logging reason. */
+void conn_free(struct conn *c, const char *reason);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * handler.c: the registry of line handlers, looked up by name from the config.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "handler.h"
+#include "handlers/handlers.h"
+
+static const struct handler *const registry[] = {
+	&handler_echo,
+	&handler_hello,
+};
+
+const struct handler *handler_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+		if (strcmp(registry[i]->name, name) == 0)
+			return registry[i];
+	return NULL;
+}
+
+const char *handler_names(void) { return "echo, hello"; }

@@ -1,0 +1,49 @@
+/*
+ * handler.h: the interface between transports and line protocols.
+ *
+ * A handler is pure: it sees its own state, one line at a time, and an output
+ * queue to append replies to. It never sees a socket, a watcher or TLS, so
+ * every transport (TCP, TLS, UDP) feeds the same handler and each handler is
+ * unit-tested without a network. The connection allocates state_size bytes
+ * of zeroed state for each session and calls open, line..., close.
+ */
+#ifndef KSOCKD_HANDLER_H
+#define KSOCKD_HANDLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "linebuf.h"
+#include "outbuf.h"
+
+enum handler_result {
+	HANDLER_OK = 0,    /* keep the session open */
+	HANDLER_CLOSE = 1, /* send what is queued, then close */
+};
+
+/* What a handler may know about its session. */
+struct session_info {
+	const char *listener;          /* listener name */
+	const struct sockaddr *peer;   /* client address */
+	const struct sockaddr *local;  /* address the client reached */
+	bool datagram;                 /* one request per datagram (UDP) */
+};
+
+struct handler {
+	const char *name;  /* as written in the config */
+	size_t state_size; /* bytes of per-session state */
+	/* Session start: may queue a greeting. NULL if nothing to do. */
+	enum handler_result (*open)(void *state, const struct session_info *si, struct outbuf *out);
+	/* One complete line (terminator excluded; line->eol says which it was). */
+	enum handler_result (*line)(void *state, const struct line *line, struct outbuf *out);
+	/* Session end: releases what the state points to. NULL if nothing to do. */
+	void (*close)(void *state);
+};
+
+/* Looks a handler up by name; NULL if unknown. */
+const struct handler *handler_find(const char *name);
+/* "echo, hello, ...": for error messages. */
+const char *handler_names(void);
+
+#endif

@@ -1,0 +1,12 @@
+/*
+ * handlers/handlers.h: the built-in line handlers, one file each.
+ */
+#ifndef KSOCKD_HANDLERS_H
+#define KSOCKD_HANDLERS_H
+
+#include "../handler.h"
+
+extern const struct handler handler_echo;  /* each line back, terminator included */
+extern const struct handler handler_hello; /* "Please enter your name" / "Hello, NAME!" */
+
+#endif

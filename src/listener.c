@@ -1,0 +1,159 @@
+/*
+ * listener.c: binds listening sockets (master) and accepts from them
+ * (workers). Owns the listening fd in each process; hands every accepted fd
+ * to conn_create(), which owns it from then on.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "worker.h"
+
+#define ACCEPT_BATCH 64        /* connections accepted per readiness event */
+#define EMFILE_BACKOFF 0.1     /* seconds without accepting after EMFILE */
+#define LIMIT_LOG_INTERVAL 10. /* seconds between repeated limit warnings */
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+int listener_bind(const struct listener_conf *lc, char *err, size_t errlen)
+{
+	char a[ADDR_STRLEN];
+	int type = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	int fd = socket(lc->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	addr_format((const struct sockaddr *)&lc->addr, a);
+	if (fd < 0) {
+		snprintf(err, errlen, "listener '%s': socket: %s", lc->name, strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+		goto fail_op;
+	if (lc->addr.ss_family == AF_INET6) {
+		int v6only = lc->ipv6_only;
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
+			goto fail_op;
+	}
+	if (bind(fd, (const struct sockaddr *)&lc->addr, lc->addrlen) < 0) {
+		snprintf(err, errlen, "listener '%s': cannot bind %s %s: %s", lc->name,
+			 proto_name(lc->protocol), a, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (type == SOCK_STREAM && listen(fd, lc->backlog) < 0) {
+		snprintf(err, errlen, "listener '%s': listen on %s: %s", lc->name, a,
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+fail_op:
+	snprintf(err, errlen, "listener '%s': setsockopt on %s: %s", lc->name, a, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+/* Accepted and closed at once: the worker or the listener is at max_connections. */
+static void listener_refuse_full(struct listener *l, int fd)
+{
+	close(fd);
+	l->refused_full++;
+	ev_tstamp now = ev_now(l->w->loop);
+	if (now - l->last_full_log >= LIMIT_LOG_INTERVAL) {
+		log_warnx("listener '%s': max_connections reached (worker %u has %u open): refused "
+			  "%lu connection(s)",
+			  l->conf->name, l->w->slot, l->w->n_conns, l->refused_full);
+		l->last_full_log = now;
+		l->refused_full = 0;
+	}
+}
+
+static void listener_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct listener *l = container_of(t, struct listener, backoff);
+	(void)revents;
+	if (l->state != LISTENER_BACKOFF)
+		return;
+	l->state = LISTENER_ACTIVE;
+	ev_io_start(loop, &l->io);
+}
+
+static void listener_out_of_fds(struct listener *l, int err)
+{
+	ev_tstamp now = ev_now(l->w->loop);
+	if (now - l->last_emfile_log >= LIMIT_LOG_INTERVAL) {
+		log_warnx("listener '%s': accept: %s: pausing accepts for %.0f ms (worker %u has "
+			  "%u connections)",
+			  l->conf->name, strerror(err), EMFILE_BACKOFF * 1000, l->w->slot,
+			  l->w->n_conns);
+		l->last_emfile_log = now;
+	}
+	l->state = LISTENER_BACKOFF;
+	ev_io_stop(l->w->loop, &l->io);
+	ev_timer_set(&l->backoff, EMFILE_BACKOFF, 0);
+	ev_timer_start(l->w->loop, &l->backoff);
+}
+
+static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct listener *l = container_of(io, struct listener, io);
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < ACCEPT_BATCH && l->state == LISTENER_ACTIVE; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof peer;
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				listener_out_of_fds(l, errno);
+			else if (errno != EAGAIN)
+				log_warn("listener '%s': accept", l->conf->name);
+			return;
+		}
+		if (l->w->n_conns >= l->w->conf->limits.max_connections ||
+		    l->n_conns >= l->conf->limits.max_connections) {
+			listener_refuse_full(l, fd);
+			continue;
+		}
+		conn_create(l->w, l, fd, (struct sockaddr *)&peer, plen);
+	}
+}
+
+void listener_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd)
+{
+	memset(l, 0, sizeof *l);
+	l->w = w;
+	l->conf = lc;
+	l->fd = fd;
+	l->state = LISTENER_ACTIVE;
+	l->last_full_log = l->last_emfile_log = -LIMIT_LOG_INTERVAL;
+	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
+	ev_timer_init(&l->backoff, listener_backoff_cb, 0, 0);
+	ev_io_start(w->loop, &l->io);
+}
+
+void listener_close(struct listener *l)
+{
+	if (l->state == LISTENER_CLOSED)
+		return;
+	ev_io_stop(l->w->loop, &l->io);
+	ev_timer_stop(l->w->loop, &l->backoff);
+	close(l->fd);
+	l->fd = -1;
+	l->state = LISTENER_CLOSED;
+}
+
+void listener_conn_gone(struct listener *l) { l->n_conns--; }

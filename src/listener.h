@@ -1,0 +1,49 @@
+/*
+ * listener.h: listening sockets.
+ *
+ * The master binds them (listener_bind) before forking; each worker wraps
+ * its inherited copy in a struct listener that accepts connections, enforces
+ * max_connections, and backs off on EMFILE/ENFILE instead of spinning.
+ *
+ *   ACTIVE --EMFILE--> BACKOFF --timer--> ACTIVE
+ *     |                   |
+ *     +----drain----------+--> CLOSED (fd closed, watchers stopped)
+ */
+#ifndef KSOCKD_LISTENER_H
+#define KSOCKD_LISTENER_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "conf.h"
+
+struct worker;
+
+enum listener_state {
+	LISTENER_ACTIVE,  /* accepting */
+	LISTENER_BACKOFF, /* out of file descriptors: waiting before accepting again */
+	LISTENER_CLOSED,  /* drained: socket closed */
+};
+
+struct listener {
+	struct worker *w;                 /* owning worker */
+	const struct listener_conf *conf; /* its configuration */
+	int fd;                           /* listening socket, -1 when closed */
+	enum listener_state state;        /* see diagram */
+	unsigned n_conns;                 /* open connections from it in this worker */
+	ev_io io;                         /* readable: connections to accept */
+	ev_timer backoff;                 /* EMFILE pause */
+	ev_tstamp last_full_log;          /* rate limit for "max_connections" warnings */
+	ev_tstamp last_emfile_log;        /* rate limit for EMFILE warnings */
+	unsigned long refused_full;       /* refused at max_connections since last log */
+};
+
+/* Master side: creates, binds and listens; returns the fd or -1 with err set. */
+int listener_bind(const struct listener_conf *lc, char *err, size_t errlen);
+
+/* Worker side. */
+void listener_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd);
+void listener_close(struct listener *l);
+void listener_conn_gone(struct listener *l);
+
+#endif

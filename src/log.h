@@ -1,0 +1,44 @@
+/*
+ * log.h: the daemon's logging API.
+ *
+ * Every message goes through log_emit() with a syslog priority. The target is
+ * chosen once by log_init(): stderr with "<N>" prefixes when stderr is the
+ * journal (JOURNAL_STREAM), stderr with timestamps otherwise, or syslog.
+ * log_warn() appends strerror(errno); log_warnx() does not. fatal()/fatalx()
+ * log and exit(1); they are for start-up and broken invariants only.
+ */
+#ifndef KSOCKD_LOG_H
+#define KSOCKD_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+enum log_target {
+	LOG_TARGET_STDERR,  /* stderr: journal prefixes or timestamps */
+	LOG_TARGET_SYSLOG,  /* syslog(3), facility daemon */
+};
+
+void log_init(const char *ident, enum log_target target, int level);
+void log_set_level(int level);
+int log_get_level(void);
+bool log_enabled(int prio);
+/* Parses "debug", "info", "notice", "warning", "err"; -1 if unknown. */
+int log_level_from_name(const char *name);
+const char *log_level_name(int level);
+
+void log_emit(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#define log_err(...) log_emit(LOG_ERR, __VA_ARGS__)
+#define log_notice(...) log_emit(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) log_emit(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                                                                             \
+	do {                                                                                       \
+		if (log_enabled(LOG_DEBUG))                                                        \
+			log_emit(LOG_DEBUG, __VA_ARGS__);                                          \
+	} while (0)
+
+#endif

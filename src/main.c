@@ -1,0 +1,79 @@
+/*
+ * main.c: ksockd's command line: parses options, loads the config, and
+ * either checks it (-t) or hands it to the master.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "master.h"
+#include "priv.h"
+
+#define DEFAULT_CONF "/etc/ksockd.conf"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ksockd [-c FILE] [-t] [-f] [-V] [-h]\n"
+		   "  -c, --config FILE  configuration file (default " DEFAULT_CONF ")\n"
+		   "  -t, --test         check the configuration and exit (0: valid, 1: invalid)\n"
+		   "  -f, --foreground   stay in the foreground, log to stderr\n"
+		   "  -V, --version      print the version and exit\n"
+		   "  -h, --help         print this help and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
+		{"foreground", no_argument, NULL, 'f'},   {"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	const char *path = DEFAULT_CONF;
+	bool test = false, foreground = false;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "c:tfVh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 't': test = true; break;
+		case 'f': foreground = true; break;
+		case 'V': printf("ksockd %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ksockd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	log_init("ksockd", LOG_TARGET_STDERR, LOG_INFO);
+	char err[1024];
+	struct conf *conf = conf_load(path, err, sizeof err);
+	if (!conf) {
+		if (test)
+			fprintf(stderr, "ksockd: configuration invalid: %s\n", err);
+		else
+			log_err("%s", err);
+		return 1;
+	}
+	if (test) {
+		struct priv priv;
+		int rc = priv_resolve(conf, &priv, err, sizeof err);
+		if (rc < 0)
+			fprintf(stderr, "ksockd: configuration invalid: %s\n", err);
+		else
+			printf("ksockd: configuration %s is valid (%zu listener(s), %u worker(s))\n",
+			       path, conf->n_listeners, conf->workers);
+		conf_free(conf);
+		return rc < 0 ? 1 : 0;
+	}
+	log_init("ksockd", conf->log_syslog ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR,
+		 conf->log_level);
+	return master_run(path, conf, foreground);
+}

@@ -1,0 +1,160 @@
+/*
+ * worker.c: the worker process: after-fork setup, the accept loop's
+ * listeners, signals, readiness report, and graceful drain.
+ *
+ * Owns struct worker, its listeners and (through conn.c) its connections.
+ * Must not touch the master's bookkeeping beyond stopping the inherited
+ * watchers (done by the master before calling worker_main).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "worker.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static void worker_close_listeners(struct worker *w)
+{
+	for (size_t i = 0; i < w->n_listeners; i++)
+		listener_close(&w->listeners[i]);
+}
+
+/* Closes every remaining connection; used at shutdown_timeout and SIGQUIT. */
+static unsigned worker_close_all(struct worker *w, const char *reason)
+{
+	unsigned n = 0;
+	while (w->conns) {
+		conn_free(w->conns, reason);
+		n++;
+	}
+	return n;
+}
+
+void worker_conn_gone(struct worker *w)
+{
+	w->n_conns--;
+	if (w->draining && w->n_conns == 0)
+		ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, drain_timer);
+	(void)loop;
+	(void)revents;
+	unsigned n = w->n_conns;
+	w->draining = false; /* so the closes below do not break the loop one by one */
+	worker_close_all(w, "shutdown timeout");
+	log_notice("worker %u: shutdown_timeout (%.1f s) passed: closed %u connection(s)",
+		   w->slot, w->conf->shutdown_timeout, n);
+	ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void worker_sigterm_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	struct worker *w = container_of(s, struct worker, sig_term);
+	(void)revents;
+	if (w->draining)
+		return;
+	w->draining = true;
+	worker_close_listeners(w);
+	if (w->n_conns == 0) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_info("worker %u: draining %u connection(s) (up to %.1f s)", w->slot, w->n_conns,
+		 w->conf->shutdown_timeout);
+	ev_timer_set(&w->drain_timer, w->conf->shutdown_timeout, 0);
+	ev_timer_start(loop, &w->drain_timer);
+}
+
+static void worker_sigquit_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	struct worker *w = container_of(s, struct worker, sig_quit);
+	(void)revents;
+	worker_close_listeners(w);
+	w->draining = false;
+	unsigned n = worker_close_all(w, "immediate stop");
+	if (n)
+		log_notice("worker %u: stopped at once: closed %u connection(s)", w->slot, n);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void worker_ignore_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	(void)loop;
+	(void)s;
+	(void)revents;
+}
+
+/* First loop iteration: tell the master this worker serves. */
+static void worker_ready_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, ready_timer);
+	(void)loop;
+	(void)revents;
+	ssize_t n;
+	do
+		n = write(w->ready_fd, "R", 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		log_warn("worker %u: cannot report readiness to the master", w->slot);
+}
+
+int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
+		unsigned generation, int ready_fd)
+{
+	struct worker *w = calloc(1, sizeof *w);
+	if (!w)
+		fatal("worker %u: calloc", slot);
+	w->loop = loop;
+	w->conf = conf;
+	w->slot = slot;
+	w->generation = generation;
+	w->ready_fd = ready_fd;
+	/* A worker must not outlive its master. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	w->n_listeners = conf->n_listeners;
+	w->listeners = calloc(conf->n_listeners, sizeof *w->listeners);
+	if (!w->listeners)
+		fatal("worker %u: calloc", slot);
+	for (size_t i = 0; i < conf->n_listeners; i++)
+		listener_start(&w->listeners[i], w, &conf->listeners[i], fds[i]);
+	ev_signal_init(&w->sig_term, worker_sigterm_cb, SIGTERM);
+	ev_signal_init(&w->sig_quit, worker_sigquit_cb, SIGQUIT);
+	ev_signal_init(&w->sig_int, worker_ignore_cb, SIGINT);
+	ev_signal_init(&w->sig_hup, worker_ignore_cb, SIGHUP);
+	ev_signal_start(loop, &w->sig_term);
+	ev_signal_start(loop, &w->sig_quit);
+	ev_signal_start(loop, &w->sig_int);
+	ev_signal_start(loop, &w->sig_hup);
+	ev_timer_init(&w->drain_timer, worker_drain_timeout_cb, 0, 0);
+	ev_timer_init(&w->ready_timer, worker_ready_cb, 0, 0);
+	ev_timer_start(loop, &w->ready_timer);
+	log_debug("worker %u (generation %u) serving %zu listener(s)", slot, generation,
+		  conf->n_listeners);
+
+	ev_run(loop, 0);
+
+	worker_close_listeners(w);
+	worker_close_all(w, "worker exit");
+	ev_signal_stop(loop, &w->sig_term);
+	ev_signal_stop(loop, &w->sig_quit);
+	ev_signal_stop(loop, &w->sig_int);
+	ev_signal_stop(loop, &w->sig_hup);
+	ev_timer_stop(loop, &w->drain_timer);
+	ev_timer_stop(loop, &w->ready_timer);
+	close(ready_fd);
+	free(w->listeners);
+	free(w);
+	return 0;
+}

@@ -1,0 +1,49 @@
+/*
+ * worker.h: one worker process: a libev loop over the inherited listening
+ * sockets and the connections accepted from them.
+ *
+ * The worker is created by the master right after fork() and runs until it
+ * has drained (SIGTERM), been told to stop at once (SIGQUIT), or lost its
+ * master. It reports readiness on ready_fd once its loop runs.
+ */
+#ifndef KSOCKD_WORKER_H
+#define KSOCKD_WORKER_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "conf.h"
+
+struct conn;
+struct listener;
+
+#define WORKER_RBUF_SIZE 65536
+
+struct worker {
+	struct ev_loop *loop;       /* the process's (default) loop */
+	const struct conf *conf;    /* this generation's config, read-only */
+	unsigned slot;              /* 0..workers-1, stable across respawns */
+	unsigned generation;        /* config generation it serves */
+	struct listener *listeners; /* one per conf listener */
+	size_t n_listeners;         /* count */
+	struct conn *conns;         /* open connections, doubly linked */
+	unsigned n_conns;           /* their number */
+	unsigned long long next_conn_id; /* ids for log lines */
+	bool draining;              /* no longer accepting; exit when conns reach 0 */
+	int ready_fd;               /* pipe to the master; -1 once used */
+	ev_signal sig_term;         /* graceful drain */
+	ev_signal sig_quit;         /* stop at once */
+	ev_signal sig_int;          /* ignored: the master decides */
+	ev_signal sig_hup;          /* ignored: the master decides */
+	ev_timer drain_timer;       /* shutdown_timeout while draining */
+	ev_timer ready_timer;       /* fires on the loop's first iteration */
+	char rbuf[WORKER_RBUF_SIZE]; /* shared read buffer for all connections */
+};
+
+/* Runs a worker in the current (just forked) process; returns its exit status. */
+int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
+		unsigned generation, int ready_fd);
+/* Called by conn_free() when a connection is gone; may end the worker's loop. */
+void worker_conn_gone(struct worker *w);
+
+#endif

@@ -1,0 +1,259 @@
+"""harness.py: starts the real ksockd for integration tests and talks to it.
+
+The harness plays the service manager: it binds its own NOTIFY_SOCKET and
+waits for READY=1 instead of sleeping. Every daemon it starts runs in its own
+process group and is killed at exit, even when a test fails.
+"""
+import atexit
+import os
+import re
+import select
+import signal as sigmod
+import socket
+import subprocess
+import tempfile
+import time
+
+KSOCKD = os.environ.get("KSOCKD", os.path.join(os.path.dirname(__file__), "..", "..", "ksockd"))
+_started = []
+
+
+def _cleanup():
+    for d in list(_started):
+        d.kill()
+
+
+atexit.register(_cleanup)
+
+
+def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
+    """A port that is free right now on host (bind to 0, read it, close)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def listener(name, handler="echo", protocol="tcp", address="127.0.0.1", port=None, **extra):
+    d = dict(name=name, protocol=protocol, address=address,
+             port=port or free_port(socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM,
+                                    address),
+             handler=handler)
+    d.update(extra)
+    return d
+
+
+def _value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_config(listeners, **globals_):
+    if os.geteuid() == 0:
+        globals_.setdefault("user", "nobody")
+        globals_.setdefault("group", "nogroup")
+    globals_.setdefault("workers", 2)
+    globals_.setdefault("log_level", "info")
+    out = ["%s = %s;" % (k, _value(v)) for k, v in globals_.items()]
+    items = []
+    for l in listeners:
+        items.append("  { " + " ".join("%s = %s;" % (k, _value(v)) for k, v in l.items()) + " }")
+    out.append("listeners = (\n" + ",\n".join(items) + "\n);")
+    return "\n".join(out) + "\n"
+
+
+class Notify:
+    """An AF_UNIX datagram socket playing systemd's NOTIFY_SOCKET."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.messages = []
+
+    def wait_for(self, pred, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, m in enumerate(self.messages):
+                if pred(m):
+                    del self.messages[: i + 1]
+                    return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no matching notify message; got %r" % self.messages)
+            r, _, _ = select.select([self.sock], [], [], left)
+            if r:
+                self.messages.append(self.sock.recv(4096).decode())
+
+    def close(self):
+        self.sock.close()
+
+
+class Daemon:
+    """A running ksockd on a generated config."""
+
+    def __init__(self, listeners, env=None, wait_ready=True, preexec=None, **globals_):
+        self.dir = tempfile.mkdtemp(prefix="ksockd-test-")
+        self.conf_path = os.path.join(self.dir, "ksockd.conf")
+        self.listeners = {l["name"]: l for l in listeners}
+        self.globals = globals_
+        self.write_config(listeners, **globals_)
+        self.log_path = os.path.join(self.dir, "ksockd.log")
+        self.notify = Notify(os.path.join(self.dir, "notify"))
+        e = dict(os.environ)
+        e["NOTIFY_SOCKET"] = self.notify.path
+        e.pop("JOURNAL_STREAM", None)
+        e.update(env or {})
+        self.logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([KSOCKD, "-f", "-c", self.conf_path], stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=subprocess.STDOUT, env=e,
+                                     start_new_session=True, preexec_fn=preexec)
+        _started.append(self)
+        if wait_ready:
+            self.wait_ready()
+
+    def write_config(self, listeners, **globals_):
+        with open(self.conf_path, "w") as f:
+            f.write(render_config(listeners, **globals_))
+
+    def wait_ready(self, timeout=10.0):
+        try:
+            self.notify.wait_for(lambda m: "READY=1" in m, timeout)
+        except TimeoutError:
+            raise AssertionError("ksockd did not become ready; log:\n" + self.log())
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def port(self, name):
+        return self.listeners[name]["port"]
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, pattern, timeout=10.0, count=1):
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.findall(pattern, self.log())
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError("log never matched %r; log:\n%s" % (pattern, self.log()))
+            time.sleep(0.05)
+
+    def workers(self):
+        """PIDs of the master's live children (from /proc)."""
+        pids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            fields = st[st.rindex(")") + 2:].split()
+            if int(fields[1]) == self.pid and fields[0] != "Z":
+                pids.append(int(d))
+        return sorted(pids)
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def reload(self, listeners=None, expect_ok=True, timeout=15.0, **globals_):
+        if listeners is not None:
+            self.listeners = {l["name"]: l for l in listeners}
+            g = dict(self.globals)
+            g.update(globals_)
+            self.write_config(listeners, **g)
+        self.signal(sigmod.SIGHUP)
+        self.notify.wait_for(lambda m: "RELOADING=1" in m, timeout)
+        m = self.notify.wait_for(lambda m: "READY=1" in m, timeout)
+        rejected = "reload rejected" in m
+        if expect_ok and rejected:
+            raise AssertionError("reload rejected: %s\n%s" % (m, self.log()))
+        if not expect_ok and not rejected:
+            raise AssertionError("reload unexpectedly accepted")
+        return m
+
+    def stop(self, sig=sigmod.SIGTERM, timeout=15.0):
+        """Sends sig and waits; returns the exit status."""
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.kill()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, sigmod.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        else:
+            try:  # workers left behind, if any
+                os.killpg(self.pid, sigmod.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.notify.close()
+        self.logf.close()
+        if self in _started:
+            _started.remove(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+
+def connect(port, host="127.0.0.1", timeout=5.0):
+    s = socket.create_connection((host, port), timeout=timeout)
+    return s
+
+
+def recv_until(sock, n_lines=1, timeout=5.0, terminator=b"\n"):
+    """Reads until n_lines terminators arrived (or EOF); returns bytes."""
+    sock.settimeout(timeout)
+    buf = b""
+    while buf.count(terminator) < n_lines:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def recv_all(sock, timeout=5.0):
+    """Reads until EOF."""
+    sock.settimeout(timeout)
+    buf = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return buf
+        buf += chunk
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read()
+    fields = st[st.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])

@@ -1,0 +1,148 @@
+/*
+ * test_conf.c: config loading: defaults, overrides, and every error with its line number.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "handler.h"
+
+static char path[64];
+
+static struct conf *load_text(const char *text, char *err, size_t errlen)
+{
+	strcpy(path, "/tmp/ksockd-test-conf-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	struct conf *c = conf_load(path, err, errlen);
+	unlink(path);
+	return c;
+}
+
+#define L_ECHO "{ name = \"e\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7; handler = \"echo\"; }"
+
+START_TEST(valid_config_gets_defaults_and_overrides)
+{
+	char err[512] = "";
+	struct conf *c = load_text("workers = 3;\nmax_line = 100;\nidle_timeout = 2.5;\n"
+				   "listeners = (\n" L_ECHO ",\n"
+				   "{ name = \"h\"; protocol = \"tcp\"; address = \"::1\"; port = 9;"
+				   " handler = \"hello\"; max_line = 7; output_buffer = 4096; }\n);\n",
+				   err, sizeof err);
+	ck_assert_msg(c != NULL, "unexpected error: %s", err);
+	ck_assert_uint_eq(c->workers, 3);
+	ck_assert_uint_eq(c->n_listeners, 2);
+	ck_assert_uint_eq(c->listeners[0].limits.max_line, 100);
+	ck_assert_double_eq(c->listeners[0].limits.idle_timeout, 2.5);
+	ck_assert_uint_eq(c->listeners[1].limits.max_line, 7);
+	ck_assert_uint_eq(c->listeners[1].limits.output_buffer, 4096);
+	ck_assert_uint_eq(c->listeners[1].limits.max_connections, c->limits.max_connections);
+	ck_assert_ptr_eq(c->listeners[1].handler, handler_find("hello"));
+	ck_assert_int_eq(c->listeners[1].addr.ss_family, AF_INET6);
+	ck_assert(c->listeners[1].ipv6_only);
+	ck_assert_int_eq(c->log_level, LOG_INFO);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(host_names_are_resolved)
+{
+	char err[512] = "";
+	struct conf *c = load_text("listeners = ({ name = \"l\"; protocol = \"tcp\"; address = "
+				   "\"localhost\"; port = 7; handler = \"echo\"; });\n",
+				   err, sizeof err);
+	ck_assert_msg(c != NULL, "unexpected error: %s", err);
+	ck_assert_uint_gt(c->listeners[0].addrlen, 0);
+	conf_free(c);
+}
+END_TEST
+
+struct bad_case {
+	const char *text; /* config file */
+	const char *want; /* expected error, after "FILE:" */
+};
+
+static const struct bad_case bad[] = {
+	{"bogus = 1;\nlisteners = (" L_ECHO ");\n", "1: unknown setting 'bogus'"},
+	{"workers = \"two\";\nlisteners = (" L_ECHO ");\n", "1: 'workers' must be an integer"},
+	{"workers = 0;\nlisteners = (" L_ECHO ");\n", "1: 'workers' must be between 1 and 256"},
+	{"\nlisteners = (" L_ECHO ",\n" L_ECHO ");\n", "3: duplicate listener name 'e'"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\";\n"
+	 "port = 70000; handler = \"echo\"; });\n",
+	 "3: 'port' must be between 1 and 65535"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;\n"
+	 "handler = \"nope\"; });\n",
+	 "3: unknown handler 'nope'"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"sctp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\"; });\n",
+	 "2: unknown protocol 'sctp'"},
+	{"listeners = (\n{ name = \"x\";\nprotocol = \"udp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\"; });\n",
+	 "3: protocol 'udp' is not supported"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n color = 1; });\n",
+	 "3: unknown setting 'color' in listener"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; port = 7; handler = \"echo\"; });\n",
+	 "2: listener is missing 'address'"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"no.such.host.invalid\";"
+	 " port = 7; handler = \"echo\"; });\n",
+	 "2: listener 'x': cannot resolve address"},
+	{"listeners = (" L_ECHO ",\n{ name = \"f\"; protocol = \"tcp\"; address = \"127.0.0.1\";"
+	 " port = 7; handler = \"echo\"; });\n",
+	 "2: listener 'f' uses the same tcp address and port as 'e'"},
+	{"workers = 2;\n", "0: no 'listeners' defined"},
+	{"listeners = (" L_ECHO ");\nworkers = = 2;\n", "2: syntax error"},
+	{"log_level = \"loud\";\nlisteners = (" L_ECHO ");\n", "1: unknown log_level 'loud'"},
+	{"idle_timeout = true;\nlisteners = (" L_ECHO ");\n",
+	 "1: 'idle_timeout' must be a number of seconds"},
+	{"group = \"nogroup\";\nlisteners = (" L_ECHO ");\n", "1: 'group' is set without 'user'"},
+};
+
+START_TEST(invalid_config_names_file_and_line)
+{
+	char err[512] = "", want[600];
+	struct conf *c = load_text(bad[_i].text, err, sizeof err);
+	ck_assert_msg(c == NULL, "case %d accepted", _i);
+	snprintf(want, sizeof want, "%s:%s", path, bad[_i].want);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "case %d: got '%s', want '%s...'", _i,
+		      err, want);
+}
+END_TEST
+
+START_TEST(missing_file_is_reported)
+{
+	char err[512] = "";
+	ck_assert_ptr_null(conf_load("/nonexistent/ksockd.conf", err, sizeof err));
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/ksockd.conf: cannot read file"));
+}
+END_TEST
+
+static Suite *conf_suite(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc = tcase_create("load");
+	tcase_add_test(tc, valid_config_gets_defaults_and_overrides);
+	tcase_add_test(tc, host_names_are_resolved);
+	tcase_add_loop_test(tc, invalid_config_names_file_and_line, 0,
+			    (int)(sizeof bad / sizeof bad[0]));
+	tcase_add_test(tc, missing_file_is_reported);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(conf_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
