@@ -202,7 +202,7 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_tstamp timeout = conn_limits(c)->idle_timeout;
 	ev_tstamp after = c->last_activity + timeout - ev_now(loop);
 	if (after <= 0) {
-		log_info("%s: peer %s: idle for %.0f s: closing", c->l->conf->name, c->peer_str,
+		log_info("%s: peer %s: idle for %g s: closing", c->l->conf->name, c->peer_str,
 			 timeout);
 		conn_free(c, "idle timeout");
 		return;

@@ -59,7 +59,7 @@ def render_config(listeners, **globals_):
         globals_.setdefault("group", "nogroup")
     globals_.setdefault("workers", 2)
     globals_.setdefault("log_level", "info")
-    out = ["%s = %s;" % (k, _value(v)) for k, v in globals_.items()]
+    out = ["%s = %s;" % (k, _value(v)) for k, v in globals_.items() if v is not None]
     items = []
     for l in listeners:
         items.append("  { " + " ".join("%s = %s;" % (k, _value(v)) for k, v in l.items()) + " }")
