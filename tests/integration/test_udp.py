@@ -134,6 +134,20 @@ class Wildcard(unittest.TestCase):
             self.assertIn("listener 'any4': udp 0.0.0.0:%d" % p4, d.log())
 
 
+    def test_broadcast_requests_are_not_answered(self):
+        port = H.free_port(socket.SOCK_DGRAM, "0.0.0.0")
+        d = H.Daemon([H.listener("any4", "echo", "udp", address="0.0.0.0", port=port)],
+                     workers=1)
+        with udp_client() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            s.sendto(b"everyone?\n", ("127.255.255.255", port))
+            # Served in order by the one worker: the control's reply comes after.
+            self.assertEqual(exchange(s, b"control\n", ("127.0.0.1", port))[0], b"control\n")
+            assert_silent(self, s)
+        n = final_counts(d, "any4")
+        self.assertEqual((n["bcast"], n["answered"]), (1, 1), n)
+
+
 class Safety(unittest.TestCase):
     """One worker, so datagrams are served in the order they were sent: once the
     reply to a later datagram arrived, a reply to an earlier one would already
