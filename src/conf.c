@@ -66,6 +66,7 @@ static const struct setting settings[] = {
 	{"udp_burst", SET_UINT, LIM(udp_burst), 1, 10000000},
 	{"udp_sources", SET_UINT, LIM(udp_sources), 16, 16 * 1024 * 1024},
 	{"udp_max_reply_ratio", SET_UINT, LIM(udp_max_reply_ratio), 1, 1000},
+	{"udp_rcvbuf", SET_UINT, LIM(udp_rcvbuf), 0, 1024 * 1024 * 1024},
 	{"name", SET_STRING, L(name), 0, 0},
 	{"protocol", SET_SPECIAL, L(protocol), 0, 0},
 	{"address", SET_STRING, L(address), 0, 0},
@@ -355,6 +356,7 @@ static void conf_defaults(struct conf *conf)
 	conf->limits.udp_burst = 40;
 	conf->limits.udp_sources = 4096;
 	conf->limits.udp_max_reply_ratio = 10;
+	conf->limits.udp_rcvbuf = 4 * 1024 * 1024;
 }
 
 struct conf *conf_load(const char *path, char *err, size_t errlen)

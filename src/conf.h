@@ -33,6 +33,7 @@ struct limits {
 	unsigned udp_burst;           /* token bucket depth per source */
 	unsigned udp_sources;         /* sources remembered by the rate limiter, per worker */
 	unsigned udp_max_reply_ratio; /* a reply is at most this times its request */
+	unsigned udp_rcvbuf;          /* SO_RCVBUF asked for, bytes (0: system default) */
 };
 
 struct listener_conf {

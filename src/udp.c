@@ -339,6 +339,25 @@ static void udp_enable_pktinfo(struct udp *u)
 	}
 }
 
+/* Asks for a receive queue that absorbs bursts; the kernel caps it at net.core.rmem_max. */
+static void udp_set_rcvbuf(struct udp *u)
+{
+	int want = (int)u->lim->udp_rcvbuf, got = 0;
+	socklen_t len = sizeof got;
+	if (want == 0)
+		return;
+	if (setsockopt(u->l->fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want) < 0 ||
+	    getsockopt(u->l->fd, SOL_SOCKET, SO_RCVBUF, &got, &len) < 0) {
+		log_warn("udp '%s': cannot set the receive buffer to %d bytes", u->conf->name, want);
+		return;
+	}
+	/* The kernel reports twice what it grants (bookkeeping overhead included). */
+	if (got / 2 < want && u->l->w->slot == 0)
+		log_notice("udp '%s': receive buffer is %d bytes, not the %d of udp_rcvbuf: raise "
+			   "net.core.rmem_max to absorb larger bursts",
+			   u->conf->name, got / 2, want);
+}
+
 static bool udp_is_wildcard(const struct listener_conf *lc)
 {
 	if (lc->addr.ss_family == AF_INET)
@@ -392,6 +411,7 @@ void udp_start(struct listener *l, struct worker *w, const struct listener_conf 
 				  lc->name, UDPFILTER_MAX_OWN, w->conf->listeners[i].port);
 	if (u->pktinfo)
 		udp_enable_pktinfo(u);
+	udp_set_rcvbuf(u);
 	ev_io_init(&l->io, udp_read_cb, fd, EV_READ);
 	ev_io_start(w->loop, &l->io);
 	ev_timer_init(&u->log_timer, udp_log_cb, UDP_LOG_INTERVAL, UDP_LOG_INTERVAL);

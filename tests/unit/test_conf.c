@@ -84,6 +84,7 @@ START_TEST(udp_listener_gets_safe_defaults_and_overrides)
 	ck_assert_uint_eq(c->listeners[0].limits.max_datagram, 1400);
 	ck_assert_uint_eq(c->listeners[0].limits.udp_max_reply_ratio, 3);
 	ck_assert_uint_eq(c->listeners[0].limits.udp_sources, 4096);
+	ck_assert_uint_eq(c->listeners[0].limits.udp_rcvbuf, 4 * 1024 * 1024);
 	conf_free(c);
 }
 END_TEST
