@@ -232,6 +232,18 @@ class Safety(unittest.TestCase):
         self.assertEqual(n["answered"] + n["rate"] + n["kernel"], 500 + other_sent, n)
 
 
+class Reload(unittest.TestCase):
+    def test_udp_listener_keeps_answering_across_a_reload(self):
+        with H.Daemon([H.listener("echo", "echo", "udp")]) as d:
+            with udp_client() as s:
+                s.connect(("127.0.0.1", d.port("echo")))
+                self.assertEqual(exchange(s, b"before\n")[0], b"before\n")
+                d.reload()
+                self.assertEqual(exchange(s, b"after\n")[0], b"after\n")
+            # The old generation logged its final counts as it drained.
+            d.wait_log(r"udp 'echo': worker \d+: answered=\d+ .*\(final\)", count=2)
+
+
 class Burst(unittest.TestCase):
     def test_10000_datagrams_every_reply_correct_and_counts_add_up(self):
         d = H.Daemon([H.listener("echo", "echo", "udp", udp_rate=0, max_datagram=1000)])
