@@ -11,7 +11,7 @@
 #include "ratelimit.h"
 
 int ratelimit_init(struct ratelimit *rl, unsigned rate, unsigned burst, unsigned sources,
-		   uint64_t seed)
+                   uint64_t seed)
 {
 	size_t n_sets = 1;
 	while (n_sets * RATELIMIT_WAYS < sources)
@@ -68,11 +68,11 @@ static uint64_t ratelimit_hash(const struct ratelimit *rl, const struct ratelimi
 }
 
 /* The entry for key in its set: the existing one, a free one, or the least recently seen. */
-static struct ratelimit_entry *ratelimit_slot(struct ratelimit *rl,
-					      const struct ratelimit_key *key, double now)
+static struct ratelimit_entry *ratelimit_slot(struct ratelimit *rl, const struct ratelimit_key *key,
+                                              double now)
 {
 	struct ratelimit_entry *set =
-		rl->entries + (ratelimit_hash(rl, key) & (rl->n_sets - 1)) * RATELIMIT_WAYS;
+	    rl->entries + (ratelimit_hash(rl, key) & (rl->n_sets - 1)) * RATELIMIT_WAYS;
 	struct ratelimit_entry *victim = &set[0];
 	for (int i = 0; i < RATELIMIT_WAYS; i++) {
 		if (set[i].last > 0 && memcmp(&set[i].key, key, sizeof *key) == 0)
@@ -80,8 +80,7 @@ static struct ratelimit_entry *ratelimit_slot(struct ratelimit *rl,
 		if (set[i].last < victim->last)
 			victim = &set[i];
 	}
-	if (victim->last > 0 &&
-	    victim->tokens + (now - victim->last) * rl->rate < rl->burst)
+	if (victim->last > 0 && victim->tokens + (now - victim->last) * rl->rate < rl->burst)
 		rl->evictions++;
 	victim->key = *key;
 	victim->last = now;

@@ -43,7 +43,7 @@ struct ratelimit {
 
 /* Sets rl up for about `sources` sources; returns 0, or -1 when out of memory. */
 int ratelimit_init(struct ratelimit *rl, unsigned rate, unsigned burst, unsigned sources,
-		   uint64_t seed);
+                   uint64_t seed);
 void ratelimit_free(struct ratelimit *rl);
 /* The key of a source address; false for a family it does not know. */
 bool ratelimit_key_from_addr(const struct sockaddr *sa, struct ratelimit_key *key);

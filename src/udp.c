@@ -26,8 +26,8 @@
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#define UDP_BATCH 32  /* datagrams per recvmmsg/sendmmsg */
-#define UDP_ROUNDS 8  /* batches per wake-up before yielding to other watchers */
+#define UDP_BATCH 32 /* datagrams per recvmmsg/sendmmsg */
+#define UDP_ROUNDS 8 /* batches per wake-up before yielding to other watchers */
 
 /* Room for one IPv6 and one IPv4 packet-info message. */
 union udp_cmsg {
@@ -64,11 +64,11 @@ struct udp {
 	struct mmsghdr rmsg[UDP_BATCH];   /* receive batch */
 	struct iovec riov[UDP_BATCH];     /* one slot each */
 	struct sockaddr_storage peer[UDP_BATCH]; /* sources */
-	union udp_cmsg rctl[UDP_BATCH];   /* packet info received */
-	struct mmsghdr smsg[UDP_BATCH];   /* send batch */
-	struct iovec siov[UDP_BATCH];     /* one reply each */
-	union udp_cmsg sctl[UDP_BATCH];   /* packet info to send with */
-	struct outbuf out[UDP_BATCH];     /* replies, storage kept between batches */
+	union udp_cmsg rctl[UDP_BATCH];          /* packet info received */
+	struct mmsghdr smsg[UDP_BATCH];          /* send batch */
+	struct iovec siov[UDP_BATCH];            /* one reply each */
+	union udp_cmsg sctl[UDP_BATCH];          /* packet info to send with */
+	struct outbuf out[UDP_BATCH];            /* replies, storage kept between batches */
 };
 
 /* Datagrams the kernel dropped on this socket since it was bound (all workers). */
@@ -86,10 +86,10 @@ static void udp_log_counts(struct udp *u, int prio, unsigned kernel, const char 
 {
 	const struct udp_counts *n = &u->n;
 	log_emit(prio,
-		 "udp '%s': worker %u: answered=%lu dropped: too_big=%lu rate=%lu port=%lu "
-		 "ratio=%lu bcast=%lu send_full=%lu error=%lu kernel=%u%s",
-		 u->conf->name, u->l->w->slot, n->answered, n->too_big, n->rate, n->port,
-		 n->ratio, n->bcast, n->send_full, n->error, kernel, when);
+	         "udp '%s': worker %u: answered=%lu dropped: too_big=%lu rate=%lu port=%lu "
+	         "ratio=%lu bcast=%lu send_full=%lu error=%lu kernel=%u%s",
+	         u->conf->name, u->l->w->slot, n->answered, n->too_big, n->rate, n->port, n->ratio,
+	         n->bcast, n->send_full, n->error, kernel, when);
 	u->logged = *n;
 	u->kernel_logged = kernel;
 }
@@ -104,7 +104,7 @@ static void udp_log_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct udp_counts now = u->n, was = u->logged;
 	now.answered = was.answered = 0;
 	bool local = u->n.send_full != u->logged.send_full || u->n.error != u->logged.error ||
-		     kernel != u->kernel_logged;
+	             kernel != u->kernel_logged;
 	if (local || memcmp(&now, &was, sizeof now) != 0)
 		udp_log_counts(u, local ? LOG_WARNING : LOG_INFO, kernel, "");
 }
@@ -126,7 +126,7 @@ static bool udp_dest(struct udp *u, int i, struct sockaddr_storage *dst, bool *b
 			uint32_t a = ntohl(pi.ipi_addr.s_addr);
 			/* The kernel's local address differs from the header's for broadcasts. */
 			*bcast = IN_MULTICAST(a) || a == INADDR_BROADCAST ||
-				 pi.ipi_addr.s_addr != pi.ipi_spec_dst.s_addr;
+			         pi.ipi_addr.s_addr != pi.ipi_spec_dst.s_addr;
 			return true;
 		}
 		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
@@ -140,8 +140,8 @@ static bool udp_dest(struct udp *u, int i, struct sockaddr_storage *dst, bool *b
 			sin6->sin6_scope_id = pi.ipi6_ifindex;
 			uint32_t a = ntohl(pi.ipi6_addr.s6_addr32[3]);
 			*bcast = IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr) ||
-				 (IN6_IS_ADDR_V4MAPPED(&pi.ipi6_addr) &&
-				  (IN_MULTICAST(a) || a == INADDR_BROADCAST));
+			         (IN6_IS_ADDR_V4MAPPED(&pi.ipi6_addr) &&
+			          (IN_MULTICAST(a) || a == INADDR_BROADCAST));
 			return true;
 		}
 	}
@@ -183,7 +183,7 @@ static void udp_set_source(struct udp *u, int j, const struct sockaddr_storage *
  * apply: max_datagram already bounds the request.
  */
 static void udp_run_handler(struct udp *u, const char *data, size_t len,
-			    const struct session_info *si, struct outbuf *out, size_t limit)
+                            const struct session_info *si, struct outbuf *out, size_t limit)
 {
 	const struct handler *h = u->conf->handler;
 	memset(u->state, 0, h->state_size);
@@ -210,8 +210,8 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	const struct sockaddr *peer = (const struct sockaddr *)&u->peer[i];
 	size_t len = u->rmsg[i].msg_len;
 	uint16_t port = peer->sa_family == AF_INET
-				? ntohs(((const struct sockaddr_in *)peer)->sin_port)
-				: ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+	                    ? ntohs(((const struct sockaddr_in *)peer)->sin_port)
+	                    : ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
 	if (udpfilter_port_blocked(&u->filter, port)) {
 		u->n.port++;
 		return;
@@ -236,9 +236,9 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	outbuf_reset(out);
 	size_t ratio_limit = len * u->lim->udp_max_reply_ratio;
 	size_t limit = ratio_limit < u->lim->max_datagram ? ratio_limit : u->lim->max_datagram;
-	struct session_info si = {u->conf->name, peer,
-				  have_dst ? (struct sockaddr *)&dst : (struct sockaddr *)&u->conf->addr,
-				  true};
+	struct session_info si = {
+	    u->conf->name, peer,
+	    have_dst ? (struct sockaddr *)&dst : (struct sockaddr *)&u->conf->addr, true};
 	udp_run_handler(u, u->riov[i].iov_base, len, &si, out, limit);
 	size_t rlen = outbuf_len(out);
 	if (!udpfilter_reply_ok(len, rlen, u->lim->udp_max_reply_ratio)) {
@@ -333,8 +333,8 @@ static void udp_enable_pktinfo(struct udp *u)
 		rc = setsockopt(u->l->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
 	if (rc < 0) {
 		log_warn("udp '%s': cannot enable packet info: replies leave from the routed "
-			 "address",
-			 u->conf->name);
+		         "address",
+		         u->conf->name);
 		u->pktinfo = false;
 	}
 }
@@ -348,20 +348,22 @@ static void udp_set_rcvbuf(struct udp *u)
 		return;
 	if (setsockopt(u->l->fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want) < 0 ||
 	    getsockopt(u->l->fd, SOL_SOCKET, SO_RCVBUF, &got, &len) < 0) {
-		log_warn("udp '%s': cannot set the receive buffer to %d bytes", u->conf->name, want);
+		log_warn("udp '%s': cannot set the receive buffer to %d bytes", u->conf->name,
+		         want);
 		return;
 	}
 	/* The kernel reports twice what it grants (bookkeeping overhead included). */
 	if (got / 2 < want && u->l->w->slot == 0)
 		log_notice("udp '%s': receive buffer is %d bytes, not the %d of udp_rcvbuf: raise "
-			   "net.core.rmem_max to absorb larger bursts",
-			   u->conf->name, got / 2, want);
+		           "net.core.rmem_max to absorb larger bursts",
+		           u->conf->name, got / 2, want);
 }
 
 static bool udp_is_wildcard(const struct listener_conf *lc)
 {
 	if (lc->addr.ss_family == AF_INET)
-		return ((const struct sockaddr_in *)&lc->addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+		return ((const struct sockaddr_in *)&lc->addr)->sin_addr.s_addr ==
+		       htonl(INADDR_ANY);
 	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&lc->addr)->sin6_addr);
 }
 
@@ -371,9 +373,9 @@ static bool udp_alloc(struct udp *u)
 	uint64_t seed = 0;
 	if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
 		log_warn("udp '%s': getrandom: the rate limiter's hash is predictable",
-			 u->conf->name);
+		         u->conf->name);
 	if (u->limited && ratelimit_init(&u->rl, u->lim->udp_rate, u->lim->udp_burst,
-					 u->lim->udp_sources, seed) < 0)
+	                                 u->lim->udp_sources, seed) < 0)
 		return false;
 	u->slot_size = (size_t)u->lim->max_datagram + 1;
 	/* Large but mostly untouched: small datagrams only fault in a page per slot. */
@@ -408,7 +410,7 @@ void udp_start(struct listener *l, struct worker *w, const struct listener_conf 
 		if (w->conf->listeners[i].protocol == PROTO_UDP &&
 		    udpfilter_add_own(&u->filter, (uint16_t)w->conf->listeners[i].port) < 0)
 			log_warnx("udp '%s': more than %d UDP listeners: port %u is not filtered",
-				  lc->name, UDPFILTER_MAX_OWN, w->conf->listeners[i].port);
+			          lc->name, UDPFILTER_MAX_OWN, w->conf->listeners[i].port);
 	if (u->pktinfo)
 		udp_enable_pktinfo(u);
 	udp_set_rcvbuf(u);

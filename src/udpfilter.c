@@ -7,13 +7,13 @@
 
 /* Services that answer any datagram: replying to them starts a loop. */
 static const uint16_t udpfilter_reflectors[] = {
-	0,  /* not a valid source port */
-	7,  /* echo */
-	9,  /* discard (some implementations answer) */
-	13, /* daytime */
-	17, /* qotd */
-	19, /* chargen */
-	37, /* time */
+    0,  /* not a valid source port */
+    7,  /* echo */
+    9,  /* discard (some implementations answer) */
+    13, /* daytime */
+    17, /* qotd */
+    19, /* chargen */
+    37, /* time */
 };
 
 int udpfilter_add_own(struct udpfilter *f, uint16_t port)

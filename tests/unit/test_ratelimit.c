@@ -33,7 +33,7 @@ static struct ratelimit_key key6(const char *ip, uint16_t port)
 }
 
 static unsigned allowed(struct ratelimit *rl, const struct ratelimit_key *k, unsigned tries,
-			double now)
+                        double now)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < tries; i++)
@@ -82,7 +82,8 @@ END_TEST
 
 START_TEST(ipv6_is_keyed_by_its_64_prefix_and_mapped_v4_as_v4)
 {
-	struct ratelimit_key a = key6("2001:db8:1:2::1", 1000), b = key6("2001:db8:1:2::ffff", 2000);
+	struct ratelimit_key a = key6("2001:db8:1:2::1", 1000),
+	                     b = key6("2001:db8:1:2::ffff", 2000);
 	struct ratelimit_key c = key6("2001:db8:1:3::1", 1000);
 	struct ratelimit_key m = key6("::ffff:192.0.2.1", 5), v4 = key4("192.0.2.1");
 	ck_assert_int_eq(memcmp(&a, &b, sizeof a), 0);
@@ -103,7 +104,8 @@ START_TEST(table_is_bounded_and_forgets_the_least_recent)
 	struct ratelimit_key victim = key4("198.51.100.1");
 	ck_assert_uint_eq(allowed(&rl, &victim, 5, T0), 2);
 	for (unsigned i = 0; i < 100000; i++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000000 + i)};
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+		                         .sin_addr.s_addr = htonl(0x0a000000 + i)};
 		struct ratelimit_key k;
 		ck_assert(ratelimit_key_from_addr((struct sockaddr *)&sa, &k));
 		ck_assert(ratelimit_allow(&rl, &k, T0 + 0.001));
@@ -122,7 +124,7 @@ START_TEST(recent_source_survives_a_colliding_newcomer)
 	ck_assert_int_eq(ratelimit_init(&rl, 1, 2, 4, 5), 0); /* one set of 4 ways */
 	ck_assert_uint_eq(rl.n_sets, 1);
 	struct ratelimit_key k[5] = {key4("192.0.2.1"), key4("192.0.2.2"), key4("192.0.2.3"),
-				     key4("192.0.2.4"), key4("192.0.2.5")};
+	                             key4("192.0.2.4"), key4("192.0.2.5")};
 	ck_assert_uint_eq(allowed(&rl, &k[0], 5, T0), 2); /* oldest */
 	for (int i = 1; i < 4; i++)
 		ck_assert_uint_eq(allowed(&rl, &k[i], 5, T0 + i), 2);

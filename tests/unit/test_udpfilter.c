@@ -14,9 +14,9 @@ struct port_case {
 };
 
 static const struct port_case ports[] = {
-	{0, true},     {7, true},      {9, true},      {13, true},    {17, true},
-	{19, true},    {37, true},     {7007, true},   {9002, true},  {1, false},
-	{8, false},    {53, false},    {1024, false},  {40000, false}, {65535, false},
+    {0, true},  {7, true},   {9, true},     {13, true},     {17, true},
+    {19, true}, {37, true},  {7007, true},  {9002, true},   {1, false},
+    {8, false}, {53, false}, {1024, false}, {40000, false}, {65535, false},
 };
 
 START_TEST(reflector_and_own_ports_are_blocked)
@@ -44,9 +44,9 @@ END_TEST
 
 START_TEST(reply_ratio)
 {
-	ck_assert(udpfilter_reply_ok(0, 0, 1));      /* empty echo */
-	ck_assert(!udpfilter_reply_ok(0, 1, 10));    /* anything for nothing */
-	ck_assert(udpfilter_reply_ok(1, 10, 10));    /* hello's worst case: "A" -> "Hello, A!\n" */
+	ck_assert(udpfilter_reply_ok(0, 0, 1));   /* empty echo */
+	ck_assert(!udpfilter_reply_ok(0, 1, 10)); /* anything for nothing */
+	ck_assert(udpfilter_reply_ok(1, 10, 10)); /* hello's worst case: "A" -> "Hello, A!\n" */
 	ck_assert(!udpfilter_reply_ok(1, 11, 10));
 	ck_assert(udpfilter_reply_ok(65507, 65507, 1));
 	ck_assert(!udpfilter_reply_ok(100, 201, 2));
@@ -58,7 +58,7 @@ static Suite *udpfilter_suite(void)
 	Suite *s = suite_create("udpfilter");
 	TCase *tc = tcase_create("rules");
 	tcase_add_loop_test(tc, reflector_and_own_ports_are_blocked, 0,
-			    (int)(sizeof ports / sizeof ports[0]));
+	                    (int)(sizeof ports / sizeof ports[0]));
 	tcase_add_test(tc, own_ports_are_deduplicated_and_bounded);
 	tcase_add_test(tc, reply_ratio);
 	suite_add_tcase(s, tc);
