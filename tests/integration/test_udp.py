@@ -193,6 +193,17 @@ class Safety(unittest.TestCase):
         self.assertEqual(final_counts(d, "echo")["too_big"], 1)
         self.assertIn("ratio=1 ", d.log())
 
+    def test_drops_are_summarised_while_serving(self):
+        with H.Daemon([H.listener("echo", "echo", "udp", max_datagram=10)], workers=1) as d:
+            with udp_client() as s:
+                s.connect(("127.0.0.1", d.port("echo")))
+                for _ in range(3):
+                    s.send(b"x" * 11)
+                self.assertEqual(exchange(s, b"ok\n")[0], b"ok\n")
+            # Within one summary interval (10 s), without stopping the daemon.
+            d.wait_log(r"udp 'echo': worker 0: answered=1 dropped: too_big=3 rate=0 port=0 "
+                       r"ratio=0 bcast=0 send_full=0 error=0 kernel=0\n", timeout=15)
+
     def test_flood_from_one_source_is_limited_while_another_is_answered(self):
         d = H.Daemon([H.listener("echo", "echo", "udp", udp_rate=5, udp_burst=10)], workers=1)
         addr = ("127.0.0.1", d.port("echo"))
