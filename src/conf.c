@@ -300,6 +300,15 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 			fail_at(ld, grp, "listener is missing '%s'", required[i]);
 			return;
 		}
+	/* UDP listeners: their settings mean nothing on a stream listener. */
+	static const char *const udp_only[] = {"max_datagram", "udp_rate", "udp_burst",
+					       "udp_sources", "udp_max_reply_ratio", "udp_rcvbuf"};
+	for (size_t i = 0; i < sizeof udp_only / sizeof udp_only[0] && lc->protocol != PROTO_UDP; i++)
+		if (config_setting_get_member(grp, udp_only[i])) {
+			fail_at(ld, config_setting_get_member(grp, udp_only[i]),
+				"'%s' applies to udp listeners only", udp_only[i]);
+			return;
+		}
 	if (lc->name[0] == '\0') {
 		fail_at(ld, config_setting_get_member(grp, "name"), "listener name is empty");
 		return;

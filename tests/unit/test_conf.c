@@ -116,6 +116,9 @@ static const struct bad_case bad[] = {
 	 "3: 'max_datagram' must be between 0 and 65507"},
 	{"udp_burst = 0;\nlisteners = (" L_ECHO ");\n", "1: 'udp_burst' must be between 1"},
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n udp_rate = 5; });\n",
+	 "3: 'udp_rate' applies to udp listeners only"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\";\n color = 1; });\n",
 	 "3: unknown setting 'color' in listener"},
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; port = 7; handler = \"echo\"; });\n",
