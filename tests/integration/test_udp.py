@@ -4,6 +4,7 @@ every size, batch bursts whose counts add up, reflection safety (reflector
 source ports, per-source rate limit, reply ratio), replies from the address
 the client used on wildcard listeners, IPv6 and v4-mapped clients, and nc/socat
 as clients."""
+import errno
 import os
 import re
 import shutil
@@ -192,6 +193,16 @@ class Safety(unittest.TestCase):
             assert_silent(self, s)
         self.assertEqual(final_counts(d, "echo")["too_big"], 1)
         self.assertIn("ratio=1 ", d.log())
+
+    def test_no_other_socket_can_share_the_port(self):
+        # With SO_REUSEADDR on the listener, any local user could bind the same
+        # address and port with SO_REUSEADDR and receive its datagrams.
+        with H.Daemon([H.listener("echo", "echo", "udp")], workers=1) as d:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                with self.assertRaises(OSError) as e:
+                    s.bind(("127.0.0.1", d.port("echo")))
+                self.assertEqual(e.exception.errno, errno.EADDRINUSE)
 
     def test_drops_are_summarised_while_serving(self):
         with H.Daemon([H.listener("echo", "echo", "udp", max_datagram=10)], workers=1) as d:
