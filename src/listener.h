@@ -17,6 +17,7 @@
 
 #include "conf.h"
 
+struct udp;
 struct worker;
 
 enum listener_state {
@@ -36,6 +37,7 @@ struct listener {
 	ev_tstamp last_full_log;          /* rate limit for "max_connections" warnings */
 	ev_tstamp last_emfile_log;        /* rate limit for EMFILE warnings */
 	unsigned long refused_full;       /* refused at max_connections since last log */
+	struct udp *udp;                  /* UDP serving state (udp.c); NULL on stream listeners */
 };
 
 /* Master side: creates, binds and listens; returns the fd or -1 with err set. */
