@@ -139,7 +139,7 @@ void listener_start(struct listener *l, struct worker *w, const struct listener_
 	l->conf = lc;
 	l->fd = fd;
 	l->state = LISTENER_ACTIVE;
-	l->last_full_log = l->last_emfile_log = -LIMIT_LOG_INTERVAL;
+	l->last_full_log = l->last_emfile_log = l->last_proxy_log = -LIMIT_LOG_INTERVAL;
 	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
 	ev_timer_init(&l->backoff, listener_backoff_cb, 0, 0);
 	ev_io_start(w->loop, &l->io);

@@ -31,6 +31,7 @@ struct worker {
 	unsigned long long next_conn_id; /* ids for log lines */
 	bool draining;              /* no longer accepting; exit when conns reach 0 */
 	int ready_fd;               /* pipe to the master; -1 once used */
+	const volatile int *drain_flag; /* master's shared page: non-zero while draining */
 	ev_signal sig_term;         /* graceful drain */
 	ev_signal sig_quit;         /* stop at once */
 	ev_signal sig_int;          /* ignored: the master decides */
