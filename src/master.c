@@ -27,6 +27,7 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "shared.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -70,6 +71,8 @@ struct master {
 	ev_child child;          /* any child exited */
 	ev_timer respawn;        /* respawns missing workers of the current generation */
 	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
+	struct shared *shared;   /* page shared with workers (drain flag) */
+	ev_timer drain_timer;    /* drain_delay: health says "draining", then the stop begins */
 };
 
 static void master_spawn_missing(struct master *m);
@@ -162,6 +165,7 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
 	ev_child_stop(loop, &m->child);
 	ev_timer_stop(loop, &m->respawn);
 	ev_timer_stop(loop, &m->kill_timer);
+	ev_timer_stop(loop, &m->drain_timer);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_close_pipe(p);
 	ev_loop_fork(loop);
@@ -169,7 +173,8 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	priv_drop(&m->priv);
-	exit(worker_main(loop, m->conf, m->fds, slot, m->generation, ready_fd));
+	exit(worker_main(loop, m->conf, m->fds, slot, m->generation, ready_fd,
+			 &m->shared->draining));
 }
 
 static int master_spawn(struct master *m, unsigned slot)
@@ -336,7 +341,7 @@ static int *master_bind_all(struct master *m, const struct conf *conf, bool *kep
 static void master_reload(struct master *m)
 {
 	char err[1024];
-	if (m->stopping)
+	if (m->stopping || m->shared->draining)
 		return;
 	if (!m->announced) {
 		log_notice("reload requested while generation %u is starting: will reload after it",
@@ -410,10 +415,40 @@ static void master_stop(struct master *m, bool at_once)
 	}
 	m->stopping = true;
 	ev_timer_stop(m->loop, &m->respawn);
+	ev_timer_stop(m->loop, &m->drain_timer);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_signal(p, sig);
 	if (!m->procs)
 		ev_break(m->loop, EVBREAK_ALL);
+}
+
+static void master_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = container_of(t, struct master, drain_timer);
+	(void)loop;
+	(void)revents;
+	master_stop(m, false);
+}
+
+/*
+ * SIGTERM with drain_delay set: for drain_delay seconds health checks answer
+ * "draining" while everything is still served, so balancers move traffic
+ * away before any connection is refused; then the graceful stop begins.
+ * Returns false if the stop should begin now.
+ */
+static bool master_drain_first(struct master *m)
+{
+	if (m->stopping || m->shared->draining || m->conf->drain_delay <= 0)
+		return false;
+	m->shared->draining = 1;
+	notify_stopping();
+	notify_status("draining: health answers 'draining' for %.1f s before stopping",
+		      m->conf->drain_delay);
+	log_notice("graceful stop: health checks answer 'draining' for %.1f s (drain_delay), "
+		   "then workers stop accepting", m->conf->drain_delay);
+	ev_timer_set(&m->drain_timer, m->conf->drain_delay, 0);
+	ev_timer_start(m->loop, &m->drain_timer);
+	return true;
 }
 
 static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
@@ -423,7 +458,10 @@ static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	switch (s->signum) {
 	case SIGHUP: master_reload(m); break;
 	case SIGTERM:
-	case SIGINT: master_stop(m, false); break;
+	case SIGINT:
+		if (!master_drain_first(m))
+			master_stop(m, false);
+		break;
 	case SIGQUIT: master_stop(m, true); break;
 	}
 }
@@ -473,6 +511,9 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		return 1;
 	}
 	m.conf = conf;
+	m.shared = shared_create();
+	if (!m.shared)
+		fatal("cannot map the page shared with workers");
 	if (!foreground) {
 		/* Errors so far went to the terminal; from now on there is none. */
 		if (daemon(0, 0) < 0)
@@ -492,6 +533,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	ev_child_start(m.loop, &m.child);
 	ev_timer_init(&m.respawn, master_respawn_cb, 0, 0);
 	ev_timer_init(&m.kill_timer, master_kill_cb, 0, 0);
+	ev_timer_init(&m.drain_timer, master_drain_cb, 0, 0);
 	m.generation = 1;
 	log_notice("ksockd %s starting %u worker(s) (config %s)", PACKAGE_VERSION, conf->workers,
 		   conf_path);
@@ -506,5 +548,6 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	log_notice("stopped");
 	free(m.fds);
 	conf_free(m.conf);
+	shared_destroy(m.shared);
 	return 0;
 }

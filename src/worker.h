@@ -43,7 +43,7 @@ struct worker {
 
 /* Runs a worker in the current (just forked) process; returns its exit status. */
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd);
+		unsigned generation, int ready_fd, const volatile int *drain_flag);
 /* Called by conn_free() when a connection is gone; may end the worker's loop. */
 void worker_conn_gone(struct worker *w);
 
