@@ -38,6 +38,8 @@ int listener_bind(const struct listener_conf *lc, char *err, size_t errlen)
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
 		goto fail_op;
+	if (lc->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+		goto fail_op;
 	if (lc->addr.ss_family == AF_INET6) {
 		int v6only = lc->ipv6_only;
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)

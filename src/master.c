@@ -27,6 +27,7 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "reuseport.h"
 #include "shared.h"
 #include "worker.h"
 
@@ -57,6 +58,7 @@ struct master {
 	struct conf *conf;       /* current config */
 	struct priv priv;        /* what workers run as */
 	int *fds;                /* listening sockets, one per conf listener */
+	struct rp_set rp;        /* reuseport listeners' sockets for worker slots 1.. */
 	struct wproc *procs;     /* all live workers, every generation */
 	unsigned generation;     /* current generation number */
 	unsigned reloads;        /* successful reloads */
@@ -173,8 +175,13 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	priv_drop(&m->priv);
-	exit(worker_main(loop, m->conf, m->fds, slot, m->generation, ready_fd,
-			 &m->shared->draining));
+	int *fds = reuseport_worker_fds(&m->rp, m->conf, m->fds, slot);
+	if (!fds)
+		fatal("worker %u: malloc", slot);
+	int rc = worker_main(loop, m->conf, fds, slot, m->generation, ready_fd,
+			     &m->shared->draining);
+	free(fds);
+	exit(rc);
 }
 
 static int master_spawn(struct master *m, unsigned slot)
@@ -298,8 +305,25 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	master_update_status(m);
 }
 
-/* Binds (or keeps) a socket for every listener of conf. Returns the fd array or NULL. */
-static int *master_bind_all(struct master *m, const struct conf *conf, bool *kept)
+/* Undoes a failed master_bind_all: closes fds[0..n) it bound, keeps those it reused. */
+static void master_unbind(struct master *m, int *fds, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		bool reused = false;
+		for (size_t j = 0; m->conf && j < m->conf->n_listeners; j++)
+			reused |= m->fds[j] == fds[k];
+		if (!reused)
+			close(fds[k]);
+	}
+	free(fds);
+}
+
+/*
+ * Binds (or keeps) a socket for every listener of conf, and the reuseport
+ * sockets of worker slots 1.. into rp. Returns the fd array or NULL.
+ */
+static int *master_bind_all(struct master *m, const struct conf *conf, bool *kept,
+			    struct rp_set *rp)
 {
 	int *fds = calloc(conf->n_listeners, sizeof *fds);
 	if (!fds)
@@ -320,20 +344,17 @@ static int *master_bind_all(struct master *m, const struct conf *conf, bool *kep
 		fds[i] = listener_bind(lc, err, sizeof err);
 		if (fds[i] < 0) {
 			log_err("%s", err);
-			/* Undo: close what this call bound, keep what it reused. */
-			for (size_t k = 0; k < i; k++) {
-				bool reused = false;
-				for (size_t j = 0; m->conf && j < m->conf->n_listeners; j++)
-					reused |= m->fds[j] == fds[k];
-				if (!reused)
-					close(fds[k]);
-			}
-			free(fds);
+			master_unbind(m, fds, i);
 			return NULL;
 		}
 		char a[ADDR_STRLEN];
-		log_info("listener '%s': %s %s, handler %s", lc->name, proto_name(lc->protocol),
-			 addr_format((const struct sockaddr *)&lc->addr, a), lc->handler->name);
+		log_info("listener '%s': %s %s, handler %s%s", lc->name, proto_name(lc->protocol),
+			 addr_format((const struct sockaddr *)&lc->addr, a), lc->handler->name,
+			 lc->reuseport ? ", reuseport" : "");
+	}
+	if (reuseport_bind(rp, conf, &m->rp, m->conf) < 0) {
+		master_unbind(m, fds, conf->n_listeners);
+		return NULL;
 	}
 	return fds;
 }
@@ -365,7 +386,8 @@ static void master_reload(struct master *m)
 	bool *kept = calloc(m->conf->n_listeners, sizeof *kept);
 	if (!kept)
 		fatal("calloc");
-	int *fds = master_bind_all(m, conf, kept);
+	struct rp_set rp;
+	int *fds = master_bind_all(m, conf, kept, &rp);
 	if (!fds) {
 		log_err("reload rejected, keeping the running config: cannot bind listeners");
 		notify_reload_failed("cannot bind listeners");
@@ -385,6 +407,8 @@ static void master_reload(struct master *m)
 	}
 	free(kept);
 	free(m->fds);
+	reuseport_retire(&m->rp, &rp);
+	m->rp = rp;
 	conf_free(m->conf);
 	m->conf = conf;
 	m->fds = fds;
@@ -505,7 +529,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		return 1;
 	}
 	priv_raise_nofile(conf);
-	m.fds = master_bind_all(&m, conf, NULL);
+	m.fds = master_bind_all(&m, conf, NULL, &m.rp);
 	if (!m.fds) {
 		conf_free(conf);
 		return 1;
@@ -543,6 +567,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 
 	for (size_t i = 0; i < m.conf->n_listeners; i++)
 		close(m.fds[i]);
+	reuseport_free(&m.rp);
 	if (m.pid_file_written && unlink(m.conf->pid_file) < 0)
 		log_warn("cannot remove pid file %s", m.conf->pid_file);
 	log_notice("stopped");
