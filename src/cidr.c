@@ -44,7 +44,7 @@ int cidr_parse(const char *text, struct cidr *out)
 		out->bits = (unsigned)v;
 	}
 	for (unsigned i = out->bits; i < max; i++)
-		out->addr[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+		out->addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
 	return 0;
 }
 

@@ -16,7 +16,7 @@
 #include "proxy.h"
 
 static const uint8_t v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-				   0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+                                   0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 static const char v1_sig[] = "PROXY ";
 
 /* v2 TLV types (proxy-protocol.txt section 2.2). */
@@ -84,7 +84,7 @@ static bool proxy_v1_port(const char *s, uint16_t *port)
 }
 
 static bool proxy_v1_addr(int family, const char *host, const char *port,
-			  struct sockaddr_storage *ss)
+                          struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof *ss);
 	if (family == AF_INET) {
@@ -119,8 +119,8 @@ static enum proxy_status proxy_v1_fields(char *line, struct proxy_info *info, co
 		return PROXY_DONE;
 	}
 	int family = n >= 2 && strcmp(f[1], "TCP4") == 0   ? AF_INET
-		     : n >= 2 && strcmp(f[1], "TCP6") == 0 ? AF_INET6
-							   : 0;
+	             : n >= 2 && strcmp(f[1], "TCP6") == 0 ? AF_INET6
+	                                                   : 0;
 	if (!family) {
 		*why = "v1: unknown protocol (TCP4, TCP6, UNKNOWN)";
 		return PROXY_ERROR;
@@ -138,7 +138,7 @@ static enum proxy_status proxy_v1_fields(char *line, struct proxy_info *info, co
 }
 
 static enum proxy_status proxy_v1(const uint8_t *buf, size_t len, struct proxy_info *info,
-				  size_t *header_len, const char **why)
+                                  size_t *header_len, const char **why)
 {
 	size_t lim = len < PROXY_V1_MAX ? len : PROXY_V1_MAX;
 	for (size_t i = 0; i < lim; i++) {
@@ -221,7 +221,7 @@ static bool proxy_v2_tlvs(const uint8_t *p, size_t len, struct proxy_info *info)
 }
 
 static enum proxy_status proxy_v2(const uint8_t *buf, size_t len, struct proxy_info *info,
-				  size_t *header_len, const char **why)
+                                  size_t *header_len, const char **why)
 {
 	if (len < 16)
 		return PROXY_MORE;
@@ -290,7 +290,7 @@ static size_t proxy_prefix(const uint8_t *buf, size_t len, const void *sig, size
 }
 
 enum proxy_status proxy_parse(const uint8_t *buf, size_t len, enum proxy_mode mode,
-			      struct proxy_info *info, size_t *header_len, const char **why)
+                              struct proxy_info *info, size_t *header_len, const char **why)
 {
 	memset(info, 0, sizeof *info);
 	*why = "";
@@ -308,8 +308,8 @@ enum proxy_status proxy_parse(const uint8_t *buf, size_t len, enum proxy_mode mo
 		return len < 6 ? PROXY_MORE : proxy_v1(buf, len, info, header_len, why);
 	if (mode == PROXY_OPTIONAL)
 		return PROXY_NONE;
-	*why = is_v1 ? "v1 header where only v2 is accepted"
+	*why = is_v1   ? "v1 header where only v2 is accepted"
 	       : is_v2 ? "v2 header where only v1 is accepted"
-		       : "no PROXY header";
+	               : "no PROXY header";
 	return PROXY_ERROR;
 }

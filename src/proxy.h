@@ -19,17 +19,17 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define PROXY_V1_MAX 107             /* longest v1 line, CRLF included (spec) */
-#define PROXY_V2_MAX_PAYLOAD 2048    /* longest v2 address+TLV block we accept */
+#define PROXY_V1_MAX 107                             /* longest v1 line, CRLF included (spec) */
+#define PROXY_V2_MAX_PAYLOAD 2048                    /* longest v2 address+TLV block we accept */
 #define PROXY_MAX_HEADER (16 + PROXY_V2_MAX_PAYLOAD) /* buffer a caller needs */
-#define PROXY_TLV_STRLEN 128         /* kept TLV strings, escaped and truncated */
+#define PROXY_TLV_STRLEN 128                         /* kept TLV strings, escaped and truncated */
 
 enum proxy_mode {
-	PROXY_OFF = 0,   /* no PROXY header expected */
-	PROXY_V1,        /* v1 text header required */
-	PROXY_V2,        /* v2 binary header required */
-	PROXY_ANY,       /* v1 or v2 header required */
-	PROXY_OPTIONAL,  /* v1, v2, or no header at all */
+	PROXY_OFF = 0,  /* no PROXY header expected */
+	PROXY_V1,       /* v1 text header required */
+	PROXY_V2,       /* v2 binary header required */
+	PROXY_ANY,      /* v1 or v2 header required */
+	PROXY_OPTIONAL, /* v1, v2, or no header at all */
 };
 
 enum proxy_status {
@@ -41,18 +41,18 @@ enum proxy_status {
 
 /* What a header said. Strings are NUL-terminated, non-printable bytes escaped. */
 struct proxy_info {
-	int version;                  /* 1 or 2 */
-	bool local;                   /* v2 LOCAL, v1 UNKNOWN or an unsupported family:
-					 the socket addresses stay the real ones */
-	struct sockaddr_storage src;  /* original client (when !local) */
-	struct sockaddr_storage dst;  /* address the client reached (when !local) */
-	unsigned n_tlvs;              /* v2 TLVs seen, including ignored ones */
-	char alpn[PROXY_TLV_STRLEN];  /* PP2_TYPE_ALPN, "" if absent */
-	char authority[PROXY_TLV_STRLEN]; /* PP2_TYPE_AUTHORITY (SNI), "" if absent */
-	char unique_id[PROXY_TLV_STRLEN]; /* PP2_TYPE_UNIQUE_ID, "" if absent */
-	bool ssl;                     /* PP2_TYPE_SSL present */
-	uint8_t ssl_client;           /* its client bit field */
-	uint32_t ssl_verify;          /* its verify result (0: verified) */
+	int version;                        /* 1 or 2 */
+	bool local;                         /* v2 LOCAL, v1 UNKNOWN or an unsupported family:
+	                                       the socket addresses stay the real ones */
+	struct sockaddr_storage src;        /* original client (when !local) */
+	struct sockaddr_storage dst;        /* address the client reached (when !local) */
+	unsigned n_tlvs;                    /* v2 TLVs seen, including ignored ones */
+	char alpn[PROXY_TLV_STRLEN];        /* PP2_TYPE_ALPN, "" if absent */
+	char authority[PROXY_TLV_STRLEN];   /* PP2_TYPE_AUTHORITY (SNI), "" if absent */
+	char unique_id[PROXY_TLV_STRLEN];   /* PP2_TYPE_UNIQUE_ID, "" if absent */
+	bool ssl;                           /* PP2_TYPE_SSL present */
+	uint8_t ssl_client;                 /* its client bit field */
+	uint32_t ssl_verify;                /* its verify result (0: verified) */
 	char ssl_version[PROXY_TLV_STRLEN]; /* PP2_SUBTYPE_SSL_VERSION */
 	char ssl_cipher[PROXY_TLV_STRLEN];  /* PP2_SUBTYPE_SSL_CIPHER */
 	char ssl_cn[PROXY_TLV_STRLEN];      /* PP2_SUBTYPE_SSL_CN */
@@ -63,7 +63,7 @@ struct proxy_info {
  * *header_len and fills *info; on PROXY_ERROR sets *why (static text).
  */
 enum proxy_status proxy_parse(const uint8_t *buf, size_t len, enum proxy_mode mode,
-			      struct proxy_info *info, size_t *header_len, const char **why);
+                              struct proxy_info *info, size_t *header_len, const char **why);
 
 /* "v1", "v2", "any", "optional" (and "off") <-> mode; -1 if unknown. */
 int proxy_mode_from_name(const char *name);

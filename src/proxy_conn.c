@@ -29,9 +29,9 @@
 
 /* The header being read. */
 struct proxy_hdr {
-	bool trusted;                   /* the socket's peer is in proxy_trusted */
-	size_t len;                     /* bytes consumed so far, all in buf */
-	uint8_t buf[PROXY_MAX_HEADER];  /* those bytes */
+	bool trusted;                  /* the socket's peer is in proxy_trusted */
+	size_t len;                    /* bytes consumed so far, all in buf */
+	uint8_t buf[PROXY_MAX_HEADER]; /* those bytes */
 };
 
 /* Closes c because of its header, counting it on the listener. */
@@ -43,9 +43,9 @@ static void proxy_conn_refuse(struct conn *c, const char *why)
 	l->proxy_refused_unlogged++;
 	if (now - l->last_proxy_log >= PROXY_LOG_INTERVAL) {
 		log_info("listener '%s': refused %lu connection(s) for their PROXY header (%lu in "
-			 "all); last: peer %s: %s",
-			 l->conf->name, l->proxy_refused_unlogged, l->proxy_refused, c->sock_peer_str,
-			 why);
+		         "all); last: peer %s: %s",
+		         l->conf->name, l->proxy_refused_unlogged, l->proxy_refused,
+		         c->sock_peer_str, why);
 		l->last_proxy_log = now;
 		l->proxy_refused_unlogged = 0;
 	}
@@ -66,7 +66,7 @@ static int proxy_conn_apply(struct conn *c, const struct proxy_info *info)
 		addr_format((const struct sockaddr *)&c->peer, c->peer_str);
 	}
 	log_debug("%s: peer %s: connection %llu: PROXY v%d header from %s", c->l->conf->name,
-		  c->peer_str, c->id, info->version, c->sock_peer_str);
+	          c->peer_str, c->id, info->version, c->sock_peer_str);
 	return 0;
 }
 
@@ -94,8 +94,8 @@ static void proxy_conn_finish(struct conn *c, size_t plain_from)
 {
 	struct proxy_hdr *h = c->proxy_hdr;
 	c->proxy_hdr = NULL;
-	if (h->len > plain_from && linebuf_append(&c->in, (const char *)h->buf + plain_from,
-						  h->len - plain_from) < 0) {
+	if (h->len > plain_from &&
+	    linebuf_append(&c->in, (const char *)h->buf + plain_from, h->len - plain_from) < 0) {
 		free(h);
 		conn_free(c, "out of memory");
 		return;
@@ -135,9 +135,7 @@ static void proxy_conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		if (proxy_conn_consume(c, (size_t)n) == 0 && h->len == sizeof h->buf)
 			proxy_conn_refuse(c, "PROXY header too long");
 		return;
-	case PROXY_NONE: /* optional mode, plain client */
-		proxy_conn_finish(c, 0);
-		return;
+	case PROXY_NONE: /* optional mode, plain client */ proxy_conn_finish(c, 0); return;
 	case PROXY_ERROR: proxy_conn_refuse(c, why); return;
 	case PROXY_DONE: break;
 	}
@@ -166,7 +164,7 @@ int proxy_conn_start(struct conn *c)
 {
 	const struct listener_conf *lc = c->l->conf;
 	bool trusted = cidr_list_match(lc->proxy_trusted, lc->n_proxy_trusted,
-				       (const struct sockaddr *)&c->sock_peer);
+	                               (const struct sockaddr *)&c->sock_peer);
 	if (!trusted && lc->proxy_mode != PROXY_OPTIONAL) {
 		proxy_conn_refuse(c, "source not in proxy_trusted");
 		return -1;

@@ -13,7 +13,7 @@
 #include "reuseport.h"
 
 static int reuseport_find_old(const struct rp_set *old, const struct conf *old_conf,
-			      const struct listener_conf *lc, unsigned s)
+                              const struct listener_conf *lc, unsigned s)
 {
 	if (!old || !old->fds || !old_conf || s >= old->slots)
 		return -1;
@@ -33,7 +33,7 @@ static bool reuseport_holds(const struct rp_set *rp, int fd)
 }
 
 int reuseport_bind(struct rp_set *rp, const struct conf *conf, const struct rp_set *old,
-		   const struct conf *old_conf)
+                   const struct conf *old_conf)
 {
 	rp->n = conf->n_listeners;
 	rp->slots = conf->workers;
@@ -54,7 +54,8 @@ int reuseport_bind(struct rp_set *rp, const struct conf *conf, const struct rp_s
 				if (fd < 0) {
 					log_err("%s (reuseport socket for worker %u)", err, s);
 					for (size_t k = 0; k < rp->n * rp->slots; k++)
-						if (rp->fds[k] >= 0 && !reuseport_holds(old, rp->fds[k]))
+						if (rp->fds[k] >= 0 &&
+						    !reuseport_holds(old, rp->fds[k]))
 							close(rp->fds[k]);
 					free(rp->fds);
 					rp->fds = NULL;
@@ -76,10 +77,13 @@ void reuseport_retire(struct rp_set *old, const struct rp_set *rp)
 	old->fds = NULL;
 }
 
-void reuseport_free(struct rp_set *rp) { reuseport_retire(rp, NULL); }
+void reuseport_free(struct rp_set *rp)
+{
+	reuseport_retire(rp, NULL);
+}
 
 int *reuseport_worker_fds(const struct rp_set *rp, const struct conf *conf, const int *fds,
-			  unsigned slot)
+                          unsigned slot)
 {
 	int *mine = malloc(conf->n_listeners * sizeof *mine);
 	if (!mine)

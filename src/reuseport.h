@@ -17,9 +17,9 @@
 #include "conf.h"
 
 struct rp_set {
-	int *fds;         /* fds[i * slots + s], -1 where none (s == 0, or not reuseport) */
-	size_t n;         /* listeners */
-	unsigned slots;   /* worker slots when bound */
+	int *fds;       /* fds[i * slots + s], -1 where none (s == 0, or not reuseport) */
+	size_t n;       /* listeners */
+	unsigned slots; /* worker slots when bound */
 };
 
 /*
@@ -27,7 +27,7 @@ struct rp_set {
  * empty/NULL). Returns 0, or -1 (logged) after closing what it bound.
  */
 int reuseport_bind(struct rp_set *rp, const struct conf *conf, const struct rp_set *old,
-		   const struct conf *old_conf);
+                   const struct conf *old_conf);
 /* Closes sockets of old that rp does not reuse, and frees old's array. */
 void reuseport_retire(struct rp_set *old, const struct rp_set *rp);
 /* Closes every socket of rp and frees it. */
@@ -38,6 +38,6 @@ void reuseport_free(struct rp_set *rp);
  * process, the sockets of the other slots. NULL if out of memory.
  */
 int *reuseport_worker_fds(const struct rp_set *rp, const struct conf *conf, const int *fds,
-			  unsigned slot);
+                          unsigned slot);
 
 #endif

@@ -15,7 +15,7 @@ struct health {
 };
 
 static enum handler_result health_open(void *state, const struct session_info *si,
-				       struct outbuf *out)
+                                       struct outbuf *out)
 {
 	struct health *st = state;
 	(void)out;
@@ -35,8 +35,8 @@ static enum handler_result health_line(void *state, const struct line *line, str
 }
 
 const struct handler handler_health = {
-	.name = "health",
-	.state_size = sizeof(struct health),
-	.open = health_open,
-	.line = health_line,
+    .name = "health",
+    .state_size = sizeof(struct health),
+    .open = health_open,
+    .line = health_line,
 };

@@ -49,7 +49,8 @@ __attribute__((format(printf, 2, 3))) static void add(struct report *r, const ch
 	int n = vsnprintf(r->buf + r->len, sizeof r->buf - r->len, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		r->len += (size_t)n < sizeof r->buf - r->len ? (size_t)n : sizeof r->buf - r->len - 1;
+		r->len +=
+		    (size_t)n < sizeof r->buf - r->len ? (size_t)n : sizeof r->buf - r->len - 1;
 }
 
 static void add_str(struct report *r, const char *key, const char *v)
@@ -99,7 +100,7 @@ static enum handler_result whoami_send(struct whoami *st, struct outbuf *out)
 }
 
 static enum handler_result whoami_open(void *state, const struct session_info *si,
-				       struct outbuf *out)
+                                       struct outbuf *out)
 {
 	struct whoami *st = state;
 	struct report *r = malloc(sizeof *r);
@@ -145,9 +146,9 @@ static void whoami_close(void *state)
 }
 
 const struct handler handler_whoami = {
-	.name = "whoami",
-	.state_size = sizeof(struct whoami),
-	.open = whoami_open,
-	.line = whoami_line,
-	.close = whoami_close,
+    .name = "whoami",
+    .state_size = sizeof(struct whoami),
+    .open = whoami_open,
+    .line = whoami_line,
+    .close = whoami_close,
 };

@@ -24,11 +24,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct proxy_info info;
 		size_t hl = 0;
 		const char *why = NULL;
-		enum proxy_status st = proxy_parse(data, size, (enum proxy_mode)m, &info, &hl, &why);
+		enum proxy_status st =
+		    proxy_parse(data, size, (enum proxy_mode)m, &info, &hl, &why);
 		if (!why)
 			abort();
 		sink += strlen(why) + strlen(info.alpn) + strlen(info.authority) +
-			strlen(info.ssl_cn) + strlen(info.ssl_version) + strlen(info.ssl_cipher);
+		        strlen(info.ssl_cn) + strlen(info.ssl_version) + strlen(info.ssl_cipher);
 		if (st != PROXY_DONE)
 			continue;
 		if (hl == 0 || hl > size || hl > PROXY_MAX_HEADER)
@@ -41,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    hl2 != hl)
 			abort();
 		for (size_t n = 1; n < hl; n += 1 + n / 8)
-			if (proxy_parse(data, n, (enum proxy_mode)m, &again, &hl2, &why) != PROXY_MORE)
+			if (proxy_parse(data, n, (enum proxy_mode)m, &again, &hl2, &why) !=
+			    PROXY_MORE)
 				abort();
 	}
 	return 0;

@@ -37,13 +37,14 @@ START_TEST(whoami_without_proxy_reports_socket_addresses)
 	const struct handler *h = handler_find("whoami");
 	void *state = calloc(1, h->state_size);
 	struct sockaddr_in peer = v4("192.0.2.5", 40000), local = v4("192.0.2.1", 7007);
-	struct session_info si = {.listener = "w", .peer = (struct sockaddr *)&peer,
-				  .local = (struct sockaddr *)&local,
-				  .sock_peer = (struct sockaddr *)&peer};
+	struct session_info si = {.listener = "w",
+	                          .peer = (struct sockaddr *)&peer,
+	                          .local = (struct sockaddr *)&local,
+	                          .sock_peer = (struct sockaddr *)&peer};
 	ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
 	char *first = take();
 	ck_assert_str_eq(first, "listener=w\npeer=192.0.2.5:40000\nlocal=192.0.2.1:7007\n"
-				"client=192.0.2.5:40000\nproxy=none\n\n");
+	                        "client=192.0.2.5:40000\nproxy=none\n\n");
 	ck_assert_int_eq(h->line(state, &any_line, &out), HANDLER_OK);
 	char *again = take();
 	ck_assert_str_eq(again, first);
@@ -66,17 +67,20 @@ START_TEST(whoami_reports_proxy_header_tlvs_and_tls_only_when_set)
 	memcpy(&pi.dst, &dst, sizeof dst);
 	strcpy(pi.alpn, "h2");
 	strcpy(pi.authority, "example.com");
-	struct session_info si = {.listener = "w", .peer = (struct sockaddr *)&client,
-				  .local = (struct sockaddr *)&local,
-				  .sock_peer = (struct sockaddr *)&sock, .proxy = &pi,
-				  .tls_version = "TLS1.3", .tls_sni = "example.com"};
+	struct session_info si = {.listener = "w",
+	                          .peer = (struct sockaddr *)&client,
+	                          .local = (struct sockaddr *)&local,
+	                          .sock_peer = (struct sockaddr *)&sock,
+	                          .proxy = &pi,
+	                          .tls_version = "TLS1.3",
+	                          .tls_sni = "example.com"};
 	ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
 	char *r = take();
 	ck_assert_str_eq(r, "listener=w\npeer=10.0.0.2:50000\nlocal=10.0.0.3:7007\n"
-			    "client=203.0.113.7:5555\nproxy=v2\nproxy_src=203.0.113.7:5555\n"
-			    "proxy_dst=198.51.100.1:443\nproxy_tlvs=2\nproxy_alpn=h2\n"
-			    "proxy_authority=example.com\ntls_version=TLS1.3\n"
-			    "tls_sni=example.com\n\n");
+	                    "client=203.0.113.7:5555\nproxy=v2\nproxy_src=203.0.113.7:5555\n"
+	                    "proxy_dst=198.51.100.1:443\nproxy_tlvs=2\nproxy_alpn=h2\n"
+	                    "proxy_authority=example.com\ntls_version=TLS1.3\n"
+	                    "tls_sni=example.com\n\n");
 	free(r);
 	h->close(state);
 	free(state);
@@ -89,8 +93,10 @@ START_TEST(health_answers_ready_then_draining)
 	void *state = calloc(1, h->state_size);
 	volatile int draining = 0;
 	struct sockaddr_in sa = v4("127.0.0.1", 1);
-	struct session_info si = {.listener = "h", .peer = (struct sockaddr *)&sa,
-				  .local = (struct sockaddr *)&sa, .draining = &draining};
+	struct session_info si = {.listener = "h",
+	                          .peer = (struct sockaddr *)&sa,
+	                          .local = (struct sockaddr *)&sa,
+	                          .draining = &draining};
 	ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
 	ck_assert_uint_eq(outbuf_len(&out), 0);
 	ck_assert_int_eq(h->line(state, &any_line, &out), HANDLER_OK);
