@@ -346,6 +346,11 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 				conf->listeners[j].line);
 			return;
 		}
+	if (lc->proxy_mode != PROXY_OFF && lc->protocol == PROTO_UDP) {
+		fail_at(ld, config_setting_get_member(grp, "proxy_protocol"),
+			"listener '%s': proxy_protocol is for stream listeners only", lc->name);
+		return;
+	}
 	if (lc->proxy_mode != PROXY_OFF && !config_setting_get_member(grp, "proxy_trusted")) {
 		fail_at(ld, config_setting_get_member(grp, "proxy_protocol"),
 			"listener '%s': proxy_protocol needs 'proxy_trusted' (the balancers' addresses)",

@@ -362,8 +362,10 @@ static int *master_bind_all(struct master *m, const struct conf *conf, bool *kep
 static void master_reload(struct master *m)
 {
 	char err[1024];
-	if (m->stopping || m->shared->draining)
+	if (m->stopping || m->shared->draining) {
+		log_notice("reload ignored: stopping");
 		return;
+	}
 	if (!m->announced) {
 		log_notice("reload requested while generation %u is starting: will reload after it",
 			   m->generation);
