@@ -260,6 +260,7 @@ int conn_begin(struct conn *c)
 	ev_io_init(&c->rio, conn_read_cb, c->fd, EV_READ);
 	ev_init(&c->idle, conn_idle_cb);
 	c->last_activity = ev_now(w->loop);
+	c->begun = true;
 	if (conn_limits(c)->idle_timeout > 0) {
 		ev_timer_set(&c->idle, conn_limits(c)->idle_timeout, 0);
 		ev_timer_start(w->loop, &c->idle);
@@ -291,7 +292,7 @@ void conn_free(struct conn *c, const char *reason)
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->idle);
 	close(c->fd);
-	if (c->handler->close && !c->proxy_hdr)
+	if (c->handler->close && c->begun)
 		c->handler->close(c->state);
 	bool via = c->proxy && !c->proxy->local;
 	log_debug("%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "

@@ -42,6 +42,7 @@ struct conn {
 	struct outbuf out;               /* replies not yet written */
 	bool read_eof;                   /* peer shut down its side */
 	bool closing;                    /* send what is queued, then free */
+	bool begun;                      /* conn_begin ran: the handler's close is due */
 	const char *close_reason;        /* why, for the close log line */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler */
