@@ -81,6 +81,13 @@ class BehindHAProxy(unittest.TestCase):
     def test_send_proxy_v2_gives_the_original_client(self):
         self.check_whoami("w2", "v2")
 
+    def test_v2_tlvs_from_haproxy_are_parsed(self):
+        with via(self.lbs["w2"][0]) as s:
+            r = report(s)
+            self.assertEqual(r["proxy_tlvs"], "1")
+            # unique-id-format %{+X}o%ci:%cp_...: the client's address in hex first.
+            self.assertTrue(r["proxy_unique_id"].startswith("7F000002:"), r)
+
     def test_optional_serves_haproxy_and_plain_clients_on_one_port(self):
         self.check_whoami("opt", "v2")
         with via(self.d.port("opt")) as s:
