@@ -11,6 +11,8 @@
 static const struct handler *const registry[] = {
 	&handler_echo,
 	&handler_hello,
+	&handler_whoami,
+	&handler_health,
 };
 
 const struct handler *handler_find(const char *name)
@@ -21,4 +23,4 @@ const struct handler *handler_find(const char *name)
 	return NULL;
 }
 
-const char *handler_names(void) { return "echo, hello"; }
+const char *handler_names(void) { return "echo, hello, whoami, health"; }

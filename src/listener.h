@@ -38,6 +38,9 @@ struct listener {
 	ev_tstamp last_emfile_log;        /* rate limit for EMFILE warnings */
 	unsigned long refused_full;       /* refused at max_connections since last log */
 	struct udp *udp;                  /* UDP serving state (udp.c); NULL on stream listeners */
+	unsigned long proxy_refused;      /* refused for their PROXY header, in all */
+	unsigned long proxy_refused_unlogged; /* of those, not yet in a log line */
+	ev_tstamp last_proxy_log;         /* rate limit for PROXY refusal lines */
 };
 
 /* Master side: creates, binds and listens; returns the fd or -1 with err set. */

@@ -237,8 +237,13 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	size_t ratio_limit = len * u->lim->udp_max_reply_ratio;
 	size_t limit = ratio_limit < u->lim->max_datagram ? ratio_limit : u->lim->max_datagram;
 	struct session_info si = {
-	    u->conf->name, peer,
-	    have_dst ? (struct sockaddr *)&dst : (struct sockaddr *)&u->conf->addr, true};
+	    .listener = u->conf->name,
+	    .peer = peer,
+	    .local = have_dst ? (struct sockaddr *)&dst : (struct sockaddr *)&u->conf->addr,
+	    .datagram = true,
+	    .sock_peer = peer,
+	    .draining = u->l->w->drain_flag,
+	};
 	udp_run_handler(u, u->riov[i].iov_base, len, &si, out, limit);
 	size_t rlen = outbuf_len(out);
 	if (!udpfilter_reply_ok(len, rlen, u->lim->udp_max_reply_ratio)) {
