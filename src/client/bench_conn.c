@@ -378,9 +378,18 @@ static int bconn_read_datagrams(struct bconn *c)
 		}
 		unsigned long long now = cli_now_ns();
 		c->seen = now;
-		int ok = (size_t)n == o->expect_len && memcmp(t->rbuf, o->expect, o->expect_len) == 0;
-		if (bconn_reply(c, ok, now) < 0)
-			return -1;
+		/* Each line of a datagram is a reply (a server may join them); a
+		 * last line without its terminator counts as terminated. */
+		const char *p = t->rbuf, *end = t->rbuf + n;
+		do {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t len = nl ? (size_t)(nl + 1 - p) : (size_t)(end - p);
+			size_t want = nl ? o->expect_len : o->expect_len - 1;
+			int ok = len == want && memcmp(p, o->expect, want) == 0;
+			if (bconn_reply(c, ok, now) < 0)
+				return -1;
+			p += len;
+		} while (p < end);
 	}
 	return 0;
 }

@@ -164,8 +164,12 @@ static void tls_client_verify_reason(const struct tls_client *tc, gnutls_session
 		hint = " (connect with the name in the certificate, or set --servername)";
 	else if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
 		hint = " (check the certificate's dates and this machine's clock)";
-	snprintf(err, errlen, "certificate verification failed for '%s': %s%s", tc->name,
-		 rc == 0 ? (const char *)out.data : "unknown reason", hint);
+	const char *why = rc == 0 ? (const char *)out.data : "unknown reason";
+	size_t len = strlen(why);
+	while (len > 0 && why[len - 1] == ' ')
+		len--;
+	snprintf(err, errlen, "certificate verification failed for '%s': %.*s%s", tc->name,
+		 (int)len, why, hint);
 	if (rc == 0)
 		gnutls_free(out.data);
 }
