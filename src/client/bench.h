@@ -73,8 +73,10 @@ struct bench_stats {
 	uint64_t err[BE_MAX]; /* errors by kind */
 };
 
-/* Updated by its own thread, read by the main thread for progress. */
-#define STAT_ADD(st, field, n) __atomic_fetch_add(&(st)->field, (n), __ATOMIC_RELAXED)
+/* Written only by its own thread (a plain store, no locked instruction),
+ * read by the main thread for progress. */
+#define STAT_ADD(st, field, n)                                                                    \
+	__atomic_store_n(&(st)->field, (st)->field + (n), __ATOMIC_RELAXED)
 #define STAT_GET(st, field) __atomic_load_n(&(st)->field, __ATOMIC_RELAXED)
 
 struct bconn;

@@ -359,6 +359,9 @@ static int bconn_read_stream(struct bconn *c)
 		if ((size_t)n < BENCH_RBUF && !(c->tls && gnutls_record_check_pending(c->tls)))
 			return 0;
 	}
+	/* Decrypted bytes GnuTLS still holds never wake the loop: come back. */
+	if (c->tls && gnutls_record_check_pending(c->tls))
+		ev_feed_event(t->loop, &c->io, EV_READ);
 	return 0;
 }
 

@@ -255,6 +255,9 @@ static void session_read_stream(struct session *s)
 			return;
 		}
 	}
+	/* Decrypted bytes GnuTLS still holds never wake the loop: come back. */
+	if (s->tls && gnutls_record_check_pending(s->tls))
+		ev_feed_event(s->loop, &s->sock, EV_READ);
 }
 
 static void session_read_datagrams(struct session *s)

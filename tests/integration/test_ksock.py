@@ -175,6 +175,15 @@ class WithKsockd(unittest.TestCase):
         self.assertRegex(ksock("-V").stdout.decode(), r"^ksock \d+\.\d+")
         self.assertIn(b"--pipeline", ksock("bench", "--help").stdout)
 
+    def test_man_page_renders_without_warnings(self):
+        if not shutil.which("man"):
+            self.skipTest("man (man-db) is not installed")
+        page = os.path.join(os.environ.get("KSOCKD_SRCDIR", "."), "man", "ksock.1")
+        r = subprocess.run(["man", "--warnings", "-l", page], capture_output=True, timeout=30,
+                           env=dict(os.environ, MANWIDTH="80", MANPAGER="cat", PAGER="cat"))
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertIn(b"EXIT STATUS", r.stdout)
+
 
 class ThirdPartyServers(unittest.TestCase):
     """ksock against socat, gnutls-serv and openssl s_server."""
