@@ -6,9 +6,11 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "net.h"
@@ -184,6 +186,8 @@ struct bench_main {
 	ev_async done;             /* a thread finished */
 	unsigned long long start;  /* ns */
 	uint64_t last_ok;          /* progress: ok at the previous report */
+	ev_signal sigint;          /* Ctrl-C */
+	unsigned interrupted;      /* SIGINTs seen */
 };
 
 static void bench_progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -200,6 +204,19 @@ static void bench_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 		if (!__atomic_load_n(&m->t[i].finished, __ATOMIC_ACQUIRE))
 			return;
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Ctrl-C: stop sending, wait for the replies in flight, print the summary.
+ * A second one exits at once. */
+static void bench_sigint_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct bench_main *m = w->data;
+	if (m->interrupted++) {
+		cli_err("interrupted twice: exiting without a summary");
+		_exit(KSOCK_BENCH_ERRORS);
+	}
+	for (unsigned i = 0; i < m->o->threads; i++)
+		__atomic_store_n(&m->t[i].stop_req, 1, __ATOMIC_RELAXED);
 }
 
 static int bench_run(struct bench_opts *o)
@@ -219,6 +236,9 @@ static int bench_run(struct bench_opts *o)
 	m.progress.data = &m;
 	if (!o->quiet)
 		ev_timer_start(loop, &m.progress);
+	ev_signal_init(&m.sigint, bench_sigint_cb, SIGINT);
+	m.sigint.data = &m;
+	ev_signal_start(loop, &m.sigint);
 	m.start = cli_now_ns();
 	size_t wbuf_len = (size_t)o->pipeline * o->line_len;
 	char *wbuf = malloc(wbuf_len);
@@ -253,6 +273,7 @@ static int bench_run(struct bench_opts *o)
 		pthread_join(m.t[i].tid, NULL);
 	ev_timer_stop(loop, &m.progress);
 	ev_async_stop(loop, &m.done);
+	ev_signal_stop(loop, &m.sigint);
 	int rc = KSOCK_USAGE;
 	if (started == o->threads) {
 		if (!o->quiet)

@@ -105,6 +105,7 @@ struct bench_thread {
 	struct ev_loop *main_loop;   /* to wake the main thread */
 	ev_async *done;              /* sent when it finished */
 	int finished;                /* set (atomically) before done is sent */
+	int stop_req;                /* set (atomically) by the main thread on SIGINT */
 };
 
 /* bench_conn.c: runs one thread to completion (the pthread body). */

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -529,7 +530,8 @@ static void bench_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	const struct bench_opts *o = t->o;
 	unsigned long long now = cli_now_ns();
 	unsigned long long limit = (unsigned long long)(o->timeout * 1e9);
-	if (o->duration > 0 && now - t->start_ns >= (unsigned long long)(o->duration * 1e9))
+	if ((o->duration > 0 && now - t->start_ns >= (unsigned long long)(o->duration * 1e9)) ||
+	    __atomic_load_n(&t->stop_req, __ATOMIC_RELAXED))
 		t->stopping = 1;
 	for (unsigned i = 0; i < t->nconns; i++) {
 		struct bconn *c = &t->conns[i];
@@ -568,6 +570,11 @@ void *bench_thread_run(void *arg)
 {
 	struct bench_thread *t = arg;
 	const struct bench_opts *o = t->o;
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, NULL); /* signals are the main thread's */
 	t->loop = ev_loop_new(EVFLAG_AUTO);
 	t->conns = calloc(t->nconns, sizeof *t->conns);
 	t->rbuf = malloc(BENCH_RBUF);

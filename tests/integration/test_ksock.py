@@ -332,6 +332,23 @@ class Bench(unittest.TestCase):
                       "Hello, Dora!", "127.0.0.1", self.d.port("hello"))
         self.assertEqual((rc, j["ok"], j["errors"]["total"]), (0, 400, 0))
 
+    def test_progress_each_second_and_ctrl_c_gives_the_summary(self):
+        p = subprocess.Popen([KSOCK, "bench", "--json", "-c", "2", "-d", "30", "127.0.0.1",
+                              str(self.d.port("echo"))], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            line = p.stderr.readline()  # the first progress report, after one second
+            self.assertRegex(line.decode(), r"^\[ +1\.0s\] \d+ lines, \d+ lines/s, 0 errors$")
+            p.send_signal(signal.SIGINT)
+            out, _ = p.communicate(timeout=10)
+        finally:
+            p.kill()
+        self.assertEqual(p.returncode, 0)
+        j = json.loads(out)
+        self.assertLess(j["seconds"], 10)
+        self.assertEqual(j["sent"], j["ok"])
+        self.assertEqual(j["errors"]["total"], 0)
+
     def test_wrong_replies_are_errors(self):
         rc, j = bench("-c", 2, "-n", 100, "--expect", "pong", "127.0.0.1", self.d.port("echo"))
         self.assertEqual(rc, 6)
