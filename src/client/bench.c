@@ -34,7 +34,7 @@ static void bench_usage(FILE *f)
 		"      --greeting N     lines the server sends on connect, skipped\n"
 		"  -t, --timeout SEC    a reply later than this is an error (default 5)\n"
 		"      --json           print the summary as JSON on stdout\n"
-		"  -q, --quiet          no progress line on stderr\n"
+		"  -q, --quiet          no progress line on stderr (Ctrl-C: stop, summarize)\n"
 		"      --cafile, --insecure, --servername, --priority, --cert, --key, --alpn\n"
 		"                       TLS options, as for ksock\n"
 		"Exit: 0 no errors, 1 usage, 2 resolve failure, 6 errors were counted.\n");
