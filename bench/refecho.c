@@ -49,7 +49,8 @@ int main(int argc, char **argv)
 	static char buf[65536];
 	static struct pending pend[65536];
 	unsigned long long echoed = 0;
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+	                          .sin_port = htons((uint16_t)atoi(argv[1]))};
 	if (inet_pton(AF_INET, argc > 2 ? argv[2] : "127.0.0.1", &sin.sin_addr) != 1) {
 		fprintf(stderr, "refecho: bad address\n");
 		return 1;
@@ -130,7 +131,7 @@ int main(int argc, char **argv)
 				set_events(ep, fd, EPOLLOUT);
 			}
 			continue;
-drop:
+		drop:
 			free(p->data);
 			p->data = NULL;
 			close(fd);

@@ -18,32 +18,32 @@
 static void bench_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ksock bench [options] HOST PORT\n"
-		"  -m, --mode MODE      tcp (default), tls, udp, connect (connect, one line,\n"
-		"                       close), handshake (the same with a full TLS handshake),\n"
-		"                       resume (the same with TLS session resumption)\n"
-		"  -c, --connections N  connections at once (default 50)\n"
-		"  -P, --pipeline N     lines in flight per connection (default 1)\n"
-		"  -n, --requests N     lines to send (connect modes: connections); default\n"
-		"                       100000 unless --duration is given\n"
-		"  -d, --duration SEC   run for SEC seconds\n"
-		"      --threads N      threads, each with its own loop (default 1)\n"
-		"  -l, --line TEXT      the line to send (default 'ping')\n"
-		"  -s, --size BYTES     send a line of BYTES bytes (terminator included)\n"
-		"      --expect TEXT    the reply expected (default: the line itself)\n"
-		"      --greeting N     lines the server sends on connect, skipped\n"
-		"  -t, --timeout SEC    a reply later than this is an error (default 5)\n"
-		"      --json           print the summary as JSON on stdout\n"
-		"  -q, --quiet          no progress line on stderr (Ctrl-C: stop, summarize)\n"
-		"      --cafile, --insecure, --servername, --priority, --cert, --key, --alpn\n"
-		"                       TLS options, as for ksock\n"
-		"Exit: 0 no errors, 1 usage, 2 resolve failure, 6 errors were counted.\n");
+	        "usage: ksock bench [options] HOST PORT\n"
+	        "  -m, --mode MODE      tcp (default), tls, udp, connect (connect, one line,\n"
+	        "                       close), handshake (the same with a full TLS handshake),\n"
+	        "                       resume (the same with TLS session resumption)\n"
+	        "  -c, --connections N  connections at once (default 50)\n"
+	        "  -P, --pipeline N     lines in flight per connection (default 1)\n"
+	        "  -n, --requests N     lines to send (connect modes: connections); default\n"
+	        "                       100000 unless --duration is given\n"
+	        "  -d, --duration SEC   run for SEC seconds\n"
+	        "      --threads N      threads, each with its own loop (default 1)\n"
+	        "  -l, --line TEXT      the line to send (default 'ping')\n"
+	        "  -s, --size BYTES     send a line of BYTES bytes (terminator included)\n"
+	        "      --expect TEXT    the reply expected (default: the line itself)\n"
+	        "      --greeting N     lines the server sends on connect, skipped\n"
+	        "  -t, --timeout SEC    a reply later than this is an error (default 5)\n"
+	        "      --json           print the summary as JSON on stdout\n"
+	        "  -q, --quiet          no progress line on stderr (Ctrl-C: stop, summarize)\n"
+	        "      --cafile, --insecure, --servername, --priority, --cert, --key, --alpn\n"
+	        "                       TLS options, as for ksock\n"
+	        "Exit: 0 no errors, 1 usage, 2 resolve failure, 6 errors were counted.\n");
 }
 
 static int bench_set_mode(struct bench_opts *o, const char *s)
 {
 	static const enum bench_mode modes[] = {BM_TCP,     BM_TLS,       BM_UDP,
-						BM_CONNECT, BM_HANDSHAKE, BM_RESUME};
+	                                        BM_CONNECT, BM_HANDSHAKE, BM_RESUME};
 	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
 		if (strcmp(s, bench_mode_name(modes[i])) == 0) {
 			o->mode = modes[i];
@@ -55,7 +55,7 @@ static int bench_set_mode(struct bench_opts *o, const char *s)
 
 /* Builds the line from --line / --size (and the expected reply). */
 static int bench_payload(struct bench_opts *o, const char *line, unsigned long size,
-			 const char *expect)
+                         const char *expect)
 {
 	if (size) {
 		o->line_len = size;
@@ -86,76 +86,113 @@ static int bench_payload(struct bench_opts *o, const char *line, unsigned long s
 	return 0;
 }
 
-enum { B_THREADS = 256, B_EXPECT, B_GREETING, B_JSON, B_CAFILE, B_INSECURE, B_SNI, B_PRIO,
-       B_CERT, B_KEY, B_ALPN };
+enum {
+	B_THREADS = 256,
+	B_EXPECT,
+	B_GREETING,
+	B_JSON,
+	B_CAFILE,
+	B_INSECURE,
+	B_SNI,
+	B_PRIO,
+	B_CERT,
+	B_KEY,
+	B_ALPN
+};
+
+/* The payload options, kept until all options are read. */
+struct bench_args {
+	const char *line;   /* --line */
+	const char *expect; /* --expect */
+	unsigned long size; /* --size (0: use line) */
+};
+
+/* Applies one option; returns 0, or -1 after printing why. */
+static int bench_option(struct bench_opts *o, struct bench_args *a, int opt, const char *arg)
+{
+	unsigned long v = 0;
+	const char *bad = NULL;
+	switch (opt) {
+	case 'm': return bench_set_mode(o, arg);
+	case 'c':
+		bad = cli_uint(arg, 1, 10000, &v) ? "-c" : NULL;
+		o->conns = (unsigned)v;
+		break;
+	case 'P':
+		bad = cli_uint(arg, 1, 4096, &v) ? "-P" : NULL;
+		o->pipeline = (unsigned)v;
+		break;
+	case 'n':
+		bad = cli_uint(arg, 1, 1ul << 48, &v) ? "-n" : NULL;
+		o->total = v;
+		break;
+	case 'd': bad = (o->duration = cli_seconds(arg)) < 0 ? "--duration" : NULL; break;
+	case 't': bad = (o->timeout = cli_seconds(arg)) < 0 ? "--timeout" : NULL; break;
+	case 'l': a->line = arg; break;
+	case 's': bad = cli_uint(arg, 1, 1 << 20, &a->size) ? "--size" : NULL; break;
+	case 'q': o->quiet = 1; break;
+	case B_THREADS:
+		bad = cli_uint(arg, 1, 64, &v) ? "--threads" : NULL;
+		o->threads = (unsigned)v;
+		break;
+	case B_GREETING:
+		bad = cli_uint(arg, 0, 1000, &v) ? "--greeting" : NULL;
+		o->greeting = (unsigned)v;
+		break;
+	case B_EXPECT: a->expect = arg; break;
+	case B_JSON: o->json = 1; break;
+	case B_CAFILE: o->tls.cafile = arg; break;
+	case B_INSECURE: o->tls.insecure = true; break;
+	case B_SNI: o->tls.servername = arg; break;
+	case B_PRIO: o->tls.priority = arg; break;
+	case B_CERT: o->tls.cert = arg; break;
+	case B_KEY: o->tls.key = arg; break;
+	case B_ALPN: o->tls.alpn = arg; break;
+	case 'h': bench_usage(stdout); exit(0);
+	default: bench_usage(stderr); return -1;
+	}
+	if (bad) {
+		cli_err("%s: invalid value '%s'", bad, arg);
+		return -1;
+	}
+	return 0;
+}
 
 static int bench_parse(int argc, char **argv, struct bench_opts *o)
 {
 	static const struct option longopts[] = {
-		{"mode", required_argument, NULL, 'm'},
-		{"connections", required_argument, NULL, 'c'},
-		{"pipeline", required_argument, NULL, 'P'},
-		{"requests", required_argument, NULL, 'n'},
-		{"duration", required_argument, NULL, 'd'},
-		{"threads", required_argument, NULL, B_THREADS},
-		{"line", required_argument, NULL, 'l'},
-		{"size", required_argument, NULL, 's'},
-		{"expect", required_argument, NULL, B_EXPECT},
-		{"greeting", required_argument, NULL, B_GREETING},
-		{"timeout", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, B_JSON},
-		{"quiet", no_argument, NULL, 'q'},
-		{"cafile", required_argument, NULL, B_CAFILE},
-		{"insecure", no_argument, NULL, B_INSECURE},
-		{"servername", required_argument, NULL, B_SNI},
-		{"priority", required_argument, NULL, B_PRIO},
-		{"cert", required_argument, NULL, B_CERT},
-		{"key", required_argument, NULL, B_KEY},
-		{"alpn", required_argument, NULL, B_ALPN},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"connections", required_argument, NULL, 'c'},
+	    {"pipeline", required_argument, NULL, 'P'},
+	    {"requests", required_argument, NULL, 'n'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"threads", required_argument, NULL, B_THREADS},
+	    {"line", required_argument, NULL, 'l'},
+	    {"size", required_argument, NULL, 's'},
+	    {"expect", required_argument, NULL, B_EXPECT},
+	    {"greeting", required_argument, NULL, B_GREETING},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"json", no_argument, NULL, B_JSON},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"cafile", required_argument, NULL, B_CAFILE},
+	    {"insecure", no_argument, NULL, B_INSECURE},
+	    {"servername", required_argument, NULL, B_SNI},
+	    {"priority", required_argument, NULL, B_PRIO},
+	    {"cert", required_argument, NULL, B_CERT},
+	    {"key", required_argument, NULL, B_KEY},
+	    {"alpn", required_argument, NULL, B_ALPN},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	const char *line = "ping", *expect = NULL;
-	unsigned long v, size = 0;
+	struct bench_args a = {.line = "ping"};
 	int opt;
 	o->conns = 50;
 	o->pipeline = 1;
 	o->threads = 1;
 	o->timeout = 5;
-	while ((opt = getopt_long(argc, argv, "m:c:P:n:d:l:s:t:qh", longopts, NULL)) != -1) {
-		const char *bad = NULL;
-		switch (opt) {
-		case 'm':
-			if (bench_set_mode(o, optarg) < 0)
-				return -1;
-			break;
-		case 'c': bad = cli_uint(optarg, 1, 10000, &v) ? "-c" : NULL; o->conns = (unsigned)v; break;
-		case 'P': bad = cli_uint(optarg, 1, 4096, &v) ? "-P" : NULL; o->pipeline = (unsigned)v; break;
-		case 'n': bad = cli_uint(optarg, 1, 1ul << 48, &v) ? "-n" : NULL; o->total = v; break;
-		case 'd': bad = (o->duration = cli_seconds(optarg)) < 0 ? "--duration" : NULL; break;
-		case B_THREADS: bad = cli_uint(optarg, 1, 64, &v) ? "--threads" : NULL; o->threads = (unsigned)v; break;
-		case 'l': line = optarg; break;
-		case 's': bad = cli_uint(optarg, 1, 1 << 20, &size) ? "--size" : NULL; break;
-		case B_EXPECT: expect = optarg; break;
-		case B_GREETING: bad = cli_uint(optarg, 0, 1000, &v) ? "--greeting" : NULL; o->greeting = (unsigned)v; break;
-		case 't': bad = (o->timeout = cli_seconds(optarg)) < 0 ? "--timeout" : NULL; break;
-		case B_JSON: o->json = 1; break;
-		case 'q': o->quiet = 1; break;
-		case B_CAFILE: o->tls.cafile = optarg; break;
-		case B_INSECURE: o->tls.insecure = true; break;
-		case B_SNI: o->tls.servername = optarg; break;
-		case B_PRIO: o->tls.priority = optarg; break;
-		case B_CERT: o->tls.cert = optarg; break;
-		case B_KEY: o->tls.key = optarg; break;
-		case B_ALPN: o->tls.alpn = optarg; break;
-		case 'h': bench_usage(stdout); exit(0);
-		default: bench_usage(stderr); return -1;
-		}
-		if (bad) {
-			cli_err("%s: invalid value '%s'", bad, optarg);
+	while ((opt = getopt_long(argc, argv, "m:c:P:n:d:l:s:t:qh", longopts, NULL)) != -1)
+		if (bench_option(o, &a, opt, optarg) < 0)
 			return -1;
-		}
-	}
 	if (argc - optind != 2) {
 		cli_err("bench: expected HOST PORT (ksock bench --help)");
 		return -1;
@@ -172,7 +209,7 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	}
 	if (o->threads > o->conns)
 		o->threads = o->conns;
-	if (bench_payload(o, line, size, expect) < 0) {
+	if (bench_payload(o, a.line, a.size, a.expect) < 0) {
 		cli_err("out of memory");
 		return -1;
 	}
@@ -180,14 +217,14 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 }
 
 struct bench_main {
-	struct bench_opts *o;      /* options */
-	struct bench_thread *t;    /* threads */
-	ev_timer progress;         /* each second */
-	ev_async done;             /* a thread finished */
-	unsigned long long start;  /* ns */
-	uint64_t last_ok;          /* progress: ok at the previous report */
-	ev_signal sigint;          /* Ctrl-C */
-	unsigned interrupted;      /* SIGINTs seen */
+	struct bench_opts *o;     /* options */
+	struct bench_thread *t;   /* threads */
+	ev_timer progress;        /* each second */
+	ev_async done;            /* a thread finished */
+	unsigned long long start; /* ns */
+	uint64_t last_ok;         /* progress: ok at the previous report */
+	ev_signal sigint;         /* Ctrl-C */
+	unsigned interrupted;     /* SIGINTs seen */
 };
 
 static void bench_progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -255,8 +292,8 @@ static int bench_run(struct bench_opts *o)
 		t->o = o;
 		t->id = i;
 		t->nconns = o->conns / o->threads + (i < o->conns % o->threads);
-		t->budget = o->total ? o->total / o->threads + (i < o->total % o->threads)
-				     : UINT64_MAX;
+		t->budget =
+		    o->total ? o->total / o->threads + (i < o->total % o->threads) : UINT64_MAX;
 		t->main_loop = loop;
 		t->done = &m.done;
 		t->wbuf = wbuf;
@@ -278,7 +315,7 @@ static int bench_run(struct bench_opts *o)
 	if (started == o->threads) {
 		if (!o->quiet)
 			bench_progress(o, m.t, o->threads, (double)(cli_now_ns() - m.start) / 1e9,
-				       &m.last_ok, 1);
+			               &m.last_ok, 1);
 		bench_summary(o, m.t, o->threads);
 		uint64_t errs = 0;
 		for (unsigned i = 0; i < o->threads; i++)

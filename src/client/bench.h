@@ -75,8 +75,7 @@ struct bench_stats {
 
 /* Written only by its own thread (a plain store, no locked instruction),
  * read by the main thread for progress. */
-#define STAT_ADD(st, field, n)                                                                    \
-	__atomic_store_n(&(st)->field, (st)->field + (n), __ATOMIC_RELAXED)
+#define STAT_ADD(st, field, n) __atomic_store_n(&(st)->field, (st)->field + (n), __ATOMIC_RELAXED)
 #define STAT_GET(st, field) __atomic_load_n(&(st)->field, __ATOMIC_RELAXED)
 
 struct bconn;
@@ -113,7 +112,7 @@ void *bench_thread_run(void *arg);
 
 /* bench_report.c */
 void bench_progress(const struct bench_opts *o, struct bench_thread *t, unsigned n, double secs,
-		    uint64_t *last_ok, int final);
+                    uint64_t *last_ok, int final);
 void bench_summary(const struct bench_opts *o, struct bench_thread *t, unsigned n);
 const char *bench_mode_name(enum bench_mode m);
 uint64_t bench_errors_total(const struct bench_stats *st);

@@ -65,7 +65,7 @@ static int bench_is_tls(enum bench_mode m)
 }
 
 static void bench_err(struct bench_thread *t, enum bench_err kind, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void bench_err(struct bench_thread *t, enum bench_err kind, const char *fmt, ...)
 {
@@ -171,8 +171,8 @@ static int bconn_flush(struct bconn *c)
 			if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS))
 				return 0;
 			if (sent < 0) {
-				bench_err(t, errno == ECONNREFUSED ? BE_CONNECT : BE_IO,
-					  "send: %s", strerror(errno));
+				bench_err(t, errno == ECONNREFUSED ? BE_CONNECT : BE_IO, "send: %s",
+				          strerror(errno));
 				return -1;
 			}
 			c->wq -= (size_t)sent * o->line_len;
@@ -275,7 +275,7 @@ static int bconn_reply(struct bconn *c, int ok, unsigned long long now)
 		STAT_ADD(&t->st, ok, 1);
 	else
 		bench_err(t, BE_WRONG, "wrong reply (expected '%.*s')", (int)o->expect_len - 1,
-			  o->expect);
+		          o->expect);
 	if (bench_is_connect_mode(o->mode)) {
 		bconn_cycle_done(c);
 		return -1;
@@ -376,7 +376,7 @@ static int bconn_read_datagrams(struct bconn *c)
 			return 0;
 		if (n < 0) {
 			bench_err(t, errno == ECONNREFUSED ? BE_CONNECT : BE_IO, "UDP receive: %s",
-				  strerror(errno));
+			          strerror(errno));
 			bconn_fail(c);
 			return -1;
 		}
@@ -447,10 +447,8 @@ static void bconn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			bconn_fail(c);
 		return;
 	case BC_GREETING:
-	case BC_RUNNING:
-		break;
-	case BC_IDLE:
-		return;
+	case BC_RUNNING: break;
+	case BC_IDLE: return;
 	}
 	if ((revents & EV_WRITE) && bconn_flush(c) < 0) {
 		bconn_fail(c);
@@ -556,8 +554,8 @@ static void bench_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			}
 			continue;
 		}
-		int waiting = c->state != BC_RUNNING || c->inflight > 0 ||
-			      bench_is_connect_mode(o->mode);
+		int waiting =
+		    c->state != BC_RUNNING || c->inflight > 0 || bench_is_connect_mode(o->mode);
 		if (waiting && now - c->seen > limit) {
 			bench_err(t, BE_TIMEOUT, "no reply within %g s", o->timeout);
 			bconn_fail(c);

@@ -12,9 +12,9 @@
 #include "bench.h"
 
 static const char *const err_names[BE_MAX] = {
-	[BE_CONNECT] = "connect", [BE_TLS] = "tls",         [BE_WRONG] = "wrong",
-	[BE_EXTRA] = "extra",     [BE_LOST] = "lost",       [BE_CLOSED] = "closed",
-	[BE_TIMEOUT] = "timeout", [BE_IO] = "io",           [BE_NOT_RESUMED] = "not_resumed",
+    [BE_CONNECT] = "connect", [BE_TLS] = "tls",   [BE_WRONG] = "wrong",
+    [BE_EXTRA] = "extra",     [BE_LOST] = "lost", [BE_CLOSED] = "closed",
+    [BE_TIMEOUT] = "timeout", [BE_IO] = "io",     [BE_NOT_RESUMED] = "not_resumed",
 };
 
 const char *bench_mode_name(enum bench_mode m)
@@ -58,7 +58,7 @@ static void bench_sum(struct bench_thread *t, unsigned n, struct bench_stats *su
 }
 
 void bench_progress(const struct bench_opts *o, struct bench_thread *t, unsigned n, double secs,
-		    uint64_t *last_ok, int final)
+                    uint64_t *last_ok, int final)
 {
 	struct bench_stats sum;
 	bench_sum(t, n, &sum, o->mode == BM_UDP);
@@ -68,8 +68,8 @@ void bench_progress(const struct bench_opts *o, struct bench_thread *t, unsigned
 	if (final && !tty)
 		return;
 	fprintf(stderr, "%s[%6.1fs] %llu lines, %llu lines/s, %llu errors%s", tty ? "\r" : "", secs,
-		(unsigned long long)sum.ok, (unsigned long long)(sum.ok - *last_ok),
-		(unsigned long long)bench_errors_total(&sum), tty ? "\033[K" : "\n");
+	        (unsigned long long)sum.ok, (unsigned long long)(sum.ok - *last_ok),
+	        (unsigned long long)bench_errors_total(&sum), tty ? "\033[K" : "\n");
 	if (final && tty)
 		fputc('\n', stderr);
 	*last_ok = sum.ok;
@@ -88,7 +88,7 @@ static double bench_elapsed(struct bench_thread *t, unsigned n)
 }
 
 static void bench_json(const struct bench_opts *o, const struct bench_stats *s,
-		       const struct histogram *h, double secs, const char *first_err)
+                       const struct histogram *h, double secs, const char *first_err)
 {
 	double rate = secs > 0 ? (double)s->ok / secs : 0;
 	printf("{\"mode\":\"%s\",\"host\":\"%s\",\"port\":\"%s\",\"connections\":%u,"

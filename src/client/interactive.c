@@ -31,23 +31,23 @@
 #define SESSION_READ_SIZE 65536
 
 struct session {
-	struct ev_loop *loop;              /* the default loop */
-	const struct interactive_opts *o;  /* options */
-	struct tls_client tc;              /* TLS context (when --tls) */
-	gnutls_session_t tls;              /* TLS session, NULL for TCP/UDP */
-	int fd;                            /* the socket */
-	ev_io sock;                        /* socket watcher (events from session_update) */
-	ev_io in;                          /* stdin watcher */
-	ev_timer timer;                    /* wait after the input ends */
-	struct outbuf out;                 /* bytes queued for the server (stream) */
-	struct linebuf part;               /* UDP: a stdin line not complete yet */
-	size_t tls_again;                  /* TLS: record size to repeat after EAGAIN */
-	bool in_eof;                       /* no more input (stdin EOF or -e lines queued) */
-	bool half_closed;                  /* close_notify/FIN sent */
-	int sock_events;                   /* events sock is started with */
-	bool ended;                        /* session_end called */
-	int rc;                            /* exit code once the loop ends */
-	char buf[SESSION_READ_SIZE];       /* read buffer */
+	struct ev_loop *loop;             /* the default loop */
+	const struct interactive_opts *o; /* options */
+	struct tls_client tc;             /* TLS context (when --tls) */
+	gnutls_session_t tls;             /* TLS session, NULL for TCP/UDP */
+	int fd;                           /* the socket */
+	ev_io sock;                       /* socket watcher (events from session_update) */
+	ev_io in;                         /* stdin watcher */
+	ev_timer timer;                   /* wait after the input ends */
+	struct outbuf out;                /* bytes queued for the server (stream) */
+	struct linebuf part;              /* UDP: a stdin line not complete yet */
+	size_t tls_again;                 /* TLS: record size to repeat after EAGAIN */
+	bool in_eof;                      /* no more input (stdin EOF or -e lines queued) */
+	bool half_closed;                 /* close_notify/FIN sent */
+	int sock_events;                  /* events sock is started with */
+	bool ended;                       /* session_end called */
+	int rc;                           /* exit code once the loop ends */
+	char buf[SESSION_READ_SIZE];      /* read buffer */
 };
 
 static void session_update(struct session *s);
@@ -127,12 +127,12 @@ static int session_send_datagram(struct session *s, const char *p, size_t n)
 		return 0;
 	if (errno == ECONNREFUSED) {
 		cli_err("%s:%s: connection refused (nothing listens on that UDP port)",
-			s->o->t.host, s->o->t.port);
+		        s->o->t.host, s->o->t.port);
 		session_end(s, KSOCK_CONNECT);
 		return -1;
 	}
 	cli_err("send to %s:%s: %s (datagram dropped)", s->o->t.host, s->o->t.port,
-		strerror(errno));
+	        strerror(errno));
 	return 0;
 }
 
@@ -165,8 +165,8 @@ static void session_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	cli_err("%s:%s: the server did not close the connection within %g s after the input "
-		"ended",
-		s->o->t.host, s->o->t.port, s->o->timeout);
+	        "ended",
+	        s->o->t.host, s->o->t.port, s->o->timeout);
 	session_end(s, KSOCK_TIMEOUT);
 }
 
@@ -268,7 +268,7 @@ static void session_read_datagrams(struct session *s)
 			return;
 		if (n < 0 && errno == ECONNREFUSED) {
 			cli_err("%s:%s: connection refused (nothing listens on that UDP port)",
-				s->o->t.host, s->o->t.port);
+			        s->o->t.host, s->o->t.port);
 			session_end(s, KSOCK_CONNECT);
 			return;
 		}
@@ -342,8 +342,8 @@ static int session_handshake(struct session *s, char *err, size_t errlen)
 			snprintf(err, errlen, "TLS handshake timed out after %g s", s->o->timeout);
 			return KSOCK_TIMEOUT;
 		}
-		struct pollfd p = {.fd = s->fd,
-				   .events = gnutls_record_get_direction(s->tls) ? POLLOUT : POLLIN};
+		struct pollfd p = {
+		    .fd = s->fd, .events = gnutls_record_get_direction(s->tls) ? POLLOUT : POLLIN};
 		if (poll(&p, 1, (int)((deadline - now) / 1000000) + 1) < 0 && errno != EINTR) {
 			snprintf(err, errlen, "poll: %s", strerror(errno));
 			return KSOCK_USAGE;
@@ -370,7 +370,9 @@ static int session_open(struct session *s, char *err, size_t errlen)
 		if (getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0)
 			net_addr_str((struct sockaddr *)&ss, addr, sizeof addr);
 		fprintf(stderr, "ksock: connected to %s (%s)\n", addr,
-			o->t.udp ? "udp" : o->tls.enabled ? "tls" : "tcp");
+		        o->t.udp         ? "udp"
+		        : o->tls.enabled ? "tls"
+		                         : "tcp");
 	}
 	if (!o->tls.enabled)
 		return KSOCK_OK;
@@ -384,7 +386,7 @@ static int session_open(struct session *s, char *err, size_t errlen)
 		char desc[256];
 		tls_client_describe(s->tls, desc, sizeof desc);
 		fprintf(stderr, "ksock: TLS %s, certificate %s\n", desc,
-			o->tls.insecure ? "NOT verified (--insecure)" : "verified");
+		        o->tls.insecure ? "NOT verified (--insecure)" : "verified");
 	}
 	return rc;
 }
@@ -434,7 +436,7 @@ int interactive_run(const struct interactive_opts *o)
 			if (r == 0)
 				r = session_udp_input(s, "\n", 1, false);
 		} else if (outbuf_append(&s->out, o->send[i], len) < 0 ||
-			   outbuf_append(&s->out, "\n", 1) < 0) {
+		           outbuf_append(&s->out, "\n", 1) < 0) {
 			cli_err("out of memory");
 			session_end(s, KSOCK_USAGE);
 			r = -1;

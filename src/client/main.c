@@ -57,26 +57,25 @@ unsigned long long cli_now_ns(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: ksock [options] HOST PORT      talk to a line server\n"
-		"       ksock bench [options] HOST PORT load it (ksock bench --help)\n"
-		"  -u, --udp             datagrams: one line per datagram\n"
-		"      --tls             TLS over TCP (certificate verified unless --insecure)\n"
-		"      --cafile FILE     trusted CA certificates (default: the system store)\n"
-		"      --insecure        do not verify the server's certificate (warned)\n"
-		"      --servername NAME SNI and the name verified (default: HOST)\n"
-		"      --priority STR    GnuTLS priority string (protocols, cipher suites)\n"
-		"      --cert FILE, --key FILE  client certificate and key (PEM)\n"
-		"      --alpn LIST       ALPN protocols, comma-separated\n"
-		"  -e, --send LINE       send LINE (repeatable) instead of reading stdin\n"
-		"  -t, --timeout SEC     connect/handshake limit, and how long to wait for\n"
-		"                        the server after the input ends (default 10)\n"
-		"  -q, --quiet           do not print 'Server closed a connection'\n"
-		"  -v, --verbose         print connection and TLS details on stderr\n"
-		"  -V, --version, -h, --help\n"
-		"Exit: 0 done (server closed, or UDP quiet for --timeout), 1 usage or local\n"
-		"error, 2 resolve/connect failure, 3 TLS or certificate failure, 4 timeout,\n"
-		"5 connection reset or I/O error.\n");
+	fprintf(f, "usage: ksock [options] HOST PORT      talk to a line server\n"
+	           "       ksock bench [options] HOST PORT load it (ksock bench --help)\n"
+	           "  -u, --udp             datagrams: one line per datagram\n"
+	           "      --tls             TLS over TCP (certificate verified unless --insecure)\n"
+	           "      --cafile FILE     trusted CA certificates (default: the system store)\n"
+	           "      --insecure        do not verify the server's certificate (warned)\n"
+	           "      --servername NAME SNI and the name verified (default: HOST)\n"
+	           "      --priority STR    GnuTLS priority string (protocols, cipher suites)\n"
+	           "      --cert FILE, --key FILE  client certificate and key (PEM)\n"
+	           "      --alpn LIST       ALPN protocols, comma-separated\n"
+	           "  -e, --send LINE       send LINE (repeatable) instead of reading stdin\n"
+	           "  -t, --timeout SEC     connect/handshake limit, and how long to wait for\n"
+	           "                        the server after the input ends (default 10)\n"
+	           "  -q, --quiet           do not print 'Server closed a connection'\n"
+	           "  -v, --verbose         print connection and TLS details on stderr\n"
+	           "  -V, --version, -h, --help\n"
+	           "Exit: 0 done (server closed, or UDP quiet for --timeout), 1 usage or local\n"
+	           "error, 2 resolve/connect failure, 3 TLS or certificate failure, 4 timeout,\n"
+	           "5 connection reset or I/O error.\n");
 }
 
 enum { OPT_TLS = 256, OPT_CAFILE, OPT_INSECURE, OPT_SNI, OPT_PRIO, OPT_CERT, OPT_KEY, OPT_ALPN };
@@ -84,22 +83,22 @@ enum { OPT_TLS = 256, OPT_CAFILE, OPT_INSECURE, OPT_SNI, OPT_PRIO, OPT_CERT, OPT
 static int interactive_parse(int argc, char **argv, struct interactive_opts *o)
 {
 	static const struct option longopts[] = {
-		{"udp", no_argument, NULL, 'u'},
-		{"tls", no_argument, NULL, OPT_TLS},
-		{"cafile", required_argument, NULL, OPT_CAFILE},
-		{"insecure", no_argument, NULL, OPT_INSECURE},
-		{"servername", required_argument, NULL, OPT_SNI},
-		{"priority", required_argument, NULL, OPT_PRIO},
-		{"cert", required_argument, NULL, OPT_CERT},
-		{"key", required_argument, NULL, OPT_KEY},
-		{"alpn", required_argument, NULL, OPT_ALPN},
-		{"send", required_argument, NULL, 'e'},
-		{"timeout", required_argument, NULL, 't'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"udp", no_argument, NULL, 'u'},
+	    {"tls", no_argument, NULL, OPT_TLS},
+	    {"cafile", required_argument, NULL, OPT_CAFILE},
+	    {"insecure", no_argument, NULL, OPT_INSECURE},
+	    {"servername", required_argument, NULL, OPT_SNI},
+	    {"priority", required_argument, NULL, OPT_PRIO},
+	    {"cert", required_argument, NULL, OPT_CERT},
+	    {"key", required_argument, NULL, OPT_KEY},
+	    {"alpn", required_argument, NULL, OPT_ALPN},
+	    {"send", required_argument, NULL, 'e'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 	o->timeout = 10;
@@ -117,7 +116,8 @@ static int interactive_parse(int argc, char **argv, struct interactive_opts *o)
 		case 'e': o->send[o->n_send++] = optarg; break;
 		case 't':
 			if ((o->timeout = cli_seconds(optarg)) < 0) {
-				cli_err("--timeout: '%s' is not a positive number of seconds", optarg);
+				cli_err("--timeout: '%s' is not a positive number of seconds",
+				        optarg);
 				return -1;
 			}
 			break;
@@ -139,7 +139,7 @@ static int interactive_parse(int argc, char **argv, struct interactive_opts *o)
 		return -1;
 	}
 	if (!o->tls.enabled && (o->tls.cafile || o->tls.insecure || o->tls.servername ||
-				o->tls.priority || o->tls.cert || o->tls.alpn)) {
+	                        o->tls.priority || o->tls.cert || o->tls.alpn)) {
 		cli_err("TLS options need --tls");
 		return -1;
 	}

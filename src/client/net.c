@@ -19,7 +19,7 @@
 #include "net.h"
 
 int net_resolve(const char *host, const char *port, int udp, struct addrinfo **out, char *err,
-		size_t errlen)
+                size_t errlen)
 {
 	struct addrinfo hints = {0};
 	hints.ai_family = AF_UNSPEC;
@@ -33,7 +33,7 @@ int net_resolve(const char *host, const char *port, int udp, struct addrinfo **o
 	}
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot resolve %s port %s: %s", host, port,
-			 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		         rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -1;
 	}
 	return 0;
@@ -60,8 +60,8 @@ void net_addr_str(const struct sockaddr *sa, char *buf, size_t len)
 
 int net_connect_start(const struct addrinfo *ai)
 {
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			ai->ai_protocol);
+	int fd =
+	    socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0)
 		return -1;
 	if (ai->ai_socktype == SOCK_STREAM) {
@@ -117,6 +117,6 @@ int net_connect(const struct addrinfo *list, double timeout, char *err, size_t e
 	}
 	errno = saved;
 	snprintf(err, errlen, "cannot connect to %s: %s", addr,
-		 saved == ETIMEDOUT ? "timed out" : strerror(saved));
+	         saved == ETIMEDOUT ? "timed out" : strerror(saved));
 	return -1;
 }

@@ -12,7 +12,7 @@
 /* Resolves t's host and port for a stream (or datagram) socket. Returns 0, or
  * -1 with a readable reason in err. Free with freeaddrinfo(). */
 int net_resolve(const char *host, const char *port, int udp, struct addrinfo **out, char *err,
-		size_t errlen);
+                size_t errlen);
 /* Starts a non-blocking connect to ai; returns the fd (connect may still be in
  * progress), or -1 with errno set. */
 int net_connect_start(const struct addrinfo *ai);

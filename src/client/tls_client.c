@@ -40,22 +40,21 @@ static int tls_client_alpn(struct tls_client *tc, const char *list, char *err, s
 }
 
 static int tls_client_trust(struct tls_client *tc, const struct tls_client_opts *o, char *err,
-			    size_t errlen)
+                            size_t errlen)
 {
 	int rc;
 	if (o->insecure) {
 		fprintf(stderr, "ksock: WARNING: --insecure: the server's certificate is NOT "
-				"verified; anyone on the path can read and change this "
-				"connection\n");
+		                "verified; anyone on the path can read and change this "
+		                "connection\n");
 		return 0;
 	}
 	if (o->cafile) {
 		rc = gnutls_certificate_set_x509_trust_file(tc->cred, o->cafile,
-							    GNUTLS_X509_FMT_PEM);
+		                                            GNUTLS_X509_FMT_PEM);
 		if (rc <= 0) {
 			snprintf(err, errlen, "--cafile %s: %s", o->cafile,
-				 rc == 0 ? "no certificate found in it"
-					 : gnutls_strerror(rc));
+			         rc == 0 ? "no certificate found in it" : gnutls_strerror(rc));
 			return -1;
 		}
 		return 0;
@@ -63,14 +62,14 @@ static int tls_client_trust(struct tls_client *tc, const struct tls_client_opts 
 	rc = gnutls_certificate_set_x509_system_trust(tc->cred);
 	if (rc <= 0) {
 		snprintf(err, errlen, "cannot load the system trust store: %s (use --cafile FILE)",
-			 rc == 0 ? "it is empty" : gnutls_strerror(rc));
+		         rc == 0 ? "it is empty" : gnutls_strerror(rc));
 		return -1;
 	}
 	return 0;
 }
 
 int tls_client_init(struct tls_client *tc, const struct tls_client_opts *o, const char *host,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	memset(tc, 0, sizeof *tc);
 	tc->o = o;
@@ -89,10 +88,10 @@ int tls_client_init(struct tls_client *tc, const struct tls_client_opts *o, cons
 	}
 	if (o->cert) {
 		rc = gnutls_certificate_set_x509_key_file(tc->cred, o->cert, o->key,
-							  GNUTLS_X509_FMT_PEM);
+		                                          GNUTLS_X509_FMT_PEM);
 		if (rc < 0) {
 			snprintf(err, errlen, "--cert %s / --key %s: %s", o->cert, o->key,
-				 gnutls_strerror(rc));
+			         gnutls_strerror(rc));
 			return -1;
 		}
 	}
@@ -101,7 +100,7 @@ int tls_client_init(struct tls_client *tc, const struct tls_client_opts *o, cons
 		rc = gnutls_priority_init(&tc->prio, o->priority, &where);
 		if (rc < 0) {
 			snprintf(err, errlen, "--priority: %s at '%s'", gnutls_strerror(rc),
-				 where ? where : "?");
+			         where ? where : "?");
 			return -1;
 		}
 	}
@@ -150,16 +149,16 @@ fail:
 }
 
 static void tls_client_verify_reason(const struct tls_client *tc, gnutls_session_t s, char *err,
-				     size_t errlen)
+                                     size_t errlen)
 {
 	unsigned status = gnutls_session_get_verify_cert_status(s);
 	gnutls_datum_t out = {0};
 	int rc = gnutls_certificate_verification_status_print(
-		status, gnutls_certificate_type_get(s), &out, 0);
+	    status, gnutls_certificate_type_get(s), &out, 0);
 	const char *hint = "";
 	if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
 		hint = tc->o->cafile ? " (is --cafile the CA that signed it?)"
-				     : " (give the CA that signed it with --cafile FILE)";
+		                     : " (give the CA that signed it with --cafile FILE)";
 	else if (status & GNUTLS_CERT_UNEXPECTED_OWNER)
 		hint = " (connect with the name in the certificate, or set --servername)";
 	else if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
@@ -169,7 +168,7 @@ static void tls_client_verify_reason(const struct tls_client *tc, gnutls_session
 	while (len > 0 && why[len - 1] == ' ')
 		len--;
 	snprintf(err, errlen, "certificate verification failed for '%s': %.*s%s", tc->name,
-		 (int)len, why, hint);
+	         (int)len, why, hint);
 	if (rc == 0)
 		gnutls_free(out.data);
 }
@@ -187,7 +186,7 @@ int tls_client_handshake(const struct tls_client *tc, gnutls_session_t s, char *
 		tls_client_verify_reason(tc, s, err, errlen);
 	else if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
 		snprintf(err, errlen, "TLS handshake failed: the server sent alert '%s'",
-			 gnutls_alert_get_name(gnutls_alert_get(s)));
+		         gnutls_alert_get_name(gnutls_alert_get(s)));
 	else
 		snprintf(err, errlen, "TLS handshake failed: %s", gnutls_strerror(rc));
 	return -1;
@@ -201,6 +200,6 @@ void tls_client_describe(gnutls_session_t s, char *buf, size_t len)
 	if (gnutls_alpn_get_selected_protocol(s, &alpn) == 0)
 		snprintf(proto, sizeof proto, ", ALPN %.*s", (int)alpn.size, alpn.data);
 	snprintf(buf, len, "%s%s%s", desc ? desc : "?", proto,
-		 gnutls_session_is_resumed(s) ? ", resumed" : "");
+	         gnutls_session_is_resumed(s) ? ", resumed" : "");
 	gnutls_free(desc);
 }

@@ -27,7 +27,7 @@ struct tls_client {
 /* Loads trust, client certificate and priority; prints the --insecure
  * warning. Returns 0, or -1 with err set. */
 int tls_client_init(struct tls_client *tc, const struct tls_client_opts *o, const char *host,
-		    char *err, size_t errlen);
+                    char *err, size_t errlen);
 void tls_client_free(struct tls_client *tc);
 
 /* A new client session on fd, ready to handshake. Returns NULL with err set. */

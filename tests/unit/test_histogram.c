@@ -23,8 +23,20 @@ START_TEST(small_values_are_exact)
 END_TEST
 
 /* Every value lies inside its bucket, and the bucket is at most ~3% wide. */
-static const uint64_t probes[] = {64, 65, 100, 127, 128, 1000, 4095, 4096, 123456, 1000000,
-				  999999999, 1ull << 40, (1ull << 62) + 12345, UINT64_MAX};
+static const uint64_t probes[] = {64,
+                                  65,
+                                  100,
+                                  127,
+                                  128,
+                                  1000,
+                                  4095,
+                                  4096,
+                                  123456,
+                                  1000000,
+                                  999999999,
+                                  1ull << 40,
+                                  (1ull << 62) + 12345,
+                                  UINT64_MAX};
 
 START_TEST(values_fall_inside_a_narrow_bucket)
 {
@@ -56,7 +68,7 @@ START_TEST(percentiles_of_a_uniform_range)
 	for (unsigned i = 0; i < 4; i++) {
 		double want = ps[i] * 1e6, got = (double)hist_percentile(h, ps[i]);
 		ck_assert_msg(got >= want && got <= want * 1.04, "p%g: got %g want %g", ps[i], got,
-			      want);
+		              want);
 	}
 	ck_assert_uint_eq(hist_percentile(h, 100), 100000000);
 	free(h);
@@ -89,7 +101,7 @@ static Suite *histogram_suite(void)
 	TCase *tc = tcase_create("histogram");
 	tcase_add_test(tc, small_values_are_exact);
 	tcase_add_loop_test(tc, values_fall_inside_a_narrow_bucket, 0,
-			    sizeof probes / sizeof probes[0]);
+	                    sizeof probes / sizeof probes[0]);
 	tcase_add_test(tc, percentiles_of_a_uniform_range);
 	tcase_add_test(tc, merge_adds_counts_and_keeps_extremes);
 	suite_add_tcase(s, tc);
