@@ -139,13 +139,15 @@ static int session_send_datagram(struct session *s, const char *p, size_t n)
 /* UDP: every complete line of stdin is one datagram, terminator included. */
 static int session_udp_input(struct session *s, const char *p, size_t n, bool eof)
 {
-	if (linebuf_append(&s->part, p, n) < 0) {
+	if (n > 0 && linebuf_append(&s->part, p, n) < 0) {
 		cli_err("out of memory");
 		session_end(s, KSOCK_USAGE);
 		return -1;
 	}
 	for (;;) {
 		size_t len = linebuf_len(&s->part);
+		if (len == 0)
+			return 0;
 		const char *data = linebuf_head(&s->part);
 		const char *nl = memchr(data, '\n', len);
 		size_t take = nl ? (size_t)(nl - data) + 1 : eof ? len : 0;
