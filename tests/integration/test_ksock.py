@@ -56,7 +56,9 @@ class Server:
     def __init__(self, argv, port, udp=False, **kw):
         self.port = port
         # A file, not a pipe: a chatty server must never block on its output.
-        self.out = tempfile.TemporaryFile()
+        fd, self.path = tempfile.mkstemp(prefix="ksock-server-", suffix=".log")
+        os.close(fd)
+        self.out = open(self.path, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out,
                                      stderr=subprocess.STDOUT, start_new_session=True, **kw)
         deadline = time.monotonic() + 10
@@ -65,13 +67,24 @@ class Server:
                 raise AssertionError("%s did not start: %s" % (argv[0], self.stop()))
             time.sleep(0.02)  # polling the kernel's socket table: a real signal, bounded
 
+    def log(self):
+        with open(self.path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, pattern, count, timeout=10):
+        deadline = time.monotonic() + timeout
+        while len(re.findall(pattern, self.log())) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError("server log never matched %r:\n%s" % (pattern, self.log()))
+            time.sleep(0.02)
+
     def stop(self, sig=signal.SIGKILL):
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
         self.proc.wait(timeout=10)
-        self.out.seek(0)
-        out = self.out.read().decode(errors="replace")
         self.out.close()
+        out = self.log()
+        os.unlink(self.path)
         return out
 
 
@@ -370,19 +383,26 @@ class Bench(unittest.TestCase):
     def test_socat_tcp_and_udp(self):
         need("socat")
         tport, uport = H.free_port(), H.free_port(socket.SOCK_DGRAM)
-        servers = [Server(["socat", "TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % tport,
-                           "PIPE"], tport),
+        # -d -d -d: socat logs every transfer, its own accounting of the bytes.
+        servers = [Server(["socat", "-d", "-d", "-d",
+                           "TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % tport, "PIPE"], tport),
                    Server(["socat", "UDP4-LISTEN:%d,bind=127.0.0.1" % uport, "PIPE"], uport,
                           udp=True)]
         try:
             rc, j = bench("-c", 4, "-P", 4, "-n", 10000, "127.0.0.1", tport)
             self.assertEqual((rc, j["ok"], j["errors"]["total"]), (0, 10000, 0))
+            # Each forked socat logs its exit after its last transfer.
+            servers[0].wait_log(r"exiting with status 0", count=4)
+            log = servers[0].stop()
+            moved = sum(int(n) for n in re.findall(r"transferred (\d+) bytes from", log))
+            self.assertEqual(moved, 2 * 10000 * len(b"ping\n"))  # in to the pipe, and back
             # socat's UDP-LISTEN serves the first peer only: one socket.
             rc, j = bench("-m", "udp", "-c", 1, "-P", 4, "-n", 5000, "127.0.0.1", uport)
             self.assertEqual((rc, j["ok"], j["errors"]["total"]), (0, 5000, 0))
         finally:
             for s in servers:
-                s.stop()
+                if not s.out.closed:
+                    s.stop()
 
     def test_tls_modes_against_gnutls_serv(self):
         need("gnutls-serv", "certtool")
