@@ -213,6 +213,14 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		cli_err("out of memory");
 		return -1;
 	}
+	if (o->mode == BM_UDP && o->line_len > 65507) {
+		cli_err("--size: a UDP datagram holds at most 65507 bytes");
+		return -1;
+	}
+	if ((uint64_t)o->line_len * o->pipeline > 64u << 20) {
+		cli_err("--size times --pipeline: at most 64 MiB in flight per connection");
+		return -1;
+	}
 	return 0;
 }
 

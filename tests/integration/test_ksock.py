@@ -362,6 +362,11 @@ class Bench(unittest.TestCase):
         self.assertEqual(j["sent"], j["ok"])
         self.assertEqual(j["errors"]["total"], 0)
 
+    def test_long_lines_split_across_reads(self):
+        rc, j = bench("-c", 3, "-P", 8, "-n", 3000, "--size", 5000, "127.0.0.1",
+                      self.d.port("echo"))
+        self.assertEqual((rc, j["ok"], j["line_bytes"], j["errors"]["total"]), (0, 3000, 5000, 0))
+
     def test_wrong_replies_are_errors(self):
         rc, j = bench("-c", 2, "-n", 100, "--expect", "pong", "127.0.0.1", self.d.port("echo"))
         self.assertEqual(rc, 6)
