@@ -1,7 +1,8 @@
 /*
  * interactive.c: one session with a line server. Lines typed on stdin (or
  * given with -e) go to the server, whatever the server sends goes to stdout,
- * both at once on one libev loop; the socket is never waited on blocking.
+ * both at once on one libev loop (non-blocking socket; only connecting and
+ * the TLS handshake wait in poll(), bounded by --timeout).
  *
  *   connect (+ TLS handshake) --> OPEN --stdin EOF / last -e line--> half-closed
  *        |                         |                                    |
@@ -17,6 +18,7 @@
 #include <ev.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -409,20 +411,25 @@ static void session_close(struct session *s)
 
 int interactive_run(const struct interactive_opts *o)
 {
-	static struct session sess; /* 64 KiB read buffer: not on the stack */
-	struct session *s = &sess;
+	struct session *s = calloc(1, sizeof *s); /* 64 KiB read buffer: not on the stack */
 	char err[1024] = "";
+	if (!s) {
+		cli_err("out of memory");
+		return KSOCK_USAGE;
+	}
 	s->o = o;
 	s->fd = -1;
 	s->loop = ev_default_loop(0);
 	if (!s->loop) {
 		cli_err("cannot initialise libev");
+		free(s);
 		return KSOCK_USAGE;
 	}
 	int rc = session_open(s, err, sizeof err);
 	if (rc != KSOCK_OK) {
 		cli_err("%s", err);
 		session_close(s);
+		free(s);
 		return rc;
 	}
 	ev_io_init(&s->sock, session_sock_cb, s->fd, EV_READ);
@@ -453,5 +460,6 @@ int interactive_run(const struct interactive_opts *o)
 		ev_run(s->loop, 0);
 	rc = s->rc;
 	session_close(s);
+	free(s);
 	return rc;
 }
