@@ -67,9 +67,11 @@ void bench_progress(const struct bench_opts *o, struct bench_thread *t, unsigned
 	int tty = isatty(STDERR_FILENO);
 	if (final && !tty)
 		return;
-	fprintf(stderr, "%s[%6.1fs] %llu lines, %llu lines/s, %llu errors%s", tty ? "\r" : "", secs,
-	        (unsigned long long)sum.ok, (unsigned long long)(sum.ok - *last_ok),
-	        (unsigned long long)bench_errors_total(&sum), tty ? "\033[K" : "\n");
+	/* Each second: the last second's rate; at the end: the average. */
+	double rate = final ? (secs > 0 ? (double)sum.ok / secs : 0) : (double)(sum.ok - *last_ok);
+	fprintf(stderr, "%s[%6.1fs] %llu lines, %.0f lines/s, %llu errors%s", tty ? "\r" : "", secs,
+	        (unsigned long long)sum.ok, rate, (unsigned long long)bench_errors_total(&sum),
+	        tty ? "\033[K" : "\n");
 	if (final && tty)
 		fputc('\n', stderr);
 	*last_ok = sum.ok;
