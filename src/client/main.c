@@ -102,7 +102,7 @@ static int interactive_parse(int argc, char **argv, struct interactive_opts *o)
 	};
 	int opt;
 	o->timeout = 10;
-	while ((opt = getopt_long(argc, argv, "+ue:t:qvVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "ue:t:qvVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'u': o->t.udp = true; break;
 		case OPT_TLS: o->tls.enabled = true; break;
