@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -408,6 +409,37 @@ class Bench(unittest.TestCase):
             for s in servers:
                 if not s.out.closed:
                     s.stop()
+
+    def test_udp_losses_are_counted_as_timeouts(self):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.2)
+        stop = threading.Event()
+
+        def lossy_echo():  # answers every datagram but every 10th
+            n = 0
+            while not stop.is_set():
+                try:
+                    data, peer = sock.recvfrom(65536)
+                except socket.timeout:
+                    continue
+                n += 1
+                if n % 10:
+                    sock.sendto(data, peer)
+
+        t = threading.Thread(target=lossy_echo, daemon=True)
+        t.start()
+        try:
+            rc, j = bench("-m", "udp", "-c", 1, "-n", 50, "--timeout", 0.2, "127.0.0.1",
+                          sock.getsockname()[1])
+        finally:
+            stop.set()
+            t.join(5)
+            sock.close()
+        # Every 10th of the 50 datagrams went unanswered: 5 timeouts, nothing lost twice.
+        self.assertEqual(rc, 6)
+        self.assertEqual((j["sent"], j["ok"], j["errors"]["timeout"], j["errors"]["total"]),
+                         (50, 45, 5, 5))
 
     def test_tls_modes_against_gnutls_serv(self):
         need("gnutls-serv", "certtool")
