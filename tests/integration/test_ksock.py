@@ -410,6 +410,31 @@ class Bench(unittest.TestCase):
                 if not s.out.closed:
                     s.stop()
 
+    def test_server_closing_mid_run_is_counted(self):
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen()
+
+        def echo_ten_then_close():
+            conn, _ = lsock.accept()
+            with conn:
+                f = conn.makefile("rb")
+                for _ in range(10):
+                    conn.sendall(f.readline())
+                f.readline()  # the 11th line: read, never answered
+
+        t = threading.Thread(target=echo_ten_then_close, daemon=True)
+        t.start()
+        try:
+            rc, j = bench("-c", 1, "-n", 100, "127.0.0.1", lsock.getsockname()[1])
+        finally:
+            t.join(5)
+            lsock.close()
+        self.assertEqual(rc, 6)
+        self.assertEqual((j["sent"], j["ok"], j["errors"]["closed"], j["errors"]["lost"],
+                          j["errors"]["total"]), (11, 10, 1, 1, 2))
+        self.assertIn("closed a connection in use", j["first_error"])
+
     def test_udp_losses_are_counted_as_timeouts(self):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
