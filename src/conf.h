@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 struct handler;
+struct qotd_quotes;
 
 enum proto {
 	PROTO_TCP, /* plain stream socket */
@@ -41,6 +42,11 @@ struct listener_conf {
 	int backlog;                  /* listen(2) backlog */
 	bool ipv6_only;               /* IPV6_V6ONLY on v6 sockets */
 	int line;                     /* config line, for messages */
+	/* Observability and inetd services */
+	char *qotd_file;              /* qotd: file of quotes (fortune format) */
+	struct qotd_quotes *qotd;     /* qotd: the quotes, loaded with the config */
+	char *access_log;             /* NULL (off), "journal" or an absolute file path */
+	int stats_id;                 /* row in the shared counters (stats.h), -1: none; set by the master */
 };
 
 struct conf {

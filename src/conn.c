@@ -30,12 +30,18 @@ static bool conn_has_room(const struct conn *c)
 	return outbuf_len(&c->out) < conn_limits(c)->output_buffer;
 }
 
+/* The handler sends unasked (chargen) and the output queue has room for more. */
+static bool conn_wants_more(const struct conn *c)
+{
+	return c->handler->more && !c->closing && conn_has_room(c);
+}
+
 /* Derives which watchers run from the connection's state. */
 static void conn_update_watchers(struct conn *c)
 {
 	struct ev_loop *loop = c->w->loop;
 	bool want_read = !c->read_eof && !c->closing && conn_has_room(c);
-	bool want_write = outbuf_len(&c->out) > 0;
+	bool want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c);
 	if (want_read && !ev_is_active(&c->rio))
 		ev_io_start(loop, &c->rio);
 	else if (!want_read && ev_is_active(&c->rio))
@@ -95,12 +101,25 @@ static size_t conn_frame(struct conn *c, const char *data, size_t len)
 	return done;
 }
 
+/* Newlines in data[0..len): lines written, for the counters. */
+static uint64_t conn_count_lines(const char *data, size_t len)
+{
+	uint64_t n = 0;
+	const char *end = data + len, *p = data;
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
 /* Writes queued output until it is sent or the socket is full. Returns -1 if c was freed. */
 static int conn_flush(struct conn *c)
 {
 	while (outbuf_len(&c->out) > 0) {
 		ssize_t n = send(c->fd, outbuf_head(&c->out), outbuf_len(&c->out), MSG_NOSIGNAL);
 		if (n > 0) {
+			c->lines_out += conn_count_lines(outbuf_head(&c->out), (size_t)n);
 			outbuf_consume(&c->out, (size_t)n);
 			c->bytes_out += (uint64_t)n;
 			c->last_activity = ev_now(c->w->loop);
@@ -138,6 +157,8 @@ static int conn_advance(struct conn *c)
 			}
 			conn_begin_close(c, "client closed");
 		}
+		if (conn_wants_more(c) && c->handler->more(c->state, &c->out) != HANDLER_OK)
+			conn_begin_close(c, "closed by handler");
 		size_t before = outbuf_len(&c->out);
 		if (conn_flush(c) < 0)
 			return -1;
@@ -145,8 +166,9 @@ static int conn_advance(struct conn *c)
 			conn_free(c, c->close_reason);
 			return -1;
 		}
-		/* Stop when the socket is full or nothing more can be framed. */
-		if (outbuf_len(&c->out) > 0 || before == 0 || linebuf_len(&c->in) == 0)
+		/* Stop when the socket is full or nothing more can be framed or generated. */
+		if (outbuf_len(&c->out) > 0 ||
+		    (!conn_wants_more(c) && (before == 0 || linebuf_len(&c->in) == 0)))
 			break;
 	}
 	conn_update_watchers(c);
@@ -167,6 +189,9 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 	if (n == 0) {
 		c->read_eof = true;
+	} else if (c->handler->ignore_input) {
+		c->bytes_in += (uint64_t)n;
+		c->last_activity = ev_now(loop);
 	} else {
 		c->bytes_in += (uint64_t)n;
 		c->last_activity = ev_now(loop);
@@ -248,8 +273,10 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 		socklen_t llen = sizeof local;
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof local);
-		struct session_info si = {l->conf->name, (struct sockaddr *)&c->peer,
-					  (struct sockaddr *)&local, false};
+		struct session_info si = {.listener = l->conf->name,
+					  .peer = (struct sockaddr *)&c->peer,
+					  .local = (struct sockaddr *)&local,
+					  .conf = l->conf};
 		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
 			conn_begin_close(c, "closed by handler");
 	}

@@ -45,6 +45,7 @@ struct conn {
 	const char *close_reason;        /* why, for the close log line */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler */
+	uint64_t lines_out;              /* newlines written to the client */
 	struct sockaddr_storage peer;    /* client address */
 	char peer_str[ADDR_STRLEN];      /* client address, formatted */
 	_Alignas(max_align_t) char state[]; /* handler state (handler->state_size) */

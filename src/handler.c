@@ -11,6 +11,12 @@
 static const struct handler *const registry[] = {
 	&handler_echo,
 	&handler_hello,
+	/* inetd's internal services */
+	&handler_discard,
+	&handler_chargen,
+	&handler_daytime,
+	&handler_time,
+	&handler_qotd,
 };
 
 const struct handler *handler_find(const char *name)
@@ -21,4 +27,4 @@ const struct handler *handler_find(const char *name)
 	return NULL;
 }
 
-const char *handler_names(void) { return "echo, hello"; }
+const char *handler_names(void) { return "echo, hello, discard, chargen, daytime, time, qotd"; }
