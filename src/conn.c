@@ -74,6 +74,7 @@ static void conn_line_too_long(struct conn *c)
 static void conn_dispatch(struct conn *c, const struct line *line)
 {
 	c->lines_in++;
+	stats_add(c->l->stats, STAT_LINES_IN, 1);
 	if (c->handler->line(c->state, line, &c->out) != HANDLER_OK)
 		conn_begin_close(c, "closed by handler");
 }
@@ -119,7 +120,10 @@ static int conn_flush(struct conn *c)
 	while (outbuf_len(&c->out) > 0) {
 		ssize_t n = send(c->fd, outbuf_head(&c->out), outbuf_len(&c->out), MSG_NOSIGNAL);
 		if (n > 0) {
-			c->lines_out += conn_count_lines(outbuf_head(&c->out), (size_t)n);
+			uint64_t lines = conn_count_lines(outbuf_head(&c->out), (size_t)n);
+			c->lines_out += lines;
+			stats_add(c->l->stats, STAT_LINES_OUT, lines);
+			stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)n);
 			outbuf_consume(&c->out, (size_t)n);
 			c->bytes_out += (uint64_t)n;
 			c->last_activity = ev_now(c->w->loop);
@@ -187,6 +191,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		conn_free(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
 		return;
 	}
+	if (n > 0)
+		stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)n);
 	if (n == 0) {
 		c->read_eof = true;
 	} else if (c->handler->ignore_input) {
@@ -243,6 +249,7 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	struct conn *c = calloc(1, sizeof *c + h->state_size);
 	if (!c) {
 		log_warnx("%s: out of memory for a new connection", l->conf->name);
+		stats_add(l->stats, STAT_REFUSED_NO_MEMORY, 1);
 		close(fd);
 		return -1;
 	}
@@ -263,6 +270,8 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	w->conns = c;
 	w->n_conns++;
 	l->n_conns++;
+	stats_add(l->stats, STAT_CONN_ACCEPTED, 1);
+	stats_add(l->stats, STAT_CONN_OPEN, 1);
 	log_debug("%s: peer %s: connection %llu accepted", l->conf->name, c->peer_str, c->id);
 	if (conn_limits(c)->idle_timeout > 0) {
 		ev_timer_set(&c->idle, conn_limits(c)->idle_timeout, 0);
@@ -276,12 +285,31 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 		struct session_info si = {.listener = l->conf->name,
 					  .peer = (struct sockaddr *)&c->peer,
 					  .local = (struct sockaddr *)&local,
-					  .conf = l->conf};
+					  .conf = l->conf,
+					  .stats = w->stats};
 		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
 			conn_begin_close(c, "closed by handler");
 	}
 	conn_advance(c);
 	return 0;
+}
+
+/* The closed-by-reason counter for a close reason of this file or worker.c. */
+static enum stat_id conn_close_stat(const char *reason)
+{
+	static const struct {
+		const char *reason; /* as logged */
+		enum stat_id id;    /* counter */
+	} map[] = {
+		{"client closed", STAT_CLOSED_CLIENT},       {"closed by handler", STAT_CLOSED_HANDLER},
+		{"line too long", STAT_CLOSED_LINE_TOO_LONG}, {"idle timeout", STAT_CLOSED_IDLE},
+		{"shutdown timeout", STAT_CLOSED_SHUTDOWN},   {"immediate stop", STAT_CLOSED_SHUTDOWN},
+		{"worker exit", STAT_CLOSED_SHUTDOWN},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strcmp(map[i].reason, reason) == 0)
+			return map[i].id;
+	return STAT_CLOSED_ERROR;
 }
 
 void conn_free(struct conn *c, const char *reason)
@@ -299,6 +327,8 @@ void conn_free(struct conn *c, const char *reason)
 		  c->l->conf->name, c->peer_str, c->id, reason, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
+	stats_sub(c->l->stats, STAT_CONN_OPEN, 1);
+	stats_add(c->l->stats, conn_close_stat(reason), 1);
 	linebuf_free(&c->in);
 	outbuf_free(&c->out);
 	if (c->prev)

@@ -17,6 +17,9 @@ static const struct handler *const registry[] = {
 	&handler_daytime,
 	&handler_time,
 	&handler_qotd,
+	/* observability */
+	&handler_stats,
+	&handler_metrics,
 };
 
 const struct handler *handler_find(const char *name)
@@ -27,4 +30,4 @@ const struct handler *handler_find(const char *name)
 	return NULL;
 }
 
-const char *handler_names(void) { return "echo, hello, discard, chargen, daytime, time, qotd"; }
+const char *handler_names(void) { return "echo, hello, discard, chargen, daytime, time, qotd, stats, metrics"; }

@@ -27,6 +27,7 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "stats.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -47,6 +48,7 @@ struct wproc {
 	bool ready;           /* reported that its loop runs */
 	bool draining;        /* told to stop (SIGTERM/SIGQUIT) */
 	int ready_fd;         /* read end of its readiness pipe, -1 when closed */
+	int stats_slot;       /* its slot in the shared counters, -1: none */
 	ev_io ready_io;       /* readable: readiness byte or EOF */
 };
 
@@ -70,6 +72,7 @@ struct master {
 	ev_child child;          /* any child exited */
 	ev_timer respawn;        /* respawns missing workers of the current generation */
 	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
+	struct stats *stats;     /* shared counters (stats.h), mapped before any fork */
 };
 
 static void master_spawn_missing(struct master *m);
@@ -101,8 +104,10 @@ static void wproc_close_pipe(struct wproc *p)
 
 static void wproc_signal(struct wproc *p, int sig)
 {
-	if (sig == SIGTERM || sig == SIGQUIT)
+	if (sig == SIGTERM || sig == SIGQUIT) {
 		p->draining = true;
+		stats_slot_draining(p->m->stats, p->stats_slot);
+	}
 	if (kill(p->pid, sig) < 0 && errno != ESRCH)
 		log_warn("kill(%d, %d)", (int)p->pid, sig);
 }
@@ -152,7 +157,7 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 /* Child side of fork(): forget the master's watchers and become a worker. */
-static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
+static void master_become_worker(struct master *m, unsigned slot, int ready_fd, int stats_slot)
 {
 	struct ev_loop *loop = m->loop;
 	ev_signal_stop(loop, &m->sig_hup);
@@ -169,7 +174,8 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	priv_drop(&m->priv);
-	exit(worker_main(loop, m->conf, m->fds, slot, m->generation, ready_fd));
+	exit(worker_main(loop, m->conf, m->fds, slot, m->generation, ready_fd, m->stats,
+			 stats_slot));
 }
 
 static int master_spawn(struct master *m, unsigned slot)
@@ -179,6 +185,10 @@ static int master_spawn(struct master *m, unsigned slot)
 		log_warn("cannot create a pipe for worker %u", slot);
 		return -1;
 	}
+	int stats_slot = stats_slot_claim(m->stats, slot);
+	if (stats_slot < 0)
+		log_warnx("worker %u: all %d counter slots in use: its traffic is not counted", slot,
+			  STATS_MAX_SLOTS);
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warn("cannot fork worker %u", slot);
@@ -188,7 +198,7 @@ static int master_spawn(struct master *m, unsigned slot)
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
-		master_become_worker(m, slot, pipefd[1]);
+		master_become_worker(m, slot, pipefd[1], stats_slot);
 	}
 	close(pipefd[1]);
 	struct wproc *p = calloc(1, sizeof *p);
@@ -199,6 +209,8 @@ static int master_spawn(struct master *m, unsigned slot)
 	p->slot = slot;
 	p->generation = m->generation;
 	p->ready_fd = pipefd[0];
+	p->stats_slot = stats_slot;
+	stats_slot_start(m->stats, stats_slot, pid, m->generation, slot);
 	ev_io_init(&p->ready_io, wproc_ready_cb, p->ready_fd, EV_READ);
 	ev_io_start(m->loop, &p->ready_io);
 	p->next = m->procs;
@@ -271,6 +283,7 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	wproc_close_pipe(p);
 	int st = c->rstatus;
 	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	stats_slot_end(m->stats, p->stats_slot, !clean);
 	if (p->draining && clean)
 		log_info("worker %u (pid %d, generation %u) exited after draining", p->slot,
 			 (int)p->pid, p->generation);
@@ -381,6 +394,7 @@ static void master_reload(struct master *m)
 	free(kept);
 	free(m->fds);
 	conf_free(m->conf);
+	stats_bind_conf(m->stats, conf);
 	m->conf = conf;
 	m->fds = fds;
 	m->priv = priv;
@@ -467,6 +481,10 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		return 1;
 	}
 	priv_raise_nofile(conf);
+	m.stats = stats_create();
+	if (!m.stats)
+		fatal("cannot map the shared counters");
+	stats_bind_conf(m.stats, conf);
 	m.fds = master_bind_all(&m, conf, NULL);
 	if (!m.fds) {
 		conf_free(conf);
@@ -506,5 +524,6 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	log_notice("stopped");
 	free(m.fds);
 	conf_free(m.conf);
+	stats_destroy(m.stats);
 	return 0;
 }

@@ -111,7 +111,7 @@ static void worker_ready_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd)
+		unsigned generation, int ready_fd, struct stats *stats, int stats_slot)
 {
 	struct worker *w = calloc(1, sizeof *w);
 	if (!w)
@@ -121,6 +121,8 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	w->slot = slot;
 	w->generation = generation;
 	w->ready_fd = ready_fd;
+	w->stats = stats;
+	w->stats_slot = stats_slot;
 	/* A worker must not outlive its master. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	w->n_listeners = conf->n_listeners;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "conf.h"
+#include "stats.h"
 
 struct conn;
 struct listener;
@@ -37,12 +38,14 @@ struct worker {
 	ev_signal sig_hup;          /* ignored: the master decides */
 	ev_timer drain_timer;       /* shutdown_timeout while draining */
 	ev_timer ready_timer;       /* fires on the loop's first iteration */
+	struct stats *stats;        /* shared counters; this worker writes only its slot */
+	int stats_slot;             /* that slot, -1: not counted */
 	char rbuf[WORKER_RBUF_SIZE]; /* shared read buffer for all connections */
 };
 
 /* Runs a worker in the current (just forked) process; returns its exit status. */
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd);
+		unsigned generation, int ready_fd, struct stats *stats, int stats_slot);
 /* Called by conn_free() when a connection is gone; may end the worker's loop. */
 void worker_conn_gone(struct worker *w);
 

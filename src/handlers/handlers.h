@@ -17,6 +17,8 @@ extern const struct handler handler_chargen; /* RFC 864: the rotating character 
 extern const struct handler handler_daytime; /* RFC 867: date and time as text */
 extern const struct handler handler_time;    /* RFC 868: 32-bit seconds since 1900 */
 extern const struct handler handler_qotd;    /* RFC 865: a quote from qotd_file */
+extern const struct handler handler_stats;   /* counters as `name{labels} value` lines */
+extern const struct handler handler_metrics; /* counters over HTTP for Prometheus */
 
 #define CHARGEN_LINE_LEN 74 /* 72 characters and CRLF */
 /* The chargen line whose first character is pattern offset start (0..94). */
