@@ -327,6 +327,11 @@ void conn_free(struct conn *c, const char *reason)
 		  c->l->conf->name, c->peer_str, c->id, reason, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
+	struct accesslog_entry e = {.started = c->started, .ended = ev_now(loop),
+				    .peer = c->peer_str, .lines_in = c->lines_in,
+				    .bytes_in = c->bytes_in, .lines_out = c->lines_out,
+				    .bytes_out = c->bytes_out, .reason = reason};
+	accesslog_write(&c->l->alog, &e);
 	stats_sub(c->l->stats, STAT_CONN_OPEN, 1);
 	stats_add(c->l->stats, conn_close_stat(reason), 1);
 	linebuf_free(&c->in);

@@ -142,6 +142,7 @@ void listener_start(struct listener *l, struct worker *w, const struct listener_
 	l->fd = fd;
 	l->state = LISTENER_ACTIVE;
 	l->stats = stats_row_of(w->stats, w->stats_slot, lc->stats_id);
+	accesslog_open(&l->alog, lc);
 	l->last_full_log = l->last_emfile_log = -LIMIT_LOG_INTERVAL;
 	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
 	ev_timer_init(&l->backoff, listener_backoff_cb, 0, 0);

@@ -15,6 +15,7 @@
 #include <ev.h>
 #include <stddef.h>
 
+#include "accesslog.h"
 #include "conf.h"
 #include "stats.h"
 
@@ -38,6 +39,7 @@ struct listener {
 	ev_tstamp last_emfile_log;        /* rate limit for EMFILE warnings */
 	unsigned long refused_full;       /* refused at max_connections since last log */
 	stats_row *stats;                 /* this worker's counters for it, NULL: not counted */
+	struct accesslog alog;            /* its access log in this worker (outlives the fd) */
 };
 
 /* Master side: creates, binds and listens; returns the fd or -1 with err set. */

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "addr.h"
 #include "handler.h"
 #include "listener.h"
@@ -47,6 +48,7 @@ struct wproc {
 	unsigned generation;  /* config generation it serves */
 	bool ready;           /* reported that its loop runs */
 	bool draining;        /* told to stop (SIGTERM/SIGQUIT) */
+	bool usr1_pending;    /* SIGUSR1 to forward once its loop runs */
 	int ready_fd;         /* read end of its readiness pipe, -1 when closed */
 	int stats_slot;       /* its slot in the shared counters, -1: none */
 	ev_io ready_io;       /* readable: readiness byte or EOF */
@@ -69,6 +71,7 @@ struct master {
 	unsigned crash_idx;      /* next slot in crashes */
 	double pause;            /* current respawn pause, seconds */
 	ev_signal sig_hup, sig_term, sig_int, sig_quit; /* signals handled in loop context */
+	ev_signal sig_usr1;      /* reopen access logs: forwarded to workers */
 	ev_child child;          /* any child exited */
 	ev_timer respawn;        /* respawns missing workers of the current generation */
 	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
@@ -150,6 +153,8 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (n <= 0 || p->ready)
 		return;
 	p->ready = true;
+	if (p->usr1_pending)
+		wproc_signal(p, SIGUSR1);
 	log_debug("worker %u (pid %d, generation %u) ready", p->slot, (int)p->pid, p->generation);
 	if (!m->announced && p->generation == m->generation &&
 	    master_count(m, true, true) == m->conf->workers)
@@ -164,6 +169,7 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	ev_signal_stop(loop, &m->sig_term);
 	ev_signal_stop(loop, &m->sig_int);
 	ev_signal_stop(loop, &m->sig_quit);
+	ev_signal_stop(loop, &m->sig_usr1);
 	ev_child_stop(loop, &m->child);
 	ev_timer_stop(loop, &m->respawn);
 	ev_timer_stop(loop, &m->kill_timer);
@@ -395,6 +401,7 @@ static void master_reload(struct master *m)
 	free(m->fds);
 	conf_free(m->conf);
 	stats_bind_conf(m->stats, conf);
+	accesslog_prepare(conf, &priv);
 	m->conf = conf;
 	m->fds = fds;
 	m->priv = priv;
@@ -430,6 +437,21 @@ static void master_stop(struct master *m, bool at_once)
 		ev_break(m->loop, EVBREAK_ALL);
 }
 
+/* SIGUSR1 (logrotate): create missing access logs, then have every worker reopen its own. */
+static void master_reopen_logs(struct master *m)
+{
+	unsigned n = 0;
+	accesslog_prepare(m->conf, &m->priv);
+	for (struct wproc *p = m->procs; p; p = p->next) {
+		/* A worker whose loop does not run yet has no SIGUSR1 handler: tell it later. */
+		p->usr1_pending = !p->ready;
+		if (p->ready)
+			wproc_signal(p, SIGUSR1);
+		n++;
+	}
+	log_info("SIGUSR1: %u worker(s) told to reopen their access logs", n);
+}
+
 static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
 	struct master *m = ev_userdata(loop);
@@ -439,6 +461,7 @@ static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	case SIGTERM:
 	case SIGINT: master_stop(m, false); break;
 	case SIGQUIT: master_stop(m, true); break;
+	case SIGUSR1: master_reopen_logs(m); break;
 	}
 }
 
@@ -498,6 +521,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		log_init("ksockd", LOG_TARGET_SYSLOG, conf->log_level);
 	}
 	master_write_pid_file(&m);
+	accesslog_prepare(conf, &m.priv);
 	ev_signal_init(&m.sig_hup, master_signal_cb, SIGHUP);
 	ev_signal_init(&m.sig_term, master_signal_cb, SIGTERM);
 	ev_signal_init(&m.sig_int, master_signal_cb, SIGINT);
@@ -506,6 +530,8 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	ev_signal_start(m.loop, &m.sig_term);
 	ev_signal_start(m.loop, &m.sig_int);
 	ev_signal_start(m.loop, &m.sig_quit);
+	ev_signal_init(&m.sig_usr1, master_signal_cb, SIGUSR1);
+	ev_signal_start(m.loop, &m.sig_usr1);
 	ev_child_init(&m.child, master_child_cb, 0, 0);
 	ev_child_start(m.loop, &m.child);
 	ev_timer_init(&m.respawn, master_respawn_cb, 0, 0);

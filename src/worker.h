@@ -36,6 +36,7 @@ struct worker {
 	ev_signal sig_quit;         /* stop at once */
 	ev_signal sig_int;          /* ignored: the master decides */
 	ev_signal sig_hup;          /* ignored: the master decides */
+	ev_signal sig_usr1;         /* reopen access logs (forwarded by the master) */
 	ev_timer drain_timer;       /* shutdown_timeout while draining */
 	ev_timer ready_timer;       /* fires on the loop's first iteration */
 	struct stats *stats;        /* shared counters; this worker writes only its slot */
