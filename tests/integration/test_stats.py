@@ -78,7 +78,10 @@ class Counters(unittest.TestCase):
                     s.sendall(line)
                     self.assertEqual(H.recv_until(s), line)
                     sent += len(line)
-            st = stats(d.port("st"))
+            # A worker counts a reply just after sending it: the client can see the reply first.
+            want = {c("echo", "lines_sent_total"): 50, c("echo", "bytes_sent_total"): sent}
+            st = wait_for(lambda: (lambda x: x if all(x[k] == v for k, v in want.items()) else None)(
+                stats(d.port("st"))), "the replies to be counted")
             self.assertEqual(st[c("echo", "connections_open")], 10)
             self.assertEqual(st[c("echo", "connections_accepted_total")], 10)
             self.assertEqual(st[c("echo", "lines_received_total")], 50)
