@@ -61,6 +61,13 @@ static const struct setting settings[] = {
 	{"max_connections", SET_UINT, LIM(max_connections), 1, 1000000},
 	{"idle_timeout", SET_SECONDS, LIM(idle_timeout), 0, 31 * 86400},
 	{"output_buffer", SET_UINT, LIM(output_buffer), 256, 256 * 1024 * 1024},
+	/* UDP listeners: reflection and size limits (udp.c, ratelimit.c) */
+	{"max_datagram", SET_UINT, LIM(max_datagram), 0, 65507},
+	{"udp_rate", SET_UINT, LIM(udp_rate), 0, 10000000},
+	{"udp_burst", SET_UINT, LIM(udp_burst), 1, 10000000},
+	{"udp_sources", SET_UINT, LIM(udp_sources), 16, 16 * 1024 * 1024},
+	{"udp_max_reply_ratio", SET_UINT, LIM(udp_max_reply_ratio), 1, 1000},
+	{"udp_rcvbuf", SET_UINT, LIM(udp_rcvbuf), 0, 1024 * 1024 * 1024},
 	{"name", SET_STRING, L(name), 0, 0},
 	{"protocol", SET_SPECIAL, L(protocol), 0, 0},
 	{"address", SET_STRING, L(address), 0, 0},
@@ -189,10 +196,12 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 		struct listener_conf *lc = base;
 		if (strcmp(v, "tcp") == 0)
 			lc->protocol = PROTO_TCP;
-		else if (strcmp(v, "udp") == 0 || strcmp(v, "tls") == 0)
-			fail_at(ld, s, "protocol '%s' is not supported by this version (tcp only)", v);
+		else if (strcmp(v, "udp") == 0)
+			lc->protocol = PROTO_UDP;
+		else if (strcmp(v, "tls") == 0)
+			fail_at(ld, s, "protocol '%s' is not supported by this version (tcp, udp)", v);
 		else
-			fail_at(ld, s, "unknown protocol '%s' (tcp)", v);
+			fail_at(ld, s, "unknown protocol '%s' (tcp, udp)", v);
 	} else if (strcmp(def->name, "handler") == 0) {
 		struct listener_conf *lc = base;
 		lc->handler = handler_find(v);
@@ -294,7 +303,9 @@ static void load_listener_extras(struct loader *ld, const config_setting_t *grp,
 			return;
 		}
 	}
-	if (al && strcmp(lc->access_log, "journal") != 0 && lc->access_log[0] != '/')
+	if (al && lc->protocol == PROTO_UDP)
+		fail_at(ld, al, "'access_log' is for stream listeners, not udp");
+	else if (al && strcmp(lc->access_log, "journal") != 0 && lc->access_log[0] != '/')
 		fail_at(ld, al, "'access_log' must be \"journal\" or an absolute path, not '%s'",
 			lc->access_log);
 }
@@ -321,6 +332,15 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
 		if (!config_setting_get_member(grp, required[i])) {
 			fail_at(ld, grp, "listener is missing '%s'", required[i]);
+			return;
+		}
+	/* UDP listeners: their settings mean nothing on a stream listener. */
+	static const char *const udp_only[] = {"max_datagram", "udp_rate", "udp_burst",
+					       "udp_sources", "udp_max_reply_ratio", "udp_rcvbuf"};
+	for (size_t i = 0; i < sizeof udp_only / sizeof udp_only[0] && lc->protocol != PROTO_UDP; i++)
+		if (config_setting_get_member(grp, udp_only[i])) {
+			fail_at(ld, config_setting_get_member(grp, udp_only[i]),
+				"'%s' applies to udp listeners only", udp_only[i]);
 			return;
 		}
 	if (lc->name[0] == '\0') {
@@ -376,6 +396,12 @@ static void conf_defaults(struct conf *conf)
 	conf->limits.max_connections = 4096;
 	conf->limits.idle_timeout = 300;
 	conf->limits.output_buffer = 262144;
+	conf->limits.max_datagram = 65507;
+	conf->limits.udp_rate = 20;
+	conf->limits.udp_burst = 40;
+	conf->limits.udp_sources = 4096;
+	conf->limits.udp_max_reply_ratio = 10;
+	conf->limits.udp_rcvbuf = 4 * 1024 * 1024;
 }
 
 struct conf *conf_load(const char *path, char *err, size_t errlen)

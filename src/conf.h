@@ -28,6 +28,13 @@ struct limits {
 	unsigned max_connections; /* open connections per worker */
 	double idle_timeout;      /* seconds of silence before a connection is closed */
 	unsigned output_buffer;   /* queued reply bytes before reading pauses */
+	/* UDP listeners (udp.c) */
+	unsigned max_datagram;        /* largest request (and reply) datagram, bytes */
+	unsigned udp_rate;            /* datagrams/s per source and worker, 0: no limit */
+	unsigned udp_burst;           /* token bucket depth per source */
+	unsigned udp_sources;         /* sources remembered by the rate limiter, per worker */
+	unsigned udp_max_reply_ratio; /* a reply is at most this times its request */
+	unsigned udp_rcvbuf;          /* SO_RCVBUF asked for, bytes (0: system default) */
 };
 
 struct listener_conf {

@@ -36,7 +36,8 @@ int listener_bind(const struct listener_conf *lc, char *err, size_t errlen)
 		snprintf(err, errlen, "listener '%s': socket: %s", lc->name, strerror(errno));
 		return -1;
 	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+	/* Not on UDP: there it would let any local user bind the same port and take datagrams. */
+	if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
 		goto fail_op;
 	if (lc->addr.ss_family == AF_INET6) {
 		int v6only = lc->ipv6_only;

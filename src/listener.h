@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "stats.h"
 
+struct udp;
 struct worker;
 
 enum listener_state {
@@ -40,6 +41,7 @@ struct listener {
 	unsigned long refused_full;       /* refused at max_connections since last log */
 	stats_row *stats;                 /* this worker's counters for it, NULL: not counted */
 	struct accesslog alog;            /* its access log in this worker (outlives the fd) */
+	struct udp *udp;                  /* UDP serving state (udp.c); NULL on stream listeners */
 };
 
 /* Master side: creates, binds and listens; returns the fd or -1 with err set. */

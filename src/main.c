@@ -75,5 +75,11 @@ int main(int argc, char **argv)
 	}
 	log_init("ksockd", conf->log_syslog ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR,
 		 conf->log_level);
-	return master_run(path, conf, foreground);
+	/* Reloads re-read the file after daemon() changed directory to /. */
+	char *abs = realpath(path, NULL);
+	if (!abs)
+		fatal("%s", path);
+	int rc = master_run(abs, conf, foreground);
+	free(abs);
+	return rc;
 }

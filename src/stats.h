@@ -49,18 +49,20 @@ enum stat_id {
 	STAT_CLOSED_ERROR,         /* closed: reset, I/O error, out of memory */
 	STAT_CLOSED_SHUTDOWN,      /* closed: worker stop (shutdown_timeout, SIGQUIT) */
 	/* Every transport */
-	STAT_LINES_IN,             /* lines (or datagrams) handed to the handler */
+	STAT_LINES_IN,             /* lines handed to the handler */
 	STAT_LINES_OUT,            /* newline characters sent */
 	STAT_BYTES_IN,             /* bytes received */
 	STAT_BYTES_OUT,            /* bytes sent */
 	/* UDP (udp.c) */
 	STAT_DGRAM_IN,             /* datagrams received */
 	STAT_DGRAM_ANSWERED,       /* datagrams answered */
-	STAT_DGRAM_DROP_RATE,      /* dropped: per-source rate limit */
-	STAT_DGRAM_DROP_AMPLIFY,   /* dropped: the reply would exceed the allowed amplification */
-	STAT_DGRAM_DROP_SOURCE,    /* dropped: forbidden source (port 0, reflection port, ...) */
-	STAT_DGRAM_DROP_TOO_LONG,  /* dropped: request longer than max_line */
-	STAT_DGRAM_DROP_ERROR,     /* dropped: send failed */
+	STAT_DGRAM_DROP_PORT,      /* dropped: source port a reflector's or ksockd's own */
+	STAT_DGRAM_DROP_TOO_BIG,   /* dropped: request or reply larger than max_datagram */
+	STAT_DGRAM_DROP_BCAST,     /* dropped: sent to a broadcast or multicast address */
+	STAT_DGRAM_DROP_RATE,      /* dropped: source over udp_rate/udp_burst */
+	STAT_DGRAM_DROP_RATIO,     /* dropped: reply over udp_max_reply_ratio x request */
+	STAT_DGRAM_DROP_SEND_FULL, /* dropped: socket send buffer full */
+	STAT_DGRAM_DROP_ERROR,     /* dropped: send failed otherwise */
 	/* TLS (tls.c) */
 	STAT_TLS_HANDSHAKE_OK,     /* handshakes completed */
 	STAT_TLS_HANDSHAKE_FAILED, /* handshakes failed */

@@ -18,14 +18,19 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "udp.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static void worker_close_listeners(struct worker *w)
 {
-	for (size_t i = 0; i < w->n_listeners; i++)
-		listener_close(&w->listeners[i]);
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		if (w->listeners[i].udp)
+			udp_close(&w->listeners[i]);
+		else
+			listener_close(&w->listeners[i]);
+	}
 }
 
 /* Closes every remaining connection; used at shutdown_timeout and SIGQUIT. */
@@ -139,8 +144,12 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	w->listeners = calloc(conf->n_listeners, sizeof *w->listeners);
 	if (!w->listeners)
 		fatal("worker %u: calloc", slot);
-	for (size_t i = 0; i < conf->n_listeners; i++)
-		listener_start(&w->listeners[i], w, &conf->listeners[i], fds[i]);
+	for (size_t i = 0; i < conf->n_listeners; i++) {
+		if (conf->listeners[i].protocol == PROTO_UDP)
+			udp_start(&w->listeners[i], w, &conf->listeners[i], fds[i]);
+		else
+			listener_start(&w->listeners[i], w, &conf->listeners[i], fds[i]);
+	}
 	ev_signal_init(&w->sig_term, worker_sigterm_cb, SIGTERM);
 	ev_signal_init(&w->sig_quit, worker_sigquit_cb, SIGQUIT);
 	ev_signal_init(&w->sig_int, worker_ignore_cb, SIGINT);

@@ -65,6 +65,30 @@ START_TEST(host_names_are_resolved)
 }
 END_TEST
 
+START_TEST(udp_listener_gets_safe_defaults_and_overrides)
+{
+	char err[512] = "";
+	struct conf *c = load_text("udp_rate = 50;\nlisteners = (\n"
+				   "{ name = \"u\"; protocol = \"udp\"; address = \"::\"; port = 7;"
+				   " handler = \"echo\"; ipv6_only = false; udp_burst = 5;"
+				   " max_datagram = 1400; udp_max_reply_ratio = 3; }\n);\n",
+				   err, sizeof err);
+	ck_assert_msg(c != NULL, "unexpected error: %s", err);
+	ck_assert_int_eq(c->listeners[0].protocol, PROTO_UDP);
+	ck_assert(!c->listeners[0].ipv6_only);
+	ck_assert_uint_eq(c->limits.max_datagram, 65507);
+	ck_assert_uint_eq(c->limits.udp_burst, 40);
+	ck_assert_uint_eq(c->limits.udp_max_reply_ratio, 10);
+	ck_assert_uint_eq(c->listeners[0].limits.udp_rate, 50);
+	ck_assert_uint_eq(c->listeners[0].limits.udp_burst, 5);
+	ck_assert_uint_eq(c->listeners[0].limits.max_datagram, 1400);
+	ck_assert_uint_eq(c->listeners[0].limits.udp_max_reply_ratio, 3);
+	ck_assert_uint_eq(c->listeners[0].limits.udp_sources, 4096);
+	ck_assert_uint_eq(c->listeners[0].limits.udp_rcvbuf, 4 * 1024 * 1024);
+	conf_free(c);
+}
+END_TEST
+
 struct bad_case {
 	const char *text; /* config file */
 	const char *want; /* expected error, after "FILE:" */
@@ -84,9 +108,16 @@ static const struct bad_case bad[] = {
 	{"listeners = (\n{ name = \"x\"; protocol = \"sctp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\"; });\n",
 	 "2: unknown protocol 'sctp'"},
-	{"listeners = (\n{ name = \"x\";\nprotocol = \"udp\"; address = \"127.0.0.1\"; port = 7;"
+	{"listeners = (\n{ name = \"x\";\nprotocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\"; });\n",
-	 "3: protocol 'udp' is not supported"},
+	 "3: protocol 'tls' is not supported"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"udp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n max_datagram = 70000; });\n",
+	 "3: 'max_datagram' must be between 0 and 65507"},
+	{"udp_burst = 0;\nlisteners = (" L_ECHO ");\n", "1: 'udp_burst' must be between 1"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n udp_rate = 5; });\n",
+	 "3: 'udp_rate' applies to udp listeners only"},
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\";\n color = 1; });\n",
 	 "3: unknown setting 'color' in listener"},
@@ -131,6 +162,7 @@ static Suite *conf_suite(void)
 	TCase *tc = tcase_create("load");
 	tcase_add_test(tc, valid_config_gets_defaults_and_overrides);
 	tcase_add_test(tc, host_names_are_resolved);
+	tcase_add_test(tc, udp_listener_gets_safe_defaults_and_overrides);
 	tcase_add_loop_test(tc, invalid_config_names_file_and_line, 0,
 			    (int)(sizeof bad / sizeof bad[0]));
 	tcase_add_test(tc, missing_file_is_reported);

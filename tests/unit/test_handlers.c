@@ -75,6 +75,22 @@ START_TEST(hello_greets_then_answers_each_name)
 }
 END_TEST
 
+START_TEST(hello_sends_no_prompt_on_datagrams)
+{
+	const struct handler *h = handler_find("hello");
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct session_info si = {.listener = "t",
+				  .peer = (struct sockaddr *)&sa,
+				  .local = (struct sockaddr *)&sa,
+				  .datagram = true};
+	reset();
+	ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
+	ck_assert_uint_eq(outbuf_len(&out), 0);
+	feed(h, "A", "");
+	out_is("Hello, A!\n"); /* the worst reply ratio: 10 bytes for 1 */
+}
+END_TEST
+
 START_TEST(unknown_handler_is_not_found)
 {
 	ck_assert_ptr_null(handler_find("nope"));
@@ -246,6 +262,7 @@ static Suite *handlers_suite(void)
 	TCase *tc = tcase_create("builtin");
 	tcase_add_test(tc, echo_returns_line_with_its_terminator);
 	tcase_add_test(tc, hello_greets_then_answers_each_name);
+	tcase_add_test(tc, hello_sends_no_prompt_on_datagrams);
 	tcase_add_test(tc, unknown_handler_is_not_found);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("inetd");

@@ -140,13 +140,15 @@ START_TEST(prometheus_format_has_help_type_and_one_series_per_worker)
 	stats_slot_start(s, stats_slot_claim(s, 1), 101, 1, 1);
 	stats_add(stats_row_of(s, 1, 0), STAT_BYTES_OUT, 42);
 	stats_add(stats_row_of(s, 0, 1), STAT_DGRAM_DROP_RATE, 3);
+	stats_add(stats_row_of(s, 1, 1), STAT_LINES_IN, 4);
 	char *t = text_of(stats_format_prometheus, s);
 	ck_assert_ptr_nonnull(strstr(t, "# HELP ksockd_bytes_sent_total Bytes sent to clients.\n"
 					"# TYPE ksockd_bytes_sent_total counter\n"));
 	ck_assert_ptr_nonnull(strstr(t, "ksockd_bytes_sent_total{listener=\"echo\",worker=\"1\"} 42\n"));
 	ck_assert_ptr_nonnull(strstr(t, "# TYPE ksockd_connections_open gauge\n"));
 	ck_assert_ptr_nonnull(strstr(
-		t, "ksockd_datagrams_dropped_total{listener=\"dns\",worker=\"0\",reason=\"rate_limit\"} 3\n"));
+		t, "ksockd_datagrams_dropped_total{listener=\"dns\",worker=\"0\",reason=\"rate\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(t, "ksockd_lines_received_total{listener=\"dns\",worker=\"1\"} 4\n"));
 	ck_assert_ptr_null(strstr(t, "ksockd_connections_open{listener=\"dns\""));
 	/* Each family's HELP appears once. */
 	const char *first = strstr(t, "# HELP ksockd_connections_refused_total");
