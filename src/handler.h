@@ -59,6 +59,9 @@ struct handler {
 	/* Streams only: input is read, counted and dropped without framing lines
 	 * (discard, chargen: no max_line). Datagrams still reach line(). */
 	bool ignore_input;
+	/* Datagrams: answer even when the reply is empty (echo of an empty datagram).
+	 * Otherwise a datagram for which the handler queued nothing gets no reply. */
+	bool empty_reply;
 };
 
 /* Looks a handler up by name; NULL if unknown. */

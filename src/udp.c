@@ -255,6 +255,8 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	    .stats = u->l->w->stats};
 	udp_run_handler(u, u->riov[i].iov_base, len, &si, out, limit);
 	size_t rlen = outbuf_len(out);
+	if (rlen == 0 && !u->conf->handler->empty_reply)
+		return; /* nothing to say (discard, or a handler that ignored it) */
 	if (!udpfilter_reply_ok(len, rlen, u->lim->udp_max_reply_ratio)) {
 		u->n.ratio++;
 		stats_add(u->l->stats, STAT_DGRAM_DROP_RATIO, 1);

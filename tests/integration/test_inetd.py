@@ -147,5 +147,63 @@ class Inetd(unittest.TestCase):
         self.assertRegex(r.stderr, r"bad\.conf:\d+: listener 'q': handler qotd needs 'qotd_file'")
 
 
+
+class InetdUdp(unittest.TestCase):
+    """The same handlers on UDP listeners: one reply per datagram, under the UDP
+    reflection rules (a reply is at most udp_max_reply_ratio x its request, so
+    an empty request, as rdate -u sends, is never answered)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = H.tempfile.mkdtemp(prefix="ksockd-qotd-")
+        qotd = os.path.join(cls.dir, "quotes")
+        with open(qotd, "w") as f:
+            f.write("The only quote.\n")
+        cls.d = H.Daemon([H.listener(n, n, "udp", udp_rate=0) for n in
+                          ("discard", "chargen", "daytime", "time")] +
+                         [H.listener("qotd", "qotd", "udp", qotd_file=qotd)], workers=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.kill()
+
+    def ask(self, name, request, expect_reply=True):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(2 if expect_reply else 0.5)
+            s.sendto(request, ("127.0.0.1", self.d.port(name)))
+            try:
+                return s.recv(65536)
+            except socket.timeout:
+                return None
+
+    def test_time_and_daytime_answer_each_datagram(self):
+        data = self.ask("time", b"what time is it?\n")
+        self.assertEqual(len(data), 4)
+        self.assertLessEqual(abs(struct.unpack("!I", data)[0] - RFC868_OFFSET - time.time()), 1.0)
+        need("socat")
+        t0 = time.time()  # socat lingers 1 s after its input ends: compare with the start
+        r = subprocess.run(["socat", "-t", "1", "-", "UDP:127.0.0.1:%d" % self.d.port("daytime")],
+                           input=b"what day is it today?\n", capture_output=True, timeout=10)
+        t = calendar.timegm(time.strptime(r.stdout.decode().strip(), "%A, %B %d, %Y %H:%M:%S-UTC"))
+        self.assertLess(abs(t - t0), 1.5)
+
+    def test_empty_datagrams_get_no_answer(self):
+        self.assertIsNone(self.ask("time", b"", expect_reply=False))
+
+    def test_chargen_replies_are_random_length_pattern_prefixes(self):
+        pattern = b"".join(chargen_line(n) for n in range(8))
+        lengths = set()
+        for i in range(20):
+            data = self.ask("chargen", b"c" * 60)  # 60 x 10 > 512: never over the reply ratio
+            self.assertLessEqual(len(data), 512)
+            self.assertEqual(data, pattern[:len(data)])
+            lengths.add(len(data))
+        self.assertGreater(len(lengths), 1)
+
+    def test_qotd_and_discard(self):
+        self.assertEqual(self.ask("qotd", b"q" * 10), b"The only quote.\r\n")
+        self.assertIsNone(self.ask("discard", b"into the void\n", expect_reply=False))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
