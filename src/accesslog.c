@@ -21,7 +21,10 @@
 #define ACCESSLOG_MODE 0640
 #define ACCESSLOG_FLAGS (O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY)
 
-static bool accesslog_is_journal(const char *path) { return strcmp(path, "journal") == 0; }
+static bool accesslog_is_journal(const char *path)
+{
+	return strcmp(path, "journal") == 0;
+}
 
 void accesslog_open(struct accesslog *al, const struct listener_conf *lc)
 {
@@ -63,32 +66,31 @@ static size_t accesslog_time(double t, char *buf, size_t len)
 }
 
 size_t accesslog_format(const char *listener, const struct accesslog_entry *e, char *buf,
-			size_t len)
+                        size_t len)
 {
 	char when[40];
 	accesslog_time(e->ended, when, sizeof when);
 	int n = snprintf(buf, len,
-			 "%s listener=%s peer=%s duration=%.3f lines_in=%llu bytes_in=%llu "
-			 "lines_out=%llu bytes_out=%llu reason=\"%s\"%s",
-			 when, listener, e->peer, e->ended - e->started,
-			 (unsigned long long)e->lines_in, (unsigned long long)e->bytes_in,
-			 (unsigned long long)e->lines_out, (unsigned long long)e->bytes_out,
-			 e->reason, e->extra ? e->extra : "");
+	                 "%s listener=%s peer=%s duration=%.3f lines_in=%llu bytes_in=%llu "
+	                 "lines_out=%llu bytes_out=%llu reason=\"%s\"%s",
+	                 when, listener, e->peer, e->ended - e->started,
+	                 (unsigned long long)e->lines_in, (unsigned long long)e->bytes_in,
+	                 (unsigned long long)e->lines_out, (unsigned long long)e->bytes_out,
+	                 e->reason, e->extra ? e->extra : "");
 	if (n < 0)
 		return 0;
 	return (size_t)n < len ? (size_t)n : len - 1;
 }
 
 static void accesslog_journal(const struct accesslog *al, const struct accesslog_entry *e,
-			      const char *line)
+                              const char *line)
 {
-	int rc = sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", LOG_INFO,
-				 "SYSLOG_IDENTIFIER=ksockd", "KSOCKD_LISTENER=%s", al->conf->name,
-				 "KSOCKD_PEER=%s", e->peer, "KSOCKD_DURATION=%.3f",
-				 e->ended - e->started, "KSOCKD_BYTES_IN=%llu",
-				 (unsigned long long)e->bytes_in, "KSOCKD_BYTES_OUT=%llu",
-				 (unsigned long long)e->bytes_out, "KSOCKD_REASON=%s", e->reason,
-				 NULL);
+	int rc =
+	    sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", LOG_INFO, "SYSLOG_IDENTIFIER=ksockd",
+	                    "KSOCKD_LISTENER=%s", al->conf->name, "KSOCKD_PEER=%s", e->peer,
+	                    "KSOCKD_DURATION=%.3f", e->ended - e->started, "KSOCKD_BYTES_IN=%llu",
+	                    (unsigned long long)e->bytes_in, "KSOCKD_BYTES_OUT=%llu",
+	                    (unsigned long long)e->bytes_out, "KSOCKD_REASON=%s", e->reason, NULL);
 	if (rc < 0)
 		log_debug("listener '%s': journal access log: %s", al->conf->name, strerror(-rc));
 }
@@ -111,10 +113,10 @@ void accesslog_write(struct accesslog *al, const struct accesslog_entry *e)
 	if (w != (ssize_t)n && !al->warned) {
 		if (w < 0)
 			log_warn("listener '%s': writing access log %s", al->conf->name,
-				 al->conf->access_log);
+			         al->conf->access_log);
 		else
 			log_warnx("listener '%s': short write to access log %s", al->conf->name,
-				  al->conf->access_log);
+			          al->conf->access_log);
 		al->warned = true;
 	}
 }
@@ -129,12 +131,12 @@ void accesslog_prepare(const struct conf *conf, const struct priv *priv)
 		if (fd < 0) {
 			if (errno != EEXIST)
 				log_warn("listener '%s': cannot create access log %s", lc->name,
-					 lc->access_log);
+				         lc->access_log);
 			continue;
 		}
 		if (priv->drop && fchown(fd, priv->uid, priv->gid) < 0)
 			log_warn("listener '%s': cannot hand access log %s to the workers' user",
-				 lc->name, lc->access_log);
+			         lc->name, lc->access_log);
 		if (close(fd) < 0)
 			log_warn("listener '%s': closing access log %s", lc->name, lc->access_log);
 	}

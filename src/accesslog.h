@@ -27,15 +27,15 @@ struct accesslog {
 
 /* What one line says about a closed connection. */
 struct accesslog_entry {
-	double started;        /* accept time, seconds since 1970 */
-	double ended;          /* close time, seconds since 1970 */
-	const char *peer;      /* client address, formatted */
-	uint64_t lines_in;     /* lines received */
-	uint64_t bytes_in;     /* bytes received */
-	uint64_t lines_out;    /* lines sent */
-	uint64_t bytes_out;    /* bytes sent */
-	const char *reason;    /* close reason, as logged */
-	const char *extra;     /* more " key=value" fields (TLS version, cipher, SNI), or NULL */
+	double started;     /* accept time, seconds since 1970 */
+	double ended;       /* close time, seconds since 1970 */
+	const char *peer;   /* client address, formatted */
+	uint64_t lines_in;  /* lines received */
+	uint64_t bytes_in;  /* bytes received */
+	uint64_t lines_out; /* lines sent */
+	uint64_t bytes_out; /* bytes sent */
+	const char *reason; /* close reason, as logged */
+	const char *extra;  /* more " key=value" fields (TLS version, cipher, SNI), or NULL */
 };
 
 /* Worker side. */
@@ -45,7 +45,7 @@ void accesslog_close(struct accesslog *al);
 void accesslog_write(struct accesslog *al, const struct accesslog_entry *e);
 /* Formats e as one line (no newline) into buf; returns its length (truncated to len - 1). */
 size_t accesslog_format(const char *listener, const struct accesslog_entry *e, char *buf,
-			size_t len);
+                        size_t len);
 
 /* Master side: creates missing access log files, owned by the workers' user. */
 void accesslog_prepare(const struct conf *conf, const struct priv *priv);

@@ -28,7 +28,7 @@ double stats_now_mono(void)
 struct stats *stats_create(void)
 {
 	void *p = mmap(NULL, sizeof(struct stats), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	struct stats *s = p; /* zero-filled by the kernel */
@@ -63,11 +63,12 @@ void stats_bind_conf(struct stats *s, struct conf *conf)
 		int id = stats_find_name(s, lc->name);
 		if (id < 0 && strlen(lc->name) >= STATS_NAME_MAX) {
 			log_warnx("listener '%s': name longer than %d bytes: not counted", lc->name,
-				  STATS_NAME_MAX - 1);
+			          STATS_NAME_MAX - 1);
 		} else if (id < 0 && s->n_listeners >= STATS_MAX_LISTENERS) {
-			log_warnx("listener '%s': %d listener names counted since start: not counted "
-				  "until a restart",
-				  lc->name, STATS_MAX_LISTENERS);
+			log_warnx(
+			    "listener '%s': %d listener names counted since start: not counted "
+			    "until a restart",
+			    lc->name, STATS_MAX_LISTENERS);
 		} else if (id < 0) {
 			id = (int)s->n_listeners;
 			strcpy(s->listeners[id].name, lc->name);
@@ -96,8 +97,7 @@ int stats_slot_claim(struct stats *s, unsigned position)
 	return free_slot;
 }
 
-void stats_slot_start(struct stats *s, int slot, pid_t pid, unsigned generation,
-		      unsigned position)
+void stats_slot_start(struct stats *s, int slot, pid_t pid, unsigned generation, unsigned position)
 {
 	if (slot < 0)
 		return;

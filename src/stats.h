@@ -49,10 +49,10 @@ enum stat_id {
 	STAT_CLOSED_ERROR,         /* closed: reset, I/O error, out of memory */
 	STAT_CLOSED_SHUTDOWN,      /* closed: worker stop (shutdown_timeout, SIGQUIT) */
 	/* Every transport */
-	STAT_LINES_IN,             /* lines handed to the handler */
-	STAT_LINES_OUT,            /* newline characters sent */
-	STAT_BYTES_IN,             /* bytes received */
-	STAT_BYTES_OUT,            /* bytes sent */
+	STAT_LINES_IN,  /* lines handed to the handler */
+	STAT_LINES_OUT, /* newline characters sent */
+	STAT_BYTES_IN,  /* bytes received */
+	STAT_BYTES_OUT, /* bytes sent */
 	/* UDP (udp.c) */
 	STAT_DGRAM_IN,             /* datagrams received */
 	STAT_DGRAM_ANSWERED,       /* datagrams answered */
@@ -79,24 +79,25 @@ struct stats_listener {
 
 /* A worker process slot. */
 struct stats_proc {
-	int32_t pid;          /* worker pid, 0 while free */
-	uint32_t generation;  /* config generation it serves */
-	uint32_t position;    /* its position in the generation (0..workers-1) */
-	uint32_t draining;    /* told to stop */
-	uint32_t used;        /* ever used: its counters are part of the totals */
-	double started;       /* CLOCK_MONOTONIC seconds at spawn */
+	int32_t pid;         /* worker pid, 0 while free */
+	uint32_t generation; /* config generation it serves */
+	uint32_t position;   /* its position in the generation (0..workers-1) */
+	uint32_t draining;   /* told to stop */
+	uint32_t used;       /* ever used: its counters are part of the totals */
+	double started;      /* CLOCK_MONOTONIC seconds at spawn */
 };
 
 struct stats {
-	uint64_t magic;                /* STATS_MAGIC */
-	double started_real;           /* master start, seconds since 1970 */
-	double started_mono;           /* master start, CLOCK_MONOTONIC */
-	uint32_t n_listeners;          /* names in use in listeners[] */
-	uint32_t n_slots;              /* slots ever used (high-water mark) */
-	uint64_t worker_crashes;       /* workers that died unexpectedly (master writes) */
+	uint64_t magic;          /* STATS_MAGIC */
+	double started_real;     /* master start, seconds since 1970 */
+	double started_mono;     /* master start, CLOCK_MONOTONIC */
+	uint32_t n_listeners;    /* names in use in listeners[] */
+	uint32_t n_slots;        /* slots ever used (high-water mark) */
+	uint64_t worker_crashes; /* workers that died unexpectedly (master writes) */
 	struct stats_listener listeners[STATS_MAX_LISTENERS]; /* name table */
 	struct stats_proc procs[STATS_MAX_SLOTS];             /* worker slots */
-	uint64_t counters[STATS_MAX_SLOTS][STATS_MAX_LISTENERS][STAT_COUNT]; /* [slot][listener][stat] */
+	uint64_t counters[STATS_MAX_SLOTS][STATS_MAX_LISTENERS]
+	                 [STAT_COUNT]; /* [slot][listener][stat] */
 };
 
 /* A worker's counters for one listener: counters[slot][listener], or NULL (not counted). */
@@ -123,7 +124,7 @@ static inline void stats_sub(stats_row *row, enum stat_id id, uint64_t n)
 stats_row *stats_row_of(struct stats *s, int slot, int listener_id);
 
 /* Master side. */
-struct stats *stats_create(void);     /* NULL with errno on failure */
+struct stats *stats_create(void); /* NULL with errno on failure */
 void stats_destroy(struct stats *s);
 /* Gives every listener of conf its row (conf->listeners[i].stats_id), matched by name. */
 void stats_bind_conf(struct stats *s, struct conf *conf);

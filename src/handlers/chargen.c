@@ -63,8 +63,7 @@ static enum handler_result chargen_datagram(struct chargen *cg, struct outbuf *o
 	return HANDLER_OK;
 }
 
-static enum handler_result chargen_line_cb(void *state, const struct line *line,
-					   struct outbuf *out)
+static enum handler_result chargen_line_cb(void *state, const struct line *line, struct outbuf *out)
 {
 	(void)line;
 	/* Streams ignore input (ignore_input); a line here is a datagram. */
@@ -72,9 +71,9 @@ static enum handler_result chargen_line_cb(void *state, const struct line *line,
 }
 
 const struct handler handler_chargen = {
-	.name = "chargen",
-	.state_size = sizeof(struct chargen),
-	.line = chargen_line_cb,
-	.more = chargen_more,
-	.ignore_input = true,
+    .name = "chargen",
+    .state_size = sizeof(struct chargen),
+    .line = chargen_line_cb,
+    .more = chargen_more,
+    .ignore_input = true,
 };

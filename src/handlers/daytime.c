@@ -28,7 +28,7 @@ static enum handler_result daytime_reply(struct outbuf *out)
 }
 
 static enum handler_result daytime_open(void *state, const struct session_info *si,
-					struct outbuf *out)
+                                        struct outbuf *out)
 {
 	(void)state;
 	if (si->datagram)
@@ -46,7 +46,7 @@ static enum handler_result daytime_line(void *state, const struct line *line, st
 }
 
 const struct handler handler_daytime = {
-	.name = "daytime",
-	.open = daytime_open,
-	.line = daytime_line,
+    .name = "daytime",
+    .open = daytime_open,
+    .line = daytime_line,
 };

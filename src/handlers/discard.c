@@ -15,7 +15,7 @@ static enum handler_result discard_line(void *state, const struct line *line, st
 }
 
 const struct handler handler_discard = {
-	.name = "discard",
-	.line = discard_line,
-	.ignore_input = true,
+    .name = "discard",
+    .line = discard_line,
+    .ignore_input = true,
 };

@@ -27,7 +27,7 @@ struct metrics {
 };
 
 static enum handler_result metrics_open(void *state, const struct session_info *si,
-					struct outbuf *out)
+                                        struct outbuf *out)
 {
 	struct metrics *m = state;
 	(void)out;
@@ -59,27 +59,29 @@ static void metrics_request(struct metrics *m, const char *p, size_t len)
 
 static enum handler_result metrics_respond(struct metrics *m, struct outbuf *out)
 {
-	static const char *const reasons[] = {[0] = "OK", [1] = "Bad Request", [2] = "Not Found",
-					      [3] = "Method Not Allowed",
-					      [4] = "Service Unavailable"};
+	static const char *const reasons[] = {[0] = "OK",
+	                                      [1] = "Bad Request",
+	                                      [2] = "Not Found",
+	                                      [3] = "Method Not Allowed",
+	                                      [4] = "Service Unavailable"};
 	struct outbuf body = {0};
 	int rc, r = m->status == 200   ? 0
-		  : m->status == 400 ? 1
-		  : m->status == 404 ? 2
-		  : m->status == 405 ? 3
-				     : 4;
+	            : m->status == 400 ? 1
+	            : m->status == 404 ? 2
+	            : m->status == 405 ? 3
+	                               : 4;
 	if (m->status == 200)
 		rc = stats_format_prometheus(m->stats, &body);
 	else
 		rc = outbuf_printf(&body, "%d %s\n", m->status, reasons[r]);
 	if (rc == 0)
 		rc = outbuf_printf(out,
-				   "HTTP/1.%c %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-				   "%sConnection: close\r\n\r\n",
-				   m->minor, m->status, reasons[r],
-				   m->status == 200 ? "text/plain; version=0.0.4; charset=utf-8"
-						    : "text/plain; charset=utf-8",
-				   outbuf_len(&body), m->status == 405 ? "Allow: GET\r\n" : "");
+		                   "HTTP/1.%c %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		                   "%sConnection: close\r\n\r\n",
+		                   m->minor, m->status, reasons[r],
+		                   m->status == 200 ? "text/plain; version=0.0.4; charset=utf-8"
+		                                    : "text/plain; charset=utf-8",
+		                   outbuf_len(&body), m->status == 405 ? "Allow: GET\r\n" : "");
 	if (rc == 0 && outbuf_len(&body) > 0)
 		rc = outbuf_append(out, outbuf_head(&body), outbuf_len(&body));
 	outbuf_free(&body);
@@ -107,8 +109,8 @@ static enum handler_result metrics_line(void *state, const struct line *line, st
 }
 
 const struct handler handler_metrics = {
-	.name = "metrics",
-	.state_size = sizeof(struct metrics),
-	.open = metrics_open,
-	.line = metrics_line,
+    .name = "metrics",
+    .state_size = sizeof(struct metrics),
+    .open = metrics_open,
+    .line = metrics_line,
 };

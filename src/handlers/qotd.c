@@ -32,7 +32,7 @@ void qotd_free(struct qotd_quotes *q)
 
 /* Adds the quote in cur (if it has any text) to q. Returns -1 on error (err set). */
 static int qotd_push(struct qotd_quotes *q, struct outbuf *cur, const char *path, int line,
-		     char *err, size_t errlen)
+                     char *err, size_t errlen)
 {
 	/* Blank lines between a quote and the next "%" are not part of it. */
 	while (outbuf_len(cur) >= 4 && memcmp(cur->data + cur->tail - 4, "\r\n\r\n", 4) == 0)
@@ -41,7 +41,7 @@ static int qotd_push(struct qotd_quotes *q, struct outbuf *cur, const char *path
 		return 0;
 	if (outbuf_len(cur) > QOTD_MAX) {
 		snprintf(err, errlen, "%s:%d: quote longer than %d bytes (RFC 865)", path, line,
-			 QOTD_MAX);
+		         QOTD_MAX);
 		return -1;
 	}
 	char **t = realloc(q->text, (q->n + 1) * sizeof *t);
@@ -72,7 +72,8 @@ static int qotd_read(FILE *f, const char *path, struct qotd_quotes *q, char *err
 		} else if (len == 1 && buf[0] == '%') {
 			rc = qotd_push(q, &cur, path, line, err, errlen);
 		} else if ((len > 0 || outbuf_len(&cur) > 0) &&
-			   (outbuf_append(&cur, buf, len) < 0 || outbuf_append(&cur, "\r\n", 2) < 0)) {
+		           (outbuf_append(&cur, buf, len) < 0 ||
+		            outbuf_append(&cur, "\r\n", 2) < 0)) {
 			snprintf(err, errlen, "%s: out of memory", path);
 			rc = -1;
 		}
@@ -129,8 +130,7 @@ static enum handler_result qotd_reply(const struct qotd *st, struct outbuf *out)
 	return HANDLER_OK;
 }
 
-static enum handler_result qotd_open(void *state, const struct session_info *si,
-				     struct outbuf *out)
+static enum handler_result qotd_open(void *state, const struct session_info *si, struct outbuf *out)
 {
 	struct qotd *st = state;
 	st->quotes = si->conf ? si->conf->qotd : NULL;
@@ -147,8 +147,8 @@ static enum handler_result qotd_line(void *state, const struct line *line, struc
 }
 
 const struct handler handler_qotd = {
-	.name = "qotd",
-	.state_size = sizeof(struct qotd),
-	.open = qotd_open,
-	.line = qotd_line,
+    .name = "qotd",
+    .state_size = sizeof(struct qotd),
+    .open = qotd_open,
+    .line = qotd_line,
 };

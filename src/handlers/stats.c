@@ -23,7 +23,7 @@ struct stats_session {
 };
 
 static enum handler_result stats_open(void *state, const struct session_info *si,
-				      struct outbuf *out)
+                                      struct outbuf *out)
 {
 	struct stats_session *st = state;
 	(void)out;
@@ -35,7 +35,7 @@ static bool stats_is(const struct line *line, const char *cmd)
 {
 	size_t len = line->len;
 	while (len > 0 && (line->data[len - 1] == ' ' || line->data[len - 1] == '\t' ||
-			   line->data[len - 1] == '\r'))
+	                   line->data[len - 1] == '\r'))
 		len--;
 	return len == strlen(cmd) && memcmp(line->data, cmd, len) == 0;
 }
@@ -60,8 +60,8 @@ static enum handler_result stats_line(void *state, const struct line *line, stru
 }
 
 const struct handler handler_stats = {
-	.name = "stats",
-	.state_size = sizeof(struct stats_session),
-	.open = stats_open,
-	.line = stats_line,
+    .name = "stats",
+    .state_size = sizeof(struct stats_session),
+    .open = stats_open,
+    .line = stats_line,
 };

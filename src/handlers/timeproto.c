@@ -32,7 +32,7 @@ static enum handler_result timeproto_reply(struct outbuf *out)
 }
 
 static enum handler_result timeproto_open(void *state, const struct session_info *si,
-					  struct outbuf *out)
+                                          struct outbuf *out)
 {
 	(void)state;
 	if (si->datagram)
@@ -41,8 +41,7 @@ static enum handler_result timeproto_open(void *state, const struct session_info
 	return HANDLER_CLOSE;
 }
 
-static enum handler_result timeproto_line(void *state, const struct line *line,
-					  struct outbuf *out)
+static enum handler_result timeproto_line(void *state, const struct line *line, struct outbuf *out)
 {
 	(void)state;
 	(void)line;
@@ -50,7 +49,7 @@ static enum handler_result timeproto_line(void *state, const struct line *line,
 }
 
 const struct handler handler_time = {
-	.name = "time",
-	.open = timeproto_open,
-	.line = timeproto_line,
+    .name = "time",
+    .open = timeproto_open,
+    .line = timeproto_line,
 };

@@ -118,13 +118,13 @@ START_TEST(text_format_prints_totals_per_listener)
 	char *t = text_of(stats_format_text, s);
 	ck_assert_ptr_nonnull(strstr(t, "ksockd_lines_received_total{listener=\"echo\"} 12\n"));
 	ck_assert_ptr_nonnull(strstr(
-		t, "ksockd_connections_closed_total{listener=\"echo\",reason=\"idle_timeout\"} 1\n"));
+	    t, "ksockd_connections_closed_total{listener=\"echo\",reason=\"idle_timeout\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(t, "ksockd_connections_open{listener=\"x\\\"y\"} 0\n"));
 	ck_assert_ptr_null(strstr(t, "datagrams")); /* TCP listeners: no UDP counters */
 	free(t);
 	t = text_of(stats_format_workers, s);
 	ck_assert_ptr_nonnull(strstr(t, "worker slot=0 pid=100 generation=1 position=0 uptime=0 "
-					"open=0 state=serving\n"));
+	                                "open=0 state=serving\n"));
 	free(t);
 	stats_destroy(s);
 }
@@ -143,12 +143,15 @@ START_TEST(prometheus_format_has_help_type_and_one_series_per_worker)
 	stats_add(stats_row_of(s, 1, 1), STAT_LINES_IN, 4);
 	char *t = text_of(stats_format_prometheus, s);
 	ck_assert_ptr_nonnull(strstr(t, "# HELP ksockd_bytes_sent_total Bytes sent to clients.\n"
-					"# TYPE ksockd_bytes_sent_total counter\n"));
-	ck_assert_ptr_nonnull(strstr(t, "ksockd_bytes_sent_total{listener=\"echo\",worker=\"1\"} 42\n"));
+	                                "# TYPE ksockd_bytes_sent_total counter\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(t, "ksockd_bytes_sent_total{listener=\"echo\",worker=\"1\"} 42\n"));
 	ck_assert_ptr_nonnull(strstr(t, "# TYPE ksockd_connections_open gauge\n"));
 	ck_assert_ptr_nonnull(strstr(
-		t, "ksockd_datagrams_dropped_total{listener=\"dns\",worker=\"0\",reason=\"rate\"} 3\n"));
-	ck_assert_ptr_nonnull(strstr(t, "ksockd_lines_received_total{listener=\"dns\",worker=\"1\"} 4\n"));
+	    t,
+	    "ksockd_datagrams_dropped_total{listener=\"dns\",worker=\"0\",reason=\"rate\"} 3\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(t, "ksockd_lines_received_total{listener=\"dns\",worker=\"1\"} 4\n"));
 	ck_assert_ptr_null(strstr(t, "ksockd_connections_open{listener=\"dns\""));
 	/* Each family's HELP appears once. */
 	const char *first = strstr(t, "# HELP ksockd_connections_refused_total");
@@ -184,10 +187,12 @@ START_TEST(stats_handler_answers_stats_workers_and_errors)
 	struct stats *s = stats_create();
 	stats_bind_conf(s, conf_of("echo", NULL, NULL));
 	char *t = handler_exchange("stats", s, "stats\r\nbogus\nquit\nstats\n");
-	ck_assert_ptr_nonnull(strstr(t, "ksockd_connections_accepted_total{listener=\"echo\"} 0\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(t, "ksockd_connections_accepted_total{listener=\"echo\"} 0\n"));
 	ck_assert_ptr_nonnull(strstr(t, "\n\nERROR unknown command (stats, workers, quit)\n"));
 	/* Nothing after quit. */
-	ck_assert_int_eq(strcmp(strstr(t, "ERROR"), "ERROR unknown command (stats, workers, quit)\n"), 0);
+	ck_assert_int_eq(
+	    strcmp(strstr(t, "ERROR"), "ERROR unknown command (stats, workers, quit)\n"), 0);
 	free(t);
 	stats_destroy(s);
 }
@@ -207,19 +212,19 @@ START_TEST(metrics_handler_speaks_just_enough_http)
 	static const struct {
 		const char *req, *status;
 	} cases[] = {
-		{"GET /metrics HTTP/1.0\n\n", "HTTP/1.0 200 OK\r\n"},
-		{"GET /metrics?a=b HTTP/1.1\n\n", "HTTP/1.1 200 OK\r\n"},
-		{"GET / HTTP/1.1\n\n", "HTTP/1.1 404 Not Found\r\n"},
-		{"GET /metricsx HTTP/1.1\n\n", "HTTP/1.1 404 Not Found\r\n"},
-		{"POST /metrics HTTP/1.1\n\n", "HTTP/1.1 405 Method Not Allowed\r\n"},
-		{"GET /metrics HTTP/2.0\n", "HTTP/1.1 400 Bad Request\r\n"},
-		{"GET /metrics\n", "HTTP/1.1 400 Bad Request\r\n"},
-		{"hello\n", "HTTP/1.1 400 Bad Request\r\n"},
+	    {"GET /metrics HTTP/1.0\n\n", "HTTP/1.0 200 OK\r\n"},
+	    {"GET /metrics?a=b HTTP/1.1\n\n", "HTTP/1.1 200 OK\r\n"},
+	    {"GET / HTTP/1.1\n\n", "HTTP/1.1 404 Not Found\r\n"},
+	    {"GET /metricsx HTTP/1.1\n\n", "HTTP/1.1 404 Not Found\r\n"},
+	    {"POST /metrics HTTP/1.1\n\n", "HTTP/1.1 405 Method Not Allowed\r\n"},
+	    {"GET /metrics HTTP/2.0\n", "HTTP/1.1 400 Bad Request\r\n"},
+	    {"GET /metrics\n", "HTTP/1.1 400 Bad Request\r\n"},
+	    {"hello\n", "HTTP/1.1 400 Bad Request\r\n"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		t = handler_exchange("metrics", s, cases[i].req);
 		ck_assert_msg(strncmp(t, cases[i].status, strlen(cases[i].status)) == 0, "%s -> %s",
-			      cases[i].req, t);
+		              cases[i].req, t);
 		free(t);
 	}
 	stats_destroy(s);
