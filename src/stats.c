@@ -56,8 +56,6 @@ static int stats_find_name(const struct stats *s, const char *name)
 
 void stats_bind_conf(struct stats *s, struct conf *conf)
 {
-	for (unsigned i = 0; i < s->n_listeners; i++)
-		s->listeners[i].live = 0;
 	for (size_t i = 0; i < conf->n_listeners; i++) {
 		struct listener_conf *lc = &conf->listeners[i];
 		int id = stats_find_name(s, lc->name);
@@ -75,10 +73,8 @@ void stats_bind_conf(struct stats *s, struct conf *conf)
 			__atomic_store_n(&s->n_listeners, s->n_listeners + 1, __ATOMIC_RELEASE);
 		}
 		lc->stats_id = id;
-		if (id >= 0) {
+		if (id >= 0)
 			s->listeners[id].protocol = (uint32_t)lc->protocol;
-			s->listeners[id].live = 1;
-		}
 	}
 }
 

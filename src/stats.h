@@ -74,7 +74,6 @@ enum stat_id {
 struct stats_listener {
 	char name[STATS_NAME_MAX]; /* listener name, "" while unused */
 	uint32_t protocol;         /* enum proto of its latest config */
-	uint32_t live;             /* in the current config */
 };
 
 /* A worker process slot. */
