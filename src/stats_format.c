@@ -95,13 +95,16 @@ static bool applies(const struct stat_desc *d, const struct stats_listener *l)
 static int emit_labels(struct outbuf *out, const char *family, const char *listener,
                        const struct stat_desc *d, long worker)
 {
-	/* Listener names are plain config strings; quote and backslash are escaped. */
+	/* Listener names are config strings: escape them as the exposition format says. */
 	if (outbuf_printf(out, "%s{listener=\"", family) < 0)
 		return -1;
-	for (const char *p = listener; *p; p++)
-		if ((*p == '"' || *p == '\\') ? outbuf_printf(out, "\\%c", *p) < 0
-		                              : outbuf_append(out, p, 1) < 0)
+	for (const char *p = listener; *p; p++) {
+		int rc = *p == '"' || *p == '\\' ? outbuf_printf(out, "\\%c", *p)
+		         : *p == '\n'            ? outbuf_append(out, "\\n", 2)
+		                                 : outbuf_append(out, p, 1);
+		if (rc < 0)
 			return -1;
+	}
 	if (outbuf_append(out, "\"", 1) < 0)
 		return -1;
 	if (worker >= 0 && outbuf_printf(out, ",worker=\"%ld\"", worker) < 0)

@@ -109,7 +109,7 @@ END_TEST
 START_TEST(text_format_prints_totals_per_listener)
 {
 	struct stats *s = stats_create();
-	stats_bind_conf(s, conf_of("echo", "x\"y", NULL));
+	stats_bind_conf(s, conf_of("echo", "x\"y", "n\nl"));
 	stats_slot_start(s, stats_slot_claim(s, 0), 100, 1, 0);
 	stats_slot_start(s, stats_slot_claim(s, 1), 101, 1, 1);
 	stats_add(stats_row_of(s, 0, 0), STAT_LINES_IN, 7);
@@ -121,6 +121,7 @@ START_TEST(text_format_prints_totals_per_listener)
 	    t, "ksockd_connections_closed_total{listener=\"echo\",reason=\"idle_timeout\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(t, "ksockd_connections_open{listener=\"x\\\"y\"} 0\n"));
 	ck_assert_ptr_null(strstr(t, "datagrams")); /* TCP listeners: no UDP counters */
+	ck_assert_ptr_nonnull(strstr(t, "ksockd_connections_open{listener=\"n\\nl\"} 0\n"));
 	free(t);
 	t = text_of(stats_format_workers, s);
 	ck_assert_ptr_nonnull(strstr(t, "worker slot=0 pid=100 generation=1 position=0 uptime=0 "
