@@ -78,6 +78,12 @@ static const struct setting settings[] = {
 	/* Observability and inetd services */
 	{"qotd_file", SET_STRING, L(qotd_file), 0, 0},
 	{"access_log", SET_STRING, L(access_log), 0, 0},
+	/* Load balancer: PROXY protocol, SO_REUSEPORT, drain before stopping. */
+	{"proxy_protocol", SET_SPECIAL, L(proxy_mode), 0, 0},
+	{"proxy_trusted", SET_SPECIAL, L(proxy_trusted), 0, 0},
+	{"proxy_timeout", SET_SECONDS, L(proxy_timeout), 0.001, 3600},
+	{"reuseport", SET_BOOL, L(reuseport), 0, 0},
+	{"drain_delay", SET_SECONDS, G(drain_delay), 0, 3600},
 };
 
 /* Error context: the first error wins and names FILE:LINE. */
@@ -173,9 +179,40 @@ static const char *get_string(struct loader *ld, const config_setting_t *s, cons
 	return config_setting_get_string(s);
 }
 
+/* proxy_trusted = ["192.0.2.0/24", "::1"]; */
+static void set_proxy_trusted(struct loader *ld, const config_setting_t *s,
+			      struct listener_conf *lc)
+{
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		fail_at(ld, s, "'proxy_trusted' must be a list of addresses or CIDR ranges");
+		return;
+	}
+	int n = config_setting_length(s);
+	free(lc->proxy_trusted);
+	lc->proxy_trusted = calloc(n > 0 ? (size_t)n : 1, sizeof *lc->proxy_trusted);
+	if (!lc->proxy_trusted)
+		fatal("calloc");
+	lc->n_proxy_trusted = 0;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = get_string(ld, e, "proxy_trusted");
+		if (!v)
+			return;
+		if (cidr_parse(v, &lc->proxy_trusted[i]) < 0) {
+			fail_at(ld, e, "bad address or CIDR range '%s' in 'proxy_trusted'", v);
+			return;
+		}
+		lc->n_proxy_trusted++;
+	}
+}
+
 static void set_special(struct loader *ld, const config_setting_t *s, const struct setting *def,
 			void *base)
 {
+	if (strcmp(def->name, "proxy_trusted") == 0) {
+		set_proxy_trusted(ld, s, base);
+		return;
+	}
 	const char *v = get_string(ld, s, def->name);
 	if (!v)
 		return;
@@ -202,6 +239,12 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 			fail_at(ld, s, "protocol '%s' is not supported by this version (tcp, udp)", v);
 		else
 			fail_at(ld, s, "unknown protocol '%s' (tcp, udp)", v);
+	} else if (strcmp(def->name, "proxy_protocol") == 0) {
+		int mode = proxy_mode_from_name(v);
+		if (mode < 0)
+			fail_at(ld, s, "unknown proxy_protocol '%s' (off, v1, v2, any, optional)", v);
+		else
+			((struct listener_conf *)base)->proxy_mode = (enum proxy_mode)mode;
 	} else if (strcmp(def->name, "handler") == 0) {
 		struct listener_conf *lc = base;
 		lc->handler = handler_find(v);
@@ -318,6 +361,7 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	lc->backlog = 511;
 	lc->ipv6_only = true;
 	lc->stats_id = -1;
+	lc->proxy_timeout = 5;
 	lc->line = (int)config_setting_source_line(grp);
 	if (!config_setting_is_group(grp)) {
 		fail_at(ld, grp, "each entry of 'listeners' must be a group ( { ... } )");
@@ -354,6 +398,17 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 				conf->listeners[j].line);
 			return;
 		}
+	if (lc->proxy_mode != PROXY_OFF && lc->protocol == PROTO_UDP) {
+		fail_at(ld, config_setting_get_member(grp, "proxy_protocol"),
+			"listener '%s': proxy_protocol is for stream listeners only", lc->name);
+		return;
+	}
+	if (lc->proxy_mode != PROXY_OFF && !config_setting_get_member(grp, "proxy_trusted")) {
+		fail_at(ld, config_setting_get_member(grp, "proxy_protocol"),
+			"listener '%s': proxy_protocol needs 'proxy_trusted' (the balancers' addresses)",
+			lc->name);
+		return;
+	}
 	resolve_address(ld, config_setting_get_member(grp, "address"), lc);
 	for (size_t j = 0; j < index && !ld->failed; j++)
 		if (listener_conf_same_socket(&conf->listeners[j], lc))
@@ -452,6 +507,7 @@ void conf_free(struct conf *conf)
 		free(conf->listeners[i].qotd_file);
 		qotd_free(conf->listeners[i].qotd);
 		free(conf->listeners[i].access_log);
+		free(conf->listeners[i].proxy_trusted);
 	}
 	free(conf->listeners);
 	free(conf->path);
@@ -464,6 +520,6 @@ void conf_free(struct conf *conf)
 bool listener_conf_same_socket(const struct listener_conf *a, const struct listener_conf *b)
 {
 	bool a_dgram = a->protocol == PROTO_UDP, b_dgram = b->protocol == PROTO_UDP;
-	return a_dgram == b_dgram && a->addrlen == b->addrlen &&
+	return a_dgram == b_dgram && a->reuseport == b->reuseport && a->addrlen == b->addrlen &&
 	       memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }

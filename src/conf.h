@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "cidr.h"
+#include "proxy.h"
+
 struct handler;
 struct qotd_quotes;
 
@@ -48,6 +51,12 @@ struct listener_conf {
 	struct limits limits;         /* effective limits (global, then overrides) */
 	int backlog;                  /* listen(2) backlog */
 	bool ipv6_only;               /* IPV6_V6ONLY on v6 sockets */
+	/* Load balancer: PROXY protocol and SO_REUSEPORT (proxy_conn.c, master.c). */
+	enum proxy_mode proxy_mode;   /* PROXY header expected on each connection */
+	struct cidr *proxy_trusted;   /* sources allowed to send a header */
+	size_t n_proxy_trusted;       /* entries in proxy_trusted */
+	double proxy_timeout;         /* seconds to wait for the header */
+	bool reuseport;               /* one SO_REUSEPORT socket per worker slot */
 	int line;                     /* config line, for messages */
 	/* Observability and inetd services */
 	char *qotd_file;              /* qotd: file of quotes (fortune format) */
@@ -65,6 +74,7 @@ struct conf {
 	bool log_syslog;            /* log to syslog instead of stderr */
 	char *pid_file;             /* written by the master when set */
 	double shutdown_timeout;    /* seconds a draining worker waits for clients */
+	double drain_delay;         /* seconds health answers "draining" before SIGTERM stops */
 	struct limits limits;       /* global limits */
 	struct listener_conf *listeners; /* listeners, in file order */
 	size_t n_listeners;         /* number of listeners */

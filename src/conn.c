@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "proxy_conn.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -259,7 +260,9 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	c->fd = fd;
 	c->id = ++w->next_conn_id;
 	memcpy(&c->peer, peer, peerlen);
+	memcpy(&c->sock_peer, peer, peerlen);
 	addr_format(peer, c->peer_str);
+	memcpy(c->sock_peer_str, c->peer_str, sizeof c->peer_str);
 	c->started = c->last_activity = ev_now(w->loop);
 	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
 	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
@@ -273,6 +276,25 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	stats_add(l->stats, STAT_CONN_ACCEPTED, 1);
 	stats_add(l->stats, STAT_CONN_OPEN, 1);
 	log_debug("%s: peer %s: connection %llu accepted", l->conf->name, c->peer_str, c->id);
+	if (l->conf->proxy_mode != PROXY_OFF) {
+		proxy_conn_start(c); /* calls conn_begin once the header is read */
+		return 0;
+	}
+	conn_begin(c);
+	return 0;
+}
+
+int conn_begin(struct conn *c)
+{
+	struct worker *w = c->w;
+	const struct handler *h = c->handler;
+	/* The PROXY header phase may have used these watchers with its own callbacks. */
+	ev_io_stop(w->loop, &c->rio);
+	ev_timer_stop(w->loop, &c->idle);
+	ev_io_init(&c->rio, conn_read_cb, c->fd, EV_READ);
+	ev_init(&c->idle, conn_idle_cb);
+	c->last_activity = ev_now(w->loop);
+	c->begun = true;
 	if (conn_limits(c)->idle_timeout > 0) {
 		ev_timer_set(&c->idle, conn_limits(c)->idle_timeout, 0);
 		ev_timer_start(w->loop, &c->idle);
@@ -280,18 +302,22 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	if (h->open) {
 		struct sockaddr_storage local;
 		socklen_t llen = sizeof local;
-		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+		if (getsockname(c->fd, (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof local);
-		struct session_info si = {.listener = l->conf->name,
-					  .peer = (struct sockaddr *)&c->peer,
-					  .local = (struct sockaddr *)&local,
-					  .conf = l->conf,
-					  .stats = w->stats};
+		struct session_info si = {
+			.listener = c->l->conf->name,
+			.peer = (struct sockaddr *)&c->peer,
+			.local = (struct sockaddr *)&local,
+			.sock_peer = (struct sockaddr *)&c->sock_peer,
+			.proxy = c->proxy,
+			.draining = w->drain_flag,
+			.conf = c->l->conf,
+			.stats = w->stats,
+		};
 		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
 			conn_begin_close(c, "closed by handler");
 	}
-	conn_advance(c);
-	return 0;
+	return conn_advance(c);
 }
 
 /* The closed-by-reason counter for a close reason of this file or worker.c. */
@@ -320,11 +346,13 @@ void conn_free(struct conn *c, const char *reason)
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->idle);
 	close(c->fd);
-	if (c->handler->close)
+	if (c->handler->close && c->begun)
 		c->handler->close(c->state);
-	log_debug("%s: peer %s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
+	bool via = c->proxy && !c->proxy->local;
+	log_debug("%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
 		  "lines, out %llu bytes",
-		  c->l->conf->name, c->peer_str, c->id, reason, ev_now(loop) - c->started,
+		  c->l->conf->name, c->peer_str, via ? " via " : "",
+		  via ? c->sock_peer_str : "", c->id, reason, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
 	struct accesslog_entry e = {.started = c->started, .ended = ev_now(loop),
@@ -333,7 +361,9 @@ void conn_free(struct conn *c, const char *reason)
 				    .bytes_out = c->bytes_out, .reason = reason};
 	accesslog_write(&c->l->alog, &e);
 	stats_sub(c->l->stats, STAT_CONN_OPEN, 1);
-	stats_add(c->l->stats, conn_close_stat(reason), 1);
+	/* Still reading the PROXY header: the session never began. */
+	stats_add(c->l->stats, c->proxy_hdr ? STAT_CLOSED_PROXY : conn_close_stat(reason), 1);
+	proxy_conn_free(c);
 	linebuf_free(&c->in);
 	outbuf_free(&c->out);
 	if (c->prev)

@@ -42,18 +42,32 @@ struct conn {
 	struct outbuf out;               /* replies not yet written */
 	bool read_eof;                   /* peer shut down its side */
 	bool closing;                    /* send what is queued, then free */
+	bool begun;                      /* conn_begin ran: the handler's close is due */
 	const char *close_reason;        /* why, for the close log line */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler */
 	uint64_t lines_out;              /* newlines written to the client */
-	struct sockaddr_storage peer;    /* client address */
-	char peer_str[ADDR_STRLEN];      /* client address, formatted */
+	struct sockaddr_storage peer;    /* effective client address: the PROXY header's
+					    source if one came, else the socket's peer. Use
+					    this for logs, limits and allow/deny. */
+	char peer_str[ADDR_STRLEN];      /* peer, formatted */
+	struct sockaddr_storage sock_peer; /* the socket's peer (the balancer when proxied) */
+	char sock_peer_str[ADDR_STRLEN]; /* sock_peer, formatted */
+	struct proxy_info *proxy;        /* PROXY header received, NULL if none (freed by conn_free) */
+	struct proxy_hdr *proxy_hdr;     /* header being read, NULL outside that phase */
 	_Alignas(max_align_t) char state[]; /* handler state (handler->state_size) */
 };
 
 /* Takes ownership of fd; returns 0, or -1 after closing fd (no memory). */
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
 		socklen_t peerlen);
+/*
+ * Starts the session proper: watchers, idle timer, handler open. Called by
+ * conn_create, or by the PROXY header phase (proxy_conn.c) once the header is
+ * read and the socket is positioned on the first byte after it: the place a
+ * TLS transport starts its handshake. Returns -1 if c was freed.
+ */
+int conn_begin(struct conn *c);
 /* Closes and frees c at once, logging reason. */
 void conn_free(struct conn *c, const char *reason);
 

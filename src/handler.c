@@ -11,6 +11,8 @@
 static const struct handler *const registry[] = {
 	&handler_echo,
 	&handler_hello,
+	&handler_whoami,
+	&handler_health,
 	/* inetd's internal services */
 	&handler_discard,
 	&handler_chargen,
@@ -30,4 +32,8 @@ const struct handler *handler_find(const char *name)
 	return NULL;
 }
 
-const char *handler_names(void) { return "echo, hello, discard, chargen, daytime, time, qotd, stats, metrics"; }
+const char *handler_names(void)
+{
+	return "echo, hello, whoami, health, discard, chargen, daytime, time, qotd, stats, "
+	       "metrics";
+}

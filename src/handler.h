@@ -30,12 +30,24 @@ enum handler_result {
 	HANDLER_CLOSE = 1, /* send what is queued, then close */
 };
 
-/* What a handler may know about its session. */
+struct proxy_info;
+
+/* What a handler may know about its session. Valid during open only (copy what is
+ * needed), except draining, which lives as long as the process. */
 struct session_info {
 	const char *listener;          /* listener name */
-	const struct sockaddr *peer;   /* client address */
-	const struct sockaddr *local;  /* address the client reached */
+	const struct sockaddr *peer;   /* client address (the PROXY header's, if one came) */
+	const struct sockaddr *local;  /* address the client reached (socket's local end) */
 	bool datagram;                 /* one request per datagram (UDP) */
+	const struct sockaddr *sock_peer; /* peer of the socket itself (the balancer); may be NULL */
+	const struct proxy_info *proxy; /* PROXY header received, NULL if none */
+	const volatile int *draining;  /* non-zero while the daemon drains; may be NULL */
+	/* TLS (filled by the TLS transport; NULL when not TLS or unknown). */
+	const char *tls_version;       /* e.g. "TLS1.3" */
+	const char *tls_cipher;        /* cipher suite name */
+	const char *tls_sni;           /* server name the client asked for */
+	const char *tls_alpn;          /* negotiated application protocol */
+	const char *tls_client_subject; /* client certificate subject DN */
 	const struct listener_conf *conf; /* the listener's settings (qotd quotes); may be NULL */
 	const struct stats *stats;     /* shared counters, read-only (stats, metrics); may be NULL */
 };

@@ -39,6 +39,8 @@ int listener_bind(const struct listener_conf *lc, char *err, size_t errlen)
 	/* Not on UDP: there it would let any local user bind the same port and take datagrams. */
 	if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
 		goto fail_op;
+	if (lc->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+		goto fail_op;
 	if (lc->addr.ss_family == AF_INET6) {
 		int v6only = lc->ipv6_only;
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
@@ -144,7 +146,7 @@ void listener_start(struct listener *l, struct worker *w, const struct listener_
 	l->state = LISTENER_ACTIVE;
 	l->stats = stats_row_of(w->stats, w->stats_slot, lc->stats_id);
 	accesslog_open(&l->alog, lc);
-	l->last_full_log = l->last_emfile_log = -LIMIT_LOG_INTERVAL;
+	l->last_full_log = l->last_emfile_log = l->last_proxy_log = -LIMIT_LOG_INTERVAL;
 	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
 	ev_timer_init(&l->backoff, listener_backoff_cb, 0, 0);
 	ev_io_start(w->loop, &l->io);

@@ -42,6 +42,9 @@ struct listener {
 	stats_row *stats;                 /* this worker's counters for it, NULL: not counted */
 	struct accesslog alog;            /* its access log in this worker (outlives the fd) */
 	struct udp *udp;                  /* UDP serving state (udp.c); NULL on stream listeners */
+	unsigned long proxy_refused;      /* refused for their PROXY header, in all */
+	unsigned long proxy_refused_unlogged; /* of those, not yet in a log line */
+	ev_tstamp last_proxy_log;         /* rate limit for PROXY refusal lines */
 };
 
 /* Master side: creates, binds and listens; returns the fd or -1 with err set. */

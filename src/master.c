@@ -29,6 +29,8 @@
 #include "notify.h"
 #include "priv.h"
 #include "stats.h"
+#include "reuseport.h"
+#include "shared.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -60,6 +62,7 @@ struct master {
 	struct conf *conf;       /* current config */
 	struct priv priv;        /* what workers run as */
 	int *fds;                /* listening sockets, one per conf listener */
+	struct rp_set rp;        /* reuseport listeners' sockets for worker slots 1.. */
 	struct wproc *procs;     /* all live workers, every generation */
 	unsigned generation;     /* current generation number */
 	unsigned reloads;        /* successful reloads */
@@ -76,6 +79,8 @@ struct master {
 	ev_timer respawn;        /* respawns missing workers of the current generation */
 	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
 	struct stats *stats;     /* shared counters (stats.h), mapped before any fork */
+	struct shared *shared;   /* page shared with workers (drain flag) */
+	ev_timer drain_timer;    /* drain_delay: health says "draining", then the stop begins */
 };
 
 static void master_spawn_missing(struct master *m);
@@ -173,6 +178,7 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	ev_child_stop(loop, &m->child);
 	ev_timer_stop(loop, &m->respawn);
 	ev_timer_stop(loop, &m->kill_timer);
+	ev_timer_stop(loop, &m->drain_timer);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_close_pipe(p);
 	ev_loop_fork(loop);
@@ -180,8 +186,13 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	priv_drop(&m->priv);
-	exit(worker_main(loop, m->conf, m->fds, slot, m->generation, ready_fd, m->stats,
-			 stats_slot));
+	int *fds = reuseport_worker_fds(&m->rp, m->conf, m->fds, slot);
+	if (!fds)
+		fatal("worker %u: malloc", slot);
+	int rc = worker_main(loop, m->conf, fds, slot, m->generation, ready_fd,
+			     &m->shared->draining, m->stats, stats_slot);
+	free(fds);
+	exit(rc);
 }
 
 static int master_spawn(struct master *m, unsigned slot)
@@ -312,8 +323,25 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	master_update_status(m);
 }
 
-/* Binds (or keeps) a socket for every listener of conf. Returns the fd array or NULL. */
-static int *master_bind_all(struct master *m, const struct conf *conf, bool *kept)
+/* Undoes a failed master_bind_all: closes fds[0..n) it bound, keeps those it reused. */
+static void master_unbind(struct master *m, int *fds, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		bool reused = false;
+		for (size_t j = 0; m->conf && j < m->conf->n_listeners; j++)
+			reused |= m->fds[j] == fds[k];
+		if (!reused)
+			close(fds[k]);
+	}
+	free(fds);
+}
+
+/*
+ * Binds (or keeps) a socket for every listener of conf, and the reuseport
+ * sockets of worker slots 1.. into rp. Returns the fd array or NULL.
+ */
+static int *master_bind_all(struct master *m, const struct conf *conf, bool *kept,
+			    struct rp_set *rp)
 {
 	int *fds = calloc(conf->n_listeners, sizeof *fds);
 	if (!fds)
@@ -334,20 +362,17 @@ static int *master_bind_all(struct master *m, const struct conf *conf, bool *kep
 		fds[i] = listener_bind(lc, err, sizeof err);
 		if (fds[i] < 0) {
 			log_err("%s", err);
-			/* Undo: close what this call bound, keep what it reused. */
-			for (size_t k = 0; k < i; k++) {
-				bool reused = false;
-				for (size_t j = 0; m->conf && j < m->conf->n_listeners; j++)
-					reused |= m->fds[j] == fds[k];
-				if (!reused)
-					close(fds[k]);
-			}
-			free(fds);
+			master_unbind(m, fds, i);
 			return NULL;
 		}
 		char a[ADDR_STRLEN];
-		log_info("listener '%s': %s %s, handler %s", lc->name, proto_name(lc->protocol),
-			 addr_format((const struct sockaddr *)&lc->addr, a), lc->handler->name);
+		log_info("listener '%s': %s %s, handler %s%s", lc->name, proto_name(lc->protocol),
+			 addr_format((const struct sockaddr *)&lc->addr, a), lc->handler->name,
+			 lc->reuseport ? ", reuseport" : "");
+	}
+	if (reuseport_bind(rp, conf, &m->rp, m->conf) < 0) {
+		master_unbind(m, fds, conf->n_listeners);
+		return NULL;
 	}
 	return fds;
 }
@@ -355,8 +380,10 @@ static int *master_bind_all(struct master *m, const struct conf *conf, bool *kep
 static void master_reload(struct master *m)
 {
 	char err[1024];
-	if (m->stopping)
+	if (m->stopping || m->shared->draining) {
+		log_notice("reload ignored: stopping");
 		return;
+	}
 	if (!m->announced) {
 		log_notice("reload requested while generation %u is starting: will reload after it",
 			   m->generation);
@@ -379,7 +406,8 @@ static void master_reload(struct master *m)
 	bool *kept = calloc(m->conf->n_listeners, sizeof *kept);
 	if (!kept)
 		fatal("calloc");
-	int *fds = master_bind_all(m, conf, kept);
+	struct rp_set rp;
+	int *fds = master_bind_all(m, conf, kept, &rp);
 	if (!fds) {
 		log_err("reload rejected, keeping the running config: cannot bind listeners");
 		notify_reload_failed("cannot bind listeners");
@@ -399,6 +427,8 @@ static void master_reload(struct master *m)
 	}
 	free(kept);
 	free(m->fds);
+	reuseport_retire(&m->rp, &rp);
+	m->rp = rp;
 	conf_free(m->conf);
 	stats_bind_conf(m->stats, conf);
 	accesslog_prepare(conf, &priv);
@@ -431,6 +461,7 @@ static void master_stop(struct master *m, bool at_once)
 	}
 	m->stopping = true;
 	ev_timer_stop(m->loop, &m->respawn);
+	ev_timer_stop(m->loop, &m->drain_timer);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_signal(p, sig);
 	if (!m->procs)
@@ -452,6 +483,35 @@ static void master_reopen_logs(struct master *m)
 	log_info("SIGUSR1: %u worker(s) told to reopen their access logs", n);
 }
 
+static void master_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = container_of(t, struct master, drain_timer);
+	(void)loop;
+	(void)revents;
+	master_stop(m, false);
+}
+
+/*
+ * SIGTERM with drain_delay set: for drain_delay seconds health checks answer
+ * "draining" while everything is still served, so balancers move traffic
+ * away before any connection is refused; then the graceful stop begins.
+ * Returns false if the stop should begin now.
+ */
+static bool master_drain_first(struct master *m)
+{
+	if (m->stopping || m->shared->draining || m->conf->drain_delay <= 0)
+		return false;
+	m->shared->draining = 1;
+	notify_stopping();
+	notify_status("draining: health answers 'draining' for %.1f s before stopping",
+		      m->conf->drain_delay);
+	log_notice("graceful stop: health checks answer 'draining' for %.1f s (drain_delay), "
+		   "then workers stop accepting", m->conf->drain_delay);
+	ev_timer_set(&m->drain_timer, m->conf->drain_delay, 0);
+	ev_timer_start(m->loop, &m->drain_timer);
+	return true;
+}
+
 static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
 	struct master *m = ev_userdata(loop);
@@ -459,7 +519,10 @@ static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	switch (s->signum) {
 	case SIGHUP: master_reload(m); break;
 	case SIGTERM:
-	case SIGINT: master_stop(m, false); break;
+	case SIGINT:
+		if (!master_drain_first(m))
+			master_stop(m, false);
+		break;
 	case SIGQUIT: master_stop(m, true); break;
 	case SIGUSR1: master_reopen_logs(m); break;
 	}
@@ -508,12 +571,15 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	if (!m.stats)
 		fatal("cannot map the shared counters");
 	stats_bind_conf(m.stats, conf);
-	m.fds = master_bind_all(&m, conf, NULL);
+	m.fds = master_bind_all(&m, conf, NULL, &m.rp);
 	if (!m.fds) {
 		conf_free(conf);
 		return 1;
 	}
 	m.conf = conf;
+	m.shared = shared_create();
+	if (!m.shared)
+		fatal("cannot map the page shared with workers");
 	if (!foreground) {
 		/* Errors so far went to the terminal; from now on there is none. */
 		if (daemon(0, 0) < 0)
@@ -536,6 +602,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	ev_child_start(m.loop, &m.child);
 	ev_timer_init(&m.respawn, master_respawn_cb, 0, 0);
 	ev_timer_init(&m.kill_timer, master_kill_cb, 0, 0);
+	ev_timer_init(&m.drain_timer, master_drain_cb, 0, 0);
 	m.generation = 1;
 	log_notice("ksockd %s starting %u worker(s) (config %s)", PACKAGE_VERSION, conf->workers,
 		   conf_path);
@@ -545,11 +612,13 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 
 	for (size_t i = 0; i < m.conf->n_listeners; i++)
 		close(m.fds[i]);
+	reuseport_free(&m.rp);
 	if (m.pid_file_written && unlink(m.conf->pid_file) < 0)
 		log_warn("cannot remove pid file %s", m.conf->pid_file);
 	log_notice("stopped");
 	free(m.fds);
 	conf_free(m.conf);
 	stats_destroy(m.stats);
+	shared_destroy(m.shared);
 	return 0;
 }

@@ -48,6 +48,7 @@ enum stat_id {
 	STAT_CLOSED_IDLE,          /* closed: idle_timeout */
 	STAT_CLOSED_ERROR,         /* closed: reset, I/O error, out of memory */
 	STAT_CLOSED_SHUTDOWN,      /* closed: worker stop (shutdown_timeout, SIGQUIT) */
+	STAT_CLOSED_PROXY,         /* closed while reading the PROXY header (refused, timeout) */
 	/* Every transport */
 	STAT_LINES_IN,  /* lines handed to the handler */
 	STAT_LINES_OUT, /* newline characters sent */

@@ -51,6 +51,8 @@ static const struct stat_desc descs[] = {
      NULL},
     {STAT_CLOSED_SHUTDOWN, "ksockd_connections_closed_total", "reason", "shutdown", false,
      FOR_STREAMS, NULL},
+    {STAT_CLOSED_PROXY, "ksockd_connections_closed_total", "reason", "proxy_header", false,
+     FOR_STREAMS, NULL},
     {STAT_LINES_IN, "ksockd_lines_received_total", NULL, NULL, false, FOR_ALL,
      "Lines handed to the handler."},
     {STAT_LINES_OUT, "ksockd_lines_sent_total", NULL, NULL, false, FOR_ALL,

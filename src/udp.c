@@ -252,7 +252,10 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	    .local = have_dst ? (struct sockaddr *)&dst : (struct sockaddr *)&u->conf->addr,
 	    .datagram = true,
 	    .conf = u->conf,
-	    .stats = u->l->w->stats};
+	    .stats = u->l->w->stats,
+	    .sock_peer = peer,
+	    .draining = u->l->w->drain_flag,
+	};
 	udp_run_handler(u, u->riov[i].iov_base, len, &si, out, limit);
 	size_t rlen = outbuf_len(out);
 	if (rlen == 0 && !u->conf->handler->empty_reply)

@@ -126,7 +126,8 @@ static void worker_ready_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd, struct stats *stats, int stats_slot)
+		unsigned generation, int ready_fd, const volatile int *drain_flag,
+		struct stats *stats, int stats_slot)
 {
 	struct worker *w = calloc(1, sizeof *w);
 	if (!w)
@@ -136,6 +137,7 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	w->slot = slot;
 	w->generation = generation;
 	w->ready_fd = ready_fd;
+	w->drain_flag = drain_flag;
 	w->stats = stats;
 	w->stats_slot = stats_slot;
 	/* A worker must not outlive its master. */

@@ -32,6 +32,7 @@ struct worker {
 	unsigned long long next_conn_id; /* ids for log lines */
 	bool draining;              /* no longer accepting; exit when conns reach 0 */
 	int ready_fd;               /* pipe to the master; -1 once used */
+	const volatile int *drain_flag; /* master's shared page: non-zero while draining */
 	ev_signal sig_term;         /* graceful drain */
 	ev_signal sig_quit;         /* stop at once */
 	ev_signal sig_int;          /* ignored: the master decides */
@@ -46,7 +47,8 @@ struct worker {
 
 /* Runs a worker in the current (just forked) process; returns its exit status. */
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd, struct stats *stats, int stats_slot);
+		unsigned generation, int ready_fd, const volatile int *drain_flag,
+		struct stats *stats, int stats_slot);
 /* Called by conn_free() when a connection is gone; may end the worker's loop. */
 void worker_conn_gone(struct worker *w);
 

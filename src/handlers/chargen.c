@@ -23,6 +23,7 @@
 
 struct chargen {
 	unsigned start; /* offset in the pattern of the next line's first character */
+	bool datagram;  /* datagram session: each line() is a request */
 };
 
 /* Writes the 74-byte line starting at offset start (72 characters and CRLF). */
@@ -63,16 +64,27 @@ static enum handler_result chargen_datagram(struct chargen *cg, struct outbuf *o
 	return HANDLER_OK;
 }
 
+static enum handler_result chargen_open(void *state, const struct session_info *si,
+                                        struct outbuf *out)
+{
+	struct chargen *cg = state;
+	(void)out;
+	cg->datagram = si->datagram;
+	return HANDLER_OK;
+}
+
 static enum handler_result chargen_line_cb(void *state, const struct line *line, struct outbuf *out)
 {
+	struct chargen *cg = state;
 	(void)line;
-	/* Streams ignore input (ignore_input); a line here is a datagram. */
-	return chargen_datagram(state, out);
+	/* Streams drop input unframed (ignore_input); a line that still comes is ignored. */
+	return cg->datagram ? chargen_datagram(cg, out) : HANDLER_OK;
 }
 
 const struct handler handler_chargen = {
     .name = "chargen",
     .state_size = sizeof(struct chargen),
+    .open = chargen_open,
     .line = chargen_line_cb,
     .more = chargen_more,
     .ignore_input = true,

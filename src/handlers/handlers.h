@@ -10,8 +10,10 @@
 
 #include "../handler.h"
 
-extern const struct handler handler_echo;    /* each line back, terminator included */
-extern const struct handler handler_hello;   /* "Please enter your name" / "Hello, NAME!" */
+extern const struct handler handler_echo;  /* each line back, terminator included */
+extern const struct handler handler_hello; /* "Please enter your name" / "Hello, NAME!" */
+extern const struct handler handler_whoami; /* what the server sees of the client */
+extern const struct handler handler_health; /* "ready" / "draining", for balancers */
 extern const struct handler handler_discard; /* RFC 863: drops everything */
 extern const struct handler handler_chargen; /* RFC 864: the rotating character pattern */
 extern const struct handler handler_daytime; /* RFC 867: date and time as text */

@@ -204,6 +204,25 @@ class Counters(unittest.TestCase):
                 stats(d.port("st"))), "the UDP counters")
             self.assertNotIn(c("echo", "connections_accepted_total"), st)  # no stream counters on UDP
 
+    def test_connections_refused_for_their_proxy_header_are_counted(self):
+        with H.Daemon([H.listener("px", proxy_protocol="v1", proxy_trusted=["127.0.0.1/32"]),
+                       H.listener("st", "stats")], workers=2) as d:
+            with H.connect(d.port("px")) as s:
+                s.sendall(b"PROXY TCP4 192.0.2.1 192.0.2.2 1000 7\r\nthrough\n")
+                self.assertEqual(H.recv_until(s), b"through\n")
+            with H.connect(d.port("px")) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")  # not a PROXY header: refused
+                try:
+                    H.recv_all(s)
+                except ConnectionResetError:  # closed with our bytes unread: a reset
+                    pass
+            st = wait_for(lambda: (lambda x: x if x[c("px", "connections_open")] == 0 else None)(
+                stats(d.port("st"))), "both connections to close")
+            self.assertEqual(st[c("px", "connections_accepted_total")], 2)
+            self.assertEqual(st[c("px", "connections_closed_total", reason="proxy_header")], 1)
+            self.assertEqual(st[c("px", "connections_closed_total", reason="client")], 1)
+            self.assertEqual(st[c("px", "lines_received_total")], 1)
+
     def test_stats_protocol_with_socat(self):
         if not shutil.which("socat"):
             self.fail("socat is not installed (tools/install-deps installs it)")

@@ -59,8 +59,7 @@ START_TEST(hello_greets_then_answers_each_name)
 {
 	const struct handler *h = handler_find("hello");
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	struct session_info si = {.listener = "t",
-				  .peer = (struct sockaddr *)&sa,
+	struct session_info si = {.listener = "t", .peer = (struct sockaddr *)&sa,
 				  .local = (struct sockaddr *)&sa};
 	reset();
 	ck_assert_ptr_nonnull(h);
@@ -79,10 +78,8 @@ START_TEST(hello_sends_no_prompt_on_datagrams)
 {
 	const struct handler *h = handler_find("hello");
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	struct session_info si = {.listener = "t",
-				  .peer = (struct sockaddr *)&sa,
-				  .local = (struct sockaddr *)&sa,
-				  .datagram = true};
+	struct session_info si = {.listener = "t", .peer = (struct sockaddr *)&sa,
+				  .local = (struct sockaddr *)&sa, .datagram = true};
 	reset();
 	ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
 	ck_assert_uint_eq(outbuf_len(&out), 0);
