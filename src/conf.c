@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "handler.h"
+#include "handlers/handlers.h"
 #include "log.h"
 
 enum setting_type {
@@ -74,6 +75,9 @@ static const struct setting settings[] = {
 	{"handler", SET_SPECIAL, L(handler), 0, 0},
 	{"backlog", SET_UINT, L(backlog), 1, 65535},
 	{"ipv6_only", SET_BOOL, L(ipv6_only), 0, 0},
+	/* Observability and inetd services */
+	{"qotd_file", SET_STRING, L(qotd_file), 0, 0},
+	{"access_log", SET_STRING, L(access_log), 0, 0},
 	/* Load balancer: PROXY protocol, SO_REUSEPORT, drain before stopping. */
 	{"proxy_protocol", SET_SPECIAL, L(proxy_mode), 0, 0},
 	{"proxy_trusted", SET_SPECIAL, L(proxy_trusted), 0, 0},
@@ -320,6 +324,35 @@ static void resolve_address(struct loader *ld, const config_setting_t *s,
 	freeaddrinfo(res);
 }
 
+/* Per-listener settings of the observability and inetd features. */
+static void load_listener_extras(struct loader *ld, const config_setting_t *grp,
+				 struct listener_conf *lc)
+{
+	const config_setting_t *qf = config_setting_get_member(grp, "qotd_file");
+	const config_setting_t *al = config_setting_get_member(grp, "access_log");
+	if (lc->handler == &handler_qotd && !qf) {
+		fail_at(ld, grp, "listener '%s': handler qotd needs 'qotd_file'", lc->name);
+		return;
+	}
+	if (qf && lc->handler != &handler_qotd) {
+		fail_at(ld, qf, "'qotd_file' is only for handler qotd");
+		return;
+	}
+	if (qf) {
+		char why[512];
+		lc->qotd = qotd_load(lc->qotd_file, why, sizeof why);
+		if (!lc->qotd) {
+			fail_at(ld, qf, "listener '%s': %s", lc->name, why);
+			return;
+		}
+	}
+	if (al && lc->protocol == PROTO_UDP)
+		fail_at(ld, al, "'access_log' is for stream listeners, not udp");
+	else if (al && strcmp(lc->access_log, "journal") != 0 && lc->access_log[0] != '/')
+		fail_at(ld, al, "'access_log' must be \"journal\" or an absolute path, not '%s'",
+			lc->access_log);
+}
+
 static void load_listener(struct loader *ld, const config_setting_t *grp, struct conf *conf,
 			  size_t index)
 {
@@ -327,6 +360,7 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	lc->limits = conf->limits;
 	lc->backlog = 511;
 	lc->ipv6_only = true;
+	lc->stats_id = -1;
 	lc->proxy_timeout = 5;
 	lc->line = (int)config_setting_source_line(grp);
 	if (!config_setting_is_group(grp)) {
@@ -380,6 +414,8 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 		if (listener_conf_same_socket(&conf->listeners[j], lc))
 			fail_at(ld, grp, "listener '%s' uses the same %s address and port as '%s'",
 				lc->name, proto_name(lc->protocol), conf->listeners[j].name);
+	if (!ld->failed)
+		load_listener_extras(ld, grp, lc);
 }
 
 static void load_listeners(struct loader *ld, const config_setting_t *list, struct conf *conf)
@@ -468,6 +504,9 @@ void conf_free(struct conf *conf)
 	for (size_t i = 0; i < conf->n_listeners; i++) {
 		free(conf->listeners[i].name);
 		free(conf->listeners[i].address);
+		free(conf->listeners[i].qotd_file);
+		qotd_free(conf->listeners[i].qotd);
+		free(conf->listeners[i].access_log);
 		free(conf->listeners[i].proxy_trusted);
 	}
 	free(conf->listeners);

@@ -17,6 +17,7 @@
 #include "proxy.h"
 
 struct handler;
+struct qotd_quotes;
 
 enum proto {
 	PROTO_TCP, /* plain stream socket */
@@ -57,6 +58,11 @@ struct listener_conf {
 	double proxy_timeout;         /* seconds to wait for the header */
 	bool reuseport;               /* one SO_REUSEPORT socket per worker slot */
 	int line;                     /* config line, for messages */
+	/* Observability and inetd services */
+	char *qotd_file;              /* qotd: file of quotes (fortune format) */
+	struct qotd_quotes *qotd;     /* qotd: the quotes, loaded with the config */
+	char *access_log;             /* NULL (off), "journal" or an absolute file path */
+	int stats_id;                 /* row in the shared counters (stats.h), -1: none; set by the master */
 };
 
 struct conf {

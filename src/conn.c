@@ -31,12 +31,18 @@ static bool conn_has_room(const struct conn *c)
 	return outbuf_len(&c->out) < conn_limits(c)->output_buffer;
 }
 
+/* The handler sends unasked (chargen) and the output queue has room for more. */
+static bool conn_wants_more(const struct conn *c)
+{
+	return c->handler->more && !c->closing && conn_has_room(c);
+}
+
 /* Derives which watchers run from the connection's state. */
 static void conn_update_watchers(struct conn *c)
 {
 	struct ev_loop *loop = c->w->loop;
 	bool want_read = !c->read_eof && !c->closing && conn_has_room(c);
-	bool want_write = outbuf_len(&c->out) > 0;
+	bool want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c);
 	if (want_read && !ev_is_active(&c->rio))
 		ev_io_start(loop, &c->rio);
 	else if (!want_read && ev_is_active(&c->rio))
@@ -69,6 +75,7 @@ static void conn_line_too_long(struct conn *c)
 static void conn_dispatch(struct conn *c, const struct line *line)
 {
 	c->lines_in++;
+	stats_add(c->l->stats, STAT_LINES_IN, 1);
 	if (c->handler->line(c->state, line, &c->out) != HANDLER_OK)
 		conn_begin_close(c, "closed by handler");
 }
@@ -96,12 +103,28 @@ static size_t conn_frame(struct conn *c, const char *data, size_t len)
 	return done;
 }
 
+/* Newlines in data[0..len): lines written, for the counters. */
+static uint64_t conn_count_lines(const char *data, size_t len)
+{
+	uint64_t n = 0;
+	const char *end = data + len, *p = data;
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
 /* Writes queued output until it is sent or the socket is full. Returns -1 if c was freed. */
 static int conn_flush(struct conn *c)
 {
 	while (outbuf_len(&c->out) > 0) {
 		ssize_t n = send(c->fd, outbuf_head(&c->out), outbuf_len(&c->out), MSG_NOSIGNAL);
 		if (n > 0) {
+			uint64_t lines = conn_count_lines(outbuf_head(&c->out), (size_t)n);
+			c->lines_out += lines;
+			stats_add(c->l->stats, STAT_LINES_OUT, lines);
+			stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)n);
 			outbuf_consume(&c->out, (size_t)n);
 			c->bytes_out += (uint64_t)n;
 			c->last_activity = ev_now(c->w->loop);
@@ -139,6 +162,8 @@ static int conn_advance(struct conn *c)
 			}
 			conn_begin_close(c, "client closed");
 		}
+		if (conn_wants_more(c) && c->handler->more(c->state, &c->out) != HANDLER_OK)
+			conn_begin_close(c, "closed by handler");
 		size_t before = outbuf_len(&c->out);
 		if (conn_flush(c) < 0)
 			return -1;
@@ -146,8 +171,9 @@ static int conn_advance(struct conn *c)
 			conn_free(c, c->close_reason);
 			return -1;
 		}
-		/* Stop when the socket is full or nothing more can be framed. */
-		if (outbuf_len(&c->out) > 0 || before == 0 || linebuf_len(&c->in) == 0)
+		/* Stop when the socket is full or nothing more can be framed or generated. */
+		if (outbuf_len(&c->out) > 0 ||
+		    (!conn_wants_more(c) && (before == 0 || linebuf_len(&c->in) == 0)))
 			break;
 	}
 	conn_update_watchers(c);
@@ -166,8 +192,13 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		conn_free(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
 		return;
 	}
+	if (n > 0)
+		stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)n);
 	if (n == 0) {
 		c->read_eof = true;
+	} else if (c->handler->ignore_input) {
+		c->bytes_in += (uint64_t)n;
+		c->last_activity = ev_now(loop);
 	} else {
 		c->bytes_in += (uint64_t)n;
 		c->last_activity = ev_now(loop);
@@ -219,6 +250,7 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	struct conn *c = calloc(1, sizeof *c + h->state_size);
 	if (!c) {
 		log_warnx("%s: out of memory for a new connection", l->conf->name);
+		stats_add(l->stats, STAT_REFUSED_NO_MEMORY, 1);
 		close(fd);
 		return -1;
 	}
@@ -241,6 +273,8 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	w->conns = c;
 	w->n_conns++;
 	l->n_conns++;
+	stats_add(l->stats, STAT_CONN_ACCEPTED, 1);
+	stats_add(l->stats, STAT_CONN_OPEN, 1);
 	log_debug("%s: peer %s: connection %llu accepted", l->conf->name, c->peer_str, c->id);
 	if (l->conf->proxy_mode != PROXY_OFF) {
 		proxy_conn_start(c); /* calls conn_begin once the header is read */
@@ -277,11 +311,31 @@ int conn_begin(struct conn *c)
 			.sock_peer = (struct sockaddr *)&c->sock_peer,
 			.proxy = c->proxy,
 			.draining = w->drain_flag,
+			.conf = c->l->conf,
+			.stats = w->stats,
 		};
 		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
 			conn_begin_close(c, "closed by handler");
 	}
 	return conn_advance(c);
+}
+
+/* The closed-by-reason counter for a close reason of this file or worker.c. */
+static enum stat_id conn_close_stat(const char *reason)
+{
+	static const struct {
+		const char *reason; /* as logged */
+		enum stat_id id;    /* counter */
+	} map[] = {
+		{"client closed", STAT_CLOSED_CLIENT},       {"closed by handler", STAT_CLOSED_HANDLER},
+		{"line too long", STAT_CLOSED_LINE_TOO_LONG}, {"idle timeout", STAT_CLOSED_IDLE},
+		{"shutdown timeout", STAT_CLOSED_SHUTDOWN},   {"immediate stop", STAT_CLOSED_SHUTDOWN},
+		{"worker exit", STAT_CLOSED_SHUTDOWN},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strcmp(map[i].reason, reason) == 0)
+			return map[i].id;
+	return STAT_CLOSED_ERROR;
 }
 
 void conn_free(struct conn *c, const char *reason)
@@ -301,6 +355,14 @@ void conn_free(struct conn *c, const char *reason)
 		  via ? c->sock_peer_str : "", c->id, reason, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
+	struct accesslog_entry e = {.started = c->started, .ended = ev_now(loop),
+				    .peer = c->peer_str, .lines_in = c->lines_in,
+				    .bytes_in = c->bytes_in, .lines_out = c->lines_out,
+				    .bytes_out = c->bytes_out, .reason = reason};
+	accesslog_write(&c->l->alog, &e);
+	stats_sub(c->l->stats, STAT_CONN_OPEN, 1);
+	/* Still reading the PROXY header: the session never began. */
+	stats_add(c->l->stats, c->proxy_hdr ? STAT_CLOSED_PROXY : conn_close_stat(reason), 1);
 	proxy_conn_free(c);
 	linebuf_free(&c->in);
 	outbuf_free(&c->out);

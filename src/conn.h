@@ -46,6 +46,7 @@ struct conn {
 	const char *close_reason;        /* why, for the close log line */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler */
+	uint64_t lines_out;              /* newlines written to the client */
 	struct sockaddr_storage peer;    /* effective client address: the PROXY header's
 					    source if one came, else the socket's peer. Use
 					    this for logs, limits and allow/deny. */

@@ -69,6 +69,7 @@ fail_op:
 static void listener_refuse_full(struct listener *l, int fd)
 {
 	close(fd);
+	stats_add(l->stats, STAT_REFUSED_MAX_CONN, 1);
 	l->refused_full++;
 	ev_tstamp now = ev_now(l->w->loop);
 	if (now - l->last_full_log >= LIMIT_LOG_INTERVAL) {
@@ -100,6 +101,7 @@ static void listener_out_of_fds(struct listener *l, int err)
 			  l->w->n_conns);
 		l->last_emfile_log = now;
 	}
+	stats_add(l->stats, STAT_ACCEPT_BACKOFF, 1);
 	l->state = LISTENER_BACKOFF;
 	ev_io_stop(l->w->loop, &l->io);
 	ev_timer_set(&l->backoff, EMFILE_BACKOFF, 0);
@@ -142,6 +144,8 @@ void listener_start(struct listener *l, struct worker *w, const struct listener_
 	l->conf = lc;
 	l->fd = fd;
 	l->state = LISTENER_ACTIVE;
+	l->stats = stats_row_of(w->stats, w->stats_slot, lc->stats_id);
+	accesslog_open(&l->alog, lc);
 	l->last_full_log = l->last_emfile_log = l->last_proxy_log = -LIMIT_LOG_INTERVAL;
 	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
 	ev_timer_init(&l->backoff, listener_backoff_cb, 0, 0);

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "addr.h"
 #include "handler.h"
 #include "listener.h"
@@ -27,6 +28,7 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "stats.h"
 #include "reuseport.h"
 #include "shared.h"
 #include "worker.h"
@@ -48,7 +50,9 @@ struct wproc {
 	unsigned generation;  /* config generation it serves */
 	bool ready;           /* reported that its loop runs */
 	bool draining;        /* told to stop (SIGTERM/SIGQUIT) */
+	bool usr1_pending;    /* SIGUSR1 to forward once its loop runs */
 	int ready_fd;         /* read end of its readiness pipe, -1 when closed */
+	int stats_slot;       /* its slot in the shared counters, -1: none */
 	ev_io ready_io;       /* readable: readiness byte or EOF */
 };
 
@@ -70,9 +74,11 @@ struct master {
 	unsigned crash_idx;      /* next slot in crashes */
 	double pause;            /* current respawn pause, seconds */
 	ev_signal sig_hup, sig_term, sig_int, sig_quit; /* signals handled in loop context */
+	ev_signal sig_usr1;      /* reopen access logs: forwarded to workers */
 	ev_child child;          /* any child exited */
 	ev_timer respawn;        /* respawns missing workers of the current generation */
 	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
+	struct stats *stats;     /* shared counters (stats.h), mapped before any fork */
 	struct shared *shared;   /* page shared with workers (drain flag) */
 	ev_timer drain_timer;    /* drain_delay: health says "draining", then the stop begins */
 };
@@ -106,8 +112,10 @@ static void wproc_close_pipe(struct wproc *p)
 
 static void wproc_signal(struct wproc *p, int sig)
 {
-	if (sig == SIGTERM || sig == SIGQUIT)
+	if (sig == SIGTERM || sig == SIGQUIT) {
 		p->draining = true;
+		stats_slot_draining(p->m->stats, p->stats_slot);
+	}
 	if (kill(p->pid, sig) < 0 && errno != ESRCH)
 		log_warn("kill(%d, %d)", (int)p->pid, sig);
 }
@@ -150,6 +158,8 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (n <= 0 || p->ready)
 		return;
 	p->ready = true;
+	if (p->usr1_pending)
+		wproc_signal(p, SIGUSR1);
 	log_debug("worker %u (pid %d, generation %u) ready", p->slot, (int)p->pid, p->generation);
 	if (!m->announced && p->generation == m->generation &&
 	    master_count(m, true, true) == m->conf->workers)
@@ -157,13 +167,14 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 /* Child side of fork(): forget the master's watchers and become a worker. */
-static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
+static void master_become_worker(struct master *m, unsigned slot, int ready_fd, int stats_slot)
 {
 	struct ev_loop *loop = m->loop;
 	ev_signal_stop(loop, &m->sig_hup);
 	ev_signal_stop(loop, &m->sig_term);
 	ev_signal_stop(loop, &m->sig_int);
 	ev_signal_stop(loop, &m->sig_quit);
+	ev_signal_stop(loop, &m->sig_usr1);
 	ev_child_stop(loop, &m->child);
 	ev_timer_stop(loop, &m->respawn);
 	ev_timer_stop(loop, &m->kill_timer);
@@ -179,7 +190,7 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
 	if (!fds)
 		fatal("worker %u: malloc", slot);
 	int rc = worker_main(loop, m->conf, fds, slot, m->generation, ready_fd,
-			     &m->shared->draining);
+			     &m->shared->draining, m->stats, stats_slot);
 	free(fds);
 	exit(rc);
 }
@@ -191,6 +202,10 @@ static int master_spawn(struct master *m, unsigned slot)
 		log_warn("cannot create a pipe for worker %u", slot);
 		return -1;
 	}
+	int stats_slot = stats_slot_claim(m->stats, slot);
+	if (stats_slot < 0)
+		log_warnx("worker %u: all %d counter slots in use: its traffic is not counted", slot,
+			  STATS_MAX_SLOTS);
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warn("cannot fork worker %u", slot);
@@ -200,7 +215,7 @@ static int master_spawn(struct master *m, unsigned slot)
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
-		master_become_worker(m, slot, pipefd[1]);
+		master_become_worker(m, slot, pipefd[1], stats_slot);
 	}
 	close(pipefd[1]);
 	struct wproc *p = calloc(1, sizeof *p);
@@ -211,6 +226,8 @@ static int master_spawn(struct master *m, unsigned slot)
 	p->slot = slot;
 	p->generation = m->generation;
 	p->ready_fd = pipefd[0];
+	p->stats_slot = stats_slot;
+	stats_slot_start(m->stats, stats_slot, pid, m->generation, slot);
 	ev_io_init(&p->ready_io, wproc_ready_cb, p->ready_fd, EV_READ);
 	ev_io_start(m->loop, &p->ready_io);
 	p->next = m->procs;
@@ -283,6 +300,7 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	wproc_close_pipe(p);
 	int st = c->rstatus;
 	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	stats_slot_end(m->stats, p->stats_slot, !clean);
 	if (p->draining && clean)
 		log_info("worker %u (pid %d, generation %u) exited after draining", p->slot,
 			 (int)p->pid, p->generation);
@@ -412,6 +430,8 @@ static void master_reload(struct master *m)
 	reuseport_retire(&m->rp, &rp);
 	m->rp = rp;
 	conf_free(m->conf);
+	stats_bind_conf(m->stats, conf);
+	accesslog_prepare(conf, &priv);
 	m->conf = conf;
 	m->fds = fds;
 	m->priv = priv;
@@ -446,6 +466,21 @@ static void master_stop(struct master *m, bool at_once)
 		wproc_signal(p, sig);
 	if (!m->procs)
 		ev_break(m->loop, EVBREAK_ALL);
+}
+
+/* SIGUSR1 (logrotate): create missing access logs, then have every worker reopen its own. */
+static void master_reopen_logs(struct master *m)
+{
+	unsigned n = 0;
+	accesslog_prepare(m->conf, &m->priv);
+	for (struct wproc *p = m->procs; p; p = p->next) {
+		/* A worker whose loop does not run yet has no SIGUSR1 handler: tell it later. */
+		p->usr1_pending = !p->ready;
+		if (p->ready)
+			wproc_signal(p, SIGUSR1);
+		n++;
+	}
+	log_info("SIGUSR1: %u worker(s) told to reopen their access logs", n);
 }
 
 static void master_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -489,6 +524,7 @@ static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 			master_stop(m, false);
 		break;
 	case SIGQUIT: master_stop(m, true); break;
+	case SIGUSR1: master_reopen_logs(m); break;
 	}
 }
 
@@ -531,6 +567,10 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		return 1;
 	}
 	priv_raise_nofile(conf);
+	m.stats = stats_create();
+	if (!m.stats)
+		fatal("cannot map the shared counters");
+	stats_bind_conf(m.stats, conf);
 	m.fds = master_bind_all(&m, conf, NULL, &m.rp);
 	if (!m.fds) {
 		conf_free(conf);
@@ -547,6 +587,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		log_init("ksockd", LOG_TARGET_SYSLOG, conf->log_level);
 	}
 	master_write_pid_file(&m);
+	accesslog_prepare(conf, &m.priv);
 	ev_signal_init(&m.sig_hup, master_signal_cb, SIGHUP);
 	ev_signal_init(&m.sig_term, master_signal_cb, SIGTERM);
 	ev_signal_init(&m.sig_int, master_signal_cb, SIGINT);
@@ -555,6 +596,8 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	ev_signal_start(m.loop, &m.sig_term);
 	ev_signal_start(m.loop, &m.sig_int);
 	ev_signal_start(m.loop, &m.sig_quit);
+	ev_signal_init(&m.sig_usr1, master_signal_cb, SIGUSR1);
+	ev_signal_start(m.loop, &m.sig_usr1);
 	ev_child_init(&m.child, master_child_cb, 0, 0);
 	ev_child_start(m.loop, &m.child);
 	ev_timer_init(&m.respawn, master_respawn_cb, 0, 0);
@@ -575,6 +618,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	log_notice("stopped");
 	free(m.fds);
 	conf_free(m.conf);
+	stats_destroy(m.stats);
 	shared_destroy(m.shared);
 	return 0;
 }

@@ -101,6 +101,16 @@ static void worker_ignore_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	(void)revents;
 }
 
+static void worker_sigusr1_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	struct worker *w = container_of(s, struct worker, sig_usr1);
+	(void)loop;
+	(void)revents;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		accesslog_reopen(&w->listeners[i].alog);
+	log_info("worker %u: access logs reopened", w->slot);
+}
+
 /* First loop iteration: tell the master this worker serves. */
 static void worker_ready_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -116,7 +126,8 @@ static void worker_ready_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd, const volatile int *drain_flag)
+		unsigned generation, int ready_fd, const volatile int *drain_flag,
+		struct stats *stats, int stats_slot)
 {
 	struct worker *w = calloc(1, sizeof *w);
 	if (!w)
@@ -127,6 +138,8 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	w->generation = generation;
 	w->ready_fd = ready_fd;
 	w->drain_flag = drain_flag;
+	w->stats = stats;
+	w->stats_slot = stats_slot;
 	/* A worker must not outlive its master. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	w->n_listeners = conf->n_listeners;
@@ -143,6 +156,8 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	ev_signal_init(&w->sig_quit, worker_sigquit_cb, SIGQUIT);
 	ev_signal_init(&w->sig_int, worker_ignore_cb, SIGINT);
 	ev_signal_init(&w->sig_hup, worker_ignore_cb, SIGHUP);
+	ev_signal_init(&w->sig_usr1, worker_sigusr1_cb, SIGUSR1);
+	ev_signal_start(loop, &w->sig_usr1);
 	ev_signal_start(loop, &w->sig_term);
 	ev_signal_start(loop, &w->sig_quit);
 	ev_signal_start(loop, &w->sig_int);
@@ -161,6 +176,9 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	ev_signal_stop(loop, &w->sig_quit);
 	ev_signal_stop(loop, &w->sig_int);
 	ev_signal_stop(loop, &w->sig_hup);
+	ev_signal_stop(loop, &w->sig_usr1);
+	for (size_t i = 0; i < w->n_listeners; i++)
+		accesslog_close(&w->listeners[i].alog);
 	ev_timer_stop(loop, &w->drain_timer);
 	ev_timer_stop(loop, &w->ready_timer);
 	close(ready_fd);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "conf.h"
+#include "stats.h"
 
 struct conn;
 struct listener;
@@ -36,14 +37,18 @@ struct worker {
 	ev_signal sig_quit;         /* stop at once */
 	ev_signal sig_int;          /* ignored: the master decides */
 	ev_signal sig_hup;          /* ignored: the master decides */
+	ev_signal sig_usr1;         /* reopen access logs (forwarded by the master) */
 	ev_timer drain_timer;       /* shutdown_timeout while draining */
 	ev_timer ready_timer;       /* fires on the loop's first iteration */
+	struct stats *stats;        /* shared counters; this worker writes only its slot */
+	int stats_slot;             /* that slot, -1: not counted */
 	char rbuf[WORKER_RBUF_SIZE]; /* shared read buffer for all connections */
 };
 
 /* Runs a worker in the current (just forked) process; returns its exit status. */
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd, const volatile int *drain_flag);
+		unsigned generation, int ready_fd, const volatile int *drain_flag,
+		struct stats *stats, int stats_slot);
 /* Called by conn_free() when a connection is gone; may end the worker's loop. */
 void worker_conn_gone(struct worker *w);
 

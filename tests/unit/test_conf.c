@@ -135,6 +135,22 @@ static const struct bad_case bad[] = {
 	{"idle_timeout = true;\nlisteners = (" L_ECHO ");\n",
 	 "1: 'idle_timeout' must be a number of seconds"},
 	{"group = \"nogroup\";\nlisteners = (" L_ECHO ");\n", "1: 'group' is set without 'user'"},
+	/* Observability and inetd services */
+	{"listeners = (\n{ name = \"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"qotd\"; });\n",
+	 "2: listener 'q': handler qotd needs 'qotd_file'"},
+	{"listeners = (\n{ name = \"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"qotd\";\n qotd_file = \"/nonexistent/quotes\"; });\n",
+	 "3: listener 'q': cannot open qotd_file '/nonexistent/quotes'"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n qotd_file = \"/etc/hostname\"; });\n",
+	 "3: 'qotd_file' is only for handler qotd"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n access_log = \"rel.log\"; });\n",
+	 "3: 'access_log' must be \"journal\" or an absolute path"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"udp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n access_log = \"journal\"; });\n",
+	 "3: 'access_log' is for stream listeners, not udp"},
 };
 
 START_TEST(invalid_config_names_file_and_line)
