@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "addr.h"
 #include "handler.h"
 #include "listener.h"
@@ -27,6 +29,8 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "statefile.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -46,8 +50,9 @@ struct wproc {
 	unsigned generation;  /* config generation it serves */
 	bool ready;           /* reported that its loop runs */
 	bool draining;        /* told to stop (SIGTERM/SIGQUIT) */
-	int ready_fd;         /* read end of its readiness pipe, -1 when closed */
-	ev_io ready_io;       /* readable: readiness byte or EOF */
+	int ready_fd;         /* master's end of its channel (socketpair), -1 when closed */
+	ev_io ready_io;       /* readable: readiness byte, ping answers, or EOF */
+	struct watchdog_peer wd; /* ping/answer state (watchdog.c) */
 };
 
 struct master {
@@ -70,6 +75,9 @@ struct master {
 	ev_child child;          /* any child exited */
 	ev_timer respawn;        /* respawns missing workers of the current generation */
 	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
+	struct activation act;   /* sockets passed by the service manager (activation.c) */
+	struct statefile sf;     /* status file for "ksockd -s reload" (statefile.c) */
+	struct watchdog wd;      /* worker pings, WATCHDOG=1 (watchdog.c) */
 };
 
 static void master_spawn_missing(struct master *m);
@@ -86,8 +94,10 @@ static unsigned master_count(const struct master *m, bool current, bool ready_on
 
 static void master_update_status(struct master *m)
 {
-	notify_status("%zu listener(s), %u worker(s) ready, generation %u, %u reload(s)",
-		      m->conf->n_listeners, master_count(m, true, true), m->generation, m->reloads);
+	notify_status("%zu listener(s), %u worker(s) ready, %u open connection(s), generation %u, "
+		      "%u reload(s), %u rejected",
+		      m->conf->n_listeners, master_count(m, true, true), m->wd.last_conns,
+		      m->generation, m->reloads, m->sf.rejected);
 }
 
 static void wproc_close_pipe(struct wproc *p)
@@ -125,6 +135,13 @@ static void master_generation_ready(struct master *m)
 	m->announced = true;
 	notify_ready();
 	master_update_status(m);
+	statefile_set(&m->sf, "ready", m->generation);
+	if (m->generation > 1) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "generation %u serves %zu listener(s) with %u worker(s)",
+			 m->generation, m->conf->n_listeners, m->conf->workers);
+		statefile_reload_end(&m->sf, true, msg);
+	}
 	if (m->reload_pending) {
 		m->reload_pending = false;
 		kill(getpid(), SIGHUP);
@@ -141,8 +158,12 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 	ssize_t n = read(p->ready_fd, buf, sizeof buf);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	wproc_close_pipe(p); /* one byte, or EOF: either way the pipe has done its job */
-	if (n <= 0 || p->ready)
+	if (n <= 0) {
+		wproc_close_pipe(p); /* the worker is gone */
+		return;
+	}
+	watchdog_peer_input(&p->wd, buf, (size_t)n, p->slot, p->pid);
+	if (p->ready)
 		return;
 	p->ready = true;
 	log_debug("worker %u (pid %d, generation %u) ready", p->slot, (int)p->pid, p->generation);
@@ -162,8 +183,10 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
 	ev_child_stop(loop, &m->child);
 	ev_timer_stop(loop, &m->respawn);
 	ev_timer_stop(loop, &m->kill_timer);
+	watchdog_stop(&m->wd, loop);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_close_pipe(p);
+	activation_free(&m->act); /* the worker uses the master's dups in m->fds */
 	ev_loop_fork(loop);
 	sigset_t none;
 	sigemptyset(&none);
@@ -175,8 +198,8 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
 static int master_spawn(struct master *m, unsigned slot)
 {
 	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		log_warn("cannot create a pipe for worker %u", slot);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pipefd) < 0) {
+		log_warn("cannot create a socketpair for worker %u", slot);
 		return -1;
 	}
 	pid_t pid = fork();
@@ -312,7 +335,8 @@ static int *master_bind_all(struct master *m, const struct conf *conf, bool *kep
 		if (fds[i] >= 0)
 			continue;
 		char err[512];
-		fds[i] = listener_bind(lc, err, sizeof err);
+		int passed = 0;
+		fds[i] = activation_socket(&m->act, lc, &passed, err, sizeof err);
 		if (fds[i] < 0) {
 			log_err("%s", err);
 			/* Undo: close what this call bound, keep what it reused. */
@@ -327,8 +351,9 @@ static int *master_bind_all(struct master *m, const struct conf *conf, bool *kep
 			return NULL;
 		}
 		char a[ADDR_STRLEN];
-		log_info("listener '%s': %s %s, handler %s", lc->name, proto_name(lc->protocol),
-			 addr_format((const struct sockaddr *)&lc->addr, a), lc->handler->name);
+		log_info("listener '%s': %s %s, handler %s%s", lc->name, proto_name(lc->protocol),
+			 addr_format((const struct sockaddr *)&lc->addr, a), lc->handler->name,
+			 passed ? " (socket passed by the service manager)" : "");
 	}
 	return fds;
 }
@@ -346,6 +371,7 @@ static void master_reload(struct master *m)
 	}
 	log_notice("reloading %s", m->conf_path);
 	notify_reloading();
+	statefile_reload_begin(&m->sf);
 	struct conf *conf = conf_load(m->conf_path, err, sizeof err);
 	struct priv priv;
 	if (conf && priv_resolve(conf, &priv, err, sizeof err) < 0) {
@@ -355,6 +381,7 @@ static void master_reload(struct master *m)
 	if (!conf) {
 		log_err("reload rejected, keeping the running config: %s", err);
 		notify_reload_failed(err);
+		statefile_reload_end(&m->sf, false, err);
 		return;
 	}
 	bool *kept = calloc(m->conf->n_listeners, sizeof *kept);
@@ -364,6 +391,7 @@ static void master_reload(struct master *m)
 	if (!fds) {
 		log_err("reload rejected, keeping the running config: cannot bind listeners");
 		notify_reload_failed("cannot bind listeners");
+		statefile_reload_end(&m->sf, false, "cannot bind listeners (see the log)");
 		conf_free(conf);
 		free(kept);
 		return;
@@ -379,6 +407,7 @@ static void master_reload(struct master *m)
 		n_removed++;
 	}
 	free(kept);
+	activation_report_unmatched(&m->act, conf);
 	free(m->fds);
 	conf_free(m->conf);
 	m->conf = conf;
@@ -400,6 +429,7 @@ static void master_stop(struct master *m, bool at_once)
 	int sig = at_once ? SIGQUIT : SIGTERM;
 	if (!m->stopping) {
 		notify_stopping();
+		statefile_set(&m->sf, "stopping", m->generation);
 		log_notice("%s: stopping %u worker(s)", at_once ? "stopping at once" : "graceful stop",
 			   master_count(m, false, false));
 		ev_timer_set(&m->kill_timer, m->conf->shutdown_timeout + KILL_GRACE, 0);
@@ -421,11 +451,27 @@ static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	struct master *m = ev_userdata(loop);
 	(void)revents;
 	switch (s->signum) {
-	case SIGHUP: master_reload(m); break;
+	case SIGHUP:
+		statefile_requested(&m->sf);
+		master_reload(m);
+		break;
 	case SIGTERM:
 	case SIGINT: master_stop(m, false); break;
 	case SIGQUIT: master_stop(m, true); break;
 	}
+}
+
+/* One watchdog round: ping every worker, WATCHDOG=1 if the serving ones all answered. */
+static void master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = container_of(t, struct master, wd.timer);
+	(void)revents;
+	watchdog_round_begin(&m->wd);
+	for (struct wproc *p = m->procs; p; p = p->next)
+		watchdog_round_peer(&m->wd, &p->wd, p->ready_fd, ev_now(loop),
+				    p->generation == m->generation && !p->draining, p->slot, p->pid);
+	if (watchdog_round_end(&m->wd) && !m->stopping)
+		master_update_status(m);
 }
 
 static void master_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -467,18 +513,23 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		return 1;
 	}
 	priv_raise_nofile(conf);
+	activation_collect(&m.act);
 	m.fds = master_bind_all(&m, conf, NULL);
 	if (!m.fds) {
+		activation_free(&m.act);
 		conf_free(conf);
 		return 1;
 	}
+	activation_report_unmatched(&m.act, conf);
 	m.conf = conf;
 	if (!foreground) {
 		/* Errors so far went to the terminal; from now on there is none. */
 		if (daemon(0, 0) < 0)
 			fatal("daemon");
 		log_init("ksockd", LOG_TARGET_SYSLOG, conf->log_level);
+		notify_mainpid(getpid());
 	}
+	statefile_init(&m.sf);
 	master_write_pid_file(&m);
 	ev_signal_init(&m.sig_hup, master_signal_cb, SIGHUP);
 	ev_signal_init(&m.sig_term, master_signal_cb, SIGTERM);
@@ -493,12 +544,17 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	ev_timer_init(&m.respawn, master_respawn_cb, 0, 0);
 	ev_timer_init(&m.kill_timer, master_kill_cb, 0, 0);
 	m.generation = 1;
+	statefile_set(&m.sf, "starting", m.generation);
+	watchdog_start(&m.wd, m.loop, master_watchdog_cb);
 	log_notice("ksockd %s starting %u worker(s) (config %s)", PACKAGE_VERSION, conf->workers,
 		   conf_path);
 	master_spawn_missing(&m);
 
 	ev_run(m.loop, 0);
 
+	watchdog_stop(&m.wd, m.loop);
+	statefile_free(&m.sf);
+	activation_free(&m.act);
 	for (size_t i = 0; i < m.conf->n_listeners; i++)
 		close(m.fds[i]);
 	if (m.pid_file_written && unlink(m.conf->pid_file) < 0)
