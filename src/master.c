@@ -316,8 +316,10 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	master_update_status(m);
 }
 
-/* Binds (or keeps) a socket for every listener of conf. Returns the fd array or NULL. */
-static int *master_bind_all(struct master *m, const struct conf *conf, bool *kept)
+/* Binds (or keeps, or takes from the service manager) a socket for every listener of conf.
+ * Returns the fd array, or NULL with the reason in err. */
+static int *master_bind_all(struct master *m, const struct conf *conf, bool *kept, char *err,
+			    size_t errlen)
 {
 	int *fds = calloc(conf->n_listeners, sizeof *fds);
 	if (!fds)
@@ -334,11 +336,9 @@ static int *master_bind_all(struct master *m, const struct conf *conf, bool *kep
 			}
 		if (fds[i] >= 0)
 			continue;
-		char err[512];
 		int passed = 0;
-		fds[i] = activation_socket(&m->act, lc, &passed, err, sizeof err);
+		fds[i] = activation_socket(&m->act, lc, &passed, err, errlen);
 		if (fds[i] < 0) {
-			log_err("%s", err);
 			/* Undo: close what this call bound, keep what it reused. */
 			for (size_t k = 0; k < i; k++) {
 				bool reused = false;
@@ -387,11 +387,11 @@ static void master_reload(struct master *m)
 	bool *kept = calloc(m->conf->n_listeners, sizeof *kept);
 	if (!kept)
 		fatal("calloc");
-	int *fds = master_bind_all(m, conf, kept);
+	int *fds = master_bind_all(m, conf, kept, err, sizeof err);
 	if (!fds) {
-		log_err("reload rejected, keeping the running config: cannot bind listeners");
-		notify_reload_failed("cannot bind listeners");
-		statefile_reload_end(&m->sf, false, "cannot bind listeners (see the log)");
+		log_err("reload rejected, keeping the running config: %s", err);
+		notify_reload_failed(err);
+		statefile_reload_end(&m->sf, false, err);
 		conf_free(conf);
 		free(kept);
 		return;
@@ -514,8 +514,9 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	}
 	priv_raise_nofile(conf);
 	activation_collect(&m.act);
-	m.fds = master_bind_all(&m, conf, NULL);
+	m.fds = master_bind_all(&m, conf, NULL, err, sizeof err);
 	if (!m.fds) {
+		log_err("%s", err);
 		activation_free(&m.act);
 		conf_free(conf);
 		return 1;
