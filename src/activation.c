@@ -37,8 +37,9 @@ void activation_collect(struct activation *a)
 			a->names[i] = names && names[i] ? names[i] : strdup("unknown");
 			if (!a->names[i])
 				fatal("strdup");
-			log_info("socket activation: fd %d named '%s' passed by the service manager",
-				 a->fds[i], a->names[i]);
+			log_info(
+			    "socket activation: fd %d named '%s' passed by the service manager",
+			    a->fds[i], a->names[i]);
 		}
 	}
 	free(names); /* the strings now belong to a->names */
@@ -84,7 +85,7 @@ static int activation_getopt(int fd, int level, int name, int *val)
 
 /* Checks that passed socket fd can serve lc; 0 if so, else -1 with err set. */
 static int activation_check(int fd, const char *fdname, const struct listener_conf *lc, char *err,
-			    size_t errlen)
+                            size_t errlen)
 {
 	int type, listening = 0, v6only = 0;
 	struct sockaddr_storage ss;
@@ -95,37 +96,38 @@ static int activation_check(int fd, const char *fdname, const struct listener_co
 	if (activation_getopt(fd, SOL_SOCKET, SO_TYPE, &type) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0) {
 		snprintf(err, errlen, "listener '%s': passed fd %d named '%s' is not a socket: %s",
-			 lc->name, fd, fdname, strerror(errno));
+		         lc->name, fd, fdname, strerror(errno));
 		return -1;
 	}
 	if (type != want_type) {
 		snprintf(err, errlen,
-			 "listener '%s': passed fd %d named '%s' is a %s socket, but the listener "
-			 "is %s (needs a %s socket: %s in the .socket unit)",
-			 lc->name, fd, fdname, type == SOCK_DGRAM ? "datagram" : "stream",
-			 proto_name(lc->protocol), want_type == SOCK_DGRAM ? "datagram" : "stream",
-			 want_type == SOCK_DGRAM ? "ListenDatagram=" : "ListenStream=");
+		         "listener '%s': passed fd %d named '%s' is a %s socket, but the listener "
+		         "is %s (needs a %s socket: %s in the .socket unit)",
+		         lc->name, fd, fdname, type == SOCK_DGRAM ? "datagram" : "stream",
+		         proto_name(lc->protocol), want_type == SOCK_DGRAM ? "datagram" : "stream",
+		         want_type == SOCK_DGRAM ? "ListenDatagram=" : "ListenStream=");
 		return -1;
 	}
 	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) {
 		snprintf(err, errlen,
-			 "listener '%s': passed fd %d named '%s' is not an IPv4/IPv6 socket "
-			 "(family %d); the config says %s",
-			 lc->name, fd, fdname, ss.ss_family, want);
+		         "listener '%s': passed fd %d named '%s' is not an IPv4/IPv6 socket "
+		         "(family %d); the config says %s",
+		         lc->name, fd, fdname, ss.ss_family, want);
 		return -1;
 	}
 	addr_format((const struct sockaddr *)&ss, got);
 	if (!activation_same_addr(&ss, &lc->addr)) {
 		snprintf(err, errlen,
-			 "listener '%s' (line %d): passed fd %d named '%s' is bound to %s, but the "
-			 "config says %s",
-			 lc->name, lc->line, fd, fdname, got, want);
+		         "listener '%s' (line %d): passed fd %d named '%s' is bound to %s, but the "
+		         "config says %s",
+		         lc->name, lc->line, fd, fdname, got, want);
 		return -1;
 	}
 	if (type == SOCK_STREAM &&
 	    (activation_getopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening) < 0 || !listening)) {
-		snprintf(err, errlen, "listener '%s': passed fd %d named '%s' (%s) is not listening",
-			 lc->name, fd, fdname, got);
+		snprintf(err, errlen,
+		         "listener '%s': passed fd %d named '%s' (%s) is not listening", lc->name,
+		         fd, fdname, got);
 		return -1;
 	}
 	const struct sockaddr_in6 *in6 = (const void *)&ss;
@@ -133,17 +135,17 @@ static int activation_check(int fd, const char *fdname, const struct listener_co
 	    activation_getopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only) == 0 &&
 	    (bool)v6only != lc->ipv6_only) {
 		snprintf(err, errlen,
-			 "listener '%s': passed fd %d named '%s' (%s) has IPV6_V6ONLY=%d, but the "
-			 "config says ipv6_only = %s (BindIPv6Only=%s in the .socket unit)",
-			 lc->name, fd, fdname, got, v6only, lc->ipv6_only ? "true" : "false",
-			 lc->ipv6_only ? "ipv6-only" : "both");
+		         "listener '%s': passed fd %d named '%s' (%s) has IPV6_V6ONLY=%d, but the "
+		         "config says ipv6_only = %s (BindIPv6Only=%s in the .socket unit)",
+		         lc->name, fd, fdname, got, v6only, lc->ipv6_only ? "true" : "false",
+		         lc->ipv6_only ? "ipv6-only" : "both");
 		return -1;
 	}
 	return 0;
 }
 
 int activation_socket(const struct activation *a, const struct listener_conf *lc, int *passed,
-		      char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	for (size_t i = 0; i < a->n; i++) {
 		if (strcmp(a->names[i], lc->name) != 0)
@@ -154,14 +156,15 @@ int activation_socket(const struct activation *a, const struct listener_conf *lc
 			return -1;
 		int fl = fcntl(a->fds[i], F_GETFL);
 		if (fl < 0 || fcntl(a->fds[i], F_SETFL, fl | O_NONBLOCK) < 0) {
-			snprintf(err, errlen, "listener '%s': cannot make passed fd %d non-blocking: %s",
-				 lc->name, a->fds[i], strerror(errno));
+			snprintf(err, errlen,
+			         "listener '%s': cannot make passed fd %d non-blocking: %s",
+			         lc->name, a->fds[i], strerror(errno));
 			return -1;
 		}
 		int fd = fcntl(a->fds[i], F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)
-			snprintf(err, errlen, "listener '%s': cannot dup passed fd %d: %s", lc->name,
-				 a->fds[i], strerror(errno));
+			snprintf(err, errlen, "listener '%s': cannot dup passed fd %d: %s",
+			         lc->name, a->fds[i], strerror(errno));
 		return fd;
 	}
 	if (passed)
@@ -176,15 +179,16 @@ size_t activation_report_unmatched(const struct activation *a, const struct conf
 		bool named = false, repeated = false;
 		for (size_t j = 0; j < conf->n_listeners && !named; j++)
 			named = strcmp(a->names[i], conf->listeners[j].name) == 0;
-		for (size_t k = 0; k < i && !repeated; k++) /* same name twice: only the first serves */
+		for (size_t k = 0; k < i && !repeated;
+		     k++) /* same name twice: only the first serves */
 			repeated = strcmp(a->names[i], a->names[k]) == 0;
 		if (named && !repeated)
 			continue;
 		unmatched++;
 		log_warnx("socket activation: passed fd %d named '%s' %s: not used (kept open)",
-			  a->fds[i], a->names[i],
-			  named ? "repeats the name of an earlier fd"
-				: "matches no listener in the config");
+		          a->fds[i], a->names[i],
+		          named ? "repeats the name of an earlier fd"
+		                : "matches no listener in the config");
 	}
 	return unmatched;
 }

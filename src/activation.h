@@ -33,7 +33,7 @@ void activation_adopt(struct activation *a, size_t n, const int *fds, const char
  * one (listener_bind). *passed tells which (may be NULL).
  */
 int activation_socket(const struct activation *a, const struct listener_conf *lc, int *passed,
-		      char *err, size_t errlen);
+                      char *err, size_t errlen);
 /* Logs every passed socket whose name matches no listener of conf; returns their number. */
 size_t activation_report_unmatched(const struct activation *a, const struct conf *conf);
 void activation_free(struct activation *a);

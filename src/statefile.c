@@ -46,10 +46,10 @@ static void statefile_write(struct statefile *sf)
 		return;
 	}
 	fprintf(f,
-		"pid=%d\nstate=%s\ngeneration=%u\nreload_requests=%u\nreload_done=%u\n"
-		"reloads_rejected=%u\nreload_result=%s\nreload_message=%s\n",
-		(int)getpid(), sf->state, sf->generation, sf->requested, sf->done, sf->rejected,
-		sf->result, sf->message);
+	        "pid=%d\nstate=%s\ngeneration=%u\nreload_requests=%u\nreload_done=%u\n"
+	        "reloads_rejected=%u\nreload_result=%s\nreload_message=%s\n",
+	        (int)getpid(), sf->state, sf->generation, sf->requested, sf->done, sf->rejected,
+	        sf->result, sf->message);
 	if (fclose(f) != 0 || rename(tmp, sf->path) < 0) {
 		log_warn("cannot write %s", sf->path);
 		unlink(tmp);
@@ -152,7 +152,7 @@ static int statefile_wait_reload(const char *path)
 	errno = 0;
 	if (status_read(path, &st) < 0) {
 		fprintf(stderr, "ksockd: cannot read %s: %s (is ksockd running?)\n", path,
-			errno ? strerror(errno) : "no pid in it");
+		        errno ? strerror(errno) : "no pid in it");
 		return 1;
 	}
 	/* Under systemd, ExecReload= gets the main pid; trust it over the file. */
@@ -161,7 +161,7 @@ static int statefile_wait_reload(const char *path)
 	unsigned want = st.requests + 1;
 	if (kill(pid, SIGHUP) < 0) {
 		fprintf(stderr, "ksockd: cannot signal ksockd (pid %d): %s\n", (int)pid,
-			strerror(errno));
+		        strerror(errno));
 		return 1;
 	}
 	struct timespec start, now, tick = {0, POLL_NS};
@@ -171,21 +171,23 @@ static int statefile_wait_reload(const char *path)
 		if (status_read(path, &st) == 0 && st.done >= want)
 			break;
 		if (kill(pid, 0) < 0 && errno == ESRCH) {
-			fprintf(stderr, "ksockd: ksockd (pid %d) exited before the reload finished\n",
-				(int)pid);
+			fprintf(stderr,
+			        "ksockd: ksockd (pid %d) exited before the reload finished\n",
+			        (int)pid);
 			return 1;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 >
+		if ((double)(now.tv_sec - start.tv_sec) +
+		        (double)(now.tv_nsec - start.tv_nsec) / 1e9 >
 		    STATEFILE_WAIT) {
 			fprintf(stderr, "ksockd: the reload did not finish within %.0f s\n",
-				STATEFILE_WAIT);
+			        STATEFILE_WAIT);
 			return 1;
 		}
 	}
 	if (strcmp(st.result, "ok") != 0) {
 		fprintf(stderr, "ksockd: reload rejected, the running config stays: %s\n",
-			st.message);
+		        st.message);
 		return 1;
 	}
 	printf("ksockd: reload done: %s\n", st.message);
@@ -197,7 +199,7 @@ int statefile_reload_client(void)
 	char *path = statefile_path();
 	if (!path) {
 		fprintf(stderr, "ksockd: -s reload needs the daemon's runtime directory: run it "
-				"under systemd with RuntimeDirectory=, or give -r DIR to both\n");
+		                "under systemd with RuntimeDirectory=, or give -r DIR to both\n");
 		return 1;
 	}
 	int rc = statefile_wait_reload(path);

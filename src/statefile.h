@@ -28,15 +28,15 @@
 #define STATEFILE_WAIT 90.0 /* seconds "ksockd -s reload" waits at most */
 
 struct statefile {
-	char *path;            /* RUNTIME_DIR/ksockd.status; NULL: none written */
-	const char *state;     /* starting, ready, reloading, stopping */
-	unsigned generation;   /* current worker generation */
-	unsigned requested;    /* SIGHUPs received */
-	unsigned handling;     /* requests covered by the reload in progress */
-	unsigned done;         /* requests whose reload has finished */
-	unsigned rejected;     /* reloads rejected so far */
-	const char *result;    /* "ok", "rejected" or "none" */
-	char message[512];     /* summary or error of the last finished reload */
+	char *path;          /* RUNTIME_DIR/ksockd.status; NULL: none written */
+	const char *state;   /* starting, ready, reloading, stopping */
+	unsigned generation; /* current worker generation */
+	unsigned requested;  /* SIGHUPs received */
+	unsigned handling;   /* requests covered by the reload in progress */
+	unsigned done;       /* requests whose reload has finished */
+	unsigned rejected;   /* reloads rejected so far */
+	const char *result;  /* "ok", "rejected" or "none" */
+	char message[512];   /* summary or error of the last finished reload */
 };
 
 /* Master side; every call rewrites the file. */

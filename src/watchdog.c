@@ -15,18 +15,21 @@
 #include "watchdog.h"
 
 void watchdog_start(struct watchdog *wd, struct ev_loop *loop,
-		    void (*cb)(struct ev_loop *, ev_timer *, int))
+                    void (*cb)(struct ev_loop *, ev_timer *, int))
 {
 	wd->interval = notify_watchdog_interval();
 	wd->period = wd->interval > 0 ? wd->interval / 3 : WATCHDOG_POLL;
 	if (wd->interval > 0)
 		log_info("watchdog: %.3f s; checking the workers every %.3f s", wd->interval,
-			 wd->period);
+		         wd->period);
 	ev_timer_init(&wd->timer, cb, wd->period, wd->period);
 	ev_timer_start(loop, &wd->timer);
 }
 
-void watchdog_stop(struct watchdog *wd, struct ev_loop *loop) { ev_timer_stop(loop, &wd->timer); }
+void watchdog_stop(struct watchdog *wd, struct ev_loop *loop)
+{
+	ev_timer_stop(loop, &wd->timer);
+}
 
 void watchdog_round_begin(struct watchdog *wd)
 {
@@ -35,7 +38,7 @@ void watchdog_round_begin(struct watchdog *wd)
 }
 
 void watchdog_round_peer(struct watchdog *wd, struct watchdog_peer *p, int fd, ev_tstamp now,
-			 bool must_answer, unsigned slot, pid_t pid)
+                         bool must_answer, unsigned slot, pid_t pid)
 {
 	if (fd < 0)
 		return;
@@ -46,8 +49,9 @@ void watchdog_round_peer(struct watchdog *wd, struct watchdog_peer *p, int fd, e
 			wd->stuck++;
 			if (!p->stuck)
 				log_warnx("worker %u (pid %d) has not answered for %.1f s%s", slot,
-					  (int)pid, now - p->pinged,
-					  wd->interval > 0 ? ": withholding the watchdog ping" : "");
+				          (int)pid, now - p->pinged,
+				          wd->interval > 0 ? ": withholding the watchdog ping"
+				                           : "");
 			p->stuck = true;
 		}
 		return;
@@ -66,7 +70,7 @@ bool watchdog_round_end(struct watchdog *wd)
 			notify_watchdog();
 		else if (!wd->withheld)
 			log_err("watchdog: %u worker(s) not answering: no WATCHDOG=1 until they do",
-				wd->stuck);
+			        wd->stuck);
 		wd->withheld = wd->stuck > 0;
 	}
 	bool changed = wd->conns != wd->last_conns;
@@ -75,7 +79,7 @@ bool watchdog_round_end(struct watchdog *wd)
 }
 
 void watchdog_peer_input(struct watchdog_peer *p, const char *buf, size_t n, unsigned slot,
-			 pid_t pid)
+                         pid_t pid)
 {
 	for (size_t i = 0; i < n; i++) {
 		char c = buf[i];

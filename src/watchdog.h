@@ -47,17 +47,17 @@ struct watchdog {
 
 /* Master: reads WATCHDOG_USEC and starts the rounds; cb runs one round. */
 void watchdog_start(struct watchdog *wd, struct ev_loop *loop,
-		    void (*cb)(struct ev_loop *, ev_timer *, int));
+                    void (*cb)(struct ev_loop *, ev_timer *, int));
 void watchdog_stop(struct watchdog *wd, struct ev_loop *loop);
 void watchdog_round_begin(struct watchdog *wd);
 /* Checks and pings one worker; must_answer: it serves the current generation. */
 void watchdog_round_peer(struct watchdog *wd, struct watchdog_peer *p, int fd, ev_tstamp now,
-			 bool must_answer, unsigned slot, pid_t pid);
+                         bool must_answer, unsigned slot, pid_t pid);
 /* Sends WATCHDOG=1 if no worker is stuck; true when the connection count changed. */
 bool watchdog_round_end(struct watchdog *wd);
 /* Bytes read from a worker's channel. */
 void watchdog_peer_input(struct watchdog_peer *p, const char *buf, size_t n, unsigned slot,
-			 pid_t pid);
+                         pid_t pid);
 
 /* Worker: answers a ping. */
 void watchdog_answer(int fd, unsigned conns);

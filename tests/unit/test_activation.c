@@ -31,7 +31,8 @@ static int make_socket(int family, int type, bool any, bool do_listen, int v6onl
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 		in6->sin6_family = AF_INET6;
 		in6->sin6_addr = any ? in6addr_any : in6addr_loopback;
-		ck_assert_int_eq(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only), 0);
+		ck_assert_int_eq(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only),
+		                 0);
 		len = sizeof *in6;
 	} else {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -79,18 +80,21 @@ END_TEST
 
 /* Misfits: a socket bound one way, a listener configured another. */
 static const struct misfit {
-	int family, type;     /* the passed socket */
-	bool any, listening;  /* wildcard address, listen() called */
-	int v6only;           /* IPV6_V6ONLY of a v6 socket */
-	enum proto proto;     /* the listener */
-	int port_delta;       /* added to the listener's port */
-	const char *message;  /* expected in the error */
+	int family, type;    /* the passed socket */
+	bool any, listening; /* wildcard address, listen() called */
+	int v6only;          /* IPV6_V6ONLY of a v6 socket */
+	enum proto proto;    /* the listener */
+	int port_delta;      /* added to the listener's port */
+	const char *message; /* expected in the error */
 } misfits[] = {
-	{AF_INET, SOCK_DGRAM, false, false, 0, PROTO_TCP, 0, "is a datagram socket, but the listener is tcp"},
-	{AF_INET, SOCK_STREAM, false, true, 0, PROTO_UDP, 0, "is a stream socket, but the listener is udp"},
-	{AF_INET, SOCK_STREAM, false, true, 0, PROTO_TCP, 1, "is bound to 127.0.0.1:"},
-	{AF_INET, SOCK_STREAM, false, false, 0, PROTO_TCP, 0, "is not listening"},
-	{AF_INET6, SOCK_STREAM, true, true, 0, PROTO_TCP, 0, "has IPV6_V6ONLY=0, but the config says ipv6_only = true"},
+    {AF_INET, SOCK_DGRAM, false, false, 0, PROTO_TCP, 0,
+     "is a datagram socket, but the listener is tcp"},
+    {AF_INET, SOCK_STREAM, false, true, 0, PROTO_UDP, 0,
+     "is a stream socket, but the listener is udp"},
+    {AF_INET, SOCK_STREAM, false, true, 0, PROTO_TCP, 1, "is bound to 127.0.0.1:"},
+    {AF_INET, SOCK_STREAM, false, false, 0, PROTO_TCP, 0, "is not listening"},
+    {AF_INET6, SOCK_STREAM, true, true, 0, PROTO_TCP, 0,
+     "has IPV6_V6ONLY=0, but the config says ipv6_only = true"},
 };
 
 START_TEST(misfit_is_refused_with_a_clear_error)
@@ -134,8 +138,8 @@ END_TEST
 START_TEST(unmatched_and_repeated_names_are_counted)
 {
 	int fds[3] = {make_socket(AF_INET, SOCK_STREAM, false, true, 0),
-		      make_socket(AF_INET, SOCK_STREAM, false, true, 0),
-		      make_socket(AF_INET, SOCK_STREAM, false, true, 0)};
+	              make_socket(AF_INET, SOCK_STREAM, false, true, 0),
+	              make_socket(AF_INET, SOCK_STREAM, false, true, 0)};
 	const char *names[] = {"echo", "stray", "echo"};
 	struct listener_conf lc;
 	struct conf conf = {.listeners = &lc, .n_listeners = 1};
@@ -153,7 +157,7 @@ static Suite *activation_suite(void)
 	TCase *tc = tcase_create("match");
 	tcase_add_test(tc, fitting_socket_is_used_as_a_dup);
 	tcase_add_loop_test(tc, misfit_is_refused_with_a_clear_error, 0,
-			    (int)(sizeof misfits / sizeof misfits[0]));
+	                    (int)(sizeof misfits / sizeof misfits[0]));
 	tcase_add_test(tc, listener_without_passed_socket_is_bound);
 	tcase_add_test(tc, unmatched_and_repeated_names_are_counted);
 	suite_add_tcase(s, tc);
