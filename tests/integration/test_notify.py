@@ -6,10 +6,12 @@ reported in STATUS=, the STATUS= text, and "ksockd -s reload" (the unit's
 ExecReload): exit 0 once the new config serves, 1 with the reason when it
 is rejected."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -77,6 +79,37 @@ class Protocol(unittest.TestCase):
             self.assertEqual(d.proc.wait(15), 0)
         finally:
             d.kill()
+
+    def test_daemonized_master_sends_mainpid(self):
+        echo = H.listener("echo", "echo")
+        tmp = tempfile.mkdtemp(prefix="ksockd-test-")
+        conf, pidf = os.path.join(tmp, "ksockd.conf"), os.path.join(tmp, "ksockd.pid")
+        with open(conf, "w") as f:
+            f.write(H.render_config([echo], pid_file=pidf))
+        n = H.Notify(os.path.join(tmp, "notify"))
+        env = dict(os.environ, NOTIFY_SOCKET=n.path)
+        env.pop("JOURNAL_STREAM", None)
+        try:
+            r = subprocess.run([H.KSOCKD, "-c", conf], env=env, timeout=10,
+                               stdin=subprocess.DEVNULL, capture_output=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            pid = int(n.wait_for(lambda m: m.startswith("MAINPID=")).split("=")[1])
+            try:
+                n.wait_for(lambda m: "READY=1" in m)
+                with open(pidf) as f:
+                    self.assertEqual(int(f.read()), pid)
+                self.assertTrue(echo_ok(echo["port"]))
+            finally:
+                os.kill(pid, signal.SIGTERM)
+            n.wait_for(lambda m: "STOPPING=1" in m)
+            for _ in range(200):  # not our child: poll until it is gone
+                if not os.path.exists(pidf):
+                    break
+                time.sleep(0.05)
+            self.assertFalse(os.path.exists(pidf), "pid file left behind")
+        finally:
+            n.close()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class ReloadHelper(unittest.TestCase):
