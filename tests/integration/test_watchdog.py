@@ -39,16 +39,16 @@ class Watchdog(unittest.TestCase):
     def test_pings_at_the_rate_then_stop_when_a_worker_is_stopped(self):
         echo = H.listener("echo", "echo")
         with H.Daemon([echo], env={"WATCHDOG_USEC": str(WATCHDOG_USEC)}) as d:
-            n = len(pings(collect(d, 2.0)))
-            self.assertTrue(8 <= n <= 12, "%d WATCHDOG=1 in 2 s, expected about 10" % n)
             worker = d.workers()[0]
+            n = len(pings(collect(d, 2.0)))
+            self.assertTrue(7 <= n <= 13, "%d WATCHDOG=1 in 2 s, expected about 10" % n)
             os.kill(worker, signal.SIGSTOP)
             try:
-                stopped_at = time.monotonic()
+                # Counted, not timed (the test may read late): at most the round that
+                # pinged the stopped worker and one sent before it, then none (about 10
+                # in these 2 s if the stop went unnoticed).
                 after = pings(collect(d, 2.0))
-                # At most the rounds before the stop was noticed (two), none after.
-                late = [t - stopped_at for t in after if t - stopped_at > 0.5]
-                self.assertEqual(late, [], "WATCHDOG=1 still sent %s s after SIGSTOP" % late)
+                self.assertLessEqual(len(after), 2, "WATCHDOG=1 went on after SIGSTOP")
                 d.wait_log(r"worker \d \(pid %d\) has not answered for [\d.]+ s: withholding "
                            r"the watchdog ping" % worker)
             finally:
