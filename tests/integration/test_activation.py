@@ -95,7 +95,8 @@ class PassedSockets(unittest.TestCase):
             self.assertTrue(echo_ok(echo["port"]))
             socks = listening(echo["port"])
             self.assertEqual([s[0] for s in socks], [ino])
-            self.assertTrue(set(d.workers()) <= socks[0][1])
+            # Both new workers hold it (old ones may still be draining, without it).
+            self.assertGreaterEqual(len(set(d.workers()) & socks[0][1]), 2, socks)
 
     def test_reload_moving_a_passed_listener_is_rejected(self):
         echo = H.listener("echo", "echo")
