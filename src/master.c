@@ -17,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "activation.h"
 #include "addr.h"
 #include "handler.h"
 #include "listener.h"
@@ -31,6 +33,8 @@
 #include "stats.h"
 #include "reuseport.h"
 #include "shared.h"
+#include "statefile.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -51,9 +55,10 @@ struct wproc {
 	bool ready;           /* reported that its loop runs */
 	bool draining;        /* told to stop (SIGTERM/SIGQUIT) */
 	bool usr1_pending;    /* SIGUSR1 to forward once its loop runs */
-	int ready_fd;         /* read end of its readiness pipe, -1 when closed */
+	int ready_fd;         /* master's end of its channel (socketpair), -1 when closed */
 	int stats_slot;       /* its slot in the shared counters, -1: none */
-	ev_io ready_io;       /* readable: readiness byte or EOF */
+	ev_io ready_io;       /* readable: readiness byte, ping answers, or EOF */
+	struct watchdog_peer wd; /* ping/answer state (watchdog.c) */
 };
 
 struct master {
@@ -81,6 +86,9 @@ struct master {
 	struct stats *stats;     /* shared counters (stats.h), mapped before any fork */
 	struct shared *shared;   /* page shared with workers (drain flag) */
 	ev_timer drain_timer;    /* drain_delay: health says "draining", then the stop begins */
+	struct activation act;   /* sockets passed by the service manager (activation.c) */
+	struct statefile sf;     /* status file for "ksockd -s reload" (statefile.c) */
+	struct watchdog wd;      /* worker pings, WATCHDOG=1 (watchdog.c) */
 };
 
 static void master_spawn_missing(struct master *m);
@@ -97,8 +105,10 @@ static unsigned master_count(const struct master *m, bool current, bool ready_on
 
 static void master_update_status(struct master *m)
 {
-	notify_status("%zu listener(s), %u worker(s) ready, generation %u, %u reload(s)",
-		      m->conf->n_listeners, master_count(m, true, true), m->generation, m->reloads);
+	notify_status("%zu listener(s), %u worker(s) ready, %u open connection(s), generation %u, "
+		      "%u reload(s), %u rejected",
+		      m->conf->n_listeners, master_count(m, true, true), m->wd.last_conns,
+		      m->generation, m->reloads, m->sf.rejected);
 }
 
 static void wproc_close_pipe(struct wproc *p)
@@ -138,6 +148,13 @@ static void master_generation_ready(struct master *m)
 	m->announced = true;
 	notify_ready();
 	master_update_status(m);
+	statefile_set(&m->sf, "ready", m->generation);
+	if (m->generation > 1) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "generation %u serves %zu listener(s) with %u worker(s)",
+			 m->generation, m->conf->n_listeners, m->conf->workers);
+		statefile_reload_end(&m->sf, true, msg);
+	}
 	if (m->reload_pending) {
 		m->reload_pending = false;
 		kill(getpid(), SIGHUP);
@@ -154,8 +171,12 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 	ssize_t n = read(p->ready_fd, buf, sizeof buf);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	wproc_close_pipe(p); /* one byte, or EOF: either way the pipe has done its job */
-	if (n <= 0 || p->ready)
+	if (n <= 0) {
+		wproc_close_pipe(p); /* the worker is gone */
+		return;
+	}
+	watchdog_peer_input(&p->wd, buf, (size_t)n, p->slot, p->pid);
+	if (p->ready)
 		return;
 	p->ready = true;
 	if (p->usr1_pending)
@@ -179,8 +200,10 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	ev_timer_stop(loop, &m->respawn);
 	ev_timer_stop(loop, &m->kill_timer);
 	ev_timer_stop(loop, &m->drain_timer);
+	watchdog_stop(&m->wd, loop);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_close_pipe(p);
+	activation_free(&m->act); /* the worker uses the master's dups in m->fds */
 	ev_loop_fork(loop);
 	sigset_t none;
 	sigemptyset(&none);
@@ -198,8 +221,8 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 static int master_spawn(struct master *m, unsigned slot)
 {
 	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		log_warn("cannot create a pipe for worker %u", slot);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pipefd) < 0) {
+		log_warn("cannot create a socketpair for worker %u", slot);
 		return -1;
 	}
 	int stats_slot = stats_slot_claim(m->stats, slot);
@@ -337,11 +360,12 @@ static void master_unbind(struct master *m, int *fds, size_t n)
 }
 
 /*
- * Binds (or keeps) a socket for every listener of conf, and the reuseport
- * sockets of worker slots 1.. into rp. Returns the fd array or NULL.
+ * Binds (or keeps, or takes from the service manager) a socket for every
+ * listener of conf, and the reuseport sockets of worker slots 1.. into rp.
+ * Returns the fd array, or NULL with the reason in err.
  */
 static int *master_bind_all(struct master *m, const struct conf *conf, bool *kept,
-			    struct rp_set *rp)
+			    struct rp_set *rp, char *err, size_t errlen)
 {
 	int *fds = calloc(conf->n_listeners, sizeof *fds);
 	if (!fds)
@@ -358,19 +382,20 @@ static int *master_bind_all(struct master *m, const struct conf *conf, bool *kep
 			}
 		if (fds[i] >= 0)
 			continue;
-		char err[512];
-		fds[i] = listener_bind(lc, err, sizeof err);
+		int passed = 0;
+		fds[i] = activation_socket(&m->act, lc, &passed, err, errlen);
 		if (fds[i] < 0) {
-			log_err("%s", err);
 			master_unbind(m, fds, i);
 			return NULL;
 		}
 		char a[ADDR_STRLEN];
 		log_info("listener '%s': %s %s, handler %s%s", lc->name, proto_name(lc->protocol),
 			 addr_format((const struct sockaddr *)&lc->addr, a), lc->handler->name,
-			 lc->reuseport ? ", reuseport" : "");
+			 passed ? " (socket passed by the service manager)"
+				: lc->reuseport ? ", reuseport" : "");
 	}
 	if (reuseport_bind(rp, conf, &m->rp, m->conf) < 0) {
+		snprintf(err, errlen, "cannot bind the reuseport sockets (see above)");
 		master_unbind(m, fds, conf->n_listeners);
 		return NULL;
 	}
@@ -392,6 +417,7 @@ static void master_reload(struct master *m)
 	}
 	log_notice("reloading %s", m->conf_path);
 	notify_reloading();
+	statefile_reload_begin(&m->sf);
 	struct conf *conf = conf_load(m->conf_path, err, sizeof err);
 	struct priv priv;
 	if (conf && priv_resolve(conf, &priv, err, sizeof err) < 0) {
@@ -401,16 +427,18 @@ static void master_reload(struct master *m)
 	if (!conf) {
 		log_err("reload rejected, keeping the running config: %s", err);
 		notify_reload_failed(err);
+		statefile_reload_end(&m->sf, false, err);
 		return;
 	}
 	bool *kept = calloc(m->conf->n_listeners, sizeof *kept);
 	if (!kept)
 		fatal("calloc");
 	struct rp_set rp;
-	int *fds = master_bind_all(m, conf, kept, &rp);
+	int *fds = master_bind_all(m, conf, kept, &rp, err, sizeof err);
 	if (!fds) {
-		log_err("reload rejected, keeping the running config: cannot bind listeners");
-		notify_reload_failed("cannot bind listeners");
+		log_err("reload rejected, keeping the running config: %s", err);
+		notify_reload_failed(err);
+		statefile_reload_end(&m->sf, false, err);
 		conf_free(conf);
 		free(kept);
 		return;
@@ -426,6 +454,7 @@ static void master_reload(struct master *m)
 		n_removed++;
 	}
 	free(kept);
+	activation_report_unmatched(&m->act, conf);
 	free(m->fds);
 	reuseport_retire(&m->rp, &rp);
 	m->rp = rp;
@@ -451,6 +480,7 @@ static void master_stop(struct master *m, bool at_once)
 	int sig = at_once ? SIGQUIT : SIGTERM;
 	if (!m->stopping) {
 		notify_stopping();
+		statefile_set(&m->sf, "stopping", m->generation);
 		log_notice("%s: stopping %u worker(s)", at_once ? "stopping at once" : "graceful stop",
 			   master_count(m, false, false));
 		ev_timer_set(&m->kill_timer, m->conf->shutdown_timeout + KILL_GRACE, 0);
@@ -517,7 +547,10 @@ static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	struct master *m = ev_userdata(loop);
 	(void)revents;
 	switch (s->signum) {
-	case SIGHUP: master_reload(m); break;
+	case SIGHUP:
+		statefile_requested(&m->sf);
+		master_reload(m);
+		break;
 	case SIGTERM:
 	case SIGINT:
 		if (!master_drain_first(m))
@@ -526,6 +559,19 @@ static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	case SIGQUIT: master_stop(m, true); break;
 	case SIGUSR1: master_reopen_logs(m); break;
 	}
+}
+
+/* One watchdog round: ping every worker, WATCHDOG=1 if the serving ones all answered. */
+static void master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = container_of(t, struct master, wd.timer);
+	(void)revents;
+	watchdog_round_begin(&m->wd);
+	for (struct wproc *p = m->procs; p; p = p->next)
+		watchdog_round_peer(&m->wd, &p->wd, p->ready_fd, ev_now(loop),
+				    p->generation == m->generation && !p->draining, p->slot, p->pid);
+	if (watchdog_round_end(&m->wd) && !m->stopping)
+		master_update_status(m);
 }
 
 static void master_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -571,11 +617,15 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	if (!m.stats)
 		fatal("cannot map the shared counters");
 	stats_bind_conf(m.stats, conf);
-	m.fds = master_bind_all(&m, conf, NULL, &m.rp);
+	activation_collect(&m.act);
+	m.fds = master_bind_all(&m, conf, NULL, &m.rp, err, sizeof err);
 	if (!m.fds) {
+		log_err("%s", err);
+		activation_free(&m.act);
 		conf_free(conf);
 		return 1;
 	}
+	activation_report_unmatched(&m.act, conf);
 	m.conf = conf;
 	m.shared = shared_create();
 	if (!m.shared)
@@ -585,7 +635,9 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		if (daemon(0, 0) < 0)
 			fatal("daemon");
 		log_init("ksockd", LOG_TARGET_SYSLOG, conf->log_level);
+		notify_mainpid(getpid());
 	}
+	statefile_init(&m.sf);
 	master_write_pid_file(&m);
 	accesslog_prepare(conf, &m.priv);
 	ev_signal_init(&m.sig_hup, master_signal_cb, SIGHUP);
@@ -604,12 +656,17 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	ev_timer_init(&m.kill_timer, master_kill_cb, 0, 0);
 	ev_timer_init(&m.drain_timer, master_drain_cb, 0, 0);
 	m.generation = 1;
+	statefile_set(&m.sf, "starting", m.generation);
+	watchdog_start(&m.wd, m.loop, master_watchdog_cb);
 	log_notice("ksockd %s starting %u worker(s) (config %s)", PACKAGE_VERSION, conf->workers,
 		   conf_path);
 	master_spawn_missing(&m);
 
 	ev_run(m.loop, 0);
 
+	watchdog_stop(&m.wd, m.loop);
+	statefile_free(&m.sf);
+	activation_free(&m.act);
 	for (size_t i = 0; i < m.conf->n_listeners; i++)
 		close(m.fds[i]);
 	reuseport_free(&m.rp);

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "listener.h"
 #include "log.h"
 #include "udp.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -125,6 +127,19 @@ static void worker_ready_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		log_warn("worker %u: cannot report readiness to the master", w->slot);
 }
 
+/* The master's ping (watchdog.h): answer with the open connection count. */
+static void worker_ping_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct worker *w = container_of(io, struct worker, ping_io);
+	char buf[64];
+	(void)revents;
+	ssize_t n = recv(w->ready_fd, buf, sizeof buf, MSG_DONTWAIT);
+	if (n > 0)
+		watchdog_answer(w->ready_fd, w->n_conns);
+	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		ev_io_stop(loop, io); /* the master is gone or stopped listening */
+}
+
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
 		unsigned generation, int ready_fd, const volatile int *drain_flag,
 		struct stats *stats, int stats_slot)
@@ -165,6 +180,8 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	ev_timer_init(&w->drain_timer, worker_drain_timeout_cb, 0, 0);
 	ev_timer_init(&w->ready_timer, worker_ready_cb, 0, 0);
 	ev_timer_start(loop, &w->ready_timer);
+	ev_io_init(&w->ping_io, worker_ping_cb, ready_fd, EV_READ);
+	ev_io_start(loop, &w->ping_io);
 	log_debug("worker %u (generation %u) serving %zu listener(s)", slot, generation,
 		  conf->n_listeners);
 
@@ -181,6 +198,7 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 		accesslog_close(&w->listeners[i].alog);
 	ev_timer_stop(loop, &w->drain_timer);
 	ev_timer_stop(loop, &w->ready_timer);
+	ev_io_stop(loop, &w->ping_io);
 	close(ready_fd);
 	free(w->listeners);
 	free(w);

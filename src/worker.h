@@ -31,8 +31,8 @@ struct worker {
 	unsigned n_conns;           /* their number */
 	unsigned long long next_conn_id; /* ids for log lines */
 	bool draining;              /* no longer accepting; exit when conns reach 0 */
-	int ready_fd;               /* pipe to the master; -1 once used */
 	const volatile int *drain_flag; /* master's shared page: non-zero while draining */
+	int ready_fd;               /* channel to the master: readiness, ping answers */
 	ev_signal sig_term;         /* graceful drain */
 	ev_signal sig_quit;         /* stop at once */
 	ev_signal sig_int;          /* ignored: the master decides */
@@ -42,6 +42,7 @@ struct worker {
 	ev_timer ready_timer;       /* fires on the loop's first iteration */
 	struct stats *stats;        /* shared counters; this worker writes only its slot */
 	int stats_slot;             /* that slot, -1: not counted */
+	ev_io ping_io;              /* the master's pings on ready_fd (watchdog.h) */
 	char rbuf[WORKER_RBUF_SIZE]; /* shared read buffer for all connections */
 };
 

@@ -97,7 +97,8 @@ class Notify:
 class Daemon:
     """A running ksockd on a generated config."""
 
-    def __init__(self, listeners, env=None, wait_ready=True, preexec=None, **globals_):
+    def __init__(self, listeners, env=None, wait_ready=True, preexec=None, wrap=None, args=None,
+                 **globals_):
         self.dir = tempfile.mkdtemp(prefix="ksockd-test-")
         self.conf_path = os.path.join(self.dir, "ksockd.conf")
         self.listeners = {l["name"]: l for l in listeners}
@@ -110,7 +111,9 @@ class Daemon:
         e.pop("JOURNAL_STREAM", None)
         e.update(env or {})
         self.logf = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([KSOCKD, "-f", "-c", self.conf_path], stdin=subprocess.DEVNULL,
+        # wrap: a command that execs ksockd (an activator), so self.pid stays the master's.
+        argv = list(wrap or []) + [KSOCKD, "-f", "-c", self.conf_path] + list(args or [])
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=subprocess.STDOUT, env=e,
                                      start_new_session=True, preexec_fn=preexec)
         _started.append(self)
