@@ -89,6 +89,9 @@ class Container:
                         os.path.join(self.root, "etc/systemd/system", name))
         shutil.copy(os.path.join(SRC, "conf", "ksockd.conf"),
                     os.path.join(self.root, "etc/ksockd.conf"))
+        os.makedirs(os.path.join(self.root, "etc/logrotate.d"), exist_ok=True)
+        shutil.copy(os.path.join(SRC, "conf", "ksockd.logrotate"),
+                    os.path.join(self.root, "etc/logrotate.d/ksockd"))
 
     def find_pid1(self):
         """The container's systemd: a descendant of systemd-nspawn that is pid 1 inside."""
@@ -275,6 +278,42 @@ class RealSystemd(unittest.TestCase):
 
     def test_4_stopped_worker_is_restarted_by_the_watchdog(self):
         self.watchdog_restart(stop_worker=True)
+
+    def test_5_access_log_rotated_under_the_hardened_unit(self):
+        """LogsDirectory= lets the service write /var/log/ksockd; the logrotate
+        snippet's postrotate script makes it reopen its logs (logrotate itself
+        is not in the minimal tree: its moving of the file is done by mv)."""
+        c = self.c
+        conf = c.read("/etc/ksockd.conf")
+        c.write("/etc/ksockd.conf", conf.replace(
+            '    handler = "echo";\n',
+            '    handler = "echo";\n    access_log = "/var/log/ksockd/echo.log";\n', 1))
+        c.ok("systemctl start ksockd")
+        log = "/var/log/ksockd/echo.log"
+
+        def lines(path, n):
+            deadline = time.monotonic() + 10
+            while True:
+                got = c.sh("cat %s 2>/dev/null" % path).stdout.splitlines()
+                if len(got) >= n or time.monotonic() > deadline:
+                    return got
+                time.sleep(0.1)
+
+        self.assertEqual(c.talk(7007, b"one\n"), b"one\n")
+        self.assertEqual(len(lines(log, 1)), 1, c.journal())
+        c.ok("mv %s %s.1" % (log, log))
+        with open(os.path.join(SRC, "conf", "ksockd.logrotate")) as f:
+            script = re.search(r"postrotate\n(.*?)\n\s*endscript", f.read(), re.S).group(1)
+        c.write("/var/tmp/postrotate.sh", script + "\n")
+        c.ok("sh /var/tmp/postrotate.sh")
+        deadline = time.monotonic() + 10
+        while len(re.findall(r"worker \d+: access logs reopened", c.journal())) < 2:
+            self.assertLess(time.monotonic(), deadline, "logs not reopened\n" + c.journal())
+            time.sleep(0.1)
+        self.assertEqual(c.talk(7007, b"two\n"), b"two\n")
+        self.assertIn("lines_in=1", lines(log, 1)[0])
+        self.assertEqual(len(lines(log + ".1", 1)), 1)
+        c.ok("systemctl stop ksockd")
 
 
 if __name__ == "__main__":

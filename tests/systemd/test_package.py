@@ -170,7 +170,8 @@ class Package(unittest.TestCase):
                     "/usr/lib/sysusers.d/ksockd.conf /run/ksockd "
                     "/etc/systemd/system/*/ksockd* /var/lib/systemd/deb-systemd-helper-enabled/"
                     "*ksockd* /usr/share/doc/ksockd /etc/logrotate.d/ksockd /usr/bin/ksock "
-                    "/usr/share/doc/ksock /usr/share/man/*/ksock* 2>/dev/null").stdout
+                    "/usr/share/doc/ksock /usr/share/man/*/ksock* /var/log/ksockd "
+                    "/var/log/private/ksockd 2>/dev/null").stdout
         self.assertEqual(left.strip(), "", "left behind after purge")
         self.assertEqual(c.prop("ksockd", "LoadState"), "not-found")
         self.assertEqual(c.sh("systemctl --failed --plain --no-legend").stdout.strip(), "")
