@@ -256,6 +256,9 @@ static void resolve_address(struct loader *ld, const config_setting_t *s,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	hints.ai_flags |= AI_NUMERICHOST; /* fuzzing must not wait on DNS */
+#endif
 	snprintf(port, sizeof port, "%u", lc->port);
 	int rc = getaddrinfo(lc->address, port, &hints, &res);
 	if (rc != 0) {

@@ -25,6 +25,7 @@ KSOCKD = os.environ.get("KSOCKD", os.path.join(os.path.dirname(__file__), "..", 
 VALGRIND = os.environ.get("KSOCKD_VALGRIND", "") not in ("", "0")
 # Timeouts of tests that wait on the daemon are multiplied by this (valgrind is slow).
 SLOW = float(os.environ.get("KSOCKD_SLOW", "10" if VALGRIND else "1"))
+LSAN_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lsan.supp")
 _started = []
 _reports = []  # memory-checker reports found, for the exit status
 
@@ -50,7 +51,7 @@ def checker_env(report_dir):
         "ASAN_OPTIONS": "log_path=%s/asan:detect_leaks=1:abort_on_error=0:exitcode=23"
                         % report_dir,
         "UBSAN_OPTIONS": "log_path=%s/ubsan:print_stacktrace=1:halt_on_error=1" % report_dir,
-        "LSAN_OPTIONS": "log_path=%s/lsan" % report_dir,
+        "LSAN_OPTIONS": "log_path=%s/lsan:suppressions=%s" % (report_dir, LSAN_SUPP),
     }
 
 
