@@ -24,6 +24,7 @@
 enum setting_type {
 	SET_UINT,    /* non-negative integer within [min, max] */
 	SET_SECONDS, /* number (int or float) of seconds within [min, max] */
+	SET_NUMBER,  /* number (int or float) within [min, max] */
 	SET_STRING,  /* string */
 	SET_BOOL,    /* true/false */
 	SET_SPECIAL, /* parsed by code in this file (protocol, handler, ...) */
@@ -60,6 +61,12 @@ static const struct setting settings[] = {
 	{"max_connections", SET_UINT, LIM(max_connections), 1, 1000000},
 	{"idle_timeout", SET_SECONDS, LIM(idle_timeout), 0, 31 * 86400},
 	{"output_buffer", SET_UINT, LIM(output_buffer), 256, 256 * 1024 * 1024},
+	/* Abuse limits (guard.c, srctab.c). */
+	{"max_connections_per_source", SET_UINT, LIM(max_connections_per_source), 0, 65535},
+	{"connect_rate", SET_NUMBER, LIM(connect_rate), 0, 1000000},
+	{"connect_burst", SET_UINT, LIM(connect_burst), 1, 10000},
+	{"slow_client_timeout", SET_SECONDS, LIM(slow_client_timeout), 0, 86400},
+	{"worker_buffer_limit", SET_UINT, G(worker_buffer_limit), 0, 4294967295.0},
 	{"name", SET_STRING, L(name), 0, 0},
 	{"protocol", SET_SPECIAL, L(protocol), 0, 0},
 	{"address", SET_STRING, L(address), 0, 0},
@@ -135,11 +142,13 @@ static bool get_number(struct loader *ld, const config_setting_t *s, const struc
 	double v;
 	if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
 		v = (double)config_setting_get_int64(s);
-	else if (t == CONFIG_TYPE_FLOAT && def->type == SET_SECONDS)
+	else if (t == CONFIG_TYPE_FLOAT && (def->type == SET_SECONDS || def->type == SET_NUMBER))
 		v = config_setting_get_float(s);
 	else {
 		fail_at(ld, s, "'%s' must be %s, not %s", def->name,
-			def->type == SET_SECONDS ? "a number of seconds" : "an integer",
+			def->type == SET_SECONDS  ? "a number of seconds"
+			: def->type == SET_NUMBER ? "a number"
+						  : "an integer",
 			type_name(t));
 		return false;
 	}
@@ -225,6 +234,7 @@ static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned
 		}
 		break;
 	case SET_SECONDS:
+	case SET_NUMBER:
 		if (get_number(ld, s, def, &num))
 			*(double *)field = num;
 		break;
@@ -345,6 +355,11 @@ static void conf_defaults(struct conf *conf)
 	conf->limits.max_connections = 4096;
 	conf->limits.idle_timeout = 300;
 	conf->limits.output_buffer = 262144;
+	conf->limits.max_connections_per_source = 256;
+	conf->limits.connect_rate = 100;
+	conf->limits.connect_burst = 200;
+	conf->limits.slow_client_timeout = 30;
+	conf->worker_buffer_limit = 64 * 1024 * 1024;
 }
 
 struct conf *conf_load(const char *path, char *err, size_t errlen)

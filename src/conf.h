@@ -27,6 +27,11 @@ struct limits {
 	unsigned max_connections; /* open connections per worker */
 	double idle_timeout;      /* seconds of silence before a connection is closed */
 	unsigned output_buffer;   /* queued reply bytes before reading pauses */
+	/* Abuse limits (guard.c, srctab.c); 0 turns one off. */
+	unsigned max_connections_per_source; /* open connections per source, all workers */
+	double connect_rate;      /* new connections per second per source (token bucket) */
+	unsigned connect_burst;   /* bucket size: connections a source may open at once */
+	double slow_client_timeout; /* seconds a started line may take to complete */
 };
 
 struct listener_conf {
@@ -53,6 +58,7 @@ struct conf {
 	char *pid_file;             /* written by the master when set */
 	double shutdown_timeout;    /* seconds a draining worker waits for clients */
 	struct limits limits;       /* global limits */
+	unsigned worker_buffer_limit; /* bytes of connection buffers per worker (0: none) */
 	struct listener_conf *listeners; /* listeners, in file order */
 	size_t n_listeners;         /* number of listeners */
 };

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "guard.h"
 #include "handler.h"
 #include "linebuf.h"
 #include "outbuf.h"
@@ -36,6 +37,10 @@ struct conn {
 	ev_io rio;                       /* readable */
 	ev_io wio;                       /* writable (armed only while output waits) */
 	ev_timer idle;                   /* idle_timeout, re-armed lazily */
+	ev_timer slow;                   /* slow_client_timeout, while a line is incomplete */
+	uint64_t slow_lines;             /* lines_in when slow was armed */
+	struct guard_ticket ticket;      /* what the listener's guard holds for it */
+	size_t buffered;                 /* bytes of in/out storage counted in the worker */
 	ev_tstamp last_activity;         /* last byte read or written */
 	ev_tstamp started;               /* accept time */
 	struct linebuf in;               /* bytes read but not yet framed */
@@ -50,9 +55,10 @@ struct conn {
 	_Alignas(max_align_t) char state[]; /* handler state (handler->state_size) */
 };
 
-/* Takes ownership of fd; returns 0, or -1 after closing fd (no memory). */
+/* Takes ownership of fd and ticket; returns 0, or -1 after closing fd and
+ * releasing ticket (no memory). */
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
-		socklen_t peerlen);
+		socklen_t peerlen, const struct guard_ticket *ticket);
 /* Closes and frees c at once, logging reason. */
 void conn_free(struct conn *c, const char *reason);
 

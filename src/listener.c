@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -103,10 +104,17 @@ static void listener_out_of_fds(struct listener *l, int err)
 	ev_timer_start(l->w->loop, &l->backoff);
 }
 
+/* Milliseconds of the monotonic clock, for connect_rate buckets shared by all workers. */
+static uint64_t listener_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct listener *l = container_of(io, struct listener, io);
-	(void)loop;
 	(void)revents;
 	for (int i = 0; i < ACCEPT_BATCH && l->state == LISTENER_ACTIVE; i++) {
 		struct sockaddr_storage peer;
@@ -128,7 +136,13 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			listener_refuse_full(l, fd);
 			continue;
 		}
-		conn_create(l->w, l, fd, (struct sockaddr *)&peer, plen);
+		struct guard_ticket ticket;
+		if (guard_admit(&l->guard, (struct sockaddr *)&peer, ev_now(loop), listener_now_ms(),
+				&ticket) != GUARD_OK) {
+			close(fd);
+			continue;
+		}
+		conn_create(l->w, l, fd, (struct sockaddr *)&peer, plen, &ticket);
 	}
 }
 
@@ -142,6 +156,7 @@ void listener_start(struct listener *l, struct worker *w, const struct listener_
 	l->last_full_log = l->last_emfile_log = -LIMIT_LOG_INTERVAL;
 	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
 	ev_timer_init(&l->backoff, listener_backoff_cb, 0, 0);
+	guard_init(&l->guard, lc, w->srctab, w->srctab_proc);
 	ev_io_start(w->loop, &l->io);
 }
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "guard.h"
 
 struct worker;
 
@@ -36,6 +37,7 @@ struct listener {
 	ev_tstamp last_full_log;          /* rate limit for "max_connections" warnings */
 	ev_tstamp last_emfile_log;        /* rate limit for EMFILE warnings */
 	unsigned long refused_full;       /* refused at max_connections since last log */
+	struct guard guard;               /* allow/deny and per-source limits */
 };
 
 /* Master side: creates, binds and listens; returns the fd or -1 with err set. */

@@ -27,6 +27,7 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "srctab.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -46,6 +47,7 @@ struct wproc {
 	unsigned generation;  /* config generation it serves */
 	bool ready;           /* reported that its loop runs */
 	bool draining;        /* told to stop (SIGTERM/SIGQUIT) */
+	int srctab_proc;      /* its journal in the per-source table, -1: none */
 	int ready_fd;         /* read end of its readiness pipe, -1 when closed */
 	ev_io ready_io;       /* readable: readiness byte or EOF */
 };
@@ -56,6 +58,7 @@ struct master {
 	struct conf *conf;       /* current config */
 	struct priv priv;        /* what workers run as */
 	int *fds;                /* listening sockets, one per conf listener */
+	struct srctab *srctab;   /* per-source counts shared with workers (NULL: unavailable) */
 	struct wproc *procs;     /* all live workers, every generation */
 	unsigned generation;     /* current generation number */
 	unsigned reloads;        /* successful reloads */
@@ -152,7 +155,7 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 /* Child side of fork(): forget the master's watchers and become a worker. */
-static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
+static void master_become_worker(struct master *m, unsigned slot, int ready_fd, int tab_proc)
 {
 	struct ev_loop *loop = m->loop;
 	ev_signal_stop(loop, &m->sig_hup);
@@ -169,7 +172,8 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	priv_drop(&m->priv);
-	exit(worker_main(loop, m->conf, m->fds, slot, m->generation, ready_fd));
+	exit(worker_main(loop, m->conf, m->fds, slot, m->generation, ready_fd, m->srctab,
+			 tab_proc));
 }
 
 static int master_spawn(struct master *m, unsigned slot)
@@ -179,16 +183,22 @@ static int master_spawn(struct master *m, unsigned slot)
 		log_warn("cannot create a pipe for worker %u", slot);
 		return -1;
 	}
+	int tab_proc = m->srctab ? srctab_proc_attach(m->srctab) : -1;
+	if (m->srctab && tab_proc < 0)
+		log_warnx("worker %u: no per-source journal left: its connections are not counted "
+			  "per source", slot);
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warn("cannot fork worker %u", slot);
+		if (tab_proc >= 0)
+			srctab_proc_detach(m->srctab, tab_proc);
 		close(pipefd[0]);
 		close(pipefd[1]);
 		return -1;
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
-		master_become_worker(m, slot, pipefd[1]);
+		master_become_worker(m, slot, pipefd[1], tab_proc);
 	}
 	close(pipefd[1]);
 	struct wproc *p = calloc(1, sizeof *p);
@@ -198,6 +208,7 @@ static int master_spawn(struct master *m, unsigned slot)
 	p->pid = pid;
 	p->slot = slot;
 	p->generation = m->generation;
+	p->srctab_proc = tab_proc;
 	p->ready_fd = pipefd[0];
 	ev_io_init(&p->ready_io, wproc_ready_cb, p->ready_fd, EV_READ);
 	ev_io_start(m->loop, &p->ready_io);
@@ -258,6 +269,21 @@ static void master_worker_crashed(struct master *m)
 	}
 }
 
+/* A worker is gone: its share of the per-source counts must not outlive it. */
+static void master_release_sources(struct master *m, struct wproc *p, bool clean)
+{
+	if (!m->srctab || p->srctab_proc < 0)
+		return;
+	unsigned long held = srctab_proc_detach(m->srctab, p->srctab_proc);
+	if (held && clean)
+		log_warnx("worker %u (pid %d) exited cleanly but still held %lu per-source "
+			  "count(s): released",
+			  p->slot, (int)p->pid, held);
+	else if (held)
+		log_info("worker %u (pid %d): released %lu per-source count(s) of its connections",
+			 p->slot, (int)p->pid, held);
+}
+
 static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 {
 	struct master *m = container_of(c, struct master, child);
@@ -280,6 +306,7 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	else
 		log_warnx("worker %u (pid %d) exited with status %d", p->slot, (int)p->pid,
 			  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	master_release_sources(m, p, clean);
 	bool current = p->generation == m->generation && !p->draining;
 	free(p);
 	if (m->stopping) {
@@ -467,9 +494,14 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		return 1;
 	}
 	priv_raise_nofile(conf);
+	m.srctab = srctab_create();
+	if (!m.srctab)
+		log_warn("cannot map the per-source table: max_connections_per_source and "
+			 "connect_rate are not enforced");
 	m.fds = master_bind_all(&m, conf, NULL);
 	if (!m.fds) {
 		conf_free(conf);
+		srctab_destroy(m.srctab);
 		return 1;
 	}
 	m.conf = conf;
@@ -506,5 +538,6 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	log_notice("stopped");
 	free(m.fds);
 	conf_free(m.conf);
+	srctab_destroy(m.srctab);
 	return 0;
 }

@@ -111,7 +111,7 @@ static void worker_ready_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd)
+		unsigned generation, int ready_fd, struct srctab *srctab, int srctab_proc)
 {
 	struct worker *w = calloc(1, sizeof *w);
 	if (!w)
@@ -121,6 +121,8 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	w->slot = slot;
 	w->generation = generation;
 	w->ready_fd = ready_fd;
+	w->srctab = srctab;
+	w->srctab_proc = srctab_proc;
 	/* A worker must not outlive its master. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	w->n_listeners = conf->n_listeners;
@@ -147,6 +149,8 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 
 	worker_close_listeners(w);
 	worker_close_all(w, "worker exit");
+	for (size_t i = 0; i < w->n_listeners; i++)
+		guard_log_totals(&w->listeners[i].guard, w->slot);
 	ev_signal_stop(loop, &w->sig_term);
 	ev_signal_stop(loop, &w->sig_quit);
 	ev_signal_stop(loop, &w->sig_int);

@@ -16,6 +16,7 @@
 
 struct conn;
 struct listener;
+struct srctab;
 
 #define WORKER_RBUF_SIZE 65536
 
@@ -37,12 +38,15 @@ struct worker {
 	ev_signal sig_hup;          /* ignored: the master decides */
 	ev_timer drain_timer;       /* shutdown_timeout while draining */
 	ev_timer ready_timer;       /* fires on the loop's first iteration */
+	struct srctab *srctab;      /* per-source table shared with all workers (NULL: none) */
+	int srctab_proc;            /* this worker's journal in it */
+	size_t buffered;            /* bytes of connection buffers (worker_buffer_limit) */
 	char rbuf[WORKER_RBUF_SIZE]; /* shared read buffer for all connections */
 };
 
 /* Runs a worker in the current (just forked) process; returns its exit status. */
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd);
+		unsigned generation, int ready_fd, struct srctab *srctab, int srctab_proc);
 /* Called by conn_free() when a connection is gone; may end the worker's loop. */
 void worker_conn_gone(struct worker *w);
 
