@@ -27,6 +27,7 @@ enum setting_type {
 	SET_NUMBER,  /* number (int or float) within [min, max] */
 	SET_STRING,  /* string */
 	SET_BOOL,    /* true/false */
+	SET_CIDRS,   /* a string or a list of strings: CIDR prefixes for a struct acl */
 	SET_SPECIAL, /* parsed by code in this file (protocol, handler, ...) */
 };
 
@@ -74,6 +75,9 @@ static const struct setting settings[] = {
 	{"handler", SET_SPECIAL, L(handler), 0, 0},
 	{"backlog", SET_UINT, L(backlog), 1, 65535},
 	{"ipv6_only", SET_BOOL, L(ipv6_only), 0, 0},
+	/* Access control (acl.c). */
+	{"allow", SET_CIDRS, L(acl), 0, 0},
+	{"deny", SET_CIDRS, L(acl), 0, 0},
 };
 
 /* Error context: the first error wins and names FILE:LINE. */
@@ -206,6 +210,26 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 	}
 }
 
+/* allow/deny: one prefix as a string, or a list/array of them. */
+static void load_cidrs(struct loader *ld, const config_setting_t *s, struct acl *acl, bool allow)
+{
+	const char *name = config_setting_name(s);
+	bool one = config_setting_type(s) == CONFIG_TYPE_STRING;
+	if (!one && !config_setting_is_aggregate(s)) {
+		fail_at(ld, s, "'%s' must be a string or a list of strings (\"10.0.0.0/8\", ...)",
+			name);
+		return;
+	}
+	int n = one ? 1 : config_setting_length(s);
+	for (int i = 0; i < n && !ld->failed; i++) {
+		const config_setting_t *e = one ? s : config_setting_get_elem(s, (unsigned)i);
+		const char *v = get_string(ld, e, name);
+		char why[256];
+		if (v && acl_add(acl, v, allow, why, sizeof why) < 0)
+			fail_at(ld, e, "'%s': %s", name, why);
+	}
+}
+
 /* Applies one setting s found in a group of the given scope to base (and limits). */
 static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned scope, void *base,
 			  struct limits *limits)
@@ -252,6 +276,9 @@ static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned
 				type_name(config_setting_type(s)));
 		else
 			*(bool *)field = config_setting_get_bool(s);
+		break;
+	case SET_CIDRS:
+		load_cidrs(ld, s, (struct acl *)field, strcmp(name, "allow") == 0);
 		break;
 	case SET_SPECIAL:
 		break;
@@ -407,6 +434,7 @@ void conf_free(struct conf *conf)
 	for (size_t i = 0; i < conf->n_listeners; i++) {
 		free(conf->listeners[i].name);
 		free(conf->listeners[i].address);
+		acl_free(&conf->listeners[i].acl);
 	}
 	free(conf->listeners);
 	free(conf->path);

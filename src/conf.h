@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "acl.h"
+
 struct handler;
 
 enum proto {
@@ -45,6 +47,7 @@ struct listener_conf {
 	struct limits limits;         /* effective limits (global, then overrides) */
 	int backlog;                  /* listen(2) backlog */
 	bool ipv6_only;               /* IPV6_V6ONLY on v6 sockets */
+	struct acl acl;               /* allow/deny prefixes (acl.h), checked at accept */
 	int line;                     /* config line, for messages */
 };
 

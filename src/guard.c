@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include "acl.h"
 #include "addr.h"
 #include "guard.h"
 #include "log.h"
@@ -54,7 +55,9 @@ enum guard_reason guard_admit(struct guard *g, const struct sockaddr *peer, doub
 	if (ticket)
 		ticket->slot = -1;
 	uint64_t key = g->tab ? srctab_key(g->lc->name, peer) : 0;
-	if (key && lim->connect_rate > 0 &&
+	if (!acl_check(&g->lc->acl, peer))
+		r = GUARD_ACL;
+	else if (key && lim->connect_rate > 0 &&
 	    !srctab_rate_take(g->tab, key, lim->connect_rate, lim->connect_burst, now_ms))
 		r = GUARD_RATE;
 	if (r == GUARD_OK && key && ticket && lim->max_connections_per_source > 0) {

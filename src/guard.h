@@ -3,7 +3,8 @@
  * worker, for every transport.
  *
  * guard_admit() decides, right after accept (TCP, before any TLS work) or
- * for each datagram (UDP), whether a peer may be served: connect_rate per
+ * for each datagram (UDP), whether a peer may be served, in this order:
+ * allow/deny (acl.h), connect_rate per
  * source (token bucket) and max_connections_per_source (counted across all
  * workers in the shared srctab). Every refusal and every limit-forced close
  * is counted by reason and logged at most once per GUARD_LOG_INTERVAL per

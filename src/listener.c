@@ -131,15 +131,17 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 				log_warn("listener '%s': accept", l->conf->name);
 			return;
 		}
-		if (l->w->n_conns >= l->w->conf->limits.max_connections ||
-		    l->n_conns >= l->conf->limits.max_connections) {
-			listener_refuse_full(l, fd);
-			continue;
-		}
+		/* allow/deny and per-source limits first: nothing else is spent on a refused peer. */
 		struct guard_ticket ticket;
 		if (guard_admit(&l->guard, (struct sockaddr *)&peer, ev_now(loop), listener_now_ms(),
 				&ticket) != GUARD_OK) {
 			close(fd);
+			continue;
+		}
+		if (l->w->n_conns >= l->w->conf->limits.max_connections ||
+		    l->n_conns >= l->conf->limits.max_connections) {
+			guard_release(&l->guard, &ticket);
+			listener_refuse_full(l, fd);
 			continue;
 		}
 		conn_create(l->w, l, fd, (struct sockaddr *)&peer, plen, &ticket);
