@@ -84,8 +84,9 @@ class PerSourceLimit(unittest.TestCase):
                 s.close()
             fresh = [client(port) for _ in range(4)]
             self.assertTrue(all(served(s) for s in fresh), "counts leaked by killed workers")
-            self.assertFalse(served(client(port)), "the limit no longer holds after respawn")
-            for s in fresh:
+            extra = client(port)
+            self.assertFalse(served(extra), "the limit no longer holds after respawn")
+            for s in fresh + [extra]:
                 s.close()
 
 
@@ -188,6 +189,101 @@ class BufferLimit(unittest.TestCase):
                 self.assertTrue(served(s))
             for s in hoarders:
                 s.close()
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def reset(sock):
+    """Closes sock with an RST instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class EdgeCases(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = H.Daemon([H.listener("echo", "echo", max_connections_per_source=0,
+                                     connect_rate=0),
+                          H.listener("hello", "hello", max_connections_per_source=0,
+                                     connect_rate=0)], workers=1)
+        cls.worker = cls.d.workers()[0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.kill()
+
+    def assert_worker_unharmed(self):
+        self.assertEqual(self.d.workers(), [self.worker], "the worker died or was replaced")
+        self.assertNotRegex(self.d.log(), r"killed by signal|exited with status")
+        with client(self.d.port("echo")) as s:
+            self.assertTrue(served(s))
+
+    def test_half_close_after_a_large_pipelined_burst_gets_every_reply(self):
+        data = b"".join(b"line %06d of the burst\n" % i for i in range(100000)) + b"tail"
+        with client(self.d.port("echo"), timeout=30) as s:
+            threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)),
+                             daemon=True).start()
+            self.assertEqual(H.recv_all(s, timeout=30 * H.SLOW), data)
+
+    def test_zero_byte_session_closes_cleanly(self):
+        with client(self.d.port("echo")) as s:
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(H.recv_all(s), b"")
+        with client(self.d.port("hello")) as s:
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(H.recv_all(s), b"Please enter your name\n")
+        self.assert_worker_unharmed()
+
+    def test_rst_mid_reply_is_survived(self):
+        for _ in range(20):
+            s = client(self.d.port("echo"))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setblocking(False)
+            try:  # replies pile up unread, then the client resets mid-stream
+                for _ in range(64):
+                    s.send(b"z" * 4095 + b"\n")
+            except BlockingIOError:
+                pass
+            reset(s)
+        self.assertTrue(eventually(lambda: fd_count(self.worker) <= self.base_fds))
+        self.assert_worker_unharmed()
+
+    def test_clients_vanishing_between_accept_and_first_read(self):
+        for i in range(200):
+            s = client(self.d.port("hello" if i % 2 else "echo"))
+            if i % 3:
+                reset(s)
+            else:
+                s.close()
+        self.assertTrue(eventually(lambda: fd_count(self.worker) <= self.base_fds))
+        self.assert_worker_unharmed()
+
+    def test_peer_that_never_reads_keeps_worker_memory_bounded(self):
+        rss0 = H.rss_kb(self.worker)
+        s = client(self.d.port("echo"), timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        line = b"n" * 1023 + b"\n"
+        # Send until the daemon stops taking input (no progress for a second).
+        sent, last = 0, time.monotonic()
+        while sent < 64 << 20 and time.monotonic() - last < 1.0 * H.SLOW:
+            try:
+                sent += s.send(line * 64)
+                last = time.monotonic()
+            except BlockingIOError:
+                time.sleep(0.01)
+        grown = H.rss_kb(self.worker) - rss0
+        # output_buffer (256 KiB) plus one read's worth of held input, not what was sent.
+        self.assertLess(sent, 32 << 20, "the daemon kept reading a peer that never reads")
+        self.assertLess(grown, 4096, "worker RSS grew by %d KiB" % grown)
+        reset(s)
+        self.assert_worker_unharmed()
+
+    def setUp(self):
+        if not hasattr(EdgeCases, "base_fds"):
+            EdgeCases.base_fds = fd_count(self.worker)
 
 
 if __name__ == "__main__":
