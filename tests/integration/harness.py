@@ -25,7 +25,7 @@ KSOCKD = os.environ.get("KSOCKD", os.path.join(os.path.dirname(__file__), "..", 
 VALGRIND = os.environ.get("KSOCKD_VALGRIND", "") not in ("", "0")
 # Timeouts of tests that wait on the daemon are multiplied by this (valgrind is slow).
 SLOW = float(os.environ.get("KSOCKD_SLOW", "10" if VALGRIND else "1"))
-LSAN_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lsan.supp")
+SUPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")  # *.supp files
 _started = []
 _reports = []  # memory-checker reports found, for the exit status
 
@@ -51,13 +51,15 @@ def checker_env(report_dir):
         "ASAN_OPTIONS": "log_path=%s/asan:detect_leaks=1:abort_on_error=0:exitcode=23"
                         % report_dir,
         "UBSAN_OPTIONS": "log_path=%s/ubsan:print_stacktrace=1:halt_on_error=1" % report_dir,
-        "LSAN_OPTIONS": "log_path=%s/lsan:suppressions=%s" % (report_dir, LSAN_SUPP),
+        "LSAN_OPTIONS": "log_path=%s/lsan:print_suppressions=0:suppressions=%s"
+                        % (report_dir, os.path.join(SUPP_DIR, "lsan.supp")),
     }
 
 
 def valgrind_argv(report_dir):
     return ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--error-exitcode=99", "--trace-children=yes", "--vgdb=no",
+            "--suppressions=%s" % os.path.join(SUPP_DIR, "valgrind.supp"),
             "--log-file=%s/vg.%%p" % report_dir]
 
 
@@ -321,6 +323,13 @@ def recv_all(sock, timeout=5.0):
         if not chunk:
             return buf
         buf += chunk
+
+
+def instrumented(pid):
+    """True if pid runs under ASan or valgrind, whose own memory use hides ksockd's."""
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read()
+    return VALGRIND or "libasan" in maps or "vgpreload" in maps
 
 
 def rss_kb(pid):
