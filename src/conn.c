@@ -63,11 +63,24 @@ static void conn_account(struct conn *c)
 	c->buffered = now;
 }
 
-/* The worker is over worker_buffer_limit and c holds some of it: c must go. */
-static bool conn_over_budget(const struct conn *c)
+/*
+ * worker_buffer_limit: while the worker is over it, the connection holding
+ * the most buffer memory is closed (the hoarder, not whoever reads next).
+ * Returns -1 if that was c.
+ */
+static int conn_enforce_budget(struct conn *c)
 {
-	unsigned limit = c->w->conf->worker_buffer_limit;
-	return limit > 0 && c->w->buffered > limit && c->buffered > 0;
+	struct worker *w = c->w;
+	unsigned limit = w->conf->worker_buffer_limit;
+	if (limit == 0 || w->buffered <= limit)
+		return 0;
+	struct conn *big = c;
+	for (struct conn *o = w->conns; o; o = o->next)
+		if (o->buffered > big->buffered)
+			big = o;
+	guard_note(&big->l->guard, GUARD_BUFFER_LIMIT, big->peer_str, ev_now(w->loop));
+	conn_free(big, "worker buffer limit");
+	return big == c ? -1 : 0;
 }
 
 /*
@@ -188,11 +201,8 @@ static int conn_advance(struct conn *c)
 			break;
 	}
 	conn_account(c);
-	if (conn_over_budget(c)) {
-		guard_note(&c->l->guard, GUARD_BUFFER_LIMIT, c->peer_str, ev_now(c->w->loop));
-		conn_free(c, "worker buffer limit");
+	if (conn_enforce_budget(c) < 0)
 		return -1;
-	}
 	conn_update_slow(c);
 	conn_update_watchers(c);
 	return 0;

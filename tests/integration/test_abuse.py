@@ -176,6 +176,10 @@ class BufferLimit(unittest.TestCase):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                 s.setblocking(False)
                 hoarders.append(s)
+            # A well-behaved client keeps a small partial line growing meanwhile: the
+            # limit must cut the hoarders, not whoever happens to read next.
+            polite = client(port)
+            sent = b""
             deadline = time.monotonic() + 20 * H.SLOW
             while time.monotonic() < deadline and "worker_buffer_limit reached" not in d.log():
                 for s in hoarders:
@@ -183,8 +187,13 @@ class BufferLimit(unittest.TestCase):
                         s.send(chunk * 64)
                     except (BlockingIOError, ConnectionResetError, BrokenPipeError):
                         pass
+                polite.sendall(b"p")
+                sent += b"p"
                 time.sleep(0.01)
             d.wait_log(r"worker_buffer_limit reached: closed \d+ client")
+            polite.sendall(b"p\n")
+            self.assertEqual(H.recv_until(polite, 1), sent + b"p\n")
+            polite.close()
             with client(port) as s:
                 self.assertTrue(served(s))
             for s in hoarders:
