@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <time.h>
+
 #include "acl.h"
 #include "addr.h"
 #include "guard.h"
@@ -47,8 +49,16 @@ void guard_note(struct guard *g, enum guard_reason r, const char *peer_str, doub
 	g->last_log[r] = now;
 }
 
+/* Milliseconds of the monotonic clock: buckets are shared by processes, ev_now() is not. */
+static uint64_t guard_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 enum guard_reason guard_admit(struct guard *g, const struct sockaddr *peer, double now,
-			      uint64_t now_ms, struct guard_ticket *ticket)
+			      struct guard_ticket *ticket)
 {
 	const struct limits *lim = &g->lc->limits;
 	enum guard_reason r = GUARD_OK;
@@ -58,7 +68,7 @@ enum guard_reason guard_admit(struct guard *g, const struct sockaddr *peer, doub
 	if (!acl_check(&g->lc->acl, peer))
 		r = GUARD_ACL;
 	else if (key && lim->connect_rate > 0 &&
-	    !srctab_rate_take(g->tab, key, lim->connect_rate, lim->connect_burst, now_ms))
+	    !srctab_rate_take(g->tab, key, lim->connect_rate, lim->connect_burst, guard_now_ms()))
 		r = GUARD_RATE;
 	if (r == GUARD_OK && key && ticket && lim->max_connections_per_source > 0) {
 		int slot = srctab_acquire(g->tab, g->proc, key, lim->max_connections_per_source);

@@ -48,12 +48,13 @@ struct guard_ticket {
 
 void guard_init(struct guard *g, const struct listener_conf *lc, struct srctab *tab, int proc);
 /*
- * Decides on peer at now (seconds, for logs) and now_ms (monotonic ms, for
- * rates). On GUARD_OK, *ticket must later go to guard_release (connections;
- * pass NULL for datagrams: nothing is held). Counts and logs refusals.
+ * Decides on peer; now (the loop's time) dates log lines. On GUARD_OK,
+ * *ticket must later go to guard_release (connections; pass NULL for a
+ * datagram: only allow/deny and connect_rate apply, nothing is held).
+ * Counts and logs refusals; the caller closes or drops what is refused.
  */
 enum guard_reason guard_admit(struct guard *g, const struct sockaddr *peer, double now,
-			      uint64_t now_ms, struct guard_ticket *ticket);
+			      struct guard_ticket *ticket);
 void guard_release(struct guard *g, struct guard_ticket *ticket);
 /* Counts (and rate-limits the log of) a limit-forced event for peer_str. */
 void guard_note(struct guard *g, enum guard_reason r, const char *peer_str, double now);

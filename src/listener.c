@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -104,14 +103,6 @@ static void listener_out_of_fds(struct listener *l, int err)
 	ev_timer_start(l->w->loop, &l->backoff);
 }
 
-/* Milliseconds of the monotonic clock, for connect_rate buckets shared by all workers. */
-static uint64_t listener_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct listener *l = container_of(io, struct listener, io);
@@ -133,8 +124,8 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		/* allow/deny and per-source limits first: nothing else is spent on a refused peer. */
 		struct guard_ticket ticket;
-		if (guard_admit(&l->guard, (struct sockaddr *)&peer, ev_now(loop), listener_now_ms(),
-				&ticket) != GUARD_OK) {
+		if (guard_admit(&l->guard, (struct sockaddr *)&peer, ev_now(loop), &ticket) !=
+		    GUARD_OK) {
 			close(fd);
 			continue;
 		}
