@@ -180,13 +180,19 @@ static int conn_advance(struct conn *c)
 		if (linebuf_len(&c->in) > 0 && !c->closing && conn_has_room(c))
 			linebuf_consume(&c->in, conn_frame(c, linebuf_head(&c->in), linebuf_len(&c->in)));
 		if (c->read_eof && !c->closing && conn_has_room(c)) {
-			/* Only a partial line can be left: it is the last line. */
-			if (linebuf_len(&c->in) > 0) {
+			/*
+			 * Only a partial line can be left: it is the last line. It may be
+			 * one byte over max_line (a line of max_line bytes and a '\r'
+			 * still waiting for its '\n'): that is too long too.
+			 */
+			if (linebuf_len(&c->in) > conn_limits(c)->max_line) {
+				conn_line_too_long(c);
+			} else if (linebuf_len(&c->in) > 0) {
 				struct line line;
 				line_final(linebuf_head(&c->in), linebuf_len(&c->in), &line);
 				conn_dispatch(c, &line);
-				linebuf_free(&c->in);
 			}
+			linebuf_free(&c->in);
 			conn_begin_close(c, "client closed");
 		}
 		size_t before = outbuf_len(&c->out);

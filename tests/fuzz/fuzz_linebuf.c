@@ -35,12 +35,11 @@ static void sink_put(struct sink *s, const void *p, size_t n)
 	s->len += n;
 }
 
-static void sink_line(struct sink *s, const struct line *l, int final)
+static void sink_line(struct sink *s, const struct line *l)
 {
 	uint32_t n = (uint32_t)l->len;
 	unsigned char e = (unsigned char)l->eol_len;
-	/* A complete line never exceeds max_line; the final one may carry a lone '\r'. */
-	if (l->len > s->max_line + (final && l->len > 0 && l->data[l->len - 1] == '\r'))
+	if (l->len > s->max_line)
 		abort();
 	if (memcmp(l->data + l->len, l->eol, l->eol_len) != 0)
 		abort();
@@ -66,19 +65,24 @@ static size_t frame(struct sink *s, const char *data, size_t len)
 		}
 		if (used == 0 || used > len - done)
 			abort();
-		sink_line(s, &l, 0);
+		sink_line(s, &l);
 		done += used;
 	}
 	return done;
 }
 
-/* End of input: the rest is one final unterminated line (conn_advance at EOF). */
+/*
+ * End of input: the rest is one final unterminated line, or too long when it
+ * is a max_line line whose '\r' never got its '\n' (conn_advance at EOF).
+ */
 static void finish(struct sink *s, struct linebuf *lb)
 {
-	if (!s->too_long && linebuf_len(lb) > 0) {
+	if (!s->too_long && linebuf_len(lb) > s->max_line) {
+		s->too_long = 1;
+	} else if (!s->too_long && linebuf_len(lb) > 0) {
 		struct line l;
 		line_final(linebuf_head(lb), linebuf_len(lb), &l);
-		sink_line(s, &l, 1);
+		sink_line(s, &l);
 	}
 	linebuf_free(lb);
 	unsigned char end = s->too_long ? 'T' : 'E';

@@ -236,6 +236,16 @@ class EdgeCases(unittest.TestCase):
                              daemon=True).start()
             self.assertEqual(H.recv_all(s, timeout=30 * H.SLOW), data)
 
+    def test_last_line_one_byte_over_max_line_is_too_long(self):
+        """Found while writing fuzz_linebuf: max_line bytes and a lone '\\r' at EOF."""
+        with H.Daemon([H.listener("e", max_line=4)], workers=1) as d:
+            for data, want in ((b"abcd\r", b"ERROR line too long"), (b"abc\r", b"abc\r"),
+                               (b"abcd", b"abcd")):
+                with client(d.port("e")) as s:
+                    s.sendall(data)
+                    s.shutdown(socket.SHUT_WR)
+                    self.assertTrue(H.recv_all(s).startswith(want), data)
+
     def test_zero_byte_session_closes_cleanly(self):
         with client(self.d.port("echo")) as s:
             s.shutdown(socket.SHUT_WR)
