@@ -14,6 +14,7 @@ import atexit
 import os
 import re
 import select
+import shutil
 import signal as sigmod
 import socket
 import subprocess
@@ -28,6 +29,7 @@ SLOW = float(os.environ.get("KSOCKD_SLOW", "10" if VALGRIND else "1"))
 SUPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")  # *.supp files
 _started = []
 _reports = []  # memory-checker reports found, for the exit status
+_dirs = []  # daemons' directories (config, log, reports), removed at exit
 
 
 def _cleanup():
@@ -36,6 +38,8 @@ def _cleanup():
             d.kill()
         except AssertionError:
             pass
+    for d in _dirs if not _reports else []:  # keep everything when there is a report
+        shutil.rmtree(d, ignore_errors=True)
     if _reports:
         sys.stderr.write("harness: %d memory-checker report(s) found\n" % len(_reports))
         sys.stderr.flush()
@@ -147,6 +151,7 @@ class Daemon:
 
     def __init__(self, listeners, env=None, wait_ready=True, preexec=None, **globals_):
         self.dir = tempfile.mkdtemp(prefix="ksockd-test-")
+        _dirs.append(self.dir)
         self.conf_path = os.path.join(self.dir, "ksockd.conf")
         self.listeners = {l["name"]: l for l in listeners}
         self.globals = globals_
