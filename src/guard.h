@@ -13,7 +13,6 @@
 #ifndef KSOCKD_GUARD_H
 #define KSOCKD_GUARD_H
 
-#include <stdint.h>
 #include <sys/socket.h>
 
 #include "conf.h"
@@ -23,13 +22,13 @@ struct srctab;
 #define GUARD_LOG_INTERVAL 10.0 /* seconds between log lines for one reason */
 
 enum guard_reason {
-	GUARD_OK = 0,         /* admitted */
-	GUARD_ACL,            /* denied by allow/deny */
-	GUARD_RATE,           /* connect_rate exceeded */
-	GUARD_PER_SOURCE,     /* max_connections_per_source reached */
-	GUARD_SLOW_CLIENT,    /* closed: a line took longer than slow_client_timeout */
-	GUARD_BUFFER_LIMIT,   /* closed: worker_buffer_limit reached */
-	GUARD_N_REASONS,      /* number of reasons */
+	GUARD_OK = 0,       /* admitted */
+	GUARD_ACL,          /* denied by allow/deny */
+	GUARD_RATE,         /* connect_rate exceeded */
+	GUARD_PER_SOURCE,   /* max_connections_per_source reached */
+	GUARD_SLOW_CLIENT,  /* closed: a line took longer than slow_client_timeout */
+	GUARD_BUFFER_LIMIT, /* closed: worker_buffer_limit reached */
+	GUARD_N_REASONS,    /* number of reasons */
 };
 
 struct guard {
