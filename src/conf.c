@@ -25,8 +25,10 @@
 enum setting_type {
 	SET_UINT,    /* non-negative integer within [min, max] */
 	SET_SECONDS, /* number (int or float) of seconds within [min, max] */
+	SET_NUMBER,  /* number (int or float) within [min, max] */
 	SET_STRING,  /* string */
 	SET_BOOL,    /* true/false */
+	SET_CIDRS,   /* a string or a list of strings: CIDR prefixes for a struct acl */
 	SET_SPECIAL, /* parsed by code in this file (protocol, handler, ...) */
 };
 
@@ -68,6 +70,12 @@ static const struct setting settings[] = {
 	{"udp_sources", SET_UINT, LIM(udp_sources), 16, 16 * 1024 * 1024},
 	{"udp_max_reply_ratio", SET_UINT, LIM(udp_max_reply_ratio), 1, 1000},
 	{"udp_rcvbuf", SET_UINT, LIM(udp_rcvbuf), 0, 1024 * 1024 * 1024},
+	/* Abuse limits (guard.c, srctab.c). */
+	{"max_connections_per_source", SET_UINT, LIM(max_connections_per_source), 0, 65535},
+	{"connect_rate", SET_NUMBER, LIM(connect_rate), 0, 1000000},
+	{"connect_burst", SET_UINT, LIM(connect_burst), 1, 10000},
+	{"slow_client_timeout", SET_SECONDS, LIM(slow_client_timeout), 0, 86400},
+	{"worker_buffer_limit", SET_UINT, G(worker_buffer_limit), 0, 4294967295.0},
 	{"name", SET_STRING, L(name), 0, 0},
 	{"protocol", SET_SPECIAL, L(protocol), 0, 0},
 	{"address", SET_STRING, L(address), 0, 0},
@@ -84,6 +92,9 @@ static const struct setting settings[] = {
 	{"proxy_timeout", SET_SECONDS, L(proxy_timeout), 0.001, 3600},
 	{"reuseport", SET_BOOL, L(reuseport), 0, 0},
 	{"drain_delay", SET_SECONDS, G(drain_delay), 0, 3600},
+	/* Access control (acl.c). */
+	{"allow", SET_CIDRS, L(acl), 0, 0},
+	{"deny", SET_CIDRS, L(acl), 0, 0},
 };
 
 /* Error context: the first error wins and names FILE:LINE. */
@@ -152,11 +163,13 @@ static bool get_number(struct loader *ld, const config_setting_t *s, const struc
 	double v;
 	if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
 		v = (double)config_setting_get_int64(s);
-	else if (t == CONFIG_TYPE_FLOAT && def->type == SET_SECONDS)
+	else if (t == CONFIG_TYPE_FLOAT && (def->type == SET_SECONDS || def->type == SET_NUMBER))
 		v = config_setting_get_float(s);
 	else {
 		fail_at(ld, s, "'%s' must be %s, not %s", def->name,
-			def->type == SET_SECONDS ? "a number of seconds" : "an integer",
+			def->type == SET_SECONDS  ? "a number of seconds"
+			: def->type == SET_NUMBER ? "a number"
+						  : "an integer",
 			type_name(t));
 		return false;
 	}
@@ -253,6 +266,26 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 	}
 }
 
+/* allow/deny: one prefix as a string, or a list/array of them. */
+static void load_cidrs(struct loader *ld, const config_setting_t *s, struct acl *acl, bool allow)
+{
+	const char *name = config_setting_name(s);
+	bool one = config_setting_type(s) == CONFIG_TYPE_STRING;
+	if (!one && !config_setting_is_aggregate(s)) {
+		fail_at(ld, s, "'%s' must be a string or a list of strings (\"10.0.0.0/8\", ...)",
+			name);
+		return;
+	}
+	int n = one ? 1 : config_setting_length(s);
+	for (int i = 0; i < n && !ld->failed; i++) {
+		const config_setting_t *e = one ? s : config_setting_get_elem(s, (unsigned)i);
+		const char *v = get_string(ld, e, name);
+		char why[256];
+		if (v && acl_add(acl, v, allow, why, sizeof why) < 0)
+			fail_at(ld, e, "'%s': %s", name, why);
+	}
+}
+
 /* Applies one setting s found in a group of the given scope to base (and limits). */
 static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned scope, void *base,
 			  struct limits *limits)
@@ -281,6 +314,7 @@ static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned
 		}
 		break;
 	case SET_SECONDS:
+	case SET_NUMBER:
 		if (get_number(ld, s, def, &num))
 			*(double *)field = num;
 		break;
@@ -299,6 +333,9 @@ static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned
 		else
 			*(bool *)field = config_setting_get_bool(s);
 		break;
+	case SET_CIDRS:
+		load_cidrs(ld, s, (struct acl *)field, strcmp(name, "allow") == 0);
+		break;
 	case SET_SPECIAL:
 		break;
 	}
@@ -312,6 +349,9 @@ static void resolve_address(struct loader *ld, const config_setting_t *s,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	hints.ai_flags |= AI_NUMERICHOST; /* fuzzing must not wait on DNS */
+#endif
 	snprintf(port, sizeof port, "%u", lc->port);
 	int rc = getaddrinfo(lc->address, port, &hints, &res);
 	if (rc != 0) {
@@ -457,6 +497,11 @@ static void conf_defaults(struct conf *conf)
 	conf->limits.udp_sources = 4096;
 	conf->limits.udp_max_reply_ratio = 10;
 	conf->limits.udp_rcvbuf = 4 * 1024 * 1024;
+	conf->limits.max_connections_per_source = 256;
+	conf->limits.connect_rate = 0; /* off: a source may be a balancer or NAT */
+	conf->limits.connect_burst = 200;
+	conf->limits.slow_client_timeout = 30;
+	conf->worker_buffer_limit = 64 * 1024 * 1024;
 }
 
 struct conf *conf_load(const char *path, char *err, size_t errlen)
@@ -508,6 +553,7 @@ void conf_free(struct conf *conf)
 		qotd_free(conf->listeners[i].qotd);
 		free(conf->listeners[i].access_log);
 		free(conf->listeners[i].proxy_trusted);
+		acl_free(&conf->listeners[i].acl);
 	}
 	free(conf->listeners);
 	free(conf->path);

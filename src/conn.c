@@ -1,7 +1,8 @@
 /*
  * conn.c: a stream connection: reads into the worker's shared buffer, frames
  * lines, hands them to the handler, writes replies with back-pressure, and
- * enforces max_line, output_buffer and idle_timeout.
+ * enforces max_line, output_buffer, idle_timeout, slow_client_timeout and
+ * (with the worker) worker_buffer_limit.
  *
  * Owns everything in struct conn. Must not touch other connections or the
  * listening sockets. A function that may free the connection returns -1 and
@@ -59,6 +60,56 @@ static void conn_begin_close(struct conn *c, const char *reason)
 		return;
 	c->closing = true;
 	c->close_reason = reason;
+}
+
+/* Keeps the worker's total of connection buffer storage up to date. */
+static void conn_account(struct conn *c)
+{
+	size_t now = c->in.cap + c->out.cap;
+	c->w->buffered = c->w->buffered - c->buffered + now;
+	c->buffered = now;
+}
+
+/*
+ * worker_buffer_limit: while the worker is over it, the connection holding
+ * the most buffer memory is closed (the hoarder, not whoever reads next).
+ * Returns -1 if that was c.
+ */
+static int conn_enforce_budget(struct conn *c)
+{
+	struct worker *w = c->w;
+	unsigned limit = w->conf->worker_buffer_limit;
+	if (limit == 0 || w->buffered <= limit)
+		return 0;
+	struct conn *big = c;
+	for (struct conn *o = w->conns; o; o = o->next)
+		if (o->buffered > big->buffered)
+			big = o;
+	guard_note(&big->l->guard, GUARD_BUFFER_LIMIT, big->peer_str, ev_now(w->loop));
+	conn_free(big, "worker buffer limit");
+	return big == c ? -1 : 0;
+}
+
+/*
+ * slow_client_timeout: runs while a started line is incomplete, restarted
+ * when a line completes and another one is already started.
+ */
+static void conn_update_slow(struct conn *c)
+{
+	ev_tstamp timeout = conn_limits(c)->slow_client_timeout;
+	bool partial = linebuf_len(&c->in) > 0 && !c->closing && !c->read_eof;
+	if (timeout <= 0)
+		return;
+	if (!partial) {
+		ev_timer_stop(c->w->loop, &c->slow);
+		return;
+	}
+	if (ev_is_active(&c->slow) && c->slow_lines == c->lines_in)
+		return;
+	ev_timer_stop(c->w->loop, &c->slow);
+	ev_timer_set(&c->slow, timeout, 0);
+	ev_timer_start(c->w->loop, &c->slow);
+	c->slow_lines = c->lines_in;
 }
 
 static void conn_line_too_long(struct conn *c)
@@ -153,13 +204,19 @@ static int conn_advance(struct conn *c)
 		if (linebuf_len(&c->in) > 0 && !c->closing && conn_has_room(c))
 			linebuf_consume(&c->in, conn_frame(c, linebuf_head(&c->in), linebuf_len(&c->in)));
 		if (c->read_eof && !c->closing && conn_has_room(c)) {
-			/* Only a partial line can be left: it is the last line. */
-			if (linebuf_len(&c->in) > 0) {
+			/*
+			 * Only a partial line can be left: it is the last line. It may be
+			 * one byte over max_line (a line of max_line bytes and a '\r'
+			 * still waiting for its '\n'): that is too long too.
+			 */
+			if (linebuf_len(&c->in) > conn_limits(c)->max_line) {
+				conn_line_too_long(c);
+			} else if (linebuf_len(&c->in) > 0) {
 				struct line line;
 				line_final(linebuf_head(&c->in), linebuf_len(&c->in), &line);
 				conn_dispatch(c, &line);
-				linebuf_free(&c->in);
 			}
+			linebuf_free(&c->in);
 			conn_begin_close(c, "client closed");
 		}
 		if (conn_wants_more(c) && c->handler->more(c->state, &c->out) != HANDLER_OK)
@@ -176,6 +233,10 @@ static int conn_advance(struct conn *c)
 		    (!conn_wants_more(c) && (before == 0 || linebuf_len(&c->in) == 0)))
 			break;
 	}
+	conn_account(c);
+	if (conn_enforce_budget(c) < 0)
+		return -1;
+	conn_update_slow(c);
 	conn_update_watchers(c);
 	return 0;
 }
@@ -226,6 +287,20 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 	conn_advance(c);
 }
 
+/* A started line did not complete in time (unless we are the ones not reading). */
+static void conn_slow_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn *c = container_of(t, struct conn, slow);
+	(void)revents;
+	if (!conn_has_room(c)) {
+		ev_timer_set(t, conn_limits(c)->slow_client_timeout, 0);
+		ev_timer_start(loop, t);
+		return;
+	}
+	guard_note(&c->l->guard, GUARD_SLOW_CLIENT, c->peer_str, ev_now(loop));
+	conn_free(c, "slow client");
+}
+
 /* Idle timeout, "be smart about timeouts" style: one timer re-armed only when it fires. */
 static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -244,16 +319,19 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
-		socklen_t peerlen)
+		socklen_t peerlen, const struct guard_ticket *ticket)
 {
 	const struct handler *h = l->conf->handler;
 	struct conn *c = calloc(1, sizeof *c + h->state_size);
 	if (!c) {
 		log_warnx("%s: out of memory for a new connection", l->conf->name);
 		stats_add(l->stats, STAT_REFUSED_NO_MEMORY, 1);
+		struct guard_ticket t = *ticket;
+		guard_release(&l->guard, &t);
 		close(fd);
 		return -1;
 	}
+	c->ticket = *ticket;
 	c->w = w;
 	c->l = l;
 	c->handler = h;
@@ -267,6 +345,7 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
 	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
 	ev_init(&c->idle, conn_idle_cb);
+	ev_init(&c->slow, conn_slow_cb);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -345,7 +424,9 @@ void conn_free(struct conn *c, const char *reason)
 	ev_io_stop(loop, &c->rio);
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->idle);
+	ev_timer_stop(loop, &c->slow);
 	close(c->fd);
+	guard_release(&c->l->guard, &c->ticket);
 	if (c->handler->close && c->begun)
 		c->handler->close(c->state);
 	bool via = c->proxy && !c->proxy->local;
@@ -366,6 +447,7 @@ void conn_free(struct conn *c, const char *reason)
 	proxy_conn_free(c);
 	linebuf_free(&c->in);
 	outbuf_free(&c->out);
+	conn_account(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

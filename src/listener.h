@@ -18,6 +18,7 @@
 #include "accesslog.h"
 #include "conf.h"
 #include "stats.h"
+#include "guard.h"
 
 struct udp;
 struct worker;
@@ -45,6 +46,7 @@ struct listener {
 	unsigned long proxy_refused;      /* refused for their PROXY header, in all */
 	unsigned long proxy_refused_unlogged; /* of those, not yet in a log line */
 	ev_tstamp last_proxy_log;         /* rate limit for PROXY refusal lines */
+	struct guard guard;               /* allow/deny and per-source limits */
 };
 
 /* Master side: creates, binds and listens; returns the fd or -1 with err set. */

@@ -35,6 +35,7 @@
 #include "shared.h"
 #include "statefile.h"
 #include "watchdog.h"
+#include "srctab.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -57,6 +58,7 @@ struct wproc {
 	bool usr1_pending;    /* SIGUSR1 to forward once its loop runs */
 	int ready_fd;         /* master's end of its channel (socketpair), -1 when closed */
 	int stats_slot;       /* its slot in the shared counters, -1: none */
+	int srctab_proc;      /* its journal in the per-source table, -1: none */
 	ev_io ready_io;       /* readable: readiness byte, ping answers, or EOF */
 	struct watchdog_peer wd; /* ping/answer state (watchdog.c) */
 };
@@ -68,6 +70,7 @@ struct master {
 	struct priv priv;        /* what workers run as */
 	int *fds;                /* listening sockets, one per conf listener */
 	struct rp_set rp;        /* reuseport listeners' sockets for worker slots 1.. */
+	struct srctab *srctab;   /* per-source counts shared with workers (NULL: unavailable) */
 	struct wproc *procs;     /* all live workers, every generation */
 	unsigned generation;     /* current generation number */
 	unsigned reloads;        /* successful reloads */
@@ -188,7 +191,8 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 /* Child side of fork(): forget the master's watchers and become a worker. */
-static void master_become_worker(struct master *m, unsigned slot, int ready_fd, int stats_slot)
+static void master_become_worker(struct master *m, unsigned slot, int ready_fd, int stats_slot,
+				 int tab_proc)
 {
 	struct ev_loop *loop = m->loop;
 	ev_signal_stop(loop, &m->sig_hup);
@@ -213,7 +217,7 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	if (!fds)
 		fatal("worker %u: malloc", slot);
 	int rc = worker_main(loop, m->conf, fds, slot, m->generation, ready_fd,
-			     &m->shared->draining, m->stats, stats_slot);
+			     &m->shared->draining, m->stats, stats_slot, m->srctab, tab_proc);
 	free(fds);
 	exit(rc);
 }
@@ -229,16 +233,22 @@ static int master_spawn(struct master *m, unsigned slot)
 	if (stats_slot < 0)
 		log_warnx("worker %u: all %d counter slots in use: its traffic is not counted", slot,
 			  STATS_MAX_SLOTS);
+	int tab_proc = m->srctab ? srctab_proc_attach(m->srctab) : -1;
+	if (m->srctab && tab_proc < 0)
+		log_warnx("worker %u: no per-source journal left: its connections are not counted "
+			  "per source", slot);
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warn("cannot fork worker %u", slot);
+		if (tab_proc >= 0)
+			srctab_proc_detach(m->srctab, tab_proc);
 		close(pipefd[0]);
 		close(pipefd[1]);
 		return -1;
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
-		master_become_worker(m, slot, pipefd[1], stats_slot);
+		master_become_worker(m, slot, pipefd[1], stats_slot, tab_proc);
 	}
 	close(pipefd[1]);
 	struct wproc *p = calloc(1, sizeof *p);
@@ -248,6 +258,7 @@ static int master_spawn(struct master *m, unsigned slot)
 	p->pid = pid;
 	p->slot = slot;
 	p->generation = m->generation;
+	p->srctab_proc = tab_proc;
 	p->ready_fd = pipefd[0];
 	p->stats_slot = stats_slot;
 	stats_slot_start(m->stats, stats_slot, pid, m->generation, slot);
@@ -310,6 +321,21 @@ static void master_worker_crashed(struct master *m)
 	}
 }
 
+/* A worker is gone: its share of the per-source counts must not outlive it. */
+static void master_release_sources(struct master *m, struct wproc *p, bool clean)
+{
+	if (!m->srctab || p->srctab_proc < 0)
+		return;
+	unsigned long held = srctab_proc_detach(m->srctab, p->srctab_proc);
+	if (held && clean)
+		log_warnx("worker %u (pid %d) exited cleanly but still held %lu per-source "
+			  "count(s): released",
+			  p->slot, (int)p->pid, held);
+	else if (held)
+		log_info("worker %u (pid %d): released %lu per-source count(s) of its connections",
+			 p->slot, (int)p->pid, held);
+}
+
 static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 {
 	struct master *m = container_of(c, struct master, child);
@@ -333,6 +359,7 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	else
 		log_warnx("worker %u (pid %d) exited with status %d", p->slot, (int)p->pid,
 			  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	master_release_sources(m, p, clean);
 	bool current = p->generation == m->generation && !p->draining;
 	free(p);
 	if (m->stopping) {
@@ -617,12 +644,17 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	if (!m.stats)
 		fatal("cannot map the shared counters");
 	stats_bind_conf(m.stats, conf);
+	m.srctab = srctab_create();
+	if (!m.srctab)
+		log_warn("cannot map the per-source table: max_connections_per_source and "
+			 "connect_rate are not enforced");
 	activation_collect(&m.act);
 	m.fds = master_bind_all(&m, conf, NULL, &m.rp, err, sizeof err);
 	if (!m.fds) {
 		log_err("%s", err);
 		activation_free(&m.act);
 		conf_free(conf);
+		srctab_destroy(m.srctab);
 		return 1;
 	}
 	activation_report_unmatched(&m.act, conf);
@@ -677,5 +709,6 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	conf_free(m.conf);
 	stats_destroy(m.stats);
 	shared_destroy(m.shared);
+	srctab_destroy(m.srctab);
 	return 0;
 }

@@ -142,7 +142,7 @@ static void worker_ping_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
 		unsigned generation, int ready_fd, const volatile int *drain_flag,
-		struct stats *stats, int stats_slot)
+		struct stats *stats, int stats_slot, struct srctab *srctab, int srctab_proc)
 {
 	struct worker *w = calloc(1, sizeof *w);
 	if (!w)
@@ -155,6 +155,8 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	w->drain_flag = drain_flag;
 	w->stats = stats;
 	w->stats_slot = stats_slot;
+	w->srctab = srctab;
+	w->srctab_proc = srctab_proc;
 	/* A worker must not outlive its master. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	w->n_listeners = conf->n_listeners;
@@ -189,6 +191,8 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 
 	worker_close_listeners(w);
 	worker_close_all(w, "worker exit");
+	for (size_t i = 0; i < w->n_listeners; i++)
+		guard_log_totals(&w->listeners[i].guard, w->slot);
 	ev_signal_stop(loop, &w->sig_term);
 	ev_signal_stop(loop, &w->sig_quit);
 	ev_signal_stop(loop, &w->sig_int);

@@ -17,6 +17,7 @@
 
 struct conn;
 struct listener;
+struct srctab;
 
 #define WORKER_RBUF_SIZE 65536
 
@@ -43,13 +44,16 @@ struct worker {
 	struct stats *stats;        /* shared counters; this worker writes only its slot */
 	int stats_slot;             /* that slot, -1: not counted */
 	ev_io ping_io;              /* the master's pings on ready_fd (watchdog.h) */
+	struct srctab *srctab;      /* per-source table shared with all workers (NULL: none) */
+	int srctab_proc;            /* this worker's journal in it */
+	size_t buffered;            /* bytes of connection buffers (worker_buffer_limit) */
 	char rbuf[WORKER_RBUF_SIZE]; /* shared read buffer for all connections */
 };
 
 /* Runs a worker in the current (just forked) process; returns its exit status. */
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
 		unsigned generation, int ready_fd, const volatile int *drain_flag,
-		struct stats *stats, int stats_slot);
+		struct stats *stats, int stats_slot, struct srctab *srctab, int srctab_proc);
 /* Called by conn_free() when a connection is gone; may end the worker's loop. */
 void worker_conn_gone(struct worker *w);
 
