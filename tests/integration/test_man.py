@@ -47,6 +47,22 @@ class ManPages(unittest.TestCase):
         for name in names:
             self.assertIn(name, text, "setting %s missing from ksockd.conf(5)" % name)
 
+    def self_signed(self, d):
+        """A certificate and its key (also used as the clients' CA) for TLS examples."""
+        if not shutil.which("certtool"):
+            self.skipTest("certtool missing (gnutls-bin)")
+        key, cert, tmpl = (os.path.join(d, n) for n in ("key.pem", "cert.pem", "cert.tmpl"))
+        if not os.path.exists(cert):
+            with open(tmpl, "w") as f:
+                f.write('cn = "localhost"\ndns_name = "localhost"\nca\ncert_signing_key\n'
+                        "tls_www_server\nexpiration_days = 2\n")
+            for argv in (["certtool", "--generate-privkey", "--key-type=ecdsa", "--outfile", key],
+                         ["certtool", "--generate-self-signed", "--load-privkey", key,
+                          "--template", tmpl, "--outfile", cert]):
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+        return cert, key
+
     def test_ksockd_conf_5_examples_are_valid(self):
         text = self.render("man/ksockd.conf.5", width=200)  # no example line wrapped
         # Example blocks: the indented (.nf) runs of lines holding a listener list.
@@ -59,6 +75,10 @@ class ManPages(unittest.TestCase):
             for i, block in enumerate(blocks):
                 conf = "\n".join(line[14:] for line in block.splitlines())
                 conf = conf.replace("/etc/ksockd/quotes", quotes)
+                if re.search(r"/etc/ksockd/\S+\.pem", conf):
+                    cert, key = self.self_signed(d)
+                    conf = re.sub(r"/etc/ksockd/[^\s\"]+-key\.pem", key, conf)
+                    conf = re.sub(r"/etc/ksockd/[^\s\"]+\.pem", cert, conf)
                 if os.geteuid() == 0 and not re.search(r"^user = ", conf, re.M):
                     conf = 'user = "nobody";\n' + conf  # root refuses to run without one
                 path = os.path.join(d, "example%d.conf" % i)
