@@ -6,6 +6,9 @@
  * is the one place all of that is released. The set of running watchers is
  * derived from buffer state by one function (conn_update_watchers).
  *
+ * A TLS connection first goes through HANDSHAKE (watchers follow GnuTLS's
+ * direction; no handler yet; handshake_timeout instead of idle_timeout).
+ *
  *   OPEN --handler CLOSE / line too long / peer EOF--> CLOSING (flush, then free)
  *     |                                                   |
  *     +--error / idle timeout / worker stop--> freed <-----+
@@ -24,6 +27,7 @@
 #include "outbuf.h"
 
 struct listener;
+struct tls_session;
 struct worker;
 
 struct conn {
@@ -45,6 +49,9 @@ struct conn {
 	const char *close_reason;        /* why, for the close log line */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler */
+	struct tls_session *tls;         /* TLS (issue 6): NULL on plain TCP */
+	bool handshaking;                /* TLS handshake not complete: no handler yet */
+	bool tls_read_blocked;           /* TLS read waits for the socket to be writable */
 	struct sockaddr_storage peer;    /* client address */
 	char peer_str[ADDR_STRLEN];      /* client address, formatted */
 	_Alignas(max_align_t) char state[]; /* handler state (handler->state_size) */

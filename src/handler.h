@@ -22,12 +22,25 @@ enum handler_result {
 	HANDLER_CLOSE = 1, /* send what is queued, then close */
 };
 
+/* TLS (issue 6): what a handler may know about a TLS session. Strings live as long as the
+ * session; "" when absent. */
+struct tls_info {
+	const char *version;        /* "TLS1.3", "TLS1.2" */
+	const char *cipher;         /* "AES-256-GCM", ... */
+	const char *kx;             /* key exchange group or method, e.g. "X25519" */
+	const char *server_name;    /* SNI the client sent */
+	const char *alpn;           /* negotiated ALPN protocol */
+	const char *client_subject; /* DN of the verified client certificate */
+	bool resumed;               /* the session was resumed (no full handshake) */
+};
+
 /* What a handler may know about its session. */
 struct session_info {
 	const char *listener;          /* listener name */
 	const struct sockaddr *peer;   /* client address */
 	const struct sockaddr *local;  /* address the client reached */
 	bool datagram;                 /* one request per datagram (UDP) */
+	const struct tls_info *tls;    /* TLS details; NULL unless the listener is "tls" */
 };
 
 struct handler {

@@ -36,6 +36,9 @@ struct listener {
 	ev_tstamp last_full_log;          /* rate limit for "max_connections" warnings */
 	ev_tstamp last_emfile_log;        /* rate limit for EMFILE warnings */
 	unsigned long refused_full;       /* refused at max_connections since last log */
+	ev_tstamp tls_log_window;         /* TLS (issue 6): start of the handshake-log window */
+	unsigned tls_logged;              /* handshake failures logged in that window */
+	unsigned long tls_suppressed;     /* handshake failures not logged in that window */
 };
 
 /* Master side: creates, binds and listens; returns the fd or -1 with err set. */
