@@ -51,7 +51,9 @@ class Certs:
         if ca:
             lines += ["ca", "cert_signing_key"]
         elif server:
-            lines += ['dns_name = "%s"' % cn, "tls_www_server", "signing_key"]
+            lines += ['dns_name = "%s"' % cn, "tls_www_server", "signing_key",
+                      # Never fetched: present so scanners see a revocation method.
+                      'crl_dist_points = "http://crl.invalid/ksockd-test.crl"']
             if rsa:
                 lines += ["encryption_key"]  # allows RSA key exchange: the control case
             if cn == "localhost":
