@@ -80,8 +80,10 @@ static const struct setting settings[] = {
 };
 
 /* TLS (issue 6): settings that only a "tls" listener may have. */
-static const char *const tls_only[] = {"certificate", "key",	 "priority",	    "client_ca",
-				       "verify_client", "alpn", "handshake_timeout", "ticket_lifetime"};
+static const char *const tls_only[] = {
+	"certificate", "key", "priority", "client_ca",
+	"verify_client", "alpn", "handshake_timeout", "ticket_lifetime",
+};
 
 /* Error context: the first error wins and names FILE:LINE. */
 struct loader {

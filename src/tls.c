@@ -33,16 +33,16 @@ struct tls_ctx {
 };
 
 struct tls_session {
-	gnutls_session_t gs;         /* the GnuTLS session */
-	const struct tls_ctx *ctx;   /* its listener's context */
-	bool done;                   /* handshake complete */
-	bool broken;                 /* fatal error: no close_notify */
-	size_t send_pending;         /* bytes of a record send that returned AGAIN */
-	struct tls_info info;        /* filled when the handshake completes */
-	char sni[256];               /* info.server_name storage */
-	char alpn[64];               /* info.alpn storage */
-	char *subject;               /* info.client_subject storage (gnutls_free) */
-	char err[256];               /* last error, for logs */
+	gnutls_session_t gs;       /* the GnuTLS session */
+	const struct tls_ctx *ctx; /* its listener's context */
+	bool done;                 /* handshake complete */
+	bool broken;               /* fatal error: no close_notify */
+	size_t send_pending;       /* bytes of a record send that returned AGAIN */
+	struct tls_info info;      /* filled when the handshake completes */
+	char sni[256];             /* info.server_name storage */
+	char alpn[64];             /* info.alpn storage */
+	char *subject;             /* info.client_subject storage (gnutls_free) */
+	char err[256];             /* last error, for logs */
 };
 
 /* Reads a whole file with GnuTLS's loader; -1 with err naming it. */

@@ -40,28 +40,29 @@ def tls_listener(name, cert="server", **extra):
     return H.listener(name, "echo", protocol="tls", **extra)
 
 
-def run_client(cmd, data=b"", expect=(), timeout=10.0):
-    """Runs a TLS client, writes data, reads its output until every bytes in expect
-    appeared (or it exits, or timeout), then closes its stdin and collects the rest.
-    Returns (exit status, output)."""
+def run_client(cmd, data=b"", expect=(), timeout=10.0, steps=None):
+    """Runs a TLS client; for each (data, expect) step writes data and reads its output
+    until every bytes in expect appeared (or it exits, or timeout); then closes its
+    stdin and collects the rest. Returns (exit status, output)."""
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
     out = b""
     deadline = time.monotonic() + timeout
-    try:
-        p.stdin.write(data)
-        p.stdin.flush()
-    except BrokenPipeError:
-        pass
     fd = p.stdout.fileno()
     eof = False
-    while not all(e in out for e in expect) and not eof:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            break
-        chunk = os.read(fd, 65536)
-        eof = not chunk
-        out += chunk
+    for chunk_in, want in steps or [(data, expect)]:
+        try:
+            p.stdin.write(chunk_in)
+            p.stdin.flush()
+        except BrokenPipeError:
+            pass
+        while not all(e in out for e in want) and not eof:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
+            chunk = os.read(fd, 65536)
+            eof = not chunk
+            out += chunk
     try:
         p.stdin.close()
     except BrokenPipeError:
@@ -95,10 +96,10 @@ def gnutls_cli(port, *args, data=b"", expect=(), ca="ca"):
     return run_client(cmd + ["127.0.0.1"], data, expect)
 
 
-def s_client(port, *args, data=b"", expect=()):
+def s_client(port, *args, data=b"", expect=(), steps=None):
     cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",
            CERTS.cert("ca"), "-verify_return_error"] + list(args)
-    return run_client(cmd, data, expect)
+    return run_client(cmd, data, expect, steps=steps)
 
 
 LINES = b"first line over tls\nsecond line\r\n"
@@ -167,6 +168,17 @@ class Tls(unittest.TestCase):
         rc, out = s_client(self.port("tls"), "-tls1_2", "-cipher", "AES128-GCM-SHA256",
                            data=b"x\n")
         self.assertNotEqual(rc, 0, out)
+
+    def test_client_initiated_renegotiation_refused(self):
+        """s_client's "R" command renegotiates (TLS 1.2): refused with an alert, closed."""
+        rc, out = s_client(self.port("tls"), "-tls1_2", steps=[
+            (b"before\n", (b"before\n",)), (b"R\n", (b"RENEGOTIATING",)),
+            (b"after\n", (b"alert",))])
+        self.assertIn("RENEGOTIATING", out)
+        self.assertIn("alert no renegotiation", out)
+        self.assertNotIn("\nafter\n", out)
+        self.d.wait_log(r"tls: peer [^ ]+: TLS read failed: client-initiated renegotiation "
+                        r"refused")
 
     def test_cbc_suites_refused(self):
         prio = "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:+AES-256-CBC"

@@ -55,7 +55,7 @@ START_TEST(hello_greets_then_answers_each_name)
 {
 	const struct handler *h = handler_find("hello");
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	struct session_info si = {"t", (struct sockaddr *)&sa, (struct sockaddr *)&sa, false};
+	struct session_info si = {"t", (struct sockaddr *)&sa, (struct sockaddr *)&sa, false, NULL};
 	reset();
 	ck_assert_ptr_nonnull(h);
 	ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
