@@ -339,6 +339,8 @@ class TlsReload(unittest.TestCase):
         self.assertEqual(tlscerts.served_fingerprint(port), CERTS.fingerprint("server"))
         sess = os.path.join(self.d.dir, "session.pem")
         rc, out = s_client(port, "-sess_out", sess, data=b"a\n", expect=(b"a\n",))
+        self.assertIn("New, TLSv1.3", out)
+        self.assertTrue(os.path.exists(sess), out)
         rc, out = s_client(port, "-sess_in", sess, data=b"b\n", expect=(b"b\n",))
         self.assertIn("Reused, TLSv1.3", out)
         self.install("server2")
