@@ -14,7 +14,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -81,6 +80,34 @@ def run_client(cmd, data=b"", expect=(), timeout=10.0, steps=None):
         rc = p.wait()
     p.stdout.close()
     return rc, out.decode(errors="replace")
+
+
+def pump(s, data, timeout=20.0):
+    """Sends data while reading the replies, in one thread (an SSLSocket must not be
+    read and written from two threads); returns the len(data) bytes read back."""
+    s.setblocking(False)
+    sent, got, n = 0, [], 0
+    deadline = time.monotonic() + timeout
+    while n < len(data):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("got %d of %d bytes" % (n, len(data)))
+        r, w, _ = select.select([s], [s] if sent < len(data) else [], [], min(left, 1.0))
+        if r or s.pending():
+            try:
+                b = s.recv(1 << 20)
+                if not b:
+                    raise AssertionError("EOF after %d of %d bytes" % (n, len(data)))
+                got.append(b)
+                n += len(b)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+        if w and sent < len(data):
+            try:
+                sent += s.send(data[sent:sent + 65536])
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+    return b"".join(got)
 
 
 def drain(sock, timeout=5.0):
@@ -302,8 +329,7 @@ class Tls(unittest.TestCase):
         lines = b"".join(b"line %d of the burst\n" % i for i in range(20000))
         with socket.create_connection(("127.0.0.1", self.port("tls")), timeout=10) as raw:
             with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-                threading.Thread(target=s.sendall, args=(lines,), daemon=True).start()
-                self.assertEqual(H.recv_until(s, 20000, timeout=20), lines)
+                self.assertEqual(pump(s, lines), lines)
 
     def test_last_line_without_newline_answered_then_close_notify(self):
         """At stdin's end gnutls-cli sends close_notify; the server answers the last,
