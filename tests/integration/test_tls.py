@@ -371,6 +371,9 @@ class TlsReload(unittest.TestCase):
         self.assertIn("Reused, TLSv1.3", out)
         self.install("server2")
         self.d.reload()
+        # READY=1 comes when the new generation serves; an old worker may still accept
+        # until it has handled its SIGTERM and closed its listener: wait for both to exit.
+        self.d.wait_log(r"generation 1\) exited after draining", count=2)
         self.assertEqual(tlscerts.served_fingerprint(port), CERTS.fingerprint("server2"))
         rc, out = s_client(port, "-sess_in", sess, data=b"c\n", expect=(b"c\n",))
         self.assertIn("New, TLSv1.3", out)
