@@ -29,10 +29,21 @@ SOCKETS = {"ksockd.socket": ("echo", 7007), "ksockd-hello.socket": ("hello", 900
            "ksockd-stats.socket": ("stats", 7070), "ksockd-metrics.socket": ("metrics", 9470)}
 
 
+def packaged_conf():
+    """conf/ksockd.conf as the Debian package installs it (tools/package-conf)."""
+    return subprocess.run([os.path.join(SRC, "tools", "package-conf"),
+                           os.path.join(SRC, "conf", "ksockd.conf")],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def install_conf(root):
+    with open(os.path.join(root, "etc/ksockd.conf"), "w") as f:
+        f.write(packaged_conf())
+
+
 def default_listeners():
-    """Names of the listeners the shipped conf/ksockd.conf defines (comments skipped)."""
-    with open(os.path.join(SRC, "conf", "ksockd.conf")) as f:
-        text = "".join(line.split("#", 1)[0] + "\n" for line in f)
+    """Names of the listeners the packaged default config defines (comments skipped)."""
+    text = "".join(line.split("#", 1)[0] + "\n" for line in packaged_conf().splitlines())
     return re.findall(r'\bname = "([^"]+)";', text)
 
 
@@ -87,8 +98,7 @@ class Container:
         for name in SOCKETS:
             shutil.copy(os.path.join(SRC, "systemd", name),
                         os.path.join(self.root, "etc/systemd/system", name))
-        shutil.copy(os.path.join(SRC, "conf", "ksockd.conf"),
-                    os.path.join(self.root, "etc/ksockd.conf"))
+        install_conf(self.root)
         os.makedirs(os.path.join(self.root, "etc/logrotate.d"), exist_ok=True)
         shutil.copy(os.path.join(SRC, "conf", "ksockd.logrotate"),
                     os.path.join(self.root, "etc/logrotate.d/ksockd"))
@@ -184,8 +194,7 @@ class RealSystemd(unittest.TestCase):
     def setUp(self):
         self.c.sh("systemctl stop ksockd ksockd-socket %s; systemctl reset-failed"
                   % " ".join(SOCKETS))
-        shutil.copy(os.path.join(SRC, "conf", "ksockd.conf"),
-                    os.path.join(self.c.root, "etc/ksockd.conf"))
+        install_conf(self.c.root)
 
     def test_1_start_status_reload_stop(self):
         c = self.c
