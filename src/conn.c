@@ -406,6 +406,7 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)revents;
 	if (c->handshaking) {
 		/* Armed once for handshake_timeout at accept: the handshake is late. */
+		stats_add(c->l->stats, STAT_TLS_HANDSHAKE_FAILED, 1);
 		conn_tls_log(c, "TLS handshake timed out",
 			     "not complete within handshake_timeout");
 		conn_free(c, "TLS handshake timeout");
@@ -459,11 +460,15 @@ static void conn_handshake(struct conn *c)
 		return;
 	}
 	if (r == TLS_IO_ERROR) {
+		stats_add(c->l->stats, STAT_TLS_HANDSHAKE_FAILED, 1);
 		conn_tls_log(c, "TLS handshake failed", tls_session_error(c->tls));
 		conn_free(c, "TLS handshake failed");
 		return;
 	}
 	const struct tls_info *ti = tls_session_info(c->tls);
+	stats_add(c->l->stats, STAT_TLS_HANDSHAKE_OK, 1);
+	if (ti->resumed)
+		stats_add(c->l->stats, STAT_TLS_RESUMED, 1);
 	c->handshaking = false;
 	c->last_activity = ev_now(c->w->loop);
 	log_debug("%s: peer %s: connection %llu: %s %s %s%s, SNI '%s', ALPN '%s'", c->l->conf->name,

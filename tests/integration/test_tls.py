@@ -428,5 +428,47 @@ class TlsConfigCheck(unittest.TestCase):
         self.assertIn("invalid priority", r.stderr)
 
 
+class TlsCounters(unittest.TestCase):
+    """Handshakes completed, failed and resumed reach the shared counters."""
+
+    def stats(self, port):
+        with H.connect(port) as s:
+            s.sendall(b"stats\n")
+            buf = b""
+            s.settimeout(5)
+            while not buf.endswith(b"\n\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        return {k: int(v) for k, v in (line.rsplit(" ", 1)
+                                        for line in buf.decode().splitlines() if line)}
+
+    def test_handshakes_are_counted(self):
+        with H.Daemon([tls_listener("t"), H.listener("s", "stats")], workers=2) as d:
+            rc, out = gnutls_cli(d.port("t"), "--resume", "--priority", TLS13,
+                                 data=b"x\n", expect=(b"resumed session",))
+            self.assertIn("*** This is a resumed session", out)
+            with H.connect(d.port("t")) as g:  # not TLS at all
+                g.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                try:
+                    H.recv_all(g, timeout=5)
+                except ConnectionResetError:
+                    pass  # the alert may be followed by a reset
+            deadline = time.monotonic() + 5
+            while True:
+                st = self.stats(d.port("s"))
+                got = {k: v for k, v in st.items() if "tls_handshakes" in k and '"t"' in k}
+                ok = [v for k, v in got.items() if '"ok"' in k]
+                failed = [v for k, v in got.items() if '"failed"' in k]
+                if (ok == [2] and failed == [1]) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(ok, [2], got)
+            self.assertEqual(failed, [1], got)
+            resumed = [v for k, v in st.items() if "tls_sessions_resumed" in k and '"t"' in k]
+            self.assertEqual(resumed, [1], st)
+
+
 if __name__ == "__main__":
     unittest.main()
