@@ -556,6 +556,13 @@ int conn_begin(struct conn *c)
 	ev_io_init(&c->rio, conn_read_cb, c->fd, EV_READ);
 	ev_init(&c->idle, conn_idle_cb);
 	c->last_activity = ev_now(w->loop);
+	/* The client a PROXY header named faces allow/deny and per-source limits now. */
+	if (c->l->conf->proxy_mode != PROXY_OFF &&
+	    guard_admit(&c->l->guard, (struct sockaddr *)&c->peer, ev_now(w->loop), &c->ticket) !=
+		    GUARD_OK) {
+		conn_free(c, "refused (allow/deny or per-source limit)");
+		return -1;
+	}
 	c->begun = true;
 	/* TLS: the handshake starts on the first byte after any PROXY header. */
 	if (c->l->conf->protocol == PROTO_TLS)

@@ -127,10 +127,15 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 				log_warn("listener '%s': accept", l->conf->name);
 			return;
 		}
-		/* allow/deny and per-source limits first: nothing else is spent on a refused peer. */
-		struct guard_ticket ticket;
-		if (guard_admit(&l->guard, (struct sockaddr *)&peer, ev_now(loop), &ticket) !=
-		    GUARD_OK) {
+		/*
+		 * allow/deny and per-source limits first: nothing else is spent on a
+		 * refused peer. Behind a PROXY header the peer is the balancer: the
+		 * client is judged in conn_begin, once the header has named it.
+		 */
+		struct guard_ticket ticket = {.slot = -1};
+		if (l->conf->proxy_mode == PROXY_OFF &&
+		    guard_admit(&l->guard, (struct sockaddr *)&peer, ev_now(loop), &ticket) !=
+			    GUARD_OK) {
 			close(fd);
 			continue;
 		}

@@ -294,5 +294,34 @@ class Reuseport(unittest.TestCase):
             self.assertEqual(errs, [])
 
 
+class ProxiedClientLimits(unittest.TestCase):
+    """allow/deny and per-source limits judge the client a PROXY header names."""
+
+    def test_acl_and_per_source_limit_apply_to_the_proxied_client(self):
+        with H.Daemon([H.listener("p", "echo", proxy_protocol="v1", proxy_trusted=TRUSTED,
+                                  allow=["203.0.113.0/24"], deny=["203.0.113.66"],
+                                  max_connections_per_source=2)], workers=1) as d:
+            def session(client, port=5555):
+                s = connect_from(d.port("p"))
+                s.sendall(b"PROXY TCP4 %s 192.0.2.1 %d 7007\r\nping\n" % (client.encode(), port))
+                return s
+
+            with session("203.0.113.7") as s:  # allowed, though the balancer is not listed
+                self.assertEqual(H.recv_until(s), b"ping\n")
+            with session("203.0.113.66") as s:  # the denied client behind an allowed balancer
+                self.assertTrue(closed_without_reply(s))
+            with session("198.51.100.1") as s:  # outside the allow list
+                self.assertTrue(closed_without_reply(s))
+            held = [session("203.0.113.9", 1000 + i) for i in range(2)]
+            for s in held:
+                self.assertEqual(H.recv_until(s), b"ping\n")
+            with session("203.0.113.9", 2000) as s:  # third from that client: over the limit
+                self.assertTrue(closed_without_reply(s))
+            with session("203.0.113.10") as s:  # another client through the same balancer
+                self.assertEqual(H.recv_until(s), b"ping\n")
+            for s in held:
+                s.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
