@@ -74,12 +74,49 @@ static void conn_dispatch(struct conn *c, const struct line *line)
 }
 
 /*
+ * Performance (issue 11): the echo handler's lines, without calling it. With
+ * no output queued, sends the complete lines at the start of data[0..len)
+ * straight from where they were read, in one call, and queues what the socket
+ * did not take. Stops before a line longer than max_line and once output
+ * would be full, leaving those to conn_frame. Returns the bytes consumed.
+ */
+static size_t conn_echo_lines(struct conn *c, const char *data, size_t len)
+{
+	size_t done = 0, lines = 0, max_line = conn_limits(c)->max_line;
+	size_t room = conn_limits(c)->output_buffer;
+	if (c->closing || outbuf_len(&c->out) > 0)
+		return 0;
+	const char *nl;
+	while (done < room && (nl = memchr(data + done, '\n', len - done))) {
+		size_t n = (size_t)(nl - data) - done; /* terminator excluded */
+		if (n > max_line && n - (nl[-1] == '\r') > max_line)
+			break;
+		done += n + 1;
+		lines++;
+	}
+	if (done == 0)
+		return 0;
+	c->lines_in += lines;
+	ssize_t sent = send(c->fd, data, done, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (sent > 0) {
+		c->bytes_out += (uint64_t)sent;
+		c->last_activity = ev_now(c->w->loop);
+	} else {
+		sent = 0; /* an error comes back to conn_flush, which frees */
+	}
+	if ((size_t)sent < done && outbuf_append(&c->out, data + sent, done - (size_t)sent) < 0)
+		conn_begin_close(c, "out of memory");
+	return done;
+}
+
+/*
  * Frames and dispatches lines from data[0..len) while output has room.
  * Returns the number of bytes consumed.
  */
 static size_t conn_frame(struct conn *c, const char *data, size_t len)
 {
-	size_t done = 0, max_line = conn_limits(c)->max_line;
+	size_t done = c->handler->echoes ? conn_echo_lines(c, data, len) : 0;
+	size_t max_line = conn_limits(c)->max_line;
 	while (!c->closing && conn_has_room(c) && done < len) {
 		struct line line;
 		size_t used;

@@ -51,6 +51,10 @@ struct handler {
 	enum handler_result (*line)(void *state, const struct line *line, struct outbuf *out);
 	/* Session end: releases what the state points to. NULL if nothing to do. */
 	void (*close)(void *state);
+	/* Performance (issue 11): line() only queues the line itself, terminator
+	   included, and changes nothing else; conn may then send the complete
+	   lines of a read back in one call without calling line(). */
+	bool echoes;
 };
 
 /* Looks a handler up by name; NULL if unknown. */

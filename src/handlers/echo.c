@@ -17,4 +17,5 @@ static enum handler_result echo_line(void *state, const struct line *line, struc
 const struct handler handler_echo = {
 	.name = "echo",
 	.line = echo_line,
+	.echoes = true,
 };
