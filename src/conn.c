@@ -264,6 +264,8 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	c->handler = h;
 	c->fd = fd;
 	c->id = ++w->next_conn_id;
+	if (peerlen > sizeof c->peer) /* not IPv4 or IPv6: cannot happen on TCP listeners */
+		peerlen = sizeof c->peer;
 	memcpy(&c->peer, peer, peerlen);
 	memcpy(&c->sock_peer, peer, peerlen);
 	addr_format(peer, c->peer_str);

@@ -46,11 +46,11 @@ struct conn {
 	const char *close_reason;        /* why, for the close log line */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler */
-	struct sockaddr_storage peer;    /* effective client address: the PROXY header's
+	union addr_inet peer;            /* effective client address: the PROXY header's
 					    source if one came, else the socket's peer. Use
 					    this for logs, limits and allow/deny. */
 	char peer_str[ADDR_STRLEN];      /* peer, formatted */
-	struct sockaddr_storage sock_peer; /* the socket's peer (the balancer when proxied) */
+	union addr_inet sock_peer;       /* the socket's peer (the balancer when proxied) */
 	char sock_peer_str[ADDR_STRLEN]; /* sock_peer, formatted */
 	struct proxy_info *proxy;        /* PROXY header received, NULL if none (freed by conn_free) */
 	struct proxy_hdr *proxy_hdr;     /* header being read, NULL outside that phase */
