@@ -97,15 +97,18 @@ class Server:
     def __init__(self, name, cmd, port, udp=False, wrap=None, cwd=None, stop_wait=10):
         self.name, self.port, self.udp, self.stop_wait = name, port, udp, stop_wait
         argv = (wrap or ["taskset", "-c", "0"]) + cmd
+        # stderr to a file, never a pipe nobody reads (gnutls-serv logs every line it echoes).
+        self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, preexec_fn=raise_nofile, cwd=cwd)
+                                     stderr=self.err, preexec_fn=raise_nofile, cwd=cwd)
         self.wait_ready(30 if wrap else 10)
 
     def wait_ready(self, limit):
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("%s exited: %s" % (self.name, self.proc.stderr.read().decode()[-500:]))
+                self.err.seek(0)
+                raise RuntimeError("%s exited: %s" % (self.name, self.err.read()[-500:].decode()))
             if self.udp:
                 out = subprocess.run(["ss", "-uln", "sport = :%d" % self.port],
                                      capture_output=True, text=True).stdout
@@ -136,6 +139,7 @@ class Server:
                     except OSError:
                         pass
                 self.proc.wait(5)
+        self.err.close()
 
 
 def ksockd_conf(d, workers, tcp, udp=None, tls=None):
@@ -147,7 +151,7 @@ def ksockd_conf(d, workers, tcp, udp=None, tls=None):
                   'handler = "echo"; }' % udp)
     if tls:
         ls.append('{ name = "tls"; protocol = "tls"; address = "127.0.0.1"; port = %d; '
-                  'handler = "echo"; tls_cert = "%s"; tls_key = "%s"; }' % tls)
+                  'handler = "echo"; certificate = "%s"; key = "%s"; }' % tls)
     with open(path, "w") as f:
         f.write('workers = %d;\nuser = "nobody";\ngroup = "nogroup";\nlog_level = "err";\n'
                 'shutdown_timeout = 1.0;\nmax_connections = 30000;\n'
@@ -159,11 +163,16 @@ def bench(port, args, secs=None, n=None):
     cmd = ["taskset", "-c", "1", os.path.abspath("ksock"), "bench", "-q", "--json", "-t", "10"]
     cmd += ["-d", str(secs)] if secs else ["-n", str(n)]
     cmd += args + ["127.0.0.1", str(port)]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=(secs or 60) + 60)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next((x for x in r.stdout.splitlines() if x.startswith("{")), None)
     if line is None:
         raise RuntimeError("ksock bench failed: %s" % r.stderr[-300:])
-    return json.loads(line)
+    j = json.loads(line)
+    # The load generator's own CPU time: below 100% of its run, it waited for the server.
+    j["client_cpu"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return j
 
 
 # Workloads: name -> (ksock bench arguments, figures taken from its JSON).
@@ -191,6 +200,7 @@ def run_tcp(srv, payload, secs, into):
         if name == "pipelined":
             add(into, "pipelined MB/s", j["mb_per_sec"])
             add(into, "pipelined server CPU ns/line", (c1 - c0) / TCK * 1e9 / max(j["ok"], 1))
+            add(into, "pipelined ksock CPU %", 100 * j["client_cpu"] / j["seconds"])
         if err:
             add(into, name + " errors", err)
 
@@ -256,11 +266,100 @@ def instructions_per_line(make_cmd, payload, n):
     return (totals[1] - totals[0]) / (2 * n)
 
 
-def ksockd_supports_tls(d):
-    path = ksockd_conf(d, 1, free_port(), tls=(free_port(), "/nonexistent", "/nonexistent"))
-    r = subprocess.run([os.path.abspath("ksockd"), "-t", "-c", path], capture_output=True, text=True)
-    # Unknown protocol or setting: no TLS. A missing certificate file: TLS is there.
-    return r.returncode == 0 or "nonexistent" in r.stderr
+def ksockd_supports_tls(d, cert, key):
+    """Does this ksockd accept a protocol = "tls" listener (ksockd -t)?"""
+    path = ksockd_conf(d, 1, free_port(), tls=(free_port(), cert, key))
+    r = subprocess.run([os.path.abspath("ksockd"), "-t", "-c", path], capture_output=True)
+    return r.returncode == 0
+
+
+def make_cert(d):
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1 (certtool)."""
+    key, cert, tmpl = (os.path.join(d, n) for n in ("key.pem", "cert.pem", "cert.tmpl"))
+    with open(tmpl, "w") as f:
+        f.write("cn = 127.0.0.1\nip_address = 127.0.0.1\ntls_www_server\nsigning_key\n"
+                "expiration_days = 30\n")
+    for cmd in (["certtool", "--generate-privkey", "--key-type=ecdsa", "--curve=secp256r1",
+                 "--outfile", key],
+                ["certtool", "--generate-self-signed", "--load-privkey", key, "--template", tmpl,
+                 "--outfile", cert]):
+        subprocess.run(cmd, check=True, capture_output=True)
+    os.chmod(key, 0o644)  # workers read it as nobody in some servers
+    return cert, key
+
+
+def nginx_conf(d, port, echo_port, cert, key, handshake_only):
+    """nginx stream, 2 workers. Handshake rows: `return` the line ksock sends
+    (no upstream: the cheapest nginx can answer). Echo row: proxy_pass to
+    bench/refecho -f on loopback (nginx cannot echo by itself)."""
+    path = os.path.join(d, "nginx-%d.conf" % port)
+    mod = "/usr/lib/nginx/modules/ngx_stream_module.so"
+    act = 'return "ping\\n";' if handshake_only else "proxy_pass 127.0.0.1:%d;" % echo_port
+    with open(path, "w") as f:
+        f.write("load_module %s;\nworker_processes 2;\ndaemon off;\npid %s/nginx-%d.pid;\n"
+                "error_log %s/nginx-error.log;\nevents { worker_connections 8192; }\n"
+                "stream {\n server {\n  listen 127.0.0.1:%d ssl backlog=4096;\n"
+                "  ssl_certificate %s;\n  ssl_certificate_key %s;\n"
+                "  ssl_session_cache shared:S:10m;\n  %s\n }\n}\n"
+                % (mod, d, port, d, port, cert, key, act))
+    return path
+
+
+TLS_WORKLOADS = [
+    ("tls full handshakes/s", ["-m", "handshake", "-c", "50"]),
+    ("tls resumed handshakes/s", ["-m", "resume", "-c", "50"]),
+    ("tls echo lines/s", ["-m", "tls", "-c", "50", "-P", "32"] + LINE64),
+]
+
+
+def tls_rows(d, a):
+    """TLS figures: ksockd-2w (if this ksockd has TLS), nginx, gnutls-serv."""
+    res = {}
+    if not shutil.which("certtool"):
+        return res
+    cert, key = make_cert(d)
+    have_tls = ksockd_supports_tls(d, cert, key)
+    print("bench: ksockd TLS listeners: %s" % ("yes" if have_tls else "no (n/a)"), file=sys.stderr)
+    ksockd = os.path.abspath("ksockd")
+    refecho = os.path.abspath("bench/refecho")
+    servers = ["nginx", "gnutls-serv"] + (["ksockd-2w"] if have_tls else [])
+    for _ in range(a.runs):
+        for s in servers:
+            for name, args in TLS_WORKLOADS:
+                if s == "nginx" and not shutil.which("nginx"):
+                    continue
+                port, extra = free_port(), []
+                if s == "ksockd-2w":
+                    conf = ksockd_conf(d, 2, free_port(), tls=(port, cert, key))
+                    srv = Server(s, [ksockd, "-f", "-c", conf], port)
+                elif s == "gnutls-serv":
+                    srv = Server(s, ["sh", "-c", 'exec "$@" 2>/dev/null', "gnutls-serv",
+                                     "gnutls-serv", "--echo", "-q", "-p", str(port),
+                                     "--x509certfile", cert, "--x509keyfile", key], port)
+                else:
+                    up = free_port()
+                    if "echo" in name:
+                        extra.append(Server("ref-framed", [refecho, "-f", str(up)], up))
+                    conf = nginx_conf(d, port, up, cert, key, "echo" not in name)
+                    srv = Server(s, ["nginx", "-e", "stderr", "-p", d, "-c", conf], port,
+                                 stop_wait=15)
+                try:
+                    j = bench(port, args + ["--insecure"], secs=a.secs)
+                    # Resumed: only the connections the server did resume count.
+                    c = (j["resumed"] if "resumed" in name else j["ok"]) / j["seconds"]
+                    c = c if "handshakes" in name else j["lines_per_sec"]
+                    add(res.setdefault(s, {}), name, c)
+                    if j["errors"]["total"]:
+                        add(res[s], name.split("/")[0].replace(" lines", "") + " errors",
+                            j["errors"]["total"])
+                finally:
+                    srv.stop()
+                    for e in extra:
+                        e.stop()
+    if not have_tls:
+        for name, _ in TLS_WORKLOADS:
+            res.setdefault("ksockd-2w", {})[name] = [None]
+    return res
 
 
 def main():
@@ -347,9 +446,9 @@ def main():
                 add(res[s], "callgrind instr/line", instructions_per_line(cmd, payload, a.cg_lines))
     print("bench: callgrind done after %.0f s" % (time.monotonic() - t0), file=sys.stderr)
 
-    tls = tls_rows(d, a) if "tls_rows" in globals() else {}
-    for s, figs in tls.items():
+    for s, figs in tls_rows(d, a).items():
         res.setdefault(s, {}).update(figs)
+    print("bench: TLS done after %.0f s" % (time.monotonic() - t0), file=sys.stderr)
     report(res, a, time.monotonic() - t0)
     shutil.rmtree(d, ignore_errors=True)
 
@@ -357,18 +456,23 @@ def main():
 # Each row's reference: the ratio column is ksockd / this server's figure.
 REFERENCE = {"pipelined server CPU ns/line": "ref-framed", "callgrind instr/line": "ref-framed",
              "udp datagrams/s": "refudp", "idle PSS bytes/conn": "redis"}
-COLUMNS = ["ksockd-1w", "ksockd-2w", "ref", "ref-framed", "redis", "socat", "refudp"]
+COLUMNS = ["ksockd-1w", "ksockd-2w", "ref", "ref-framed", "redis", "socat", "refudp", "nginx",
+           "gnutls-serv"]
 
 
 def report(res, a, elapsed):
-    med = {s: {k: statistics.median(v) for k, v in figs.items()} for s, figs in res.items()}
+    def median(v):
+        v = [x for x in v if x is not None]
+        return statistics.median(v) if v else None
+
+    med = {s: {k: median(v) for k, v in figs.items()} for s, figs in res.items()}
     cols = COLUMNS + sorted(s for s in med if s not in COLUMNS)
     cols = [c for c in cols if med.get(c)]
     keys = []
     for s in cols:
         keys += [k for k in med[s] if k not in keys]
     fmt = lambda v: "n/a" if v is None else ("%.0f" % v if abs(v) >= 100 else "%.3g" % v)
-    head = "%-30s" % "figure (median of %d)" % a.runs + "".join("%11s" % c for c in cols)
+    head = "%-30s" % "figure (median of %d)" % a.runs + "".join("%12s" % c for c in cols)
     head += "%9s%9s  %s" % ("1w/ref", "2w/ref", "ref")
     print(head)
     rows = []
@@ -380,7 +484,7 @@ def report(res, a, elapsed):
         r = vals.get(ref)
         ratio = {w: (vals[w] / r if r and vals.get(w) is not None else None)
                  for w in ("ksockd-1w", "ksockd-2w")}
-        print("%-30s" % k + "".join("%11s" % fmt(vals[c]) for c in cols) +
+        print("%-30s" % k + "".join("%12s" % fmt(vals[c]) for c in cols) +
               "%9s%9s  %s" % (fmt(ratio["ksockd-1w"]), fmt(ratio["ksockd-2w"]), ref))
         rows.append({"figure": k, "reference": ref, "values": vals,
                      "ratio_1w": ratio["ksockd-1w"], "ratio_2w": ratio["ksockd-2w"],
