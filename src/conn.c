@@ -269,7 +269,6 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	memcpy(&c->peer, peer, peerlen);
 	memcpy(&c->sock_peer, peer, peerlen);
 	addr_format(peer, c->peer_str);
-	memcpy(c->sock_peer_str, c->peer_str, sizeof c->peer_str);
 	c->started = c->last_activity = ev_now(w->loop);
 	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
 	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
@@ -334,10 +333,11 @@ void conn_free(struct conn *c, const char *reason)
 	if (c->handler->close && c->begun)
 		c->handler->close(c->state);
 	bool via = c->proxy && !c->proxy->local;
+	char sock_str[ADDR_STRLEN];
 	log_debug("%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
 		  "lines, out %llu bytes",
 		  c->l->conf->name, c->peer_str, via ? " via " : "",
-		  via ? c->sock_peer_str : "", c->id, reason, ev_now(loop) - c->started,
+		  via ? addr_format(&c->sock_peer.sa, sock_str) : "", c->id, reason, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
 	proxy_conn_free(c);

@@ -50,8 +50,9 @@ struct conn {
 					    source if one came, else the socket's peer. Use
 					    this for logs, limits and allow/deny. */
 	char peer_str[ADDR_STRLEN];      /* peer, formatted */
-	union addr_inet sock_peer;       /* the socket's peer (the balancer when proxied) */
-	char sock_peer_str[ADDR_STRLEN]; /* sock_peer, formatted */
+	union addr_inet sock_peer;       /* the socket's peer (the balancer when proxied);
+					    formatted only when logged (64 bytes less per
+					    connection: issue 11) */
 	struct proxy_info *proxy;        /* PROXY header received, NULL if none (freed by conn_free) */
 	struct proxy_hdr *proxy_hdr;     /* header being read, NULL outside that phase */
 	_Alignas(max_align_t) char state[]; /* handler state (handler->state_size) */
