@@ -31,7 +31,6 @@ struct conn {
 	struct worker *w;                /* owning worker */
 	struct listener *l;              /* listener it came from */
 	const struct handler *handler;   /* line protocol */
-	int fd;                          /* the socket */
 	unsigned long long id;           /* per-worker id, for logs */
 	ev_io rio;                       /* readable */
 	ev_io wio;                       /* writable (armed only while output waits) */
@@ -43,6 +42,7 @@ struct conn {
 	bool read_eof;                   /* peer shut down its side */
 	bool closing;                    /* send what is queued, then free */
 	bool begun;                      /* conn_begin ran: the handler's close is due */
+	int fd;                          /* the socket (here, in the bools' padding: issue 11) */
 	const char *close_reason;        /* why, for the close log line */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler */
