@@ -192,7 +192,7 @@ def run_tcp(srv, payload, secs, into):
         j = bench(srv.port, args + payload, secs=secs)
         c1 = cpu_ticks(srv.root())
         err = j["errors"]["total"]
-        rate = j["lines_per_sec"] if name != "connect" else j["ok"] / j["seconds"]
+        rate = j["lines_per_sec"] if name != "connect" else j["ok"] / max(j["seconds"], 1e-3)
         add(into, name + " lines/s", rate)
         if name in ("latency", "c50", "many"):
             add(into, name + " p50 us", j["latency_us"]["p50"])
@@ -203,6 +203,8 @@ def run_tcp(srv, payload, secs, into):
             add(into, "pipelined ksock CPU %", 100 * j["client_cpu"] / j["seconds"])
         if err:
             add(into, name + " errors", err)
+            print("bench: %s %s: %d error(s), first: %s" % (srv.name, name, err, j["first_error"]),
+                  file=sys.stderr)
 
 
 def add(into, key, value):
@@ -346,7 +348,7 @@ def tls_rows(d, a):
                 try:
                     j = bench(port, args + ["--insecure"], secs=a.secs)
                     # Resumed: only the connections the server did resume count.
-                    c = (j["resumed"] if "resumed" in name else j["ok"]) / j["seconds"]
+                    c = (j["resumed"] if "resumed" in name else j["ok"]) / max(j["seconds"], 1e-3)
                     c = c if "handshakes" in name else j["lines_per_sec"]
                     add(res.setdefault(s, {}), name, c)
                     if j["errors"]["total"]:
