@@ -19,13 +19,16 @@
 
 #include "conf.h"
 #include "handler.h"
+#include "handlers/handlers.h"
 #include "log.h"
 
 enum setting_type {
 	SET_UINT,    /* non-negative integer within [min, max] */
 	SET_SECONDS, /* number (int or float) of seconds within [min, max] */
+	SET_NUMBER,  /* number (int or float) within [min, max] */
 	SET_STRING,  /* string */
 	SET_BOOL,    /* true/false */
+	SET_CIDRS,   /* a string or a list of strings: CIDR prefixes for a struct acl */
 	SET_SPECIAL, /* parsed by code in this file (protocol, handler, ...) */
 };
 
@@ -67,6 +70,12 @@ static const struct setting settings[] = {
 	{"udp_sources", SET_UINT, LIM(udp_sources), 16, 16 * 1024 * 1024},
 	{"udp_max_reply_ratio", SET_UINT, LIM(udp_max_reply_ratio), 1, 1000},
 	{"udp_rcvbuf", SET_UINT, LIM(udp_rcvbuf), 0, 1024 * 1024 * 1024},
+	/* Abuse limits (guard.c, srctab.c). */
+	{"max_connections_per_source", SET_UINT, LIM(max_connections_per_source), 0, 65535},
+	{"connect_rate", SET_NUMBER, LIM(connect_rate), 0, 1000000},
+	{"connect_burst", SET_UINT, LIM(connect_burst), 1, 10000},
+	{"slow_client_timeout", SET_SECONDS, LIM(slow_client_timeout), 0, 86400},
+	{"worker_buffer_limit", SET_UINT, G(worker_buffer_limit), 0, 4294967295.0},
 	{"name", SET_STRING, L(name), 0, 0},
 	{"protocol", SET_SPECIAL, L(protocol), 0, 0},
 	{"address", SET_STRING, L(address), 0, 0},
@@ -74,12 +83,18 @@ static const struct setting settings[] = {
 	{"handler", SET_SPECIAL, L(handler), 0, 0},
 	{"backlog", SET_UINT, L(backlog), 1, 65535},
 	{"ipv6_only", SET_BOOL, L(ipv6_only), 0, 0},
+	/* Observability and inetd services */
+	{"qotd_file", SET_STRING, L(qotd_file), 0, 0},
+	{"access_log", SET_STRING, L(access_log), 0, 0},
 	/* Load balancer: PROXY protocol, SO_REUSEPORT, drain before stopping. */
 	{"proxy_protocol", SET_SPECIAL, L(proxy_mode), 0, 0},
 	{"proxy_trusted", SET_SPECIAL, L(proxy_trusted), 0, 0},
 	{"proxy_timeout", SET_SECONDS, L(proxy_timeout), 0.001, 3600},
 	{"reuseport", SET_BOOL, L(reuseport), 0, 0},
 	{"drain_delay", SET_SECONDS, G(drain_delay), 0, 3600},
+	/* Access control (acl.c). */
+	{"allow", SET_CIDRS, L(acl), 0, 0},
+	{"deny", SET_CIDRS, L(acl), 0, 0},
 };
 
 /* Error context: the first error wins and names FILE:LINE. */
@@ -148,11 +163,13 @@ static bool get_number(struct loader *ld, const config_setting_t *s, const struc
 	double v;
 	if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
 		v = (double)config_setting_get_int64(s);
-	else if (t == CONFIG_TYPE_FLOAT && def->type == SET_SECONDS)
+	else if (t == CONFIG_TYPE_FLOAT && (def->type == SET_SECONDS || def->type == SET_NUMBER))
 		v = config_setting_get_float(s);
 	else {
 		fail_at(ld, s, "'%s' must be %s, not %s", def->name,
-			def->type == SET_SECONDS ? "a number of seconds" : "an integer",
+			def->type == SET_SECONDS  ? "a number of seconds"
+			: def->type == SET_NUMBER ? "a number"
+						  : "an integer",
 			type_name(t));
 		return false;
 	}
@@ -249,6 +266,26 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 	}
 }
 
+/* allow/deny: one prefix as a string, or a list/array of them. */
+static void load_cidrs(struct loader *ld, const config_setting_t *s, struct acl *acl, bool allow)
+{
+	const char *name = config_setting_name(s);
+	bool one = config_setting_type(s) == CONFIG_TYPE_STRING;
+	if (!one && !config_setting_is_aggregate(s)) {
+		fail_at(ld, s, "'%s' must be a string or a list of strings (\"10.0.0.0/8\", ...)",
+			name);
+		return;
+	}
+	int n = one ? 1 : config_setting_length(s);
+	for (int i = 0; i < n && !ld->failed; i++) {
+		const config_setting_t *e = one ? s : config_setting_get_elem(s, (unsigned)i);
+		const char *v = get_string(ld, e, name);
+		char why[256];
+		if (v && acl_add(acl, v, allow, why, sizeof why) < 0)
+			fail_at(ld, e, "'%s': %s", name, why);
+	}
+}
+
 /* Applies one setting s found in a group of the given scope to base (and limits). */
 static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned scope, void *base,
 			  struct limits *limits)
@@ -277,6 +314,7 @@ static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned
 		}
 		break;
 	case SET_SECONDS:
+	case SET_NUMBER:
 		if (get_number(ld, s, def, &num))
 			*(double *)field = num;
 		break;
@@ -295,6 +333,9 @@ static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned
 		else
 			*(bool *)field = config_setting_get_bool(s);
 		break;
+	case SET_CIDRS:
+		load_cidrs(ld, s, (struct acl *)field, strcmp(name, "allow") == 0);
+		break;
 	case SET_SPECIAL:
 		break;
 	}
@@ -308,6 +349,9 @@ static void resolve_address(struct loader *ld, const config_setting_t *s,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	hints.ai_flags |= AI_NUMERICHOST; /* fuzzing must not wait on DNS */
+#endif
 	snprintf(port, sizeof port, "%u", lc->port);
 	int rc = getaddrinfo(lc->address, port, &hints, &res);
 	if (rc != 0) {
@@ -320,6 +364,35 @@ static void resolve_address(struct loader *ld, const config_setting_t *s,
 	freeaddrinfo(res);
 }
 
+/* Per-listener settings of the observability and inetd features. */
+static void load_listener_extras(struct loader *ld, const config_setting_t *grp,
+				 struct listener_conf *lc)
+{
+	const config_setting_t *qf = config_setting_get_member(grp, "qotd_file");
+	const config_setting_t *al = config_setting_get_member(grp, "access_log");
+	if (lc->handler == &handler_qotd && !qf) {
+		fail_at(ld, grp, "listener '%s': handler qotd needs 'qotd_file'", lc->name);
+		return;
+	}
+	if (qf && lc->handler != &handler_qotd) {
+		fail_at(ld, qf, "'qotd_file' is only for handler qotd");
+		return;
+	}
+	if (qf) {
+		char why[512];
+		lc->qotd = qotd_load(lc->qotd_file, why, sizeof why);
+		if (!lc->qotd) {
+			fail_at(ld, qf, "listener '%s': %s", lc->name, why);
+			return;
+		}
+	}
+	if (al && lc->protocol == PROTO_UDP)
+		fail_at(ld, al, "'access_log' is for stream listeners, not udp");
+	else if (al && strcmp(lc->access_log, "journal") != 0 && lc->access_log[0] != '/')
+		fail_at(ld, al, "'access_log' must be \"journal\" or an absolute path, not '%s'",
+			lc->access_log);
+}
+
 static void load_listener(struct loader *ld, const config_setting_t *grp, struct conf *conf,
 			  size_t index)
 {
@@ -327,6 +400,7 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	lc->limits = conf->limits;
 	lc->backlog = 511;
 	lc->ipv6_only = true;
+	lc->stats_id = -1;
 	lc->proxy_timeout = 5;
 	lc->line = (int)config_setting_source_line(grp);
 	if (!config_setting_is_group(grp)) {
@@ -380,6 +454,8 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 		if (listener_conf_same_socket(&conf->listeners[j], lc))
 			fail_at(ld, grp, "listener '%s' uses the same %s address and port as '%s'",
 				lc->name, proto_name(lc->protocol), conf->listeners[j].name);
+	if (!ld->failed)
+		load_listener_extras(ld, grp, lc);
 }
 
 static void load_listeners(struct loader *ld, const config_setting_t *list, struct conf *conf)
@@ -421,6 +497,11 @@ static void conf_defaults(struct conf *conf)
 	conf->limits.udp_sources = 4096;
 	conf->limits.udp_max_reply_ratio = 10;
 	conf->limits.udp_rcvbuf = 4 * 1024 * 1024;
+	conf->limits.max_connections_per_source = 256;
+	conf->limits.connect_rate = 0; /* off: a source may be a balancer or NAT */
+	conf->limits.connect_burst = 200;
+	conf->limits.slow_client_timeout = 30;
+	conf->worker_buffer_limit = 64 * 1024 * 1024;
 }
 
 struct conf *conf_load(const char *path, char *err, size_t errlen)
@@ -468,7 +549,11 @@ void conf_free(struct conf *conf)
 	for (size_t i = 0; i < conf->n_listeners; i++) {
 		free(conf->listeners[i].name);
 		free(conf->listeners[i].address);
+		free(conf->listeners[i].qotd_file);
+		qotd_free(conf->listeners[i].qotd);
+		free(conf->listeners[i].access_log);
 		free(conf->listeners[i].proxy_trusted);
+		acl_free(&conf->listeners[i].acl);
 	}
 	free(conf->listeners);
 	free(conf->path);

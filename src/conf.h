@@ -15,8 +15,10 @@
 
 #include "cidr.h"
 #include "proxy.h"
+#include "acl.h"
 
 struct handler;
+struct qotd_quotes;
 
 enum proto {
 	PROTO_TCP, /* plain stream socket */
@@ -37,6 +39,11 @@ struct limits {
 	unsigned udp_sources;         /* sources remembered by the rate limiter, per worker */
 	unsigned udp_max_reply_ratio; /* a reply is at most this times its request */
 	unsigned udp_rcvbuf;          /* SO_RCVBUF asked for, bytes (0: system default) */
+	/* Abuse limits (guard.c, srctab.c); 0 turns one off. */
+	unsigned max_connections_per_source; /* open connections per source, all workers */
+	double connect_rate;      /* new connections per second per source (token bucket) */
+	unsigned connect_burst;   /* bucket size: connections a source may open at once */
+	double slow_client_timeout; /* seconds a started line may take to complete */
 };
 
 struct listener_conf {
@@ -56,7 +63,13 @@ struct listener_conf {
 	size_t n_proxy_trusted;       /* entries in proxy_trusted */
 	double proxy_timeout;         /* seconds to wait for the header */
 	bool reuseport;               /* one SO_REUSEPORT socket per worker slot */
+	struct acl acl;               /* allow/deny prefixes (acl.h), checked at accept */
 	int line;                     /* config line, for messages */
+	/* Observability and inetd services */
+	char *qotd_file;              /* qotd: file of quotes (fortune format) */
+	struct qotd_quotes *qotd;     /* qotd: the quotes, loaded with the config */
+	char *access_log;             /* NULL (off), "journal" or an absolute file path */
+	int stats_id;                 /* row in the shared counters (stats.h), -1: none; set by the master */
 };
 
 struct conf {
@@ -70,6 +83,7 @@ struct conf {
 	double shutdown_timeout;    /* seconds a draining worker waits for clients */
 	double drain_delay;         /* seconds health answers "draining" before SIGTERM stops */
 	struct limits limits;       /* global limits */
+	unsigned worker_buffer_limit; /* bytes of connection buffers per worker (0: none) */
 	struct listener_conf *listeners; /* listeners, in file order */
 	size_t n_listeners;         /* number of listeners */
 };

@@ -1,7 +1,8 @@
 /*
  * conn.c: a stream connection: reads into the worker's shared buffer, frames
  * lines, hands them to the handler, writes replies with back-pressure, and
- * enforces max_line, output_buffer and idle_timeout.
+ * enforces max_line, output_buffer, idle_timeout, slow_client_timeout and
+ * (with the worker) worker_buffer_limit.
  *
  * Owns everything in struct conn. Must not touch other connections or the
  * listening sockets. A function that may free the connection returns -1 and
@@ -31,12 +32,18 @@ static bool conn_has_room(const struct conn *c)
 	return outbuf_len(&c->out) < conn_limits(c)->output_buffer;
 }
 
+/* The handler sends unasked (chargen) and the output queue has room for more. */
+static bool conn_wants_more(const struct conn *c)
+{
+	return c->handler->more && !c->closing && conn_has_room(c);
+}
+
 /* Derives which watchers run from the connection's state. */
 static void conn_update_watchers(struct conn *c)
 {
 	struct ev_loop *loop = c->w->loop;
 	bool want_read = !c->read_eof && !c->closing && conn_has_room(c);
-	bool want_write = outbuf_len(&c->out) > 0;
+	bool want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c);
 	if (want_read && !ev_is_active(&c->rio))
 		ev_io_start(loop, &c->rio);
 	else if (!want_read && ev_is_active(&c->rio))
@@ -55,6 +62,56 @@ static void conn_begin_close(struct conn *c, const char *reason)
 	c->close_reason = reason;
 }
 
+/* Keeps the worker's total of connection buffer storage up to date. */
+static void conn_account(struct conn *c)
+{
+	size_t now = c->in.cap + c->out.cap;
+	c->w->buffered = c->w->buffered - c->buffered + now;
+	c->buffered = now;
+}
+
+/*
+ * worker_buffer_limit: while the worker is over it, the connection holding
+ * the most buffer memory is closed (the hoarder, not whoever reads next).
+ * Returns -1 if that was c.
+ */
+static int conn_enforce_budget(struct conn *c)
+{
+	struct worker *w = c->w;
+	unsigned limit = w->conf->worker_buffer_limit;
+	if (limit == 0 || w->buffered <= limit)
+		return 0;
+	struct conn *big = c;
+	for (struct conn *o = w->conns; o; o = o->next)
+		if (o->buffered > big->buffered)
+			big = o;
+	guard_note(&big->l->guard, GUARD_BUFFER_LIMIT, big->peer_str, ev_now(w->loop));
+	conn_free(big, "worker buffer limit");
+	return big == c ? -1 : 0;
+}
+
+/*
+ * slow_client_timeout: runs while a started line is incomplete, restarted
+ * when a line completes and another one is already started.
+ */
+static void conn_update_slow(struct conn *c)
+{
+	ev_tstamp timeout = conn_limits(c)->slow_client_timeout;
+	bool partial = linebuf_len(&c->in) > 0 && !c->closing && !c->read_eof;
+	if (timeout <= 0)
+		return;
+	if (!partial) {
+		ev_timer_stop(c->w->loop, &c->slow);
+		return;
+	}
+	if (ev_is_active(&c->slow) && c->slow_lines == c->lines_in)
+		return;
+	ev_timer_stop(c->w->loop, &c->slow);
+	ev_timer_set(&c->slow, timeout, 0);
+	ev_timer_start(c->w->loop, &c->slow);
+	c->slow_lines = c->lines_in;
+}
+
 static void conn_line_too_long(struct conn *c)
 {
 	unsigned max = conn_limits(c)->max_line;
@@ -69,6 +126,7 @@ static void conn_line_too_long(struct conn *c)
 static void conn_dispatch(struct conn *c, const struct line *line)
 {
 	c->lines_in++;
+	stats_add(c->l->stats, STAT_LINES_IN, 1);
 	if (c->handler->line(c->state, line, &c->out) != HANDLER_OK)
 		conn_begin_close(c, "closed by handler");
 }
@@ -80,6 +138,8 @@ static void conn_dispatch(struct conn *c, const struct line *line)
  * did not take. Stops before a line longer than max_line and once output
  * would be full, leaving those to conn_frame. Returns the bytes consumed.
  */
+static uint64_t conn_count_lines(const char *data, size_t len);
+
 static size_t conn_echo_lines(struct conn *c, const char *data, size_t len)
 {
 	size_t done = 0, lines = 0, max_line = conn_limits(c)->max_line;
@@ -97,8 +157,14 @@ static size_t conn_echo_lines(struct conn *c, const char *data, size_t len)
 	if (done == 0)
 		return 0;
 	c->lines_in += lines;
+	stats_add(c->l->stats, STAT_LINES_IN, lines);
 	ssize_t sent = send(c->fd, data, done, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (sent > 0) {
+		/* Lines out: those sent (the rest are counted by conn_flush). */
+		uint64_t out = (size_t)sent == done ? lines : conn_count_lines(data, (size_t)sent);
+		c->lines_out += out;
+		stats_add(c->l->stats, STAT_LINES_OUT, out);
+		stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)sent);
 		c->bytes_out += (uint64_t)sent;
 		c->last_activity = ev_now(c->w->loop);
 	} else {
@@ -133,12 +199,28 @@ static size_t conn_frame(struct conn *c, const char *data, size_t len)
 	return done;
 }
 
+/* Newlines in data[0..len): lines written, for the counters. */
+static uint64_t conn_count_lines(const char *data, size_t len)
+{
+	uint64_t n = 0;
+	const char *end = data + len, *p = data;
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
 /* Writes queued output until it is sent or the socket is full. Returns -1 if c was freed. */
 static int conn_flush(struct conn *c)
 {
 	while (outbuf_len(&c->out) > 0) {
 		ssize_t n = send(c->fd, outbuf_head(&c->out), outbuf_len(&c->out), MSG_NOSIGNAL);
 		if (n > 0) {
+			uint64_t lines = conn_count_lines(outbuf_head(&c->out), (size_t)n);
+			c->lines_out += lines;
+			stats_add(c->l->stats, STAT_LINES_OUT, lines);
+			stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)n);
 			outbuf_consume(&c->out, (size_t)n);
 			c->bytes_out += (uint64_t)n;
 			c->last_activity = ev_now(c->w->loop);
@@ -167,15 +249,23 @@ static int conn_advance(struct conn *c)
 		if (linebuf_len(&c->in) > 0 && !c->closing && conn_has_room(c))
 			linebuf_consume(&c->in, conn_frame(c, linebuf_head(&c->in), linebuf_len(&c->in)));
 		if (c->read_eof && !c->closing && conn_has_room(c)) {
-			/* Only a partial line can be left: it is the last line. */
-			if (linebuf_len(&c->in) > 0) {
+			/*
+			 * Only a partial line can be left: it is the last line. It may be
+			 * one byte over max_line (a line of max_line bytes and a '\r'
+			 * still waiting for its '\n'): that is too long too.
+			 */
+			if (linebuf_len(&c->in) > conn_limits(c)->max_line) {
+				conn_line_too_long(c);
+			} else if (linebuf_len(&c->in) > 0) {
 				struct line line;
 				line_final(linebuf_head(&c->in), linebuf_len(&c->in), &line);
 				conn_dispatch(c, &line);
-				linebuf_free(&c->in);
 			}
+			linebuf_free(&c->in);
 			conn_begin_close(c, "client closed");
 		}
+		if (conn_wants_more(c) && c->handler->more(c->state, &c->out) != HANDLER_OK)
+			conn_begin_close(c, "closed by handler");
 		size_t before = outbuf_len(&c->out);
 		if (conn_flush(c) < 0)
 			return -1;
@@ -183,10 +273,15 @@ static int conn_advance(struct conn *c)
 			conn_free(c, c->close_reason);
 			return -1;
 		}
-		/* Stop when the socket is full or nothing more can be framed. */
-		if (outbuf_len(&c->out) > 0 || before == 0 || linebuf_len(&c->in) == 0)
+		/* Stop when the socket is full or nothing more can be framed or generated. */
+		if (outbuf_len(&c->out) > 0 ||
+		    (!conn_wants_more(c) && (before == 0 || linebuf_len(&c->in) == 0)))
 			break;
 	}
+	conn_account(c);
+	if (conn_enforce_budget(c) < 0)
+		return -1;
+	conn_update_slow(c);
 	conn_update_watchers(c);
 	return 0;
 }
@@ -203,8 +298,13 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		conn_free(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
 		return;
 	}
+	if (n > 0)
+		stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)n);
 	if (n == 0) {
 		c->read_eof = true;
+	} else if (c->handler->ignore_input) {
+		c->bytes_in += (uint64_t)n;
+		c->last_activity = ev_now(loop);
 	} else {
 		c->bytes_in += (uint64_t)n;
 		c->last_activity = ev_now(loop);
@@ -232,6 +332,20 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 	conn_advance(c);
 }
 
+/* A started line did not complete in time (unless we are the ones not reading). */
+static void conn_slow_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn *c = container_of(t, struct conn, slow);
+	(void)revents;
+	if (!conn_has_room(c)) {
+		ev_timer_set(t, conn_limits(c)->slow_client_timeout, 0);
+		ev_timer_start(loop, t);
+		return;
+	}
+	guard_note(&c->l->guard, GUARD_SLOW_CLIENT, c->peer_str, ev_now(loop));
+	conn_free(c, "slow client");
+}
+
 /* Idle timeout, "be smart about timeouts" style: one timer re-armed only when it fires. */
 static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -250,15 +364,19 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
-		socklen_t peerlen)
+		socklen_t peerlen, const struct guard_ticket *ticket)
 {
 	const struct handler *h = l->conf->handler;
 	struct conn *c = calloc(1, sizeof *c + h->state_size);
 	if (!c) {
 		log_warnx("%s: out of memory for a new connection", l->conf->name);
+		stats_add(l->stats, STAT_REFUSED_NO_MEMORY, 1);
+		struct guard_ticket t = *ticket;
+		guard_release(&l->guard, &t);
 		close(fd);
 		return -1;
 	}
+	c->ticket = *ticket;
 	c->w = w;
 	c->l = l;
 	c->handler = h;
@@ -273,12 +391,15 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
 	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
 	ev_init(&c->idle, conn_idle_cb);
+	ev_init(&c->slow, conn_slow_cb);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
 	w->n_conns++;
 	l->n_conns++;
+	stats_add(l->stats, STAT_CONN_ACCEPTED, 1);
+	stats_add(l->stats, STAT_CONN_OPEN, 1);
 	log_debug("%s: peer %s: connection %llu accepted", l->conf->name, c->peer_str, c->id);
 	if (l->conf->proxy_mode != PROXY_OFF) {
 		proxy_conn_start(c); /* calls conn_begin once the header is read */
@@ -315,11 +436,31 @@ int conn_begin(struct conn *c)
 			.sock_peer = (struct sockaddr *)&c->sock_peer,
 			.proxy = c->proxy,
 			.draining = w->drain_flag,
+			.conf = c->l->conf,
+			.stats = w->stats,
 		};
 		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
 			conn_begin_close(c, "closed by handler");
 	}
 	return conn_advance(c);
+}
+
+/* The closed-by-reason counter for a close reason of this file or worker.c. */
+static enum stat_id conn_close_stat(const char *reason)
+{
+	static const struct {
+		const char *reason; /* as logged */
+		enum stat_id id;    /* counter */
+	} map[] = {
+		{"client closed", STAT_CLOSED_CLIENT},       {"closed by handler", STAT_CLOSED_HANDLER},
+		{"line too long", STAT_CLOSED_LINE_TOO_LONG}, {"idle timeout", STAT_CLOSED_IDLE},
+		{"shutdown timeout", STAT_CLOSED_SHUTDOWN},   {"immediate stop", STAT_CLOSED_SHUTDOWN},
+		{"worker exit", STAT_CLOSED_SHUTDOWN},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strcmp(map[i].reason, reason) == 0)
+			return map[i].id;
+	return STAT_CLOSED_ERROR;
 }
 
 void conn_free(struct conn *c, const char *reason)
@@ -329,7 +470,9 @@ void conn_free(struct conn *c, const char *reason)
 	ev_io_stop(loop, &c->rio);
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->idle);
+	ev_timer_stop(loop, &c->slow);
 	close(c->fd);
+	guard_release(&c->l->guard, &c->ticket);
 	if (c->handler->close && c->begun)
 		c->handler->close(c->state);
 	bool via = c->proxy && !c->proxy->local;
@@ -340,9 +483,18 @@ void conn_free(struct conn *c, const char *reason)
 		  via ? addr_format(&c->sock_peer.sa, sock_str) : "", c->id, reason, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
+	struct accesslog_entry e = {.started = c->started, .ended = ev_now(loop),
+				    .peer = c->peer_str, .lines_in = c->lines_in,
+				    .bytes_in = c->bytes_in, .lines_out = c->lines_out,
+				    .bytes_out = c->bytes_out, .reason = reason};
+	accesslog_write(&c->l->alog, &e);
+	stats_sub(c->l->stats, STAT_CONN_OPEN, 1);
+	/* Still reading the PROXY header: the session never began. */
+	stats_add(c->l->stats, c->proxy_hdr ? STAT_CLOSED_PROXY : conn_close_stat(reason), 1);
 	proxy_conn_free(c);
 	linebuf_free(&c->in);
 	outbuf_free(&c->out);
+	conn_account(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

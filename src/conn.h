@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "guard.h"
 #include "handler.h"
 #include "linebuf.h"
 #include "outbuf.h"
@@ -35,6 +36,10 @@ struct conn {
 	ev_io rio;                       /* readable */
 	ev_io wio;                       /* writable (armed only while output waits) */
 	ev_timer idle;                   /* idle_timeout, re-armed lazily */
+	ev_timer slow;                   /* slow_client_timeout, while a line is incomplete */
+	uint64_t slow_lines;             /* lines_in when slow was armed */
+	struct guard_ticket ticket;      /* what the listener's guard holds for it */
+	size_t buffered;                 /* bytes of in/out storage counted in the worker */
 	ev_tstamp last_activity;         /* last byte read or written */
 	ev_tstamp started;               /* accept time */
 	struct linebuf in;               /* bytes read but not yet framed */
@@ -46,6 +51,7 @@ struct conn {
 	const char *close_reason;        /* why, for the close log line */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler */
+	uint64_t lines_out;              /* newlines written to the client */
 	union addr_inet peer;            /* effective client address: the PROXY header's
 					    source if one came, else the socket's peer. Use
 					    this for logs, limits and allow/deny. */
@@ -58,9 +64,10 @@ struct conn {
 	_Alignas(max_align_t) char state[]; /* handler state (handler->state_size) */
 };
 
-/* Takes ownership of fd; returns 0, or -1 after closing fd (no memory). */
+/* Takes ownership of fd and ticket; returns 0, or -1 after closing fd and
+ * releasing ticket (no memory). */
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
-		socklen_t peerlen);
+		socklen_t peerlen, const struct guard_ticket *ticket);
 /*
  * Starts the session proper: watchers, idle timer, handler open. Called by
  * conn_create, or by the PROXY header phase (proxy_conn.c) once the header is

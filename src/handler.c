@@ -13,6 +13,15 @@ static const struct handler *const registry[] = {
 	&handler_hello,
 	&handler_whoami,
 	&handler_health,
+	/* inetd's internal services */
+	&handler_discard,
+	&handler_chargen,
+	&handler_daytime,
+	&handler_time,
+	&handler_qotd,
+	/* observability */
+	&handler_stats,
+	&handler_metrics,
 };
 
 const struct handler *handler_find(const char *name)
@@ -23,4 +32,8 @@ const struct handler *handler_find(const char *name)
 	return NULL;
 }
 
-const char *handler_names(void) { return "echo, hello, whoami, health"; }
+const char *handler_names(void)
+{
+	return "echo, hello, whoami, health, discard, chargen, daytime, time, qotd, stats, "
+	       "metrics";
+}

@@ -6,6 +6,11 @@
  * every transport (TCP, TLS, UDP) feeds the same handler and each handler is
  * unit-tested without a network. The connection allocates state_size bytes
  * of zeroed state for each session and calls open, line..., close.
+ *
+ * Streams: open may queue a greeting and return HANDLER_CLOSE ("send what is
+ * queued, then close": daytime, time, qotd). Datagrams (si->datagram): each
+ * datagram is one line() call and gets at most one reply; open must not
+ * reply.
  */
 #ifndef KSOCKD_HANDLER_H
 #define KSOCKD_HANDLER_H
@@ -16,6 +21,9 @@
 
 #include "linebuf.h"
 #include "outbuf.h"
+
+struct listener_conf;
+struct stats;
 
 enum handler_result {
 	HANDLER_OK = 0,    /* keep the session open */
@@ -40,6 +48,8 @@ struct session_info {
 	const char *tls_sni;           /* server name the client asked for */
 	const char *tls_alpn;          /* negotiated application protocol */
 	const char *tls_client_subject; /* client certificate subject DN */
+	const struct listener_conf *conf; /* the listener's settings (qotd quotes); may be NULL */
+	const struct stats *stats;     /* shared counters, read-only (stats, metrics); may be NULL */
 };
 
 struct handler {
@@ -51,6 +61,19 @@ struct handler {
 	enum handler_result (*line)(void *state, const struct line *line, struct outbuf *out);
 	/* Session end: releases what the state points to. NULL if nothing to do. */
 	void (*close)(void *state);
+	/*
+	 * Streams only: called whenever the connection's output queue has room
+	 * (below output_buffer), for handlers that send without being asked
+	 * (chargen). Appends a bounded amount; the connection calls it again
+	 * once the client has read. NULL for request/reply handlers.
+	 */
+	enum handler_result (*more)(void *state, struct outbuf *out);
+	/* Streams only: input is read, counted and dropped without framing lines
+	 * (discard, chargen: no max_line). Datagrams still reach line(). */
+	bool ignore_input;
+	/* Datagrams: answer even when the reply is empty (echo of an empty datagram).
+	 * Otherwise a datagram for which the handler queued nothing gets no reply. */
+	bool empty_reply;
 	/* Performance (issue 11): line() only queues the line itself, terminator
 	   included, and changes nothing else; conn may then send the complete
 	   lines of a read back in one call without calling line(). */

@@ -47,6 +47,8 @@ void line_final(const char *data, size_t len, struct line *line)
 int linebuf_append(struct linebuf *lb, const char *data, size_t len)
 {
 	size_t used = linebuf_len(lb);
+	if (len == 0)
+		return 0;
 	if (lb->cap - lb->tail < len) {
 		if (lb->head > 0) {
 			memmove(lb->data, lb->data + lb->head, used);

@@ -69,6 +69,7 @@ fail_op:
 static void listener_refuse_full(struct listener *l, int fd)
 {
 	close(fd);
+	stats_add(l->stats, STAT_REFUSED_MAX_CONN, 1);
 	l->refused_full++;
 	ev_tstamp now = ev_now(l->w->loop);
 	if (now - l->last_full_log >= LIMIT_LOG_INTERVAL) {
@@ -100,6 +101,7 @@ static void listener_out_of_fds(struct listener *l, int err)
 			  l->w->n_conns);
 		l->last_emfile_log = now;
 	}
+	stats_add(l->stats, STAT_ACCEPT_BACKOFF, 1);
 	l->state = LISTENER_BACKOFF;
 	ev_io_stop(l->w->loop, &l->io);
 	ev_timer_set(&l->backoff, EMFILE_BACKOFF, 0);
@@ -109,7 +111,6 @@ static void listener_out_of_fds(struct listener *l, int err)
 static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct listener *l = container_of(io, struct listener, io);
-	(void)loop;
 	(void)revents;
 	for (int i = 0; i < ACCEPT_BATCH && l->state == LISTENER_ACTIVE; i++) {
 		struct sockaddr_storage peer;
@@ -126,12 +127,20 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 				log_warn("listener '%s': accept", l->conf->name);
 			return;
 		}
+		/* allow/deny and per-source limits first: nothing else is spent on a refused peer. */
+		struct guard_ticket ticket;
+		if (guard_admit(&l->guard, (struct sockaddr *)&peer, ev_now(loop), &ticket) !=
+		    GUARD_OK) {
+			close(fd);
+			continue;
+		}
 		if (l->w->n_conns >= l->w->conf->limits.max_connections ||
 		    l->n_conns >= l->conf->limits.max_connections) {
+			guard_release(&l->guard, &ticket);
 			listener_refuse_full(l, fd);
 			continue;
 		}
-		conn_create(l->w, l, fd, (struct sockaddr *)&peer, plen);
+		conn_create(l->w, l, fd, (struct sockaddr *)&peer, plen, &ticket);
 	}
 }
 
@@ -142,9 +151,12 @@ void listener_start(struct listener *l, struct worker *w, const struct listener_
 	l->conf = lc;
 	l->fd = fd;
 	l->state = LISTENER_ACTIVE;
+	l->stats = stats_row_of(w->stats, w->stats_slot, lc->stats_id);
+	accesslog_open(&l->alog, lc);
 	l->last_full_log = l->last_emfile_log = l->last_proxy_log = -LIMIT_LOG_INTERVAL;
 	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
 	ev_timer_init(&l->backoff, listener_backoff_cb, 0, 0);
+	guard_init(&l->guard, lc, w->srctab, w->srctab_proc);
 	ev_io_start(w->loop, &l->io);
 }
 

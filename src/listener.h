@@ -15,7 +15,10 @@
 #include <ev.h>
 #include <stddef.h>
 
+#include "accesslog.h"
 #include "conf.h"
+#include "stats.h"
+#include "guard.h"
 
 struct udp;
 struct worker;
@@ -37,10 +40,13 @@ struct listener {
 	ev_tstamp last_full_log;          /* rate limit for "max_connections" warnings */
 	ev_tstamp last_emfile_log;        /* rate limit for EMFILE warnings */
 	unsigned long refused_full;       /* refused at max_connections since last log */
+	stats_row *stats;                 /* this worker's counters for it, NULL: not counted */
+	struct accesslog alog;            /* its access log in this worker (outlives the fd) */
 	struct udp *udp;                  /* UDP serving state (udp.c); NULL on stream listeners */
 	unsigned long proxy_refused;      /* refused for their PROXY header, in all */
 	unsigned long proxy_refused_unlogged; /* of those, not yet in a log line */
 	ev_tstamp last_proxy_log;         /* rate limit for PROXY refusal lines */
+	struct guard guard;               /* allow/deny and per-source limits */
 };
 
 /* Master side: creates, binds and listens; returns the fd or -1 with err set. */

@@ -17,9 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "accesslog.h"
+#include "activation.h"
 #include "addr.h"
 #include "handler.h"
 #include "listener.h"
@@ -27,8 +30,12 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "stats.h"
 #include "reuseport.h"
 #include "shared.h"
+#include "statefile.h"
+#include "watchdog.h"
+#include "srctab.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -48,8 +55,12 @@ struct wproc {
 	unsigned generation;  /* config generation it serves */
 	bool ready;           /* reported that its loop runs */
 	bool draining;        /* told to stop (SIGTERM/SIGQUIT) */
-	int ready_fd;         /* read end of its readiness pipe, -1 when closed */
-	ev_io ready_io;       /* readable: readiness byte or EOF */
+	bool usr1_pending;    /* SIGUSR1 to forward once its loop runs */
+	int ready_fd;         /* master's end of its channel (socketpair), -1 when closed */
+	int stats_slot;       /* its slot in the shared counters, -1: none */
+	int srctab_proc;      /* its journal in the per-source table, -1: none */
+	ev_io ready_io;       /* readable: readiness byte, ping answers, or EOF */
+	struct watchdog_peer wd; /* ping/answer state (watchdog.c) */
 };
 
 struct master {
@@ -59,6 +70,7 @@ struct master {
 	struct priv priv;        /* what workers run as */
 	int *fds;                /* listening sockets, one per conf listener */
 	struct rp_set rp;        /* reuseport listeners' sockets for worker slots 1.. */
+	struct srctab *srctab;   /* per-source counts shared with workers (NULL: unavailable) */
 	struct wproc *procs;     /* all live workers, every generation */
 	unsigned generation;     /* current generation number */
 	unsigned reloads;        /* successful reloads */
@@ -70,11 +82,16 @@ struct master {
 	unsigned crash_idx;      /* next slot in crashes */
 	double pause;            /* current respawn pause, seconds */
 	ev_signal sig_hup, sig_term, sig_int, sig_quit; /* signals handled in loop context */
+	ev_signal sig_usr1;      /* reopen access logs: forwarded to workers */
 	ev_child child;          /* any child exited */
 	ev_timer respawn;        /* respawns missing workers of the current generation */
 	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
+	struct stats *stats;     /* shared counters (stats.h), mapped before any fork */
 	struct shared *shared;   /* page shared with workers (drain flag) */
 	ev_timer drain_timer;    /* drain_delay: health says "draining", then the stop begins */
+	struct activation act;   /* sockets passed by the service manager (activation.c) */
+	struct statefile sf;     /* status file for "ksockd -s reload" (statefile.c) */
+	struct watchdog wd;      /* worker pings, WATCHDOG=1 (watchdog.c) */
 };
 
 static void master_spawn_missing(struct master *m);
@@ -91,8 +108,10 @@ static unsigned master_count(const struct master *m, bool current, bool ready_on
 
 static void master_update_status(struct master *m)
 {
-	notify_status("%zu listener(s), %u worker(s) ready, generation %u, %u reload(s)",
-		      m->conf->n_listeners, master_count(m, true, true), m->generation, m->reloads);
+	notify_status("%zu listener(s), %u worker(s) ready, %u open connection(s), generation %u, "
+		      "%u reload(s), %u rejected",
+		      m->conf->n_listeners, master_count(m, true, true), m->wd.last_conns,
+		      m->generation, m->reloads, m->sf.rejected);
 }
 
 static void wproc_close_pipe(struct wproc *p)
@@ -106,8 +125,10 @@ static void wproc_close_pipe(struct wproc *p)
 
 static void wproc_signal(struct wproc *p, int sig)
 {
-	if (sig == SIGTERM || sig == SIGQUIT)
+	if (sig == SIGTERM || sig == SIGQUIT) {
 		p->draining = true;
+		stats_slot_draining(p->m->stats, p->stats_slot);
+	}
 	if (kill(p->pid, sig) < 0 && errno != ESRCH)
 		log_warn("kill(%d, %d)", (int)p->pid, sig);
 }
@@ -130,6 +151,13 @@ static void master_generation_ready(struct master *m)
 	m->announced = true;
 	notify_ready();
 	master_update_status(m);
+	statefile_set(&m->sf, "ready", m->generation);
+	if (m->generation > 1) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "generation %u serves %zu listener(s) with %u worker(s)",
+			 m->generation, m->conf->n_listeners, m->conf->workers);
+		statefile_reload_end(&m->sf, true, msg);
+	}
 	if (m->reload_pending) {
 		m->reload_pending = false;
 		kill(getpid(), SIGHUP);
@@ -146,10 +174,16 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 	ssize_t n = read(p->ready_fd, buf, sizeof buf);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	wproc_close_pipe(p); /* one byte, or EOF: either way the pipe has done its job */
-	if (n <= 0 || p->ready)
+	if (n <= 0) {
+		wproc_close_pipe(p); /* the worker is gone */
+		return;
+	}
+	watchdog_peer_input(&p->wd, buf, (size_t)n, p->slot, p->pid);
+	if (p->ready)
 		return;
 	p->ready = true;
+	if (p->usr1_pending)
+		wproc_signal(p, SIGUSR1);
 	log_debug("worker %u (pid %d, generation %u) ready", p->slot, (int)p->pid, p->generation);
 	if (!m->announced && p->generation == m->generation &&
 	    master_count(m, true, true) == m->conf->workers)
@@ -157,19 +191,23 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 /* Child side of fork(): forget the master's watchers and become a worker. */
-static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
+static void master_become_worker(struct master *m, unsigned slot, int ready_fd, int stats_slot,
+				 int tab_proc)
 {
 	struct ev_loop *loop = m->loop;
 	ev_signal_stop(loop, &m->sig_hup);
 	ev_signal_stop(loop, &m->sig_term);
 	ev_signal_stop(loop, &m->sig_int);
 	ev_signal_stop(loop, &m->sig_quit);
+	ev_signal_stop(loop, &m->sig_usr1);
 	ev_child_stop(loop, &m->child);
 	ev_timer_stop(loop, &m->respawn);
 	ev_timer_stop(loop, &m->kill_timer);
 	ev_timer_stop(loop, &m->drain_timer);
+	watchdog_stop(&m->wd, loop);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_close_pipe(p);
+	activation_free(&m->act); /* the worker uses the master's dups in m->fds */
 	ev_loop_fork(loop);
 	sigset_t none;
 	sigemptyset(&none);
@@ -179,7 +217,7 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
 	if (!fds)
 		fatal("worker %u: malloc", slot);
 	int rc = worker_main(loop, m->conf, fds, slot, m->generation, ready_fd,
-			     &m->shared->draining);
+			     &m->shared->draining, m->stats, stats_slot, m->srctab, tab_proc);
 	free(fds);
 	exit(rc);
 }
@@ -187,20 +225,30 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd)
 static int master_spawn(struct master *m, unsigned slot)
 {
 	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		log_warn("cannot create a pipe for worker %u", slot);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pipefd) < 0) {
+		log_warn("cannot create a socketpair for worker %u", slot);
 		return -1;
 	}
+	int stats_slot = stats_slot_claim(m->stats, slot);
+	if (stats_slot < 0)
+		log_warnx("worker %u: all %d counter slots in use: its traffic is not counted", slot,
+			  STATS_MAX_SLOTS);
+	int tab_proc = m->srctab ? srctab_proc_attach(m->srctab) : -1;
+	if (m->srctab && tab_proc < 0)
+		log_warnx("worker %u: no per-source journal left: its connections are not counted "
+			  "per source", slot);
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warn("cannot fork worker %u", slot);
+		if (tab_proc >= 0)
+			srctab_proc_detach(m->srctab, tab_proc);
 		close(pipefd[0]);
 		close(pipefd[1]);
 		return -1;
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
-		master_become_worker(m, slot, pipefd[1]);
+		master_become_worker(m, slot, pipefd[1], stats_slot, tab_proc);
 	}
 	close(pipefd[1]);
 	struct wproc *p = calloc(1, sizeof *p);
@@ -210,7 +258,10 @@ static int master_spawn(struct master *m, unsigned slot)
 	p->pid = pid;
 	p->slot = slot;
 	p->generation = m->generation;
+	p->srctab_proc = tab_proc;
 	p->ready_fd = pipefd[0];
+	p->stats_slot = stats_slot;
+	stats_slot_start(m->stats, stats_slot, pid, m->generation, slot);
 	ev_io_init(&p->ready_io, wproc_ready_cb, p->ready_fd, EV_READ);
 	ev_io_start(m->loop, &p->ready_io);
 	p->next = m->procs;
@@ -270,6 +321,21 @@ static void master_worker_crashed(struct master *m)
 	}
 }
 
+/* A worker is gone: its share of the per-source counts must not outlive it. */
+static void master_release_sources(struct master *m, struct wproc *p, bool clean)
+{
+	if (!m->srctab || p->srctab_proc < 0)
+		return;
+	unsigned long held = srctab_proc_detach(m->srctab, p->srctab_proc);
+	if (held && clean)
+		log_warnx("worker %u (pid %d) exited cleanly but still held %lu per-source "
+			  "count(s): released",
+			  p->slot, (int)p->pid, held);
+	else if (held)
+		log_info("worker %u (pid %d): released %lu per-source count(s) of its connections",
+			 p->slot, (int)p->pid, held);
+}
+
 static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 {
 	struct master *m = container_of(c, struct master, child);
@@ -283,6 +349,7 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	wproc_close_pipe(p);
 	int st = c->rstatus;
 	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	stats_slot_end(m->stats, p->stats_slot, !clean);
 	if (p->draining && clean)
 		log_info("worker %u (pid %d, generation %u) exited after draining", p->slot,
 			 (int)p->pid, p->generation);
@@ -292,6 +359,7 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	else
 		log_warnx("worker %u (pid %d) exited with status %d", p->slot, (int)p->pid,
 			  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	master_release_sources(m, p, clean);
 	bool current = p->generation == m->generation && !p->draining;
 	free(p);
 	if (m->stopping) {
@@ -319,11 +387,12 @@ static void master_unbind(struct master *m, int *fds, size_t n)
 }
 
 /*
- * Binds (or keeps) a socket for every listener of conf, and the reuseport
- * sockets of worker slots 1.. into rp. Returns the fd array or NULL.
+ * Binds (or keeps, or takes from the service manager) a socket for every
+ * listener of conf, and the reuseport sockets of worker slots 1.. into rp.
+ * Returns the fd array, or NULL with the reason in err.
  */
 static int *master_bind_all(struct master *m, const struct conf *conf, bool *kept,
-			    struct rp_set *rp)
+			    struct rp_set *rp, char *err, size_t errlen)
 {
 	int *fds = calloc(conf->n_listeners, sizeof *fds);
 	if (!fds)
@@ -340,19 +409,20 @@ static int *master_bind_all(struct master *m, const struct conf *conf, bool *kep
 			}
 		if (fds[i] >= 0)
 			continue;
-		char err[512];
-		fds[i] = listener_bind(lc, err, sizeof err);
+		int passed = 0;
+		fds[i] = activation_socket(&m->act, lc, &passed, err, errlen);
 		if (fds[i] < 0) {
-			log_err("%s", err);
 			master_unbind(m, fds, i);
 			return NULL;
 		}
 		char a[ADDR_STRLEN];
 		log_info("listener '%s': %s %s, handler %s%s", lc->name, proto_name(lc->protocol),
 			 addr_format((const struct sockaddr *)&lc->addr, a), lc->handler->name,
-			 lc->reuseport ? ", reuseport" : "");
+			 passed ? " (socket passed by the service manager)"
+				: lc->reuseport ? ", reuseport" : "");
 	}
 	if (reuseport_bind(rp, conf, &m->rp, m->conf) < 0) {
+		snprintf(err, errlen, "cannot bind the reuseport sockets (see above)");
 		master_unbind(m, fds, conf->n_listeners);
 		return NULL;
 	}
@@ -374,6 +444,7 @@ static void master_reload(struct master *m)
 	}
 	log_notice("reloading %s", m->conf_path);
 	notify_reloading();
+	statefile_reload_begin(&m->sf);
 	struct conf *conf = conf_load(m->conf_path, err, sizeof err);
 	struct priv priv;
 	if (conf && priv_resolve(conf, &priv, err, sizeof err) < 0) {
@@ -383,16 +454,18 @@ static void master_reload(struct master *m)
 	if (!conf) {
 		log_err("reload rejected, keeping the running config: %s", err);
 		notify_reload_failed(err);
+		statefile_reload_end(&m->sf, false, err);
 		return;
 	}
 	bool *kept = calloc(m->conf->n_listeners, sizeof *kept);
 	if (!kept)
 		fatal("calloc");
 	struct rp_set rp;
-	int *fds = master_bind_all(m, conf, kept, &rp);
+	int *fds = master_bind_all(m, conf, kept, &rp, err, sizeof err);
 	if (!fds) {
-		log_err("reload rejected, keeping the running config: cannot bind listeners");
-		notify_reload_failed("cannot bind listeners");
+		log_err("reload rejected, keeping the running config: %s", err);
+		notify_reload_failed(err);
+		statefile_reload_end(&m->sf, false, err);
 		conf_free(conf);
 		free(kept);
 		return;
@@ -408,10 +481,13 @@ static void master_reload(struct master *m)
 		n_removed++;
 	}
 	free(kept);
+	activation_report_unmatched(&m->act, conf);
 	free(m->fds);
 	reuseport_retire(&m->rp, &rp);
 	m->rp = rp;
 	conf_free(m->conf);
+	stats_bind_conf(m->stats, conf);
+	accesslog_prepare(conf, &priv);
 	m->conf = conf;
 	m->fds = fds;
 	m->priv = priv;
@@ -431,6 +507,7 @@ static void master_stop(struct master *m, bool at_once)
 	int sig = at_once ? SIGQUIT : SIGTERM;
 	if (!m->stopping) {
 		notify_stopping();
+		statefile_set(&m->sf, "stopping", m->generation);
 		log_notice("%s: stopping %u worker(s)", at_once ? "stopping at once" : "graceful stop",
 			   master_count(m, false, false));
 		ev_timer_set(&m->kill_timer, m->conf->shutdown_timeout + KILL_GRACE, 0);
@@ -446,6 +523,21 @@ static void master_stop(struct master *m, bool at_once)
 		wproc_signal(p, sig);
 	if (!m->procs)
 		ev_break(m->loop, EVBREAK_ALL);
+}
+
+/* SIGUSR1 (logrotate): create missing access logs, then have every worker reopen its own. */
+static void master_reopen_logs(struct master *m)
+{
+	unsigned n = 0;
+	accesslog_prepare(m->conf, &m->priv);
+	for (struct wproc *p = m->procs; p; p = p->next) {
+		/* A worker whose loop does not run yet has no SIGUSR1 handler: tell it later. */
+		p->usr1_pending = !p->ready;
+		if (p->ready)
+			wproc_signal(p, SIGUSR1);
+		n++;
+	}
+	log_info("SIGUSR1: %u worker(s) told to reopen their access logs", n);
 }
 
 static void master_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -482,14 +574,31 @@ static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	struct master *m = ev_userdata(loop);
 	(void)revents;
 	switch (s->signum) {
-	case SIGHUP: master_reload(m); break;
+	case SIGHUP:
+		statefile_requested(&m->sf);
+		master_reload(m);
+		break;
 	case SIGTERM:
 	case SIGINT:
 		if (!master_drain_first(m))
 			master_stop(m, false);
 		break;
 	case SIGQUIT: master_stop(m, true); break;
+	case SIGUSR1: master_reopen_logs(m); break;
 	}
+}
+
+/* One watchdog round: ping every worker, WATCHDOG=1 if the serving ones all answered. */
+static void master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = container_of(t, struct master, wd.timer);
+	(void)revents;
+	watchdog_round_begin(&m->wd);
+	for (struct wproc *p = m->procs; p; p = p->next)
+		watchdog_round_peer(&m->wd, &p->wd, p->ready_fd, ev_now(loop),
+				    p->generation == m->generation && !p->draining, p->slot, p->pid);
+	if (watchdog_round_end(&m->wd) && !m->stopping)
+		master_update_status(m);
 }
 
 static void master_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -531,11 +640,24 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		return 1;
 	}
 	priv_raise_nofile(conf);
-	m.fds = master_bind_all(&m, conf, NULL, &m.rp);
+	m.stats = stats_create();
+	if (!m.stats)
+		fatal("cannot map the shared counters");
+	stats_bind_conf(m.stats, conf);
+	m.srctab = srctab_create();
+	if (!m.srctab)
+		log_warn("cannot map the per-source table: max_connections_per_source and "
+			 "connect_rate are not enforced");
+	activation_collect(&m.act);
+	m.fds = master_bind_all(&m, conf, NULL, &m.rp, err, sizeof err);
 	if (!m.fds) {
+		log_err("%s", err);
+		activation_free(&m.act);
 		conf_free(conf);
+		srctab_destroy(m.srctab);
 		return 1;
 	}
+	activation_report_unmatched(&m.act, conf);
 	m.conf = conf;
 	m.shared = shared_create();
 	if (!m.shared)
@@ -545,8 +667,11 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		if (daemon(0, 0) < 0)
 			fatal("daemon");
 		log_init("ksockd", LOG_TARGET_SYSLOG, conf->log_level);
+		notify_mainpid(getpid());
 	}
+	statefile_init(&m.sf);
 	master_write_pid_file(&m);
+	accesslog_prepare(conf, &m.priv);
 	ev_signal_init(&m.sig_hup, master_signal_cb, SIGHUP);
 	ev_signal_init(&m.sig_term, master_signal_cb, SIGTERM);
 	ev_signal_init(&m.sig_int, master_signal_cb, SIGINT);
@@ -555,18 +680,25 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	ev_signal_start(m.loop, &m.sig_term);
 	ev_signal_start(m.loop, &m.sig_int);
 	ev_signal_start(m.loop, &m.sig_quit);
+	ev_signal_init(&m.sig_usr1, master_signal_cb, SIGUSR1);
+	ev_signal_start(m.loop, &m.sig_usr1);
 	ev_child_init(&m.child, master_child_cb, 0, 0);
 	ev_child_start(m.loop, &m.child);
 	ev_timer_init(&m.respawn, master_respawn_cb, 0, 0);
 	ev_timer_init(&m.kill_timer, master_kill_cb, 0, 0);
 	ev_timer_init(&m.drain_timer, master_drain_cb, 0, 0);
 	m.generation = 1;
+	statefile_set(&m.sf, "starting", m.generation);
+	watchdog_start(&m.wd, m.loop, master_watchdog_cb);
 	log_notice("ksockd %s starting %u worker(s) (config %s)", PACKAGE_VERSION, conf->workers,
 		   conf_path);
 	master_spawn_missing(&m);
 
 	ev_run(m.loop, 0);
 
+	watchdog_stop(&m.wd, m.loop);
+	statefile_free(&m.sf);
+	activation_free(&m.act);
 	for (size_t i = 0; i < m.conf->n_listeners; i++)
 		close(m.fds[i]);
 	reuseport_free(&m.rp);
@@ -575,6 +707,8 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	log_notice("stopped");
 	free(m.fds);
 	conf_free(m.conf);
+	stats_destroy(m.stats);
 	shared_destroy(m.shared);
+	srctab_destroy(m.srctab);
 	return 0;
 }

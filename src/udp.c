@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "stats.h"
 #include "udp.h"
 #include "udpfilter.h"
 #include "worker.h"
@@ -186,6 +187,7 @@ static void udp_run_handler(struct udp *u, const char *data, size_t len,
                             const struct session_info *si, struct outbuf *out, size_t limit)
 {
 	const struct handler *h = u->conf->handler;
+	uint64_t lines = 0;
 	memset(u->state, 0, h->state_size);
 	enum handler_result r = h->open ? h->open(u->state, si, out) : HANDLER_OK;
 	while (r == HANDLER_OK && len > 0 && outbuf_len(out) <= limit) {
@@ -196,11 +198,13 @@ static void udp_run_handler(struct udp *u, const char *data, size_t len,
 			used = len;
 		}
 		r = h->line(u->state, &line, out);
+		lines++;
 		data += used;
 		len -= used;
 	}
 	if (h->close)
 		h->close(u->state);
+	stats_add(u->l->stats, STAT_LINES_IN, lines);
 }
 
 /* Serves received datagram i; queues its reply as send slot *ns when there is one. */
@@ -212,24 +216,30 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	uint16_t port = peer->sa_family == AF_INET
 	                    ? ntohs(((const struct sockaddr_in *)peer)->sin_port)
 	                    : ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+	stats_add(u->l->stats, STAT_DGRAM_IN, 1);
+	stats_add(u->l->stats, STAT_BYTES_IN, len);
 	if (udpfilter_port_blocked(&u->filter, port)) {
 		u->n.port++;
+		stats_add(u->l->stats, STAT_DGRAM_DROP_PORT, 1);
 		return;
 	}
 	if ((mh->msg_flags & MSG_TRUNC) || len > u->lim->max_datagram) {
 		u->n.too_big++;
+		stats_add(u->l->stats, STAT_DGRAM_DROP_TOO_BIG, 1);
 		return;
 	}
 	struct sockaddr_storage dst;
 	bool bcast = false, have_dst = u->pktinfo && udp_dest(u, i, &dst, &bcast);
 	if (bcast) {
 		u->n.bcast++;
+		stats_add(u->l->stats, STAT_DGRAM_DROP_BCAST, 1);
 		return;
 	}
 	struct ratelimit_key key;
 	if (u->limited && ratelimit_key_from_addr(peer, &key) &&
 	    !ratelimit_allow(&u->rl, &key, ev_now(u->l->w->loop))) {
 		u->n.rate++;
+		stats_add(u->l->stats, STAT_DGRAM_DROP_RATE, 1);
 		return;
 	}
 	struct outbuf *out = &u->out[*ns];
@@ -241,17 +251,23 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	    .peer = peer,
 	    .local = have_dst ? (struct sockaddr *)&dst : (struct sockaddr *)&u->conf->addr,
 	    .datagram = true,
+	    .conf = u->conf,
+	    .stats = u->l->w->stats,
 	    .sock_peer = peer,
 	    .draining = u->l->w->drain_flag,
 	};
 	udp_run_handler(u, u->riov[i].iov_base, len, &si, out, limit);
 	size_t rlen = outbuf_len(out);
+	if (rlen == 0 && !u->conf->handler->empty_reply)
+		return; /* nothing to say (discard, or a handler that ignored it) */
 	if (!udpfilter_reply_ok(len, rlen, u->lim->udp_max_reply_ratio)) {
 		u->n.ratio++;
+		stats_add(u->l->stats, STAT_DGRAM_DROP_RATIO, 1);
 		return;
 	}
 	if (rlen > u->lim->max_datagram) {
 		u->n.too_big++;
+		stats_add(u->l->stats, STAT_DGRAM_DROP_TOO_BIG, 1);
 		return;
 	}
 	struct msghdr *sh = &u->smsg[*ns].msg_hdr;
@@ -267,6 +283,26 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	(*ns)++;
 }
 
+/* Shared counters for replies first..first+n-1, just sent. */
+static void udp_count_sent(struct udp *u, int first, int n)
+{
+	uint64_t bytes = 0, lines = 0;
+	for (int j = first; j < first + n; j++) {
+		size_t len = u->siov[j].iov_len;
+		if (len == 0)
+			continue;
+		const char *p = u->siov[j].iov_base, *end = p + len;
+		bytes += len;
+		while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+			lines++;
+			p++;
+		}
+	}
+	stats_add(u->l->stats, STAT_DGRAM_ANSWERED, (uint64_t)n);
+	stats_add(u->l->stats, STAT_BYTES_OUT, bytes);
+	stats_add(u->l->stats, STAT_LINES_OUT, lines);
+}
+
 /* Sends replies 0..n-1; a full send buffer drops the rest, never waits. */
 static void udp_send(struct udp *u, int n)
 {
@@ -275,16 +311,19 @@ static void udp_send(struct udp *u, int n)
 		int r = sendmmsg(u->l->fd, u->smsg + i, (unsigned)(n - i), MSG_DONTWAIT);
 		if (r > 0) {
 			u->n.answered += (unsigned long)r;
+			udp_count_sent(u, i, r);
 			i += r;
 		} else if (r < 0 && errno == EINTR) {
 			continue;
 		} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
 			u->n.send_full += (unsigned long)(n - i);
+			stats_add(u->l->stats, STAT_DGRAM_DROP_SEND_FULL, (uint64_t)(n - i));
 			return;
 		} else {
 			if (log_enabled(LOG_DEBUG))
 				log_warn("udp '%s': sendmmsg", u->conf->name);
 			u->n.error++;
+			stats_add(u->l->stats, STAT_DGRAM_DROP_ERROR, 1);
 			i++; /* skip the reply that failed */
 		}
 	}
@@ -396,6 +435,8 @@ void udp_start(struct listener *l, struct worker *w, const struct listener_conf 
 	l->conf = lc;
 	l->fd = fd;
 	l->state = LISTENER_ACTIVE;
+	l->stats = stats_row_of(w->stats, w->stats_slot, lc->stats_id);
+	accesslog_open(&l->alog, lc); /* access_log is for streams: this only marks it off */
 	struct udp *u = calloc(1, sizeof *u);
 	if (!u)
 		fatal("udp '%s': calloc", lc->name);

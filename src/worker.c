@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "listener.h"
 #include "log.h"
 #include "udp.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -101,6 +103,16 @@ static void worker_ignore_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	(void)revents;
 }
 
+static void worker_sigusr1_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	struct worker *w = container_of(s, struct worker, sig_usr1);
+	(void)loop;
+	(void)revents;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		accesslog_reopen(&w->listeners[i].alog);
+	log_info("worker %u: access logs reopened", w->slot);
+}
+
 /* First loop iteration: tell the master this worker serves. */
 static void worker_ready_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -115,8 +127,22 @@ static void worker_ready_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		log_warn("worker %u: cannot report readiness to the master", w->slot);
 }
 
+/* The master's ping (watchdog.h): answer with the open connection count. */
+static void worker_ping_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct worker *w = container_of(io, struct worker, ping_io);
+	char buf[64];
+	(void)revents;
+	ssize_t n = recv(w->ready_fd, buf, sizeof buf, MSG_DONTWAIT);
+	if (n > 0)
+		watchdog_answer(w->ready_fd, w->n_conns);
+	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		ev_io_stop(loop, io); /* the master is gone or stopped listening */
+}
+
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd, const volatile int *drain_flag)
+		unsigned generation, int ready_fd, const volatile int *drain_flag,
+		struct stats *stats, int stats_slot, struct srctab *srctab, int srctab_proc)
 {
 	struct worker *w = calloc(1, sizeof *w);
 	if (!w)
@@ -127,6 +153,10 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	w->generation = generation;
 	w->ready_fd = ready_fd;
 	w->drain_flag = drain_flag;
+	w->stats = stats;
+	w->stats_slot = stats_slot;
+	w->srctab = srctab;
+	w->srctab_proc = srctab_proc;
 	/* A worker must not outlive its master. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	w->n_listeners = conf->n_listeners;
@@ -143,6 +173,8 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	ev_signal_init(&w->sig_quit, worker_sigquit_cb, SIGQUIT);
 	ev_signal_init(&w->sig_int, worker_ignore_cb, SIGINT);
 	ev_signal_init(&w->sig_hup, worker_ignore_cb, SIGHUP);
+	ev_signal_init(&w->sig_usr1, worker_sigusr1_cb, SIGUSR1);
+	ev_signal_start(loop, &w->sig_usr1);
 	ev_signal_start(loop, &w->sig_term);
 	ev_signal_start(loop, &w->sig_quit);
 	ev_signal_start(loop, &w->sig_int);
@@ -150,6 +182,8 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	ev_timer_init(&w->drain_timer, worker_drain_timeout_cb, 0, 0);
 	ev_timer_init(&w->ready_timer, worker_ready_cb, 0, 0);
 	ev_timer_start(loop, &w->ready_timer);
+	ev_io_init(&w->ping_io, worker_ping_cb, ready_fd, EV_READ);
+	ev_io_start(loop, &w->ping_io);
 	log_debug("worker %u (generation %u) serving %zu listener(s)", slot, generation,
 		  conf->n_listeners);
 
@@ -157,12 +191,18 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 
 	worker_close_listeners(w);
 	worker_close_all(w, "worker exit");
+	for (size_t i = 0; i < w->n_listeners; i++)
+		guard_log_totals(&w->listeners[i].guard, w->slot);
 	ev_signal_stop(loop, &w->sig_term);
 	ev_signal_stop(loop, &w->sig_quit);
 	ev_signal_stop(loop, &w->sig_int);
 	ev_signal_stop(loop, &w->sig_hup);
+	ev_signal_stop(loop, &w->sig_usr1);
+	for (size_t i = 0; i < w->n_listeners; i++)
+		accesslog_close(&w->listeners[i].alog);
 	ev_timer_stop(loop, &w->drain_timer);
 	ev_timer_stop(loop, &w->ready_timer);
+	ev_io_stop(loop, &w->ping_io);
 	close(ready_fd);
 	free(w->listeners);
 	free(w);

@@ -13,9 +13,11 @@
 #include <stdbool.h>
 
 #include "conf.h"
+#include "stats.h"
 
 struct conn;
 struct listener;
+struct srctab;
 
 #define WORKER_RBUF_SIZE 65536
 
@@ -30,20 +32,28 @@ struct worker {
 	unsigned n_conns;           /* their number */
 	unsigned long long next_conn_id; /* ids for log lines */
 	bool draining;              /* no longer accepting; exit when conns reach 0 */
-	int ready_fd;               /* pipe to the master; -1 once used */
 	const volatile int *drain_flag; /* master's shared page: non-zero while draining */
+	int ready_fd;               /* channel to the master: readiness, ping answers */
 	ev_signal sig_term;         /* graceful drain */
 	ev_signal sig_quit;         /* stop at once */
 	ev_signal sig_int;          /* ignored: the master decides */
 	ev_signal sig_hup;          /* ignored: the master decides */
+	ev_signal sig_usr1;         /* reopen access logs (forwarded by the master) */
 	ev_timer drain_timer;       /* shutdown_timeout while draining */
 	ev_timer ready_timer;       /* fires on the loop's first iteration */
+	struct stats *stats;        /* shared counters; this worker writes only its slot */
+	int stats_slot;             /* that slot, -1: not counted */
+	ev_io ping_io;              /* the master's pings on ready_fd (watchdog.h) */
+	struct srctab *srctab;      /* per-source table shared with all workers (NULL: none) */
+	int srctab_proc;            /* this worker's journal in it */
+	size_t buffered;            /* bytes of connection buffers (worker_buffer_limit) */
 	char rbuf[WORKER_RBUF_SIZE]; /* shared read buffer for all connections */
 };
 
 /* Runs a worker in the current (just forked) process; returns its exit status. */
 int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd, const volatile int *drain_flag);
+		unsigned generation, int ready_fd, const volatile int *drain_flag,
+		struct stats *stats, int stats_slot, struct srctab *srctab, int srctab_proc);
 /* Called by conn_free() when a connection is gone; may end the worker's loop. */
 void worker_conn_gone(struct worker *w);
 

@@ -17,5 +17,6 @@ static enum handler_result echo_line(void *state, const struct line *line, struc
 const struct handler handler_echo = {
 	.name = "echo",
 	.line = echo_line,
+	.empty_reply = true, /* RFC 862: an empty datagram comes back empty */
 	.echoes = true,
 };

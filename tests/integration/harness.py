@@ -2,28 +2,80 @@
 
 The harness plays the service manager: it binds its own NOTIFY_SOCKET and
 waits for READY=1 instead of sleeping. Every daemon it starts runs in its own
-process group and is killed at exit, even when a test fails.
+process group and is stopped at exit, even when a test fails.
+
+Memory checkers: every daemon runs with ASAN_OPTIONS/UBSAN_OPTIONS pointing
+their reports into its own directory (harmless in a plain build). With
+KSOCKD_VALGRIND=1 it runs under valgrind, one log per process. When a daemon
+is stopped, any non-empty report fails the test (and the whole script's exit
+status), so a worker's leak or overflow cannot hide behind a passing reply.
 """
 import atexit
 import os
 import re
 import select
+import shutil
 import signal as sigmod
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 KSOCKD = os.environ.get("KSOCKD", os.path.join(os.path.dirname(__file__), "..", "..", "ksockd"))
+VALGRIND = os.environ.get("KSOCKD_VALGRIND", "") not in ("", "0")
+# Timeouts of tests that wait on the daemon are multiplied by this (valgrind is slow).
+SLOW = float(os.environ.get("KSOCKD_SLOW", "10" if VALGRIND else "1"))
+SUPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")  # *.supp files
 _started = []
+_reports = []  # memory-checker reports found, for the exit status
+_dirs = []  # daemons' directories (config, log, reports), removed at exit
 
 
 def _cleanup():
     for d in list(_started):
-        d.kill()
+        try:
+            d.kill()
+        except AssertionError:
+            pass
+    for d in _dirs if not _reports else []:  # keep everything when there is a report
+        shutil.rmtree(d, ignore_errors=True)
+    if _reports:
+        sys.stderr.write("harness: %d memory-checker report(s) found\n" % len(_reports))
+        sys.stderr.flush()
+        os._exit(1)
 
 
 atexit.register(_cleanup)
+
+
+def checker_env(report_dir):
+    """Environment making ASan/UBSan/LSan write one file per process into report_dir."""
+    return {
+        "ASAN_OPTIONS": "log_path=%s/asan:detect_leaks=1:abort_on_error=0:exitcode=23"
+                        % report_dir,
+        "UBSAN_OPTIONS": "log_path=%s/ubsan:print_stacktrace=1:halt_on_error=1" % report_dir,
+        "LSAN_OPTIONS": "log_path=%s/lsan:print_suppressions=0:suppressions=%s"
+                        % (report_dir, os.path.join(SUPP_DIR, "lsan.supp")),
+    }
+
+
+def valgrind_argv(report_dir):
+    return ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--error-exitcode=99", "--trace-children=yes", "--vgdb=no",
+            "--suppressions=%s" % os.path.join(SUPP_DIR, "valgrind.supp"),
+            "--log-file=%s/vg.%%p" % report_dir]
+
+
+def checker_reports(report_dir):
+    """Non-empty report files in report_dir, as {name: text}."""
+    out = {}
+    for name in sorted(os.listdir(report_dir)):
+        path = os.path.join(report_dir, name)
+        if os.path.getsize(path) > 0:
+            with open(path, "rb") as f:
+                out[name] = f.read().decode(errors="replace")
+    return out
 
 
 def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
@@ -97,8 +149,10 @@ class Notify:
 class Daemon:
     """A running ksockd on a generated config."""
 
-    def __init__(self, listeners, env=None, wait_ready=True, preexec=None, **globals_):
+    def __init__(self, listeners, env=None, wait_ready=True, preexec=None, wrap=None, args=None,
+                 **globals_):
         self.dir = tempfile.mkdtemp(prefix="ksockd-test-")
+        _dirs.append(self.dir)
         self.conf_path = os.path.join(self.dir, "ksockd.conf")
         self.listeners = {l["name"]: l for l in listeners}
         self.globals = globals_
@@ -108,9 +162,20 @@ class Daemon:
         e = dict(os.environ)
         e["NOTIFY_SOCKET"] = self.notify.path
         e.pop("JOURNAL_STREAM", None)
+        # Workers drop privileges: their reports must be writable by them too.
+        os.chmod(self.dir, 0o711)
+        self.report_dir = os.path.join(self.dir, "reports")
+        os.mkdir(self.report_dir)
+        os.chmod(self.report_dir, 0o1777)
+        e.update(checker_env(self.report_dir))
         e.update(env or {})
         self.logf = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([KSOCKD, "-f", "-c", self.conf_path], stdin=subprocess.DEVNULL,
+        # wrap: a command that execs ksockd (an activator), so self.pid stays the master's.
+        argv = [KSOCKD, "-f", "-c", self.conf_path] + list(args or [])
+        if VALGRIND:
+            argv = valgrind_argv(self.report_dir) + argv
+        argv = list(wrap or []) + argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=subprocess.STDOUT, env=e,
                                      start_new_session=True, preexec_fn=preexec)
         _started.append(self)
@@ -123,7 +188,7 @@ class Daemon:
 
     def wait_ready(self, timeout=10.0):
         try:
-            self.notify.wait_for(lambda m: "READY=1" in m, timeout)
+            self.notify.wait_for(lambda m: "READY=1" in m, timeout * SLOW)
         except TimeoutError:
             raise AssertionError("ksockd did not become ready; log:\n" + self.log())
 
@@ -188,26 +253,50 @@ class Daemon:
         if self.proc.poll() is None:
             os.kill(self.pid, sig)
         try:
-            return self.proc.wait(timeout)
+            return self.proc.wait(timeout * SLOW)
         finally:
             self.kill()
 
     def kill(self):
+        """Stops the daemon at once (SIGQUIT, so every process exits through exit() and
+        the leak checkers run; SIGKILL if it hangs), then fails on any checker report."""
+        if self not in _started:
+            return
+        _started.remove(self)
         if self.proc.poll() is None:
             try:
-                os.killpg(self.pid, sigmod.SIGKILL)
+                os.kill(self.pid, sigmod.SIGQUIT)
+                self.proc.wait(10 * SLOW)
+            except subprocess.TimeoutExpired:
+                pass
             except ProcessLookupError:
                 pass
-            self.proc.wait()
-        else:
-            try:  # workers left behind, if any
-                os.killpg(self.pid, sigmod.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        try:  # the master if it hung, and workers left behind, if any
+            os.killpg(self.pid, sigmod.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self._wait_group_gone()
         self.notify.close()
         self.logf.close()
-        if self in _started:
-            _started.remove(self)
+        reports = checker_reports(self.report_dir)
+        m = re.search(r"(ERROR: (Can't open file|\w+Sanitizer)|runtime error:).*", self.log())
+        if m:
+            reports["daemon log"] = m.group(0)
+        if reports:
+            _reports.append(reports)
+            raise AssertionError("memory checker reports:\n" + "\n".join(
+                "== %s ==\n%s" % kv for kv in reports.items()) + "\nlog:\n" + self.log())
+
+    def _wait_group_gone(self, timeout=10.0):
+        """Waits until no process of the daemon's group is left (their reports are complete)."""
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.02)
 
     def __enter__(self):
         return self
@@ -242,6 +331,13 @@ def recv_all(sock, timeout=5.0):
         if not chunk:
             return buf
         buf += chunk
+
+
+def instrumented(pid):
+    """True if pid runs under ASan or valgrind, whose own memory use hides ksockd's."""
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read()
+    return VALGRIND or "libasan" in maps or "vgpreload" in maps
 
 
 def rss_kb(pid):

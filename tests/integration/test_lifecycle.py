@@ -145,6 +145,8 @@ class Stop(unittest.TestCase):
     def test_graceful_stop_lets_a_client_finish(self):
         d = H.Daemon([H.listener("e")], workers=1, shutdown_timeout=10)
         s = H.connect(d.port("e"))
+        s.sendall(b"accepted?\n")  # the worker has accepted it before SIGTERM closes the listener
+        self.assertEqual(H.recv_until(s), b"accepted?\n")
         d.signal(signal.SIGTERM)
         d.wait_log(r"draining 1 connection")
         s.sendall(b"finishing\n")
@@ -158,6 +160,8 @@ class Stop(unittest.TestCase):
     def test_second_sigterm_stops_at_once(self):
         d = H.Daemon([H.listener("e")], workers=1, shutdown_timeout=60)
         s = H.connect(d.port("e"))
+        s.sendall(b"accepted?\n")  # the worker has accepted it before SIGTERM closes the listener
+        self.assertEqual(H.recv_until(s), b"accepted?\n")
         d.signal(signal.SIGTERM)
         d.wait_log(r"draining 1 connection")
         t0 = time.monotonic()

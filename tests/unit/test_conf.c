@@ -53,6 +53,29 @@ START_TEST(valid_config_gets_defaults_and_overrides)
 }
 END_TEST
 
+START_TEST(abuse_limits_and_lists_have_defaults_and_overrides)
+{
+	char err[512] = "";
+	struct conf *c = load_text("connect_rate = 2.5;\nlisteners = (" L_ECHO ",\n"
+				   "{ name = \"h\"; protocol = \"tcp\"; address = \"::1\"; port = 9;"
+				   " handler = \"hello\"; max_connections_per_source = 0;"
+				   " allow = [\"10.0.0.0/8\", \"::1\"]; deny = \"10.1.0.0/16\"; }\n);\n",
+				   err, sizeof err);
+	ck_assert_msg(c != NULL, "unexpected error: %s", err);
+	const struct limits *a = &c->listeners[0].limits, *b = &c->listeners[1].limits;
+	ck_assert_uint_eq(a->max_connections_per_source, 256);
+	ck_assert_uint_eq(b->max_connections_per_source, 0);
+	ck_assert_double_eq(a->connect_rate, 2.5);
+	ck_assert_uint_eq(a->connect_burst, 200);
+	ck_assert_double_eq(a->slow_client_timeout, 30);
+	ck_assert_uint_eq(c->worker_buffer_limit, 64 * 1024 * 1024);
+	ck_assert_uint_eq(c->listeners[0].acl.n, 0);
+	ck_assert_uint_eq(c->listeners[1].acl.n, 3);
+	ck_assert(c->listeners[1].acl.has_allow);
+	conf_free(c);
+}
+END_TEST
+
 START_TEST(host_names_are_resolved)
 {
 	char err[512] = "";
@@ -135,6 +158,35 @@ static const struct bad_case bad[] = {
 	{"idle_timeout = true;\nlisteners = (" L_ECHO ");\n",
 	 "1: 'idle_timeout' must be a number of seconds"},
 	{"group = \"nogroup\";\nlisteners = (" L_ECHO ");\n", "1: 'group' is set without 'user'"},
+	/* Observability and inetd services */
+	{"listeners = (\n{ name = \"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"qotd\"; });\n",
+	 "2: listener 'q': handler qotd needs 'qotd_file'"},
+	{"listeners = (\n{ name = \"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"qotd\";\n qotd_file = \"/nonexistent/quotes\"; });\n",
+	 "3: listener 'q': cannot open qotd_file '/nonexistent/quotes'"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n qotd_file = \"/etc/hostname\"; });\n",
+	 "3: 'qotd_file' is only for handler qotd"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n access_log = \"rel.log\"; });\n",
+	 "3: 'access_log' must be \"journal\" or an absolute path"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"udp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n access_log = \"journal\"; });\n",
+	 "3: 'access_log' is for stream listeners, not udp"},
+	/* Abuse limits and access control. */
+	{"connect_rate = \"fast\";\nlisteners = (" L_ECHO ");\n", "1: 'connect_rate' must be a number"},
+	{"max_connections_per_source = 70000;\nlisteners = (" L_ECHO ");\n",
+	 "1: 'max_connections_per_source' must be between 0 and 65535"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n allow = [\"10.0.0.0/8\",\n \"10.0.0.1/8\"]; });\n",
+	 "4: 'allow': '10.0.0.1/8' has bits set after the /8 prefix"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n deny = 5; });\n",
+	 "3: 'deny' must be a string or a list of strings"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n deny = \"::1/200\"; });\n",
+	 "3: 'deny': '::1/200': prefix length must be 0..128"},
 };
 
 START_TEST(invalid_config_names_file_and_line)
@@ -163,6 +215,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, valid_config_gets_defaults_and_overrides);
 	tcase_add_test(tc, host_names_are_resolved);
 	tcase_add_test(tc, udp_listener_gets_safe_defaults_and_overrides);
+	tcase_add_test(tc, abuse_limits_and_lists_have_defaults_and_overrides);
 	tcase_add_loop_test(tc, invalid_config_names_file_and_line, 0,
 			    (int)(sizeof bad / sizeof bad[0]));
 	tcase_add_test(tc, missing_file_is_reported);

@@ -1,0 +1,41 @@
+/*
+ * activation.h: socket activation. The sockets passed by the service manager
+ * (systemd's .socket units, systemd-socket-activate) are matched to
+ * listeners by name: the fd named like a listener (FileDescriptorName=)
+ * serves it instead of a socket ksockd binds, once its type, address and
+ * state are checked against the listener's config.
+ *
+ * The master owns the passed fds for its whole life (struct activation);
+ * each listener gets its own dup, so the master's usual bookkeeping (keep
+ * across reloads, close when removed) applies unchanged, and a listener
+ * removed by a reload and added back later finds its socket again.
+ */
+#ifndef KSOCKD_ACTIVATION_H
+#define KSOCKD_ACTIVATION_H
+
+#include <stddef.h>
+
+#include "conf.h"
+
+struct activation {
+	size_t n;     /* sockets passed by the service manager */
+	int *fds;     /* the sockets (owned, closed by activation_free) */
+	char **names; /* their names, "unknown" when unnamed (owned) */
+};
+
+/* Takes the passed sockets from the environment (LISTEN_FDS...). */
+void activation_collect(struct activation *a);
+/* Adopts already open sockets (fds and names are copied; for tests). */
+void activation_adopt(struct activation *a, size_t n, const int *fds, const char *const *names);
+/*
+ * A socket for listener lc: a dup of the passed socket of the same name when
+ * there is one (-1 with err set when it does not fit lc), else a newly bound
+ * one (listener_bind). *passed tells which (may be NULL).
+ */
+int activation_socket(const struct activation *a, const struct listener_conf *lc, int *passed,
+                      char *err, size_t errlen);
+/* Logs every passed socket whose name matches no listener of conf; returns their number. */
+size_t activation_report_unmatched(const struct activation *a, const struct conf *conf);
+void activation_free(struct activation *a);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * stats.c: the shared counters region: creation by the master, the listener
+ * name table, worker slots, and summing for readers.
+ *
+ * Owns the mapping. The master is the only writer of everything but the
+ * counters; each worker writes only its own slot's counters (stats_add in
+ * stats.h). Must not touch sockets or processes.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "conf.h"
+#include "log.h"
+#include "stats.h"
+
+#define STATS_MAGIC 0x6b736f636b737431ull /* "ksockst1" */
+
+double stats_now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct stats *stats_create(void)
+{
+	void *p = mmap(NULL, sizeof(struct stats), PROT_READ | PROT_WRITE,
+	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	struct stats *s = p; /* zero-filled by the kernel */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->magic = STATS_MAGIC;
+	s->started_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	s->started_mono = stats_now_mono();
+	return s;
+}
+
+void stats_destroy(struct stats *s)
+{
+	if (s && munmap(s, sizeof *s) < 0)
+		log_warn("munmap of the counters");
+}
+
+static int stats_find_name(const struct stats *s, const char *name)
+{
+	for (unsigned i = 0; i < s->n_listeners; i++)
+		if (strcmp(s->listeners[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+void stats_bind_conf(struct stats *s, struct conf *conf)
+{
+	for (size_t i = 0; i < conf->n_listeners; i++) {
+		struct listener_conf *lc = &conf->listeners[i];
+		int id = stats_find_name(s, lc->name);
+		if (id < 0 && strlen(lc->name) >= STATS_NAME_MAX) {
+			log_warnx("listener '%s': name longer than %d bytes: not counted", lc->name,
+			          STATS_NAME_MAX - 1);
+		} else if (id < 0 && s->n_listeners >= STATS_MAX_LISTENERS) {
+			log_warnx(
+			    "listener '%s': %d listener names counted since start: not counted "
+			    "until a restart",
+			    lc->name, STATS_MAX_LISTENERS);
+		} else if (id < 0) {
+			id = (int)s->n_listeners;
+			strcpy(s->listeners[id].name, lc->name);
+			__atomic_store_n(&s->n_listeners, s->n_listeners + 1, __ATOMIC_RELEASE);
+		}
+		lc->stats_id = id;
+		if (id >= 0)
+			s->listeners[id].protocol = (uint32_t)lc->protocol;
+	}
+}
+
+int stats_slot_claim(struct stats *s, unsigned position)
+{
+	int free_slot = -1;
+	for (int i = 0; i < STATS_MAX_SLOTS; i++) {
+		const struct stats_proc *p = &s->procs[i];
+		if (p->pid != 0)
+			continue;
+		if (p->used && p->position == position)
+			return i;
+		if (free_slot < 0)
+			free_slot = i;
+	}
+	return free_slot;
+}
+
+void stats_slot_start(struct stats *s, int slot, pid_t pid, unsigned generation, unsigned position)
+{
+	if (slot < 0)
+		return;
+	struct stats_proc *p = &s->procs[slot];
+	p->generation = generation;
+	p->position = position;
+	p->draining = 0;
+	p->started = stats_now_mono();
+	p->used = 1;
+	__atomic_store_n(&p->pid, (int32_t)pid, __ATOMIC_RELEASE);
+	if ((uint32_t)slot >= s->n_slots)
+		__atomic_store_n(&s->n_slots, (uint32_t)slot + 1, __ATOMIC_RELEASE);
+}
+
+void stats_slot_draining(struct stats *s, int slot)
+{
+	if (slot >= 0)
+		s->procs[slot].draining = 1;
+}
+
+void stats_slot_end(struct stats *s, int slot, bool crashed)
+{
+	if (slot < 0)
+		return;
+	for (unsigned l = 0; l < STATS_MAX_LISTENERS; l++)
+		__atomic_store_n(&s->counters[slot][l][STAT_CONN_OPEN], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->procs[slot].pid, 0, __ATOMIC_RELEASE);
+	if (crashed)
+		__atomic_store_n(&s->worker_crashes, s->worker_crashes + 1, __ATOMIC_RELAXED);
+}
+
+stats_row *stats_row_of(struct stats *s, int slot, int listener_id)
+{
+	if (!s || slot < 0 || listener_id < 0)
+		return NULL;
+	return s->counters[slot][listener_id];
+}
+
+uint64_t stats_get(const struct stats *s, unsigned slot, unsigned listener_id, enum stat_id id)
+{
+	return __atomic_load_n(&s->counters[slot][listener_id][id], __ATOMIC_RELAXED);
+}
+
+uint64_t stats_sum(const struct stats *s, unsigned listener_id, enum stat_id id)
+{
+	uint64_t sum = 0;
+	unsigned n = __atomic_load_n(&s->n_slots, __ATOMIC_ACQUIRE);
+	for (unsigned slot = 0; slot < n; slot++)
+		sum += stats_get(s, slot, listener_id, id);
+	return sum;
+}

@@ -1,0 +1,218 @@
+/*
+ * stats_format.c: renders the shared counters as text: the `stats` line
+ * protocol (totals per listener), the `workers` list, and the Prometheus
+ * text exposition format (version 0.0.4; one series per listener and worker
+ * slot). Reads the region only; appends to an outbuf.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "conf.h"
+#include "stats.h"
+#include "stats_format.h"
+
+#define FOR_STREAMS ((1u << PROTO_TCP) | (1u << PROTO_TLS)) /* connection-oriented */
+#define FOR_ALL ((1u << PROTO_TCP) | (1u << PROTO_TLS) | (1u << PROTO_UDP))
+#define FOR_UDP (1u << PROTO_UDP)
+#define FOR_TLS (1u << PROTO_TLS)
+
+/* One counter as exposed. Rows of one family are consecutive. */
+struct stat_desc {
+	enum stat_id id;    /* counter */
+	const char *family; /* metric name */
+	const char *label;  /* extra label key, or NULL */
+	const char *value;  /* its value */
+	bool gauge;         /* gauge rather than counter */
+	unsigned protocols; /* listener protocols it applies to (1 << enum proto) */
+	const char *help;   /* # HELP text, on the family's first row */
+};
+
+static const struct stat_desc descs[] = {
+    {STAT_CONN_ACCEPTED, "ksockd_connections_accepted_total", NULL, NULL, false, FOR_STREAMS,
+     "Connections accepted."},
+    {STAT_CONN_OPEN, "ksockd_connections_open", NULL, NULL, true, FOR_STREAMS,
+     "Connections open now."},
+    {STAT_REFUSED_MAX_CONN, "ksockd_connections_refused_total", "reason", "max_connections", false,
+     FOR_STREAMS, "Connections accepted and closed at once, by reason."},
+    {STAT_REFUSED_NO_MEMORY, "ksockd_connections_refused_total", "reason", "out_of_memory", false,
+     FOR_STREAMS, NULL},
+    {STAT_ACCEPT_BACKOFF, "ksockd_accept_backoffs_total", NULL, NULL, false, FOR_STREAMS,
+     "Times accepting paused for lack of file descriptors or memory."},
+    {STAT_CLOSED_CLIENT, "ksockd_connections_closed_total", "reason", "client", false, FOR_STREAMS,
+     "Connections closed, by reason."},
+    {STAT_CLOSED_HANDLER, "ksockd_connections_closed_total", "reason", "handler", false,
+     FOR_STREAMS, NULL},
+    {STAT_CLOSED_LINE_TOO_LONG, "ksockd_connections_closed_total", "reason", "line_too_long", false,
+     FOR_STREAMS, NULL},
+    {STAT_CLOSED_IDLE, "ksockd_connections_closed_total", "reason", "idle_timeout", false,
+     FOR_STREAMS, NULL},
+    {STAT_CLOSED_ERROR, "ksockd_connections_closed_total", "reason", "error", false, FOR_STREAMS,
+     NULL},
+    {STAT_CLOSED_SHUTDOWN, "ksockd_connections_closed_total", "reason", "shutdown", false,
+     FOR_STREAMS, NULL},
+    {STAT_CLOSED_PROXY, "ksockd_connections_closed_total", "reason", "proxy_header", false,
+     FOR_STREAMS, NULL},
+    {STAT_LINES_IN, "ksockd_lines_received_total", NULL, NULL, false, FOR_ALL,
+     "Lines handed to the handler."},
+    {STAT_LINES_OUT, "ksockd_lines_sent_total", NULL, NULL, false, FOR_ALL,
+     "Newline-terminated lines sent."},
+    {STAT_BYTES_IN, "ksockd_bytes_received_total", NULL, NULL, false, FOR_ALL,
+     "Bytes received from clients."},
+    {STAT_BYTES_OUT, "ksockd_bytes_sent_total", NULL, NULL, false, FOR_ALL,
+     "Bytes sent to clients."},
+    {STAT_DGRAM_IN, "ksockd_datagrams_received_total", NULL, NULL, false, FOR_UDP,
+     "Datagrams received."},
+    {STAT_DGRAM_ANSWERED, "ksockd_datagrams_answered_total", NULL, NULL, false, FOR_UDP,
+     "Datagrams answered."},
+    /* Reasons as in udp.c's drop summary. */
+    {STAT_DGRAM_DROP_PORT, "ksockd_datagrams_dropped_total", "reason", "port", false, FOR_UDP,
+     "Datagrams dropped without a reply, by reason."},
+    {STAT_DGRAM_DROP_TOO_BIG, "ksockd_datagrams_dropped_total", "reason", "too_big", false, FOR_UDP,
+     NULL},
+    {STAT_DGRAM_DROP_BCAST, "ksockd_datagrams_dropped_total", "reason", "bcast", false, FOR_UDP,
+     NULL},
+    {STAT_DGRAM_DROP_RATE, "ksockd_datagrams_dropped_total", "reason", "rate", false, FOR_UDP,
+     NULL},
+    {STAT_DGRAM_DROP_RATIO, "ksockd_datagrams_dropped_total", "reason", "ratio", false, FOR_UDP,
+     NULL},
+    {STAT_DGRAM_DROP_SEND_FULL, "ksockd_datagrams_dropped_total", "reason", "send_full", false,
+     FOR_UDP, NULL},
+    {STAT_DGRAM_DROP_ERROR, "ksockd_datagrams_dropped_total", "reason", "error", false, FOR_UDP,
+     NULL},
+    {STAT_TLS_HANDSHAKE_OK, "ksockd_tls_handshakes_total", "result", "ok", false, FOR_TLS,
+     "TLS handshakes, by result."},
+    {STAT_TLS_HANDSHAKE_FAILED, "ksockd_tls_handshakes_total", "result", "failed", false, FOR_TLS,
+     NULL},
+    {STAT_TLS_RESUMED, "ksockd_tls_sessions_resumed_total", NULL, NULL, false, FOR_TLS,
+     "TLS handshakes that resumed a session."},
+};
+#define N_DESCS (sizeof descs / sizeof descs[0])
+
+static bool applies(const struct stat_desc *d, const struct stats_listener *l)
+{
+	return (d->protocols & (1u << l->protocol)) != 0;
+}
+
+static int emit_labels(struct outbuf *out, const char *family, const char *listener,
+                       const struct stat_desc *d, long worker)
+{
+	/* Listener names are config strings: escape them as the exposition format says. */
+	if (outbuf_printf(out, "%s{listener=\"", family) < 0)
+		return -1;
+	for (const char *p = listener; *p; p++) {
+		int rc = *p == '"' || *p == '\\' ? outbuf_printf(out, "\\%c", *p)
+		         : *p == '\n'            ? outbuf_append(out, "\\n", 2)
+		                                 : outbuf_append(out, p, 1);
+		if (rc < 0)
+			return -1;
+	}
+	if (outbuf_append(out, "\"", 1) < 0)
+		return -1;
+	if (worker >= 0 && outbuf_printf(out, ",worker=\"%ld\"", worker) < 0)
+		return -1;
+	if (d->label && outbuf_printf(out, ",%s=\"%s\"", d->label, d->value) < 0)
+		return -1;
+	return outbuf_append(out, "}", 1);
+}
+
+int stats_format_text(const struct stats *s, struct outbuf *out)
+{
+	unsigned nl = __atomic_load_n(&s->n_listeners, __ATOMIC_ACQUIRE);
+	for (unsigned l = 0; l < nl; l++)
+		for (size_t i = 0; i < N_DESCS; i++) {
+			const struct stat_desc *d = &descs[i];
+			if (!applies(d, &s->listeners[l]))
+				continue;
+			if (emit_labels(out, d->family, s->listeners[l].name, d, -1) < 0 ||
+			    outbuf_printf(out, " %llu\n",
+			                  (unsigned long long)stats_sum(s, l, d->id)) < 0)
+				return -1;
+		}
+	return 0;
+}
+
+/* Open connections of one slot, over every listener. */
+static uint64_t stats_slot_open(const struct stats *s, unsigned slot)
+{
+	uint64_t n = 0;
+	unsigned nl = __atomic_load_n(&s->n_listeners, __ATOMIC_ACQUIRE);
+	for (unsigned l = 0; l < nl; l++)
+		n += stats_get(s, slot, l, STAT_CONN_OPEN);
+	return n;
+}
+
+int stats_format_workers(const struct stats *s, struct outbuf *out)
+{
+	double now = stats_now_mono();
+	unsigned n = __atomic_load_n(&s->n_slots, __ATOMIC_ACQUIRE);
+	for (unsigned slot = 0; slot < n; slot++) {
+		const struct stats_proc *p = &s->procs[slot];
+		int pid = __atomic_load_n(&p->pid, __ATOMIC_ACQUIRE);
+		if (pid == 0)
+			continue;
+		if (outbuf_printf(out,
+		                  "worker slot=%u pid=%d generation=%u position=%u uptime=%.0f "
+		                  "open=%llu state=%s\n",
+		                  slot, pid, p->generation, p->position, now - p->started,
+		                  (unsigned long long)stats_slot_open(s, slot),
+		                  p->draining ? "draining" : "serving") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int format_family(const struct stats *s, struct outbuf *out, size_t first, size_t end)
+{
+	const struct stat_desc *d0 = &descs[first];
+	if (outbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", d0->family, d0->help, d0->family,
+	                  d0->gauge ? "gauge" : "counter") < 0)
+		return -1;
+	unsigned nl = __atomic_load_n(&s->n_listeners, __ATOMIC_ACQUIRE);
+	unsigned ns = __atomic_load_n(&s->n_slots, __ATOMIC_ACQUIRE);
+	for (unsigned l = 0; l < nl; l++)
+		for (size_t i = first; i < end; i++) {
+			if (!applies(&descs[i], &s->listeners[l]))
+				continue;
+			for (unsigned slot = 0; slot < ns; slot++) {
+				if (!s->procs[slot].used)
+					continue;
+				if (emit_labels(out, d0->family, s->listeners[l].name, &descs[i],
+				                (long)slot) < 0 ||
+				    outbuf_printf(
+				        out, " %llu\n",
+				        (unsigned long long)stats_get(s, slot, l, descs[i].id)) < 0)
+					return -1;
+			}
+		}
+	return 0;
+}
+
+int stats_format_prometheus(const struct stats *s, struct outbuf *out)
+{
+	unsigned workers = 0, ns = __atomic_load_n(&s->n_slots, __ATOMIC_ACQUIRE);
+	for (unsigned slot = 0; slot < ns; slot++)
+		workers += __atomic_load_n(&s->procs[slot].pid, __ATOMIC_ACQUIRE) != 0;
+	if (outbuf_printf(
+	        out,
+	        "# HELP ksockd_start_time_seconds Start time of the master, seconds "
+	        "since 1970.\n# TYPE ksockd_start_time_seconds gauge\n"
+	        "ksockd_start_time_seconds %.3f\n"
+	        "# HELP ksockd_workers Worker processes alive.\n"
+	        "# TYPE ksockd_workers gauge\nksockd_workers %u\n"
+	        "# HELP ksockd_worker_crashes_total Workers that died unexpectedly.\n"
+	        "# TYPE ksockd_worker_crashes_total counter\n"
+	        "ksockd_worker_crashes_total %llu\n",
+	        s->started_real, workers,
+	        (unsigned long long)__atomic_load_n(&s->worker_crashes, __ATOMIC_RELAXED)) < 0)
+		return -1;
+	for (size_t first = 0; first < N_DESCS;) {
+		size_t end = first + 1;
+		while (end < N_DESCS && strcmp(descs[end].family, descs[first].family) == 0)
+			end++;
+		if (format_family(s, out, first, end) < 0)
+			return -1;
+		first = end;
+	}
+	return 0;
+}

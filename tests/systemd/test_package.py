@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""test_package.py: the Debian package. Builds it from a clean copy of the
+source tree with dpkg-buildpackage, checks it with lintian (no error, no
+warning), then, in a booted Debian 12 container (test_nspawn.Container):
+dpkg -i installs the system user, the conffile and the units and starts the
+service; an edited conffile survives the upgrade to a newer build (the same
+package with its version bumped) and the service comes back with the edit;
+apt-get purge leaves no file, user, unit or process behind. Needs root,
+dpkg-buildpackage, debhelper, lintian and what test_nspawn.py needs:
+otherwise it skips (exit 77), or fails with KSOCKD_SYSTEMD_REQUIRED=1.
+"""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import test_nspawn as N  # noqa: E402
+
+SRC = N.SRC
+
+
+def missing():
+    why = N.missing()
+    if why:
+        return why
+    for tool in ("dpkg-buildpackage", "dh", "lintian", "dpkg-checkbuilddeps"):
+        if not shutil.which(tool):
+            return "%s not installed (tools/install-deps installs it)" % tool
+    r = N.run(["dpkg-checkbuilddeps", os.path.join(SRC, "debian", "control")])
+    if r.returncode != 0:
+        return "build dependencies missing: " + r.stderr.strip()
+    return None
+
+
+def clean_copy(dst):
+    """The source tree without build products: git's file list when it is a checkout."""
+    top = N.run(["git", "-C", SRC, "rev-parse", "--show-toplevel"]).stdout.strip()
+    r = N.run(["git", "-C", SRC, "ls-files", "-co", "--exclude-standard", "-z"])
+    if top and os.path.realpath(top) == os.path.realpath(SRC) and r.returncode == 0:
+        for name in r.stdout.split("\0"):
+            src = os.path.join(SRC, name)
+            if name and os.path.isfile(src) and not os.path.islink(src):
+                os.makedirs(os.path.dirname(os.path.join(dst, name)), exist_ok=True)
+                shutil.copy2(src, os.path.join(dst, name))
+        # Generated from .in files, ignored by git: never part of the source.
+        for gen in ("systemd/ksockd.service", "systemd/ksockd-socket.service"):
+            if os.path.exists(os.path.join(dst, gen)):
+                os.unlink(os.path.join(dst, gen))
+    else:  # an unpacked release tarball (make distcheck): already clean
+        shutil.copytree(SRC, dst, symlinks=True, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("_build", "_inst"))
+        for root, _, files in os.walk(dst):
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o644 | (os.stat(os.path.join(root, f)).st_mode & 0o111))
+        os.chmod(dst, 0o755)
+
+
+def bump(deb, version, outdir):
+    """The same package as a newer version (an upgrade without a second build)."""
+    tree = tempfile.mkdtemp(dir=outdir)
+    N.run(["dpkg-deb", "-R", deb, tree], check=True)
+    ctl = os.path.join(tree, "DEBIAN", "control")
+    with open(ctl) as f:
+        text = re.sub(r"(?m)^Version: .*$", "Version: " + version, f.read())
+    with open(ctl, "w") as f:
+        f.write(text)
+    out = os.path.join(outdir, "ksockd_%s_amd64.deb" % version)
+    N.run(["dpkg-deb", "--root-owner-group", "-b", tree, out], check=True)
+    shutil.rmtree(tree)
+    return out
+
+
+class Package(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="ksockd-pkg-", dir="/var/tmp")
+        src = os.path.join(cls.work, "ksockd")
+        clean_copy(src)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("MAKE", "MFLAGS", "KSOCKD", "DEB_"))}
+        # make check has run the unit tests already (dpkg-buildpackage runs them by default).
+        env["DEB_BUILD_OPTIONS"] = "parallel=2 nocheck"
+        r = N.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env, timeout=900)
+        with open(os.path.join(cls.work, "build.log"), "w") as f:
+            f.write(r.stdout + r.stderr)
+        if r.returncode != 0:
+            raise AssertionError("dpkg-buildpackage failed:\n" + (r.stdout + r.stderr)[-4000:])
+        cls.changes = glob.glob(os.path.join(cls.work, "ksockd_*.changes"))[0]
+        cls.deb = glob.glob(os.path.join(cls.work, "ksockd_*_*.deb"))[0]
+        cls.version = re.search(r"ksockd_([^_]+)_", cls.deb).group(1)
+        cls.c = None
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.c:
+            cls.c.close()
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def test_1_lintian_clean(self):
+        r = N.run(["lintian", "--fail-on", "error,warning", "--no-tag-display-limit",
+                   self.changes], timeout=300)
+        tags = [l for l in r.stdout.splitlines() if re.match(r"^[EW]: ", l)]
+        self.assertEqual((r.returncode, tags), (0, []), r.stdout + r.stderr)
+
+    def test_2_install_upgrade_purge(self):
+        c = Package.c = N.Container(install=False)
+        newer = bump(self.deb, self.version + ".1", self.work)
+        for deb in (self.deb, newer):
+            shutil.copy(deb, os.path.join(c.root, "var/tmp"))
+        dpkg = "DEBIAN_FRONTEND=noninteractive dpkg -i /var/tmp/%s </dev/null"
+
+        # Install: user, conffile, units, running service on loopback.
+        c.ok(dpkg % os.path.basename(self.deb))
+        self.assertIn("/usr/sbin/nologin", c.ok("getent passwd ksockd"))
+        self.assertIn("/etc/ksockd.conf", c.ok("dpkg-query -W -f='${Conffiles}' ksockd"))
+        self.assertEqual(c.ok("systemctl is-enabled ksockd").strip(), "enabled")
+        self.assertEqual(c.sh("systemctl is-enabled ksockd.socket").stdout.strip(), "disabled")
+        self.assertEqual(c.prop("ksockd", "ActiveState"), "active")
+        main = c.prop("ksockd", "MainPID")
+        self.assertEqual(c.ok("ps -o user= -p %s" % main).strip(), "ksockd")
+        self.assertIn("active (running)", c.ok("systemctl status ksockd"))
+        self.assertEqual(c.talk(7007), b"ping\n")
+        self.assertTrue(c.talk(9002, b"Cy\n").startswith(b"Please enter your name\n"))
+        for port in (7007, 9002):
+            self.assertIn("127.0.0.1:%d" % port, "".join(c.listening(port)))
+        for page in ("man8/ksockd.8.gz", "man5/ksockd.conf.5.gz"):
+            self.assertTrue(os.path.exists(os.path.join(c.root, "usr/share/man", page)), page)
+
+        # Upgrade with an edited conffile: the edit stays, the service restarts with it.
+        conf = c.read("/etc/ksockd.conf").replace(
+            "listeners = (", 'listeners = (\n  { name = "extra"; protocol = "tcp"; '
+            'address = "127.0.0.1"; port = 7011; handler = "echo"; },', 1)
+        c.write("/etc/ksockd.conf", conf)
+        c.ok(dpkg % os.path.basename(newer))
+        self.assertEqual(c.ok("dpkg-query -W -f='${Version}' ksockd"), self.version + ".1")
+        self.assertEqual(c.read("/etc/ksockd.conf"), conf)
+        self.assertFalse(os.path.exists(os.path.join(c.root, "etc/ksockd.conf.dpkg-new")))
+        self.assertEqual(c.prop("ksockd", "ActiveState"), "active")
+        self.assertNotEqual(c.prop("ksockd", "MainPID"), main, "not restarted on upgrade")
+        self.assertEqual(c.talk(7011), b"ping\n")
+        self.assertEqual(c.sh("systemctl --failed --plain --no-legend").stdout.strip(), "")
+
+        # Purge: nothing left.
+        c.ok("DEBIAN_FRONTEND=noninteractive apt-get purge -y ksockd </dev/null")
+        self.assertNotEqual(c.sh("dpkg-query -W -f='${Status}' ksockd").stdout,
+                            "install ok installed")
+        self.assertNotEqual(c.sh("getent passwd ksockd").returncode, 0, "user left")
+        self.assertNotEqual(c.sh("getent group ksockd").returncode, 0, "group left")
+        self.assertNotEqual(c.sh("pgrep -x ksockd").returncode, 0, "process left")
+        left = c.sh("ls -d /etc/ksockd* /usr/sbin/ksockd /lib/systemd/system/ksockd* "
+                    "/usr/lib/sysusers.d/ksockd.conf /run/ksockd "
+                    "/etc/systemd/system/*/ksockd* /var/lib/systemd/deb-systemd-helper-enabled/"
+                    "*ksockd* /usr/share/doc/ksockd 2>/dev/null").stdout
+        self.assertEqual(left.strip(), "", "left behind after purge")
+        self.assertEqual(c.prop("ksockd", "LoadState"), "not-found")
+        self.assertEqual(c.sh("systemctl --failed --plain --no-legend").stdout.strip(), "")
+
+
+if __name__ == "__main__":
+    why = missing()
+    if why:
+        print("test_package: SKIP: needs root with dpkg-buildpackage, debhelper, lintian, "
+              "systemd-nspawn, nsenter and debootstrap: %s" % why)
+        sys.exit(1 if os.environ.get("KSOCKD_SYSTEMD_REQUIRED") == "1" else 77)
+    unittest.main(verbosity=2)
