@@ -21,6 +21,7 @@
 #include "handler.h"
 #include "handlers/handlers.h"
 #include "log.h"
+#include "tls.h"
 
 enum setting_type {
 	SET_UINT,    /* non-negative integer within [min, max] */
@@ -95,6 +96,21 @@ static const struct setting settings[] = {
 	/* Access control (acl.c). */
 	{"allow", SET_CIDRS, L(acl), 0, 0},
 	{"deny", SET_CIDRS, L(acl), 0, 0},
+	/* TLS (issue 6): only in listeners with protocol "tls". */
+	{"certificate", SET_SPECIAL, L(tls.certificates), 0, 0},
+	{"key", SET_SPECIAL, L(tls.keys), 0, 0},
+	{"priority", SET_STRING, L(tls.priority), 0, 0},
+	{"client_ca", SET_SPECIAL, L(tls.client_ca), 0, 0},
+	{"verify_client", SET_SPECIAL, L(tls.verify_client), 0, 0},
+	{"alpn", SET_SPECIAL, L(tls.alpn), 0, 0},
+	{"handshake_timeout", SET_SECONDS, L(tls.handshake_timeout), 0.1, 3600},
+	{"ticket_lifetime", SET_SECONDS, L(tls.ticket_lifetime), 60, 7 * 86400},
+};
+
+/* TLS (issue 6): settings that only a "tls" listener may have. */
+static const char *const tls_only[] = {
+	"certificate", "key", "priority", "client_ca",
+	"verify_client", "alpn", "handshake_timeout", "ticket_lifetime",
 };
 
 /* Error context: the first error wins and names FILE:LINE. */
@@ -219,6 +235,90 @@ static void set_proxy_trusted(struct loader *ld, const config_setting_t *s,
 	}
 }
 
+/* TLS (issue 6): v made absolute against the directory of the file s was written in. */
+static char *conf_resolve_path(struct loader *ld, const config_setting_t *s, const char *v)
+{
+	const char *file = config_setting_source_file(s);
+	if (!file)
+		file = ld->path;
+	const char *slash = strrchr(file, '/');
+	char *out;
+	if (v[0] == '/' || !slash)
+		out = strdup(v);
+	else if (asprintf(&out, "%.*s/%s", (int)(slash - file), file, v) < 0)
+		out = NULL;
+	if (!out)
+		fatal("strdup");
+	return out;
+}
+
+/* TLS (issue 6): a string or an array of strings, stored as a NULL-terminated vector. */
+static void set_string_list(struct loader *ld, const config_setting_t *s, const char *name,
+			    bool paths, char ***vec, size_t *n)
+{
+	int t = config_setting_type(s);
+	bool single = t == CONFIG_TYPE_STRING;
+	int count = single ? 1 : config_setting_length(s);
+	if (!single && t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+		fail_at(ld, s, "'%s' must be a string or a list of strings, not %s", name,
+			type_name(t));
+		return;
+	}
+	if (count == 0) {
+		fail_at(ld, s, "'%s' is empty", name);
+		return;
+	}
+	char **v = calloc((size_t)count + 1, sizeof *v);
+	if (!v)
+		fatal("calloc");
+	for (int i = 0; i < count && !ld->failed; i++) {
+		const config_setting_t *e = single ? s : config_setting_get_elem(s, (unsigned)i);
+		const char *str = get_string(ld, e, name);
+		if (str && str[0] == '\0')
+			fail_at(ld, e, "'%s' has an empty entry", name);
+		else if (str)
+			v[i] = paths ? conf_resolve_path(ld, e, str) : strdup(str);
+	}
+	for (size_t i = 0; i < *n; i++)
+		free((*vec)[i]);
+	free(*vec);
+	*vec = v;
+	*n = (size_t)count;
+}
+
+/* TLS (issue 6): the settings of set_special that are not single strings or are paths. */
+static bool set_tls_special(struct loader *ld, const config_setting_t *s, const char *name,
+			    struct tls_conf *tc)
+{
+	if (strcmp(name, "certificate") == 0)
+		set_string_list(ld, s, name, true, &tc->certificates, &tc->n_certs);
+	else if (strcmp(name, "key") == 0)
+		set_string_list(ld, s, name, true, &tc->keys, &tc->n_keys);
+	else if (strcmp(name, "alpn") == 0)
+		set_string_list(ld, s, name, false, &tc->alpn, &tc->n_alpn);
+	else if (strcmp(name, "client_ca") == 0) {
+		const char *v = get_string(ld, s, name);
+		if (v) {
+			free(tc->client_ca);
+			tc->client_ca = conf_resolve_path(ld, s, v);
+		}
+	} else if (strcmp(name, "verify_client") == 0) {
+		const char *v = get_string(ld, s, name);
+		if (!v)
+			return true;
+		if (strcmp(v, "none") == 0)
+			tc->verify_client = VERIFY_NONE;
+		else if (strcmp(v, "optional") == 0)
+			tc->verify_client = VERIFY_OPTIONAL;
+		else if (strcmp(v, "require") == 0)
+			tc->verify_client = VERIFY_REQUIRE;
+		else
+			fail_at(ld, s, "unknown verify_client '%s' (none, optional, require)", v);
+	} else
+		return false;
+	return true;
+}
+
 static void set_special(struct loader *ld, const config_setting_t *s, const struct setting *def,
 			void *base)
 {
@@ -226,6 +326,9 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 		set_proxy_trusted(ld, s, base);
 		return;
 	}
+	if ((def->scope & IN_LISTENER) &&
+	    set_tls_special(ld, s, def->name, &((struct listener_conf *)base)->tls))
+		return;
 	const char *v = get_string(ld, s, def->name);
 	if (!v)
 		return;
@@ -249,9 +352,9 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 		else if (strcmp(v, "udp") == 0)
 			lc->protocol = PROTO_UDP;
 		else if (strcmp(v, "tls") == 0)
-			fail_at(ld, s, "protocol '%s' is not supported by this version (tcp, udp)", v);
+			lc->protocol = PROTO_TLS;
 		else
-			fail_at(ld, s, "unknown protocol '%s' (tcp, udp)", v);
+			fail_at(ld, s, "unknown protocol '%s' (tcp, udp, tls)", v);
 	} else if (strcmp(def->name, "proxy_protocol") == 0) {
 		int mode = proxy_mode_from_name(v);
 		if (mode < 0)
@@ -393,6 +496,44 @@ static void load_listener_extras(struct loader *ld, const config_setting_t *grp,
 			lc->access_log);
 }
 
+/* TLS (issue 6): checks the TLS settings of a listener and loads its credentials. */
+static void load_listener_tls(struct loader *ld, const config_setting_t *grp,
+			      struct listener_conf *lc)
+{
+	struct tls_conf *tc = &lc->tls;
+	if (lc->protocol != PROTO_TLS) {
+		for (size_t i = 0; i < sizeof tls_only / sizeof tls_only[0]; i++) {
+			const config_setting_t *s = config_setting_get_member(grp, tls_only[i]);
+			if (s) {
+				fail_at(ld, s, "'%s' is only for protocol \"tls\"", tls_only[i]);
+				return;
+			}
+		}
+		return;
+	}
+	const config_setting_t *ks = config_setting_get_member(grp, "key");
+	if (tc->n_certs == 0 || tc->n_keys == 0) {
+		fail_at(ld, grp, "listener '%s': protocol \"tls\" needs 'certificate' and 'key'",
+			lc->name);
+		return;
+	}
+	if (tc->n_certs != tc->n_keys) {
+		fail_at(ld, ks, "listener '%s': %zu certificate(s) but %zu key(s): give one key per "
+			"certificate, in the same order",
+			lc->name, tc->n_certs, tc->n_keys);
+		return;
+	}
+	if (tc->verify_client != VERIFY_NONE && !tc->client_ca) {
+		fail_at(ld, config_setting_get_member(grp, "verify_client"),
+			"listener '%s': verify_client needs 'client_ca'", lc->name);
+		return;
+	}
+	char err[768];
+	tc->ctx = tls_ctx_load(lc, err, sizeof err);
+	if (!tc->ctx)
+		fail_at(ld, grp, "listener '%s': %s", lc->name, err);
+}
+
 static void load_listener(struct loader *ld, const config_setting_t *grp, struct conf *conf,
 			  size_t index)
 {
@@ -403,6 +544,8 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	lc->stats_id = -1;
 	lc->proxy_timeout = 5;
 	lc->line = (int)config_setting_source_line(grp);
+	lc->tls.handshake_timeout = 10;
+	lc->tls.ticket_lifetime = 21600;
 	if (!config_setting_is_group(grp)) {
 		fail_at(ld, grp, "each entry of 'listeners' must be a group ( { ... } )");
 		return;
@@ -456,6 +599,8 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 				lc->name, proto_name(lc->protocol), conf->listeners[j].name);
 	if (!ld->failed)
 		load_listener_extras(ld, grp, lc);
+	if (!ld->failed)
+		load_listener_tls(ld, grp, lc);
 }
 
 static void load_listeners(struct loader *ld, const config_setting_t *list, struct conf *conf)
@@ -542,6 +687,24 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 	return conf;
 }
 
+static void conf_free_vec(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* TLS (issue 6) */
+static void conf_free_tls(struct tls_conf *tc)
+{
+	tls_ctx_free(tc->ctx);
+	conf_free_vec(tc->certificates, tc->n_certs);
+	conf_free_vec(tc->keys, tc->n_keys);
+	conf_free_vec(tc->alpn, tc->n_alpn);
+	free(tc->priority);
+	free(tc->client_ca);
+}
+
 void conf_free(struct conf *conf)
 {
 	if (!conf)
@@ -554,6 +717,7 @@ void conf_free(struct conf *conf)
 		free(conf->listeners[i].access_log);
 		free(conf->listeners[i].proxy_trusted);
 		acl_free(&conf->listeners[i].acl);
+		conf_free_tls(&conf->listeners[i].tls);
 	}
 	free(conf->listeners);
 	free(conf->path);

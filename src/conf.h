@@ -19,6 +19,7 @@
 
 struct handler;
 struct qotd_quotes;
+struct tls_ctx;
 
 enum proto {
 	PROTO_TCP, /* plain stream socket */
@@ -46,6 +47,29 @@ struct limits {
 	double slow_client_timeout; /* seconds a started line may take to complete */
 };
 
+/* TLS (issue 6): who must show a client certificate. */
+enum verify_client {
+	VERIFY_NONE,     /* no certificate requested */
+	VERIFY_OPTIONAL, /* requested; if sent, it must verify against client_ca */
+	VERIFY_REQUIRE,  /* required and verified against client_ca */
+};
+
+/* TLS (issue 6): settings of a "tls" listener; paths are absolute (resolved at load). */
+struct tls_conf {
+	char **certificates;      /* PEM certificate (chain) files; the first is the default */
+	char **keys;              /* PEM private key of each certificate, same order */
+	size_t n_certs;           /* pairs in certificates/keys */
+	size_t n_keys;            /* entries in keys (must equal n_certs) */
+	char *priority;           /* GnuTLS priority string; NULL: TLS_DEFAULT_PRIORITY */
+	char *client_ca;          /* PEM CA file for client certificates; NULL: none */
+	enum verify_client verify_client; /* client certificate policy */
+	char **alpn;              /* ALPN protocols, server preference order */
+	size_t n_alpn;            /* entries in alpn */
+	double handshake_timeout; /* seconds a client may take to finish the handshake */
+	double ticket_lifetime;   /* seconds a session ticket is valid (key rotation period) */
+	struct tls_ctx *ctx;      /* credentials loaded by tls_ctx_load(); NULL unless tls */
+};
+
 struct listener_conf {
 	char *name;                   /* unique, used in logs and socket activation */
 	enum proto protocol;          /* transport */
@@ -70,6 +94,7 @@ struct listener_conf {
 	struct qotd_quotes *qotd;     /* qotd: the quotes, loaded with the config */
 	char *access_log;             /* NULL (off), "journal" or an absolute file path */
 	int stats_id;                 /* row in the shared counters (stats.h), -1: none; set by the master */
+	struct tls_conf tls;          /* TLS settings (protocol "tls" only) */
 };
 
 struct conf {

@@ -20,10 +20,15 @@
 #include "listener.h"
 #include "log.h"
 #include "proxy_conn.h"
+#include "tls.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define CONN_MAX_ROUNDS 64 /* process/flush rounds per event before yielding */
+#define CONN_IO_AGAIN TLS_IO_AGAIN /* conn_recv: would block */
+#define CONN_IO_FREED TLS_IO_ERROR /* conn_recv: error, the connection was freed */
+#define TLS_LOG_WINDOW 10.0 /* seconds per window of TLS failure logs, per listener */
+#define TLS_LOG_BURST 5     /* TLS failures logged per window; the rest are counted */
 
 static const struct limits *conn_limits(const struct conn *c) { return &c->l->conf->limits; }
 
@@ -44,6 +49,13 @@ static void conn_update_watchers(struct conn *c)
 	struct ev_loop *loop = c->w->loop;
 	bool want_read = !c->read_eof && !c->closing && conn_has_room(c);
 	bool want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c);
+	if (c->tls) {
+		/* TLS (issue 6): follow GnuTLS's direction while it is blocked. */
+		if (c->handshaking)
+			want_read = !(want_write = tls_session_wants_write(c->tls));
+		else if (c->tls_read_blocked)
+			want_write = true;
+	}
 	if (want_read && !ev_is_active(&c->rio))
 		ev_io_start(loop, &c->rio);
 	else if (!want_read && ev_is_active(&c->rio))
@@ -52,6 +64,30 @@ static void conn_update_watchers(struct conn *c)
 		ev_io_start(loop, &c->wio);
 	else if (!want_write && ev_is_active(&c->wio))
 		ev_io_stop(loop, &c->wio);
+	/* Decrypted bytes held by GnuTLS never make the socket readable: wake ourselves. */
+	if (want_read && c->tls && tls_session_pending(c->tls) > 0)
+		ev_feed_event(loop, &c->rio, EV_READ);
+}
+
+/* TLS (issue 6): logs a TLS failure a peer caused, at most TLS_LOG_BURST per window. */
+static void conn_tls_log(struct conn *c, const char *what, const char *why)
+{
+	struct listener *l = c->l;
+	ev_tstamp now = ev_now(c->w->loop);
+	if (now - l->tls_log_window >= TLS_LOG_WINDOW) {
+		if (l->tls_suppressed)
+			log_info("%s: %lu more TLS failure(s) not logged in %.0f s", l->conf->name,
+				 l->tls_suppressed, TLS_LOG_WINDOW);
+		l->tls_log_window = now;
+		l->tls_logged = 0;
+		l->tls_suppressed = 0;
+	}
+	if (l->tls_logged >= TLS_LOG_BURST) {
+		l->tls_suppressed++;
+		return;
+	}
+	l->tls_logged++;
+	log_info("%s: peer %s: %s: %s", l->conf->name, c->peer_str, what, why);
 }
 
 static void conn_begin_close(struct conn *c, const char *reason)
@@ -132,8 +168,8 @@ static void conn_dispatch(struct conn *c, const struct line *line)
 }
 
 /*
- * Performance (issue 11): the echo handler's lines, without calling it. With
- * no output queued, sends the complete lines at the start of data[0..len)
+ * Performance (issue 11): the echo handler's lines, without calling it. On
+ * plain TCP with no output queued, sends the complete lines at the start of data[0..len)
  * straight from where they were read, in one call, and queues what the socket
  * did not take. Stops before a line longer than max_line and once output
  * would be full, leaving those to conn_frame. Returns the bytes consumed.
@@ -144,8 +180,8 @@ static size_t conn_echo_lines(struct conn *c, const char *data, size_t len)
 {
 	size_t done = 0, lines = 0, max_line = conn_limits(c)->max_line;
 	size_t room = conn_limits(c)->output_buffer;
-	if (c->closing || outbuf_len(&c->out) > 0)
-		return 0;
+	if (c->closing || c->tls || outbuf_len(&c->out) > 0)
+		return 0; /* TLS: replies must go through the session (conn_flush) */
 	const char *nl;
 	while (done < room && (nl = memchr(data + done, '\n', len - done))) {
 		size_t n = (size_t)(nl - data) - done; /* terminator excluded */
@@ -215,7 +251,19 @@ static uint64_t conn_count_lines(const char *data, size_t len)
 static int conn_flush(struct conn *c)
 {
 	while (outbuf_len(&c->out) > 0) {
-		ssize_t n = send(c->fd, outbuf_head(&c->out), outbuf_len(&c->out), MSG_NOSIGNAL);
+		ssize_t n;
+		if (c->tls) {
+			n = tls_session_send(c->tls, outbuf_head(&c->out), outbuf_len(&c->out));
+			if (n == TLS_IO_AGAIN)
+				return 0;
+			if (n == TLS_IO_ERROR) {
+				conn_tls_log(c, "TLS write failed", tls_session_error(c->tls));
+				conn_free(c, "TLS write error");
+				return -1;
+			}
+		} else {
+			n = send(c->fd, outbuf_head(&c->out), outbuf_len(&c->out), MSG_NOSIGNAL);
+		}
 		if (n > 0) {
 			uint64_t lines = conn_count_lines(outbuf_head(&c->out), (size_t)n);
 			c->lines_out += lines;
@@ -286,42 +334,85 @@ static int conn_advance(struct conn *c)
 	return 0;
 }
 
+/* Reads once from the socket or TLS: bytes (>0), 0 at EOF, CONN_IO_AGAIN or CONN_IO_FREED. */
+static ssize_t conn_recv(struct conn *c, char *buf, size_t len)
+{
+	if (c->tls) {
+		ssize_t t = tls_session_recv(c->tls, buf, len);
+		c->tls_read_blocked = t == TLS_IO_AGAIN && tls_session_wants_write(c->tls);
+		if (t == TLS_IO_ERROR) {
+			conn_tls_log(c, "TLS read failed", tls_session_error(c->tls));
+			conn_free(c, "TLS read error");
+		}
+		return t;
+	}
+	ssize_t n = recv(c->fd, buf, len, 0);
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return CONN_IO_AGAIN;
+	conn_free(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
+	return CONN_IO_FREED;
+}
+
+/* Frames what was just read, keeping a partial line. Returns -1 if c was freed. */
+static int conn_take(struct conn *c, const char *data, size_t len)
+{
+	c->bytes_in += (uint64_t)len;
+	c->last_activity = ev_now(c->w->loop);
+	stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)len);
+	if (c->handler->ignore_input)
+		return 0;
+	if (linebuf_len(&c->in) == 0) {
+		/* Common case: frame straight from the shared buffer. */
+		size_t used = conn_frame(c, data, len);
+		data += used;
+		len -= used;
+	}
+	if (len > 0 && !c->closing) {
+		if (linebuf_append(&c->in, data, len) < 0) {
+			conn_free(c, "out of memory");
+			return -1;
+		}
+		if (c->tls) /* TLS reads loop: frame now so a partial line stays bounded */
+			linebuf_consume(&c->in,
+					conn_frame(c, linebuf_head(&c->in), linebuf_len(&c->in)));
+	}
+	return 0;
+}
+
+static void conn_read(struct conn *c)
+{
+	for (int round = 0; round < CONN_MAX_ROUNDS; round++) {
+		ssize_t n = conn_recv(c, c->w->rbuf, sizeof c->w->rbuf);
+		if (n == CONN_IO_FREED)
+			return;
+		if (n == CONN_IO_AGAIN)
+			break;
+		if (n == 0) {
+			c->read_eof = true;
+			break;
+		}
+		if (conn_take(c, c->w->rbuf, (size_t)n) < 0)
+			return;
+		/* TCP: the socket wakes us for the rest. TLS: drain what GnuTLS holds. */
+		if (!c->tls || c->closing || !conn_has_room(c) || tls_session_pending(c->tls) == 0)
+			break;
+	}
+	conn_advance(c);
+}
+
+static void conn_handshake(struct conn *c);
+
 static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct conn *c = container_of(io, struct conn, rio);
-	struct worker *w = c->w;
+	(void)loop;
 	(void)revents;
-	ssize_t n = recv(c->fd, w->rbuf, sizeof w->rbuf, 0);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return;
-		conn_free(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
-		return;
-	}
-	if (n > 0)
-		stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)n);
-	if (n == 0) {
-		c->read_eof = true;
-	} else if (c->handler->ignore_input) {
-		c->bytes_in += (uint64_t)n;
-		c->last_activity = ev_now(loop);
-	} else {
-		c->bytes_in += (uint64_t)n;
-		c->last_activity = ev_now(loop);
-		const char *data = w->rbuf;
-		size_t len = (size_t)n;
-		if (linebuf_len(&c->in) == 0) {
-			/* Common case: frame straight from the shared buffer. */
-			size_t used = conn_frame(c, data, len);
-			data += used;
-			len -= used;
-		}
-		if (len > 0 && !c->closing && linebuf_append(&c->in, data, len) < 0) {
-			conn_free(c, "out of memory");
-			return;
-		}
-	}
-	conn_advance(c);
+	if (c->handshaking)
+		conn_handshake(c);
+	else
+		conn_read(c);
 }
 
 static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -329,7 +420,14 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct conn *c = container_of(io, struct conn, wio);
 	(void)loop;
 	(void)revents;
-	conn_advance(c);
+	if (c->handshaking) {
+		conn_handshake(c);
+	} else if (c->tls_read_blocked) {
+		c->tls_read_blocked = false;
+		conn_read(c);
+	} else {
+		conn_advance(c);
+	}
 }
 
 /* A started line did not complete in time (unless we are the ones not reading). */
@@ -351,6 +449,13 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct conn *c = container_of(t, struct conn, idle);
 	(void)revents;
+	if (c->handshaking) {
+		/* Armed once for handshake_timeout at accept: the handshake is late. */
+		conn_tls_log(c, "TLS handshake timed out",
+			     "not complete within handshake_timeout");
+		conn_free(c, "TLS handshake timeout");
+		return;
+	}
 	ev_tstamp timeout = conn_limits(c)->idle_timeout;
 	ev_tstamp after = c->last_activity + timeout - ev_now(loop);
 	if (after <= 0) {
@@ -361,6 +466,80 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	ev_timer_set(t, after, 0);
 	ev_timer_start(loop, t);
+}
+
+/* The session starts: the handler's open (a greeting), then the first flush.
+ * Returns -1 if c was freed. */
+static int conn_open(struct conn *c)
+{
+	const struct handler *h = c->handler;
+	if (h->open) {
+		struct sockaddr_storage local;
+		socklen_t llen = sizeof local;
+		if (getsockname(c->fd, (struct sockaddr *)&local, &llen) < 0)
+			memset(&local, 0, sizeof local);
+		struct session_info si = {
+			.listener = c->l->conf->name,
+			.peer = (struct sockaddr *)&c->peer,
+			.local = (struct sockaddr *)&local,
+			.sock_peer = (struct sockaddr *)&c->sock_peer,
+			.proxy = c->proxy,
+			.draining = c->w->drain_flag,
+			.conf = c->l->conf,
+			.stats = c->w->stats,
+			.tls = c->tls ? tls_session_info(c->tls) : NULL,
+		};
+		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
+			conn_begin_close(c, "closed by handler");
+	}
+	return conn_advance(c);
+}
+
+/* TLS (issue 6): drives the handshake; once done, the session opens as on TCP. */
+static void conn_handshake(struct conn *c)
+{
+	int r = tls_session_handshake(c->tls);
+	if (r == TLS_IO_AGAIN) {
+		conn_update_watchers(c);
+		return;
+	}
+	if (r == TLS_IO_ERROR) {
+		conn_tls_log(c, "TLS handshake failed", tls_session_error(c->tls));
+		conn_free(c, "TLS handshake failed");
+		return;
+	}
+	const struct tls_info *ti = tls_session_info(c->tls);
+	c->handshaking = false;
+	c->last_activity = ev_now(c->w->loop);
+	log_debug("%s: peer %s: connection %llu: %s %s %s%s, SNI '%s', ALPN '%s'", c->l->conf->name,
+		  c->peer_str, c->id, ti->version, ti->kx, ti->cipher,
+		  ti->resumed ? " (resumed)" : "", ti->server_name, ti->alpn);
+	if (ti->client_subject[0])
+		log_info("%s: peer %s: client certificate verified: %s", c->l->conf->name,
+			 c->peer_str, ti->client_subject);
+	ev_timer_stop(c->w->loop, &c->idle);
+	if (conn_limits(c)->idle_timeout > 0) {
+		ev_timer_set(&c->idle, conn_limits(c)->idle_timeout, 0);
+		ev_timer_start(c->w->loop, &c->idle);
+	}
+	conn_open(c);
+}
+
+/* TLS (issue 6): a session on the new socket, its handshake timed by handshake_timeout. */
+static int conn_start_tls(struct conn *c)
+{
+	char err[256];
+	c->handshaking = true; /* until it completes, the handler has not been opened */
+	c->tls = tls_session_new(c->l->conf->tls.ctx, c->fd, err, sizeof err);
+	if (!c->tls) {
+		log_warnx("%s: peer %s: %s", c->l->conf->name, c->peer_str, err);
+		conn_free(c, "TLS setup failed");
+		return -1;
+	}
+	ev_timer_set(&c->idle, c->l->conf->tls.handshake_timeout, 0);
+	ev_timer_start(c->w->loop, &c->idle);
+	conn_handshake(c);
+	return 0;
 }
 
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
@@ -412,7 +591,6 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 int conn_begin(struct conn *c)
 {
 	struct worker *w = c->w;
-	const struct handler *h = c->handler;
 	/* The PROXY header phase may have used these watchers with its own callbacks. */
 	ev_io_stop(w->loop, &c->rio);
 	ev_timer_stop(w->loop, &c->idle);
@@ -420,29 +598,14 @@ int conn_begin(struct conn *c)
 	ev_init(&c->idle, conn_idle_cb);
 	c->last_activity = ev_now(w->loop);
 	c->begun = true;
+	/* TLS: the handshake starts on the first byte after any PROXY header. */
+	if (c->l->conf->protocol == PROTO_TLS)
+		return conn_start_tls(c);
 	if (conn_limits(c)->idle_timeout > 0) {
 		ev_timer_set(&c->idle, conn_limits(c)->idle_timeout, 0);
 		ev_timer_start(w->loop, &c->idle);
 	}
-	if (h->open) {
-		struct sockaddr_storage local;
-		socklen_t llen = sizeof local;
-		if (getsockname(c->fd, (struct sockaddr *)&local, &llen) < 0)
-			memset(&local, 0, sizeof local);
-		struct session_info si = {
-			.listener = c->l->conf->name,
-			.peer = (struct sockaddr *)&c->peer,
-			.local = (struct sockaddr *)&local,
-			.sock_peer = (struct sockaddr *)&c->sock_peer,
-			.proxy = c->proxy,
-			.draining = w->drain_flag,
-			.conf = c->l->conf,
-			.stats = w->stats,
-		};
-		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
-			conn_begin_close(c, "closed by handler");
-	}
-	return conn_advance(c);
+	return conn_open(c);
 }
 
 /* The closed-by-reason counter for a close reason of this file or worker.c. */
@@ -470,10 +633,10 @@ void conn_free(struct conn *c, const char *reason)
 	ev_io_stop(loop, &c->rio);
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->idle);
-	ev_timer_stop(loop, &c->slow);
+	tls_session_free(c->tls); /* close_notify first, if the session is healthy */
 	close(c->fd);
 	guard_release(&c->l->guard, &c->ticket);
-	if (c->handler->close && c->begun)
+	if (c->handler->close && c->begun && !c->handshaking)
 		c->handler->close(c->state);
 	bool via = c->proxy && !c->proxy->local;
 	char sock_str[ADDR_STRLEN];

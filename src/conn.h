@@ -6,6 +6,9 @@
  * is the one place all of that is released. The set of running watchers is
  * derived from buffer state by one function (conn_update_watchers).
  *
+ * A TLS connection first goes through HANDSHAKE (watchers follow GnuTLS's
+ * direction; no handler yet; handshake_timeout instead of idle_timeout).
+ *
  *   OPEN --handler CLOSE / line too long / peer EOF--> CLOSING (flush, then free)
  *     |                                                   |
  *     +--error / idle timeout / worker stop--> freed <-----+
@@ -25,6 +28,7 @@
 #include "outbuf.h"
 
 struct listener;
+struct tls_session;
 struct worker;
 
 struct conn {
@@ -61,6 +65,9 @@ struct conn {
 					    connection: issue 11) */
 	struct proxy_info *proxy;        /* PROXY header received, NULL if none (freed by conn_free) */
 	struct proxy_hdr *proxy_hdr;     /* header being read, NULL outside that phase */
+	struct tls_session *tls;         /* TLS (issue 6): NULL on plain TCP */
+	bool handshaking;                /* TLS handshake not complete: no handler yet */
+	bool tls_read_blocked;           /* TLS read waits for the socket to be writable */
 	_Alignas(max_align_t) char state[]; /* handler state (handler->state_size) */
 };
 

@@ -32,6 +32,18 @@ enum handler_result {
 
 struct proxy_info;
 
+/* TLS (issue 6): what a handler may know about a TLS session. Strings live as long as the
+ * session; "" when absent. */
+struct tls_info {
+	const char *version;        /* "TLS1.3", "TLS1.2" */
+	const char *cipher;         /* "AES-256-GCM", ... */
+	const char *kx;             /* key exchange group or method, e.g. "X25519" */
+	const char *server_name;    /* SNI the client sent */
+	const char *alpn;           /* negotiated ALPN protocol */
+	const char *client_subject; /* DN of the verified client certificate */
+	bool resumed;               /* the session was resumed (no full handshake) */
+};
+
 /* What a handler may know about its session. Valid during open only (copy what is
  * needed), except draining, which lives as long as the process. */
 struct session_info {
@@ -42,14 +54,9 @@ struct session_info {
 	const struct sockaddr *sock_peer; /* peer of the socket itself (the balancer); may be NULL */
 	const struct proxy_info *proxy; /* PROXY header received, NULL if none */
 	const volatile int *draining;  /* non-zero while the daemon drains; may be NULL */
-	/* TLS (filled by the TLS transport; NULL when not TLS or unknown). */
-	const char *tls_version;       /* e.g. "TLS1.3" */
-	const char *tls_cipher;        /* cipher suite name */
-	const char *tls_sni;           /* server name the client asked for */
-	const char *tls_alpn;          /* negotiated application protocol */
-	const char *tls_client_subject; /* client certificate subject DN */
 	const struct listener_conf *conf; /* the listener's settings (qotd quotes); may be NULL */
 	const struct stats *stats;     /* shared counters, read-only (stats, metrics); may be NULL */
+	const struct tls_info *tls;    /* TLS details; NULL unless the listener is "tls" */
 };
 
 struct handler {

@@ -113,11 +113,15 @@ static enum handler_result whoami_open(void *state, const struct session_info *s
 	add_addr(r, "local", si->local);
 	add_addr(r, "client", si->peer);
 	add_proxy(r, si->proxy);
-	add_str(r, "tls_version", si->tls_version);
-	add_str(r, "tls_cipher", si->tls_cipher);
-	add_str(r, "tls_sni", si->tls_sni);
-	add_str(r, "tls_alpn", si->tls_alpn);
-	add_str(r, "tls_client_subject", si->tls_client_subject);
+	if (si->tls) {
+		add_str(r, "tls_version", si->tls->version);
+		add_str(r, "tls_cipher", si->tls->cipher);
+		add_str(r, "tls_sni", si->tls->server_name);
+		add_str(r, "tls_alpn", si->tls->alpn);
+		add_str(r, "tls_client_subject", si->tls->client_subject);
+		if (si->tls->resumed)
+			add_str(r, "tls_resumed", "yes");
+	}
 	add(r, "\n");
 	st->text = malloc(r->len + 1);
 	if (!st->text) {

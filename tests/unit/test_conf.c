@@ -187,6 +187,30 @@ static const struct bad_case bad[] = {
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\";\n deny = \"::1/200\"; });\n",
 	 "3: 'deny': '::1/200': prefix length must be 0..128"},
+	/* TLS (issue 6) */
+	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n certificate = \"c.pem\"; });\n",
+	 "3: 'certificate' is only for protocol \"tls\""},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\"; certificate = \"c.pem\"; });\n",
+	 "2: listener 'x': protocol \"tls\" needs 'certificate' and 'key'"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\"; certificate = [\"a.pem\", \"b.pem\"];\n key = \"a.pem\"; });\n",
+	 "3: listener 'x': 2 certificate(s) but 1 key(s)"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\"; certificate = \"c.pem\"; key = \"k.pem\";\n"
+	 " verify_client = \"require\"; });\n",
+	 "3: listener 'x': verify_client needs 'client_ca'"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n verify_client = \"maybe\"; });\n",
+	 "3: unknown verify_client 'maybe'"},
+	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\";\n alpn = [ ]; });\n",
+	 "3: 'alpn' is empty"},
+	/* Relative paths are resolved against the config file's directory (/tmp here). */
+	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+	 " handler = \"echo\"; certificate = \"no-such-ksockd-cert.pem\"; key = \"k.pem\"; });\n",
+	 "2: listener 'x': cannot read certificate /tmp/no-such-ksockd-cert.pem"},
 };
 
 START_TEST(invalid_config_names_file_and_line)

@@ -67,13 +67,14 @@ START_TEST(whoami_reports_proxy_header_tlvs_and_tls_only_when_set)
 	memcpy(&pi.dst, &dst, sizeof dst);
 	strcpy(pi.alpn, "h2");
 	strcpy(pi.authority, "example.com");
+	struct tls_info ti = {.version = "TLS1.3", .cipher = "", .kx = "", .server_name = "example.com",
+			      .alpn = "", .client_subject = ""};
 	struct session_info si = {.listener = "w",
 	                          .peer = (struct sockaddr *)&client,
 	                          .local = (struct sockaddr *)&local,
 	                          .sock_peer = (struct sockaddr *)&sock,
 	                          .proxy = &pi,
-	                          .tls_version = "TLS1.3",
-	                          .tls_sni = "example.com"};
+	                          .tls = &ti};
 	ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
 	char *r = take();
 	ck_assert_str_eq(r, "listener=w\npeer=10.0.0.2:50000\nlocal=10.0.0.3:7007\n"

@@ -1,0 +1,390 @@
+/*
+ * tls.c: GnuTLS behind a few non-blocking calls (issue 6).
+ *
+ * Owns every GnuTLS object: a listener's credentials, priority cache and
+ * session-ticket key (struct tls_ctx, built in the master at config load) and
+ * each connection's session (struct tls_session). Must not touch libev,
+ * connections or handlers: conn.c drives the session and decides what to do
+ * with TLS_IO_AGAIN and TLS_IO_ERROR.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "tls.h"
+
+#define TLS_RETRIES 8 /* non-fatal GnuTLS results (warning alerts) retried per call */
+
+struct tls_ctx {
+	gnutls_certificate_credentials_t cred; /* certificate/key pairs and client CA */
+	gnutls_priority_t prio;                /* parsed priority string */
+	gnutls_datum_t ticket_key;             /* session-ticket master key, shared by workers */
+	gnutls_datum_t *alpn;                  /* ALPN protocols, server preference order */
+	unsigned n_alpn;                       /* entries in alpn */
+	enum verify_client verify;             /* client certificate policy */
+	unsigned ticket_lifetime;              /* seconds; GnuTLS rotates ticket keys with it */
+};
+
+struct tls_session {
+	gnutls_session_t gs;       /* the GnuTLS session */
+	const struct tls_ctx *ctx; /* its listener's context */
+	bool done;                 /* handshake complete */
+	bool broken;               /* fatal error: no close_notify */
+	size_t send_pending;       /* bytes of a record send that returned AGAIN */
+	struct tls_info info;      /* filled when the handshake completes */
+	char sni[256];             /* info.server_name storage */
+	char alpn[64];             /* info.alpn storage */
+	char *subject;             /* info.client_subject storage (gnutls_free) */
+	char err[256];             /* last error, for logs */
+};
+
+/* Reads a whole file with GnuTLS's loader; -1 with err naming it. */
+static int tls_read_file(const char *what, const char *path, gnutls_datum_t *out, char *err,
+			 size_t errlen)
+{
+	errno = 0;
+	int r = gnutls_load_file(path, out);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read %s %s: %s", what, path,
+			 errno ? strerror(errno) : gnutls_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+/* Checks that cert parses and key parses and matches it, then adds the pair. */
+static int tls_add_pair(struct tls_ctx *ctx, const char *cert, const char *key, char *err,
+			size_t errlen)
+{
+	gnutls_datum_t cd = {NULL, 0}, kd = {NULL, 0};
+	gnutls_x509_crt_t *crts = NULL;
+	gnutls_x509_privkey_t pk = NULL;
+	unsigned n = 0;
+	int r, rc = -1;
+	if (tls_read_file("certificate", cert, &cd, err, errlen) < 0 ||
+	    tls_read_file("key", key, &kd, err, errlen) < 0)
+		goto out;
+	r = gnutls_x509_crt_list_import2(&crts, &n, &cd, GNUTLS_X509_FMT_PEM, 0);
+	if (r < 0) {
+		snprintf(err, errlen, "certificate %s is not a valid PEM certificate: %s", cert,
+			 gnutls_strerror(r));
+		goto out;
+	}
+	if (gnutls_x509_crt_get_expiration_time(crts[0]) < time(NULL))
+		log_warnx("certificate %s has expired", cert);
+	if ((r = gnutls_x509_privkey_init(&pk)) < 0 ||
+	    (r = gnutls_x509_privkey_import2(pk, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+		snprintf(err, errlen, "key %s is not a valid PEM private key: %s", key,
+			 gnutls_strerror(r));
+		goto out;
+	}
+	r = gnutls_certificate_set_x509_key_mem2(ctx->cred, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (r == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
+		snprintf(err, errlen, "key %s does not match certificate %s", key, cert);
+	else if (r < 0)
+		snprintf(err, errlen, "certificate %s with key %s: %s", cert, key,
+			 gnutls_strerror(r));
+	else
+		rc = 0;
+out:
+	for (unsigned i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_free(crts);
+	if (pk)
+		gnutls_x509_privkey_deinit(pk);
+	gnutls_free(cd.data);
+	if (kd.data) {
+		gnutls_memset(kd.data, 0, kd.size);
+		gnutls_free(kd.data);
+	}
+	return rc;
+}
+
+/* Runs during the handshake when a client certificate arrived: verify it against client_ca. */
+static int tls_verify_client_cb(gnutls_session_t gs)
+{
+	struct tls_session *s = gnutls_session_get_ptr(gs);
+	unsigned n = 0, status = 0;
+	const gnutls_datum_t *certs = gnutls_certificate_get_peers(gs, &n);
+	if (!certs || n == 0) {
+		if (s->ctx->verify == VERIFY_REQUIRE) {
+			snprintf(s->err, sizeof s->err, "no client certificate");
+			return GNUTLS_E_NO_CERTIFICATE_FOUND;
+		}
+		return 0;
+	}
+	int r = gnutls_certificate_verify_peers2(gs, &status);
+	if (r < 0) {
+		snprintf(s->err, sizeof s->err, "client certificate: %s", gnutls_strerror(r));
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	if (status != 0) {
+		gnutls_datum_t why = {NULL, 0};
+		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0) < 0)
+			snprintf(s->err, sizeof s->err, "client certificate not trusted");
+		else
+			snprintf(s->err, sizeof s->err, "client certificate: %s", why.data);
+		gnutls_free(why.data);
+		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+	}
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t dn = {NULL, 0};
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return GNUTLS_E_MEMORY_ERROR;
+	r = gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER);
+	if (r >= 0)
+		r = gnutls_x509_crt_get_dn3(crt, &dn, 0);
+	gnutls_x509_crt_deinit(crt);
+	if (r < 0) {
+		snprintf(s->err, sizeof s->err, "client certificate subject: %s", gnutls_strerror(r));
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	gnutls_free(s->subject);
+	s->subject = (char *)dn.data;
+	return 0;
+}
+
+static int tls_ctx_setup(struct tls_ctx *ctx, const struct tls_conf *tc, char *err, size_t errlen)
+{
+	const char *prio = tc->priority ? tc->priority : TLS_DEFAULT_PRIORITY, *errpos = NULL;
+	int r = gnutls_priority_init2(&ctx->prio, prio, &errpos, 0);
+	if (r < 0) {
+		snprintf(err, errlen, "invalid priority \"%s\" at \"%s\": %s", prio,
+			 errpos ? errpos : "", gnutls_strerror(r));
+		return -1;
+	}
+	for (size_t i = 0; i < tc->n_certs; i++)
+		if (tls_add_pair(ctx, tc->certificates[i], tc->keys[i], err, errlen) < 0)
+			return -1;
+	if (tc->client_ca) {
+		r = gnutls_certificate_set_x509_trust_file(ctx->cred, tc->client_ca,
+							   GNUTLS_X509_FMT_PEM);
+		if (r <= 0) {
+			snprintf(err, errlen, "client_ca %s: %s", tc->client_ca,
+				 r == 0 ? "no certificate found" : gnutls_strerror(r));
+			return -1;
+		}
+		gnutls_certificate_set_verify_function(ctx->cred, tls_verify_client_cb);
+	}
+	ctx->alpn = calloc(tc->n_alpn + 1, sizeof *ctx->alpn);
+	if (!ctx->alpn)
+		fatal("calloc");
+	for (size_t i = 0; i < tc->n_alpn; i++) {
+		ctx->alpn[i].data = (unsigned char *)tc->alpn[i];
+		ctx->alpn[i].size = (unsigned)strlen(tc->alpn[i]);
+	}
+	ctx->n_alpn = (unsigned)tc->n_alpn;
+	r = gnutls_session_ticket_key_generate(&ctx->ticket_key);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot generate a session ticket key: %s", gnutls_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+struct tls_ctx *tls_ctx_load(const struct listener_conf *lc, char *err, size_t errlen)
+{
+	struct tls_ctx *ctx = calloc(1, sizeof *ctx);
+	if (!ctx)
+		fatal("calloc");
+	ctx->verify = lc->tls.verify_client;
+	ctx->ticket_lifetime = (unsigned)lc->tls.ticket_lifetime;
+	int r = gnutls_certificate_allocate_credentials(&ctx->cred);
+	if (r < 0) {
+		snprintf(err, errlen, "GnuTLS credentials: %s", gnutls_strerror(r));
+		free(ctx);
+		return NULL;
+	}
+	if (tls_ctx_setup(ctx, &lc->tls, err, errlen) < 0) {
+		tls_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void tls_ctx_free(struct tls_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	gnutls_certificate_free_credentials(ctx->cred);
+	if (ctx->prio)
+		gnutls_priority_deinit(ctx->prio);
+	if (ctx->ticket_key.data) {
+		gnutls_memset(ctx->ticket_key.data, 0, ctx->ticket_key.size);
+		gnutls_free(ctx->ticket_key.data);
+	}
+	free(ctx->alpn); /* the strings belong to the tls_conf */
+	free(ctx);
+}
+
+struct tls_session *tls_session_new(const struct tls_ctx *ctx, int fd, char *err, size_t errlen)
+{
+	struct tls_session *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->ctx = ctx;
+	int r = gnutls_init(&s->gs, GNUTLS_SERVER | GNUTLS_NONBLOCK);
+	if (r < 0) {
+		snprintf(err, errlen, "gnutls_init: %s", gnutls_strerror(r));
+		free(s);
+		return NULL;
+	}
+	gnutls_session_set_ptr(s->gs, s);
+	if ((r = gnutls_priority_set(s->gs, ctx->prio)) < 0 ||
+	    (r = gnutls_credentials_set(s->gs, GNUTLS_CRD_CERTIFICATE, ctx->cred)) < 0 ||
+	    (r = gnutls_session_ticket_enable_server(s->gs, &ctx->ticket_key)) < 0 ||
+	    (ctx->n_alpn &&
+	     (r = gnutls_alpn_set_protocols(s->gs, ctx->alpn, ctx->n_alpn,
+					    GNUTLS_ALPN_SERVER_PRECEDENCE)) < 0)) {
+		snprintf(err, errlen, "TLS session setup: %s", gnutls_strerror(r));
+		gnutls_deinit(s->gs);
+		free(s);
+		return NULL;
+	}
+	gnutls_db_set_cache_expiration(s->gs, (int)ctx->ticket_lifetime);
+	gnutls_certificate_server_set_request(s->gs, ctx->verify == VERIFY_REQUIRE ? GNUTLS_CERT_REQUIRE
+						     : ctx->verify == VERIFY_OPTIONAL ? GNUTLS_CERT_REQUEST
+										      : GNUTLS_CERT_IGNORE);
+	gnutls_handshake_set_timeout(s->gs, 0); /* conn.c times the handshake */
+	gnutls_transport_set_int(s->gs, fd);
+	return s;
+}
+
+/* Records a fatal result r as the session's error. */
+static int tls_fail(struct tls_session *s, int r, bool in_handshake)
+{
+	s->broken = true;
+	if (in_handshake && s->err[0] != '\0')
+		return TLS_IO_ERROR; /* set by the verify callback: more precise */
+	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_WARNING_ALERT_RECEIVED)
+		snprintf(s->err, sizeof s->err, "%s (%s)", gnutls_strerror(r),
+			 gnutls_alert_get_name(gnutls_alert_get(s->gs)));
+	else
+		snprintf(s->err, sizeof s->err, "%s", gnutls_strerror(r));
+	if (in_handshake && r != GNUTLS_E_FATAL_ALERT_RECEIVED && r != GNUTLS_E_PREMATURE_TERMINATION)
+		gnutls_alert_send_appropriate(s->gs, r); /* best effort: the socket is non-blocking */
+	return TLS_IO_ERROR;
+}
+
+static void tls_fill_info(struct tls_session *s)
+{
+	gnutls_datum_t proto = {NULL, 0};
+	size_t len = sizeof s->sni;
+	unsigned type = 0;
+	if (gnutls_server_name_get(s->gs, s->sni, &len, &type, 0) < 0 ||
+	    type != GNUTLS_NAME_DNS)
+		s->sni[0] = '\0';
+	if (gnutls_alpn_get_selected_protocol(s->gs, &proto) == 0)
+		snprintf(s->alpn, sizeof s->alpn, "%.*s", (int)proto.size, proto.data);
+	const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(s->gs));
+	const char *c = gnutls_cipher_get_name(gnutls_cipher_get(s->gs));
+	const char *g = gnutls_group_get_name(gnutls_group_get(s->gs));
+	s->info.version = v ? v : "";
+	s->info.cipher = c ? c : "";
+	s->info.kx = g ? g : gnutls_kx_get_name(gnutls_kx_get(s->gs));
+	if (!s->info.kx)
+		s->info.kx = "";
+	s->info.server_name = s->sni;
+	s->info.alpn = s->alpn;
+	s->info.client_subject = s->subject ? s->subject : "";
+	s->info.resumed = gnutls_session_is_resumed(s->gs) != 0;
+}
+
+int tls_session_handshake(struct tls_session *s)
+{
+	for (int i = 0; i < TLS_RETRIES; i++) {
+		int r = gnutls_handshake(s->gs);
+		if (r == 0) {
+			s->done = true;
+			tls_fill_info(s);
+			return 0;
+		}
+		if (r == GNUTLS_E_AGAIN)
+			return TLS_IO_AGAIN;
+		if (gnutls_error_is_fatal(r))
+			return tls_fail(s, r, true);
+		/* GNUTLS_E_INTERRUPTED, warning alerts: call again. */
+	}
+	return TLS_IO_AGAIN;
+}
+
+ssize_t tls_session_recv(struct tls_session *s, void *buf, size_t len)
+{
+	for (int i = 0; i < TLS_RETRIES; i++) {
+		ssize_t r = gnutls_record_recv(s->gs, buf, len);
+		if (r >= 0)
+			return r;
+		if (r == GNUTLS_E_AGAIN)
+			return TLS_IO_AGAIN;
+		if (r == GNUTLS_E_PREMATURE_TERMINATION)
+			return 0; /* TCP end without close_notify: an end of data all the same */
+		if (r == GNUTLS_E_REHANDSHAKE) {
+			/* Client-initiated renegotiation (TLS 1.2) is refused: a DoS lever. */
+			s->broken = true;
+			snprintf(s->err, sizeof s->err, "client-initiated renegotiation refused");
+			gnutls_alert_send(s->gs, GNUTLS_AL_FATAL, GNUTLS_A_NO_RENEGOTIATION);
+			return TLS_IO_ERROR;
+		}
+		if (gnutls_error_is_fatal((int)r))
+			return tls_fail(s, (int)r, false);
+	}
+	return TLS_IO_AGAIN;
+}
+
+ssize_t tls_session_send(struct tls_session *s, const void *buf, size_t len)
+{
+	for (int i = 0; i < TLS_RETRIES; i++) {
+		/* After AGAIN, GnuTLS finishes the pending record when called with NULL, 0. */
+		ssize_t r = s->send_pending ? gnutls_record_send(s->gs, NULL, 0)
+					    : gnutls_record_send(s->gs, buf, len);
+		if (r >= 0) {
+			s->send_pending = 0;
+			return r;
+		}
+		if (r == GNUTLS_E_AGAIN) {
+			if (!s->send_pending)
+				s->send_pending = len;
+			return TLS_IO_AGAIN;
+		}
+		if (gnutls_error_is_fatal((int)r))
+			return tls_fail(s, (int)r, false);
+	}
+	return TLS_IO_AGAIN;
+}
+
+bool tls_session_wants_write(const struct tls_session *s)
+{
+	return gnutls_record_get_direction(s->gs) == 1;
+}
+
+size_t tls_session_pending(const struct tls_session *s)
+{
+	return s->done ? gnutls_record_check_pending(s->gs) : 0;
+}
+
+const char *tls_session_error(const struct tls_session *s)
+{
+	return s->err[0] ? s->err : "unknown TLS error";
+}
+
+const struct tls_info *tls_session_info(const struct tls_session *s) { return &s->info; }
+
+void tls_session_free(struct tls_session *s)
+{
+	if (!s)
+		return;
+	if (s->done && !s->broken)
+		(void)gnutls_bye(s->gs, GNUTLS_SHUT_WR); /* non-blocking: AGAIN means we tried */
+	gnutls_deinit(s->gs);
+	gnutls_free(s->subject);
+	free(s);
+}
