@@ -154,7 +154,7 @@ def ksockd_conf(d, workers, tcp, udp=None, tls=None):
                   'handler = "echo"; certificate = "%s"; key = "%s"; }' % tls)
     with open(path, "w") as f:
         f.write('workers = %d;\nuser = "nobody";\ngroup = "nogroup";\nlog_level = "err";\n'
-                'shutdown_timeout = 1.0;\nmax_connections = 30000;\n'
+                'shutdown_timeout = 1.0;\nmax_connections = 30000;\nmax_connections_per_source = 0;\n'
                 'udp_rate = 0;\nlisteners = (\n  %s\n);\n' % (workers, ",\n  ".join(ls)))
     return path
 
