@@ -131,9 +131,6 @@ static const struct bad_case bad[] = {
 	{"listeners = (\n{ name = \"x\"; protocol = \"sctp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\"; });\n",
 	 "2: unknown protocol 'sctp'"},
-	{"listeners = (\n{ name = \"x\";\nprotocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\"; });\n",
-	 "3: protocol 'tls' is not supported"},
 	{"listeners = (\n{ name = \"x\"; protocol = \"udp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\";\n max_datagram = 70000; });\n",
 	 "3: 'max_datagram' must be between 0 and 65507"},
