@@ -2,6 +2,7 @@
 """test_basic.py: echo and hello over real TCP sockets, concurrency, pipelining,
 third-party clients, and the command line (-t, -V, -h)."""
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -113,16 +114,29 @@ class CommandLine(unittest.TestCase):
         self.assertRegex(r.stderr, r"%s:\d+: unknown handler 'nosuch'" % path)
 
     def test_shipped_default_config_is_valid(self):
-        # A copy, with the certificate its TLS listener needs made next to it by
-        # tools/make-cert, as the README's run command does in the tree.
+        # As the Debian package installs it (tools/package-conf: the TLS
+        # listener commented out, so a fresh install needs no certificate),
+        # then as in the tree, with a certificate made next to it by
+        # tools/make-cert, as the README's run command does.
         src = os.environ.get("KSOCKD_SRCDIR", ".")
         d = H.tempfile.mkdtemp()
         path = os.path.join(d, "ksockd.conf")
+        with open(path, "w") as f:
+            f.write(subprocess.run([os.path.join(src, "tools", "package-conf"),
+                                    os.path.join(src, "conf", "ksockd.conf")],
+                                   check=True, capture_output=True, text=True).stdout)
+        r = self.run_ksockd("-t", "-c", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("4 listener(s)", r.stdout + r.stderr)
         shutil.copy(os.path.join(src, "conf", "ksockd.conf"), path)
+        r = self.run_ksockd("-t", "-c", path)
+        self.assertEqual(r.returncode, 1, "the TLS listener needs its certificate")
+        self.assertIn("ksockd-cert.pem", r.stderr)
         subprocess.run([os.path.join(src, "tools", "make-cert"), d], check=True, timeout=60,
                        stderr=subprocess.DEVNULL)
         r = self.run_ksockd("-t", "-c", path)
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("5 listener(s)", r.stdout + r.stderr)
         shutil.rmtree(d)
 
     def test_start_with_bad_config_exits_1(self):

@@ -24,6 +24,27 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("KSOCKD_SRCDIR", os.path.join(HERE, "..", ".."))
 KSOCKD = os.environ.get("KSOCKD", os.path.join(SRC, "ksockd"))
 BOOT_TIMEOUT = 60
+# The socket units of the default config's listeners: unit -> (fd name, port).
+SOCKETS = {"ksockd.socket": ("echo", 7007), "ksockd-hello.socket": ("hello", 9002),
+           "ksockd-stats.socket": ("stats", 7070), "ksockd-metrics.socket": ("metrics", 9470)}
+
+
+def packaged_conf():
+    """conf/ksockd.conf as the Debian package installs it (tools/package-conf)."""
+    return subprocess.run([os.path.join(SRC, "tools", "package-conf"),
+                           os.path.join(SRC, "conf", "ksockd.conf")],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def install_conf(root):
+    with open(os.path.join(root, "etc/ksockd.conf"), "w") as f:
+        f.write(packaged_conf())
+
+
+def default_listeners():
+    """Names of the listeners the packaged default config defines (comments skipped)."""
+    text = "".join(line.split("#", 1)[0] + "\n" for line in packaged_conf().splitlines())
+    return re.findall(r'\bname = "([^"]+)";', text)
 
 
 def missing():
@@ -74,11 +95,13 @@ class Container:
             with open(os.path.join(SRC, "systemd", name + ".in")) as f:
                 text = f.read().replace("@sbindir@", "/usr/sbin").replace("@sysconfdir@", "/etc")
             self.write("/etc/systemd/system/" + name, text)
-        for name in ("ksockd.socket", "ksockd-hello.socket"):
+        for name in SOCKETS:
             shutil.copy(os.path.join(SRC, "systemd", name),
                         os.path.join(self.root, "etc/systemd/system", name))
-        shutil.copy(os.path.join(SRC, "conf", "ksockd.conf"),
-                    os.path.join(self.root, "etc/ksockd.conf"))
+        install_conf(self.root)
+        os.makedirs(os.path.join(self.root, "etc/logrotate.d"), exist_ok=True)
+        shutil.copy(os.path.join(SRC, "conf", "ksockd.logrotate"),
+                    os.path.join(self.root, "etc/logrotate.d/ksockd"))
 
     def find_pid1(self):
         """The container's systemd: a descendant of systemd-nspawn that is pid 1 inside."""
@@ -169,20 +192,21 @@ class RealSystemd(unittest.TestCase):
         cls.c.close()
 
     def setUp(self):
-        self.c.sh("systemctl stop ksockd ksockd-socket ksockd.socket ksockd-hello.socket; "
-                  "systemctl reset-failed")
-        shutil.copy(os.path.join(SRC, "conf", "ksockd.conf"),
-                    os.path.join(self.c.root, "etc/ksockd.conf"))
+        self.c.sh("systemctl stop ksockd ksockd-socket %s; systemctl reset-failed"
+                  % " ".join(SOCKETS))
+        install_conf(self.c.root)
 
     def test_1_start_status_reload_stop(self):
         c = self.c
         c.ok("systemctl start ksockd")  # Type=notify: returns after READY=1
         self.assertEqual(c.talk(7007), b"ping\n")
         self.assertTrue(c.talk(9002, b"Ann\n").startswith(b"Please enter your name\n"))
+        n = len(default_listeners())
+        self.assertEqual(n, 4, default_listeners())  # hello, echo, stats, metrics
         self.assertRegex(c.prop("ksockd", "StatusText"),
-                         r"2 listener\(s\), 2 worker\(s\) ready, \d+ open connection\(s\), "
-                         r"generation 1, 0 reload\(s\)")
-        self.assertIn("Status: \"2 listener(s)", c.sh("systemctl status ksockd").stdout)
+                         r"%d listener\(s\), 2 worker\(s\) ready, \d+ open connection\(s\), "
+                         r"generation 1, 0 reload\(s\)" % n)
+        self.assertIn("Status: \"%d listener(s)" % n, c.sh("systemctl status ksockd").stdout)
         self.assertEqual(c.prop("ksockd", "User"), "ksockd")
         # A good reload: the new listener serves when systemctl returns.
         conf = c.read("/etc/ksockd.conf")
@@ -209,23 +233,30 @@ class RealSystemd(unittest.TestCase):
 
     def test_2_socket_units_pass_named_fds(self):
         c = self.c
-        c.ok("systemctl start ksockd.socket ksockd-hello.socket")
+        # Every listener of the default config has its socket unit.
+        self.assertEqual(sorted(n for n, _ in SOCKETS.values()), sorted(default_listeners()))
+        c.ok("systemctl start ksockd.socket")
         self.assertEqual(c.prop("ksockd-socket", "ActiveState"), "inactive")
         self.assertEqual(c.talk(7007), b"ping\n")  # activates ksockd-socket.service
         c.ok("systemctl is-active ksockd-socket")
+        for unit in SOCKETS:  # pulled in by the service (Wants=)
+            self.assertEqual(c.prop(unit, "ActiveState"), "active", unit)
         j = c.journal("ksockd-socket")
-        self.assertRegex(j, r"fd [34] named 'echo' passed by the service manager")
-        self.assertRegex(j, r"fd [34] named 'hello' passed by the service manager")
-        self.assertEqual(len(re.findall(r"\(socket passed by the service manager\)", j)), 2)
-        for port in (7007, 9002):
+        for name, _ in SOCKETS.values():
+            self.assertRegex(j, r"fd \d+ named '%s' passed by the service manager" % name)
+        self.assertEqual(len(re.findall(r"\(socket passed by the service manager\)", j)),
+                         len(SOCKETS))
+        for _, port in SOCKETS.values():
             socks = c.listening(port)
             self.assertEqual(len(socks), 1, socks)  # systemd's socket, not a second bind
             self.assertIn('"ksockd"', socks[0])
         c.ok("systemctl reload ksockd-socket")
         self.assertEqual(c.talk(7007), b"ping\n")
         self.assertTrue(c.talk(9002, b"Bo\n").startswith(b"Please enter your name\n"))
+        self.assertTrue(c.talk(7070, b"stats\n").startswith(b"ksockd_"))
+        self.assertRegex(c.talk(9470, b"GET /metrics HTTP/1.0\r\n\r\n"), rb"^HTTP/1\.\d 200 ")
         self.assertEqual(len(c.listening(7007)), 1)
-        c.ok("systemctl stop ksockd-socket ksockd.socket ksockd-hello.socket")
+        c.ok("systemctl stop ksockd-socket %s" % " ".join(SOCKETS))
 
     def watchdog_restart(self, stop_worker):
         c = self.c
@@ -256,6 +287,42 @@ class RealSystemd(unittest.TestCase):
 
     def test_4_stopped_worker_is_restarted_by_the_watchdog(self):
         self.watchdog_restart(stop_worker=True)
+
+    def test_5_access_log_rotated_under_the_hardened_unit(self):
+        """LogsDirectory= lets the service write /var/log/ksockd; the logrotate
+        snippet's postrotate script makes it reopen its logs (logrotate itself
+        is not in the minimal tree: its moving of the file is done by mv)."""
+        c = self.c
+        conf = c.read("/etc/ksockd.conf")
+        c.write("/etc/ksockd.conf", conf.replace(
+            '    handler = "echo";\n',
+            '    handler = "echo";\n    access_log = "/var/log/ksockd/echo.log";\n', 1))
+        c.ok("systemctl start ksockd")
+        log = "/var/log/ksockd/echo.log"
+
+        def lines(path, n):
+            deadline = time.monotonic() + 10
+            while True:
+                got = c.sh("cat %s 2>/dev/null" % path).stdout.splitlines()
+                if len(got) >= n or time.monotonic() > deadline:
+                    return got
+                time.sleep(0.1)
+
+        self.assertEqual(c.talk(7007, b"one\n"), b"one\n")
+        self.assertEqual(len(lines(log, 1)), 1, c.journal())
+        c.ok("mv %s %s.1" % (log, log))
+        with open(os.path.join(SRC, "conf", "ksockd.logrotate")) as f:
+            script = re.search(r"postrotate\n(.*?)\n\s*endscript", f.read(), re.S).group(1)
+        c.write("/var/tmp/postrotate.sh", script + "\n")
+        c.ok("sh /var/tmp/postrotate.sh")
+        deadline = time.monotonic() + 10
+        while len(re.findall(r"worker \d+: access logs reopened", c.journal())) < 2:
+            self.assertLess(time.monotonic(), deadline, "logs not reopened\n" + c.journal())
+            time.sleep(0.1)
+        self.assertEqual(c.talk(7007, b"two\n"), b"two\n")
+        self.assertIn("lines_in=1", lines(log, 1)[0])
+        self.assertEqual(len(lines(log + ".1", 1)), 1)
+        c.ok("systemctl stop ksockd")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""test_package.py: the Debian package. Builds it from a clean copy of the
-source tree with dpkg-buildpackage, checks it with lintian (no error, no
-warning), then, in a booted Debian 12 container (test_nspawn.Container):
-dpkg -i installs the system user, the conffile and the units and starts the
-service; an edited conffile survives the upgrade to a newer build (the same
-package with its version bumped) and the service comes back with the edit;
-apt-get purge leaves no file, user, unit or process behind. Needs root,
+"""test_package.py: the Debian packages ksockd and ksock. Builds them from a
+clean copy of the source tree with dpkg-buildpackage, checks them with
+lintian (no error, no warning), then, in a booted Debian 12 container
+(test_nspawn.Container): dpkg -i installs the system user, the conffiles
+(config, logrotate) and the units and starts the service, and the packaged
+ksock client talks to it; an edited conffile survives the upgrade to newer
+builds (the same packages with their version bumped) and the service comes
+back with the edit; apt-get purge of both leaves no file, user, unit or
+process behind. Needs root,
 dpkg-buildpackage, debhelper, lintian and what test_nspawn.py needs:
 otherwise it skips (exit 77), or fails with KSOCKD_SYSTEMD_REQUIRED=1.
 """
@@ -70,7 +72,7 @@ def bump(deb, version, outdir):
         text = re.sub(r"(?m)^Version: .*$", "Version: " + version, f.read())
     with open(ctl, "w") as f:
         f.write(text)
-    out = os.path.join(outdir, "ksockd_%s_amd64.deb" % version)
+    out = os.path.join(outdir, re.sub(r"_[^_]+_", "_%s_" % version, os.path.basename(deb), 1))
     N.run(["dpkg-deb", "--root-owner-group", "-b", tree, out], check=True)
     shutil.rmtree(tree)
     return out
@@ -93,6 +95,7 @@ class Package(unittest.TestCase):
             raise AssertionError("dpkg-buildpackage failed:\n" + (r.stdout + r.stderr)[-4000:])
         cls.changes = glob.glob(os.path.join(cls.work, "ksockd_*.changes"))[0]
         cls.deb = glob.glob(os.path.join(cls.work, "ksockd_*_*.deb"))[0]
+        cls.client_deb = glob.glob(os.path.join(cls.work, "ksock_*_*.deb"))[0]
         cls.version = re.search(r"ksockd_([^_]+)_", cls.deb).group(1)
         cls.c = None
 
@@ -111,14 +114,17 @@ class Package(unittest.TestCase):
     def test_2_install_upgrade_purge(self):
         c = Package.c = N.Container(install=False)
         newer = bump(self.deb, self.version + ".1", self.work)
-        for deb in (self.deb, newer):
+        newer_client = bump(self.client_deb, self.version + ".1", self.work)
+        for deb in (self.deb, newer, self.client_deb, newer_client):
             shutil.copy(deb, os.path.join(c.root, "var/tmp"))
-        dpkg = "DEBIAN_FRONTEND=noninteractive dpkg -i /var/tmp/%s </dev/null"
+        dpkg = "DEBIAN_FRONTEND=noninteractive dpkg -i /var/tmp/%s /var/tmp/%s </dev/null"
 
-        # Install: user, conffile, units, running service on loopback.
-        c.ok(dpkg % os.path.basename(self.deb))
+        # Install: user, conffiles, units, running service on loopback.
+        c.ok(dpkg % (os.path.basename(self.deb), os.path.basename(self.client_deb)))
         self.assertIn("/usr/sbin/nologin", c.ok("getent passwd ksockd"))
-        self.assertIn("/etc/ksockd.conf", c.ok("dpkg-query -W -f='${Conffiles}' ksockd"))
+        conffiles = c.ok("dpkg-query -W -f='${Conffiles}' ksockd")
+        for f in ("/etc/ksockd.conf", "/etc/logrotate.d/ksockd"):
+            self.assertIn(f, conffiles)
         self.assertEqual(c.ok("systemctl is-enabled ksockd").strip(), "enabled")
         self.assertEqual(c.sh("systemctl is-enabled ksockd.socket").stdout.strip(), "disabled")
         self.assertEqual(c.prop("ksockd", "ActiveState"), "active")
@@ -129,16 +135,22 @@ class Package(unittest.TestCase):
         self.assertTrue(c.talk(9002, b"Cy\n").startswith(b"Please enter your name\n"))
         for port in (7007, 9002):
             self.assertIn("127.0.0.1:%d" % port, "".join(c.listening(port)))
-        for page in ("man8/ksockd.8.gz", "man5/ksockd.conf.5.gz"):
+        for page in ("man8/ksockd.8.gz", "man5/ksockd.conf.5.gz", "man1/ksock.1.gz"):
             self.assertTrue(os.path.exists(os.path.join(c.root, "usr/share/man", page)), page)
+        # The client from the ksock package, against the packaged service.
+        self.assertEqual(c.ok("ksock -q -e ping 127.0.0.1 7007"), "ping\n")
+        self.assertIn("errors: 0", c.ok("ksock bench -q -c 4 -n 400 127.0.0.1 7007"))
+        self.assertEqual(c.ok("dpkg-query -W -f='${Package}\\n' ksock ksockd").split(),
+                         ["ksock", "ksockd"])
 
         # Upgrade with an edited conffile: the edit stays, the service restarts with it.
         conf = c.read("/etc/ksockd.conf").replace(
             "listeners = (", 'listeners = (\n  { name = "extra"; protocol = "tcp"; '
             'address = "127.0.0.1"; port = 7011; handler = "echo"; },', 1)
         c.write("/etc/ksockd.conf", conf)
-        c.ok(dpkg % os.path.basename(newer))
-        self.assertEqual(c.ok("dpkg-query -W -f='${Version}' ksockd"), self.version + ".1")
+        c.ok(dpkg % (os.path.basename(newer), os.path.basename(newer_client)))
+        for pkg in ("ksockd", "ksock"):
+            self.assertEqual(c.ok("dpkg-query -W -f='${Version}' " + pkg), self.version + ".1")
         self.assertEqual(c.read("/etc/ksockd.conf"), conf)
         self.assertFalse(os.path.exists(os.path.join(c.root, "etc/ksockd.conf.dpkg-new")))
         self.assertEqual(c.prop("ksockd", "ActiveState"), "active")
@@ -147,16 +159,19 @@ class Package(unittest.TestCase):
         self.assertEqual(c.sh("systemctl --failed --plain --no-legend").stdout.strip(), "")
 
         # Purge: nothing left.
-        c.ok("DEBIAN_FRONTEND=noninteractive apt-get purge -y ksockd </dev/null")
-        self.assertNotEqual(c.sh("dpkg-query -W -f='${Status}' ksockd").stdout,
-                            "install ok installed")
+        c.ok("DEBIAN_FRONTEND=noninteractive apt-get purge -y ksockd ksock </dev/null")
+        for pkg in ("ksockd", "ksock"):
+            self.assertNotEqual(c.sh("dpkg-query -W -f='${Status}' " + pkg).stdout,
+                                "install ok installed")
         self.assertNotEqual(c.sh("getent passwd ksockd").returncode, 0, "user left")
         self.assertNotEqual(c.sh("getent group ksockd").returncode, 0, "group left")
         self.assertNotEqual(c.sh("pgrep -x ksockd").returncode, 0, "process left")
         left = c.sh("ls -d /etc/ksockd* /usr/sbin/ksockd /lib/systemd/system/ksockd* "
                     "/usr/lib/sysusers.d/ksockd.conf /run/ksockd "
                     "/etc/systemd/system/*/ksockd* /var/lib/systemd/deb-systemd-helper-enabled/"
-                    "*ksockd* /usr/share/doc/ksockd 2>/dev/null").stdout
+                    "*ksockd* /usr/share/doc/ksockd /etc/logrotate.d/ksockd /usr/bin/ksock "
+                    "/usr/share/doc/ksock /usr/share/man/*/ksock* /var/log/ksockd "
+                    "/var/log/private/ksockd 2>/dev/null").stdout
         self.assertEqual(left.strip(), "", "left behind after purge")
         self.assertEqual(c.prop("ksockd", "LoadState"), "not-found")
         self.assertEqual(c.sh("systemctl --failed --plain --no-legend").stdout.strip(), "")
