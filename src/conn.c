@@ -168,12 +168,57 @@ static void conn_dispatch(struct conn *c, const struct line *line)
 }
 
 /*
+ * Performance (issue 11): the echo handler's lines, without calling it. On
+ * plain TCP with no output queued, sends the complete lines at the start of data[0..len)
+ * straight from where they were read, in one call, and queues what the socket
+ * did not take. Stops before a line longer than max_line and once output
+ * would be full, leaving those to conn_frame. Returns the bytes consumed.
+ */
+static uint64_t conn_count_lines(const char *data, size_t len);
+
+static size_t conn_echo_lines(struct conn *c, const char *data, size_t len)
+{
+	size_t done = 0, lines = 0, max_line = conn_limits(c)->max_line;
+	size_t room = conn_limits(c)->output_buffer;
+	if (c->closing || c->tls || outbuf_len(&c->out) > 0)
+		return 0; /* TLS: replies must go through the session (conn_flush) */
+	const char *nl;
+	while (done < room && (nl = memchr(data + done, '\n', len - done))) {
+		size_t n = (size_t)(nl - data) - done; /* terminator excluded */
+		if (n > max_line && n - (nl[-1] == '\r') > max_line)
+			break;
+		done += n + 1;
+		lines++;
+	}
+	if (done == 0)
+		return 0;
+	c->lines_in += lines;
+	stats_add(c->l->stats, STAT_LINES_IN, lines);
+	ssize_t sent = send(c->fd, data, done, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (sent > 0) {
+		/* Lines out: those sent (the rest are counted by conn_flush). */
+		uint64_t out = (size_t)sent == done ? lines : conn_count_lines(data, (size_t)sent);
+		c->lines_out += out;
+		stats_add(c->l->stats, STAT_LINES_OUT, out);
+		stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)sent);
+		c->bytes_out += (uint64_t)sent;
+		c->last_activity = ev_now(c->w->loop);
+	} else {
+		sent = 0; /* an error comes back to conn_flush, which frees */
+	}
+	if ((size_t)sent < done && outbuf_append(&c->out, data + sent, done - (size_t)sent) < 0)
+		conn_begin_close(c, "out of memory");
+	return done;
+}
+
+/*
  * Frames and dispatches lines from data[0..len) while output has room.
  * Returns the number of bytes consumed.
  */
 static size_t conn_frame(struct conn *c, const char *data, size_t len)
 {
-	size_t done = 0, max_line = conn_limits(c)->max_line;
+	size_t done = c->handler->echoes ? conn_echo_lines(c, data, len) : 0;
+	size_t max_line = conn_limits(c)->max_line;
 	while (!c->closing && conn_has_room(c) && done < len) {
 		struct line line;
 		size_t used;
@@ -521,10 +566,11 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	c->handler = h;
 	c->fd = fd;
 	c->id = ++w->next_conn_id;
+	if (peerlen > sizeof c->peer) /* not IPv4 or IPv6: cannot happen on TCP listeners */
+		peerlen = sizeof c->peer;
 	memcpy(&c->peer, peer, peerlen);
 	memcpy(&c->sock_peer, peer, peerlen);
 	addr_format(peer, c->peer_str);
-	memcpy(c->sock_peer_str, c->peer_str, sizeof c->peer_str);
 	c->started = c->last_activity = ev_now(w->loop);
 	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
 	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
@@ -605,10 +651,11 @@ void conn_free(struct conn *c, const char *reason)
 	if (c->handler->close && c->begun && !c->handshaking)
 		c->handler->close(c->state);
 	bool via = c->proxy && !c->proxy->local;
+	char sock_str[ADDR_STRLEN];
 	log_debug("%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
 		  "lines, out %llu bytes",
 		  c->l->conf->name, c->peer_str, via ? " via " : "",
-		  via ? c->sock_peer_str : "", c->id, reason, ev_now(loop) - c->started,
+		  via ? addr_format(&c->sock_peer.sa, sock_str) : "", c->id, reason, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
 	struct accesslog_entry e = {.started = c->started, .ended = ev_now(loop),

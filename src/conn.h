@@ -36,7 +36,6 @@ struct conn {
 	struct worker *w;                /* owning worker */
 	struct listener *l;              /* listener it came from */
 	const struct handler *handler;   /* line protocol */
-	int fd;                          /* the socket */
 	unsigned long long id;           /* per-worker id, for logs */
 	ev_io rio;                       /* readable */
 	ev_io wio;                       /* writable (armed only while output waits) */
@@ -52,16 +51,18 @@ struct conn {
 	bool read_eof;                   /* peer shut down its side */
 	bool closing;                    /* send what is queued, then free */
 	bool begun;                      /* conn_begin ran: the handler's close is due */
+	int fd;                          /* the socket (here, in the bools' padding: issue 11) */
 	const char *close_reason;        /* why, for the close log line */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler */
 	uint64_t lines_out;              /* newlines written to the client */
-	struct sockaddr_storage peer;    /* effective client address: the PROXY header's
+	union addr_inet peer;            /* effective client address: the PROXY header's
 					    source if one came, else the socket's peer. Use
 					    this for logs, limits and allow/deny. */
 	char peer_str[ADDR_STRLEN];      /* peer, formatted */
-	struct sockaddr_storage sock_peer; /* the socket's peer (the balancer when proxied) */
-	char sock_peer_str[ADDR_STRLEN]; /* sock_peer, formatted */
+	union addr_inet sock_peer;       /* the socket's peer (the balancer when proxied);
+					    formatted only when logged (64 bytes less per
+					    connection: issue 11) */
 	struct proxy_info *proxy;        /* PROXY header received, NULL if none (freed by conn_free) */
 	struct proxy_hdr *proxy_hdr;     /* header being read, NULL outside that phase */
 	struct tls_session *tls;         /* TLS (issue 6): NULL on plain TCP */

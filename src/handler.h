@@ -81,6 +81,10 @@ struct handler {
 	/* Datagrams: answer even when the reply is empty (echo of an empty datagram).
 	 * Otherwise a datagram for which the handler queued nothing gets no reply. */
 	bool empty_reply;
+	/* Performance (issue 11): line() only queues the line itself, terminator
+	   included, and changes nothing else; conn may then send the complete
+	   lines of a read back in one call without calling line(). */
+	bool echoes;
 };
 
 /* Looks a handler up by name; NULL if unknown. */

@@ -42,10 +42,11 @@ static void proxy_conn_refuse(struct conn *c, const char *why)
 	l->proxy_refused++;
 	l->proxy_refused_unlogged++;
 	if (now - l->last_proxy_log >= PROXY_LOG_INTERVAL) {
+		char sock_str[ADDR_STRLEN];
 		log_info("listener '%s': refused %lu connection(s) for their PROXY header (%lu in "
 		         "all); last: peer %s: %s",
 		         l->conf->name, l->proxy_refused_unlogged, l->proxy_refused,
-		         c->sock_peer_str, why);
+		         addr_format(&c->sock_peer.sa, sock_str), why);
 		l->last_proxy_log = now;
 		l->proxy_refused_unlogged = 0;
 	}
@@ -65,8 +66,9 @@ static int proxy_conn_apply(struct conn *c, const struct proxy_info *info)
 		memcpy(&c->peer, &info->src, sizeof c->peer);
 		addr_format((const struct sockaddr *)&c->peer, c->peer_str);
 	}
+	char sock_str[ADDR_STRLEN];
 	log_debug("%s: peer %s: connection %llu: PROXY v%d header from %s", c->l->conf->name,
-	          c->peer_str, c->id, info->version, c->sock_peer_str);
+	          c->peer_str, c->id, info->version, addr_format(&c->sock_peer.sa, sock_str));
 	return 0;
 }
 

@@ -18,4 +18,5 @@ const struct handler handler_echo = {
 	.name = "echo",
 	.line = echo_line,
 	.empty_reply = true, /* RFC 862: an empty datagram comes back empty */
+	.echoes = true,
 };
