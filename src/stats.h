@@ -64,6 +64,7 @@ enum stat_id {
 	STAT_DGRAM_DROP_RATIO,     /* dropped: reply over udp_max_reply_ratio x request */
 	STAT_DGRAM_DROP_SEND_FULL, /* dropped: socket send buffer full */
 	STAT_DGRAM_DROP_ERROR,     /* dropped: send failed otherwise */
+	STAT_DGRAM_DROP_DENIED,    /* dropped: source refused by allow/deny (or connect_rate) */
 	/* TLS (tls.c) */
 	STAT_TLS_HANDSHAKE_OK,     /* handshakes completed */
 	STAT_TLS_HANDSHAKE_FAILED, /* handshakes failed */

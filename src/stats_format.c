@@ -80,6 +80,8 @@ static const struct stat_desc descs[] = {
      FOR_UDP, NULL},
     {STAT_DGRAM_DROP_ERROR, "ksockd_datagrams_dropped_total", "reason", "error", false, FOR_UDP,
      NULL},
+    {STAT_DGRAM_DROP_DENIED, "ksockd_datagrams_dropped_total", "reason", "denied", false, FOR_UDP,
+     NULL},
     {STAT_TLS_HANDSHAKE_OK, "ksockd_tls_handshakes_total", "result", "ok", false, FOR_TLS,
      "TLS handshakes, by result."},
     {STAT_TLS_HANDSHAKE_FAILED, "ksockd_tls_handshakes_total", "result", "failed", false, FOR_TLS,

@@ -19,6 +19,7 @@
 
 #include "handler.h"
 #include "listener.h"
+#include "guard.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "stats.h"
@@ -45,6 +46,7 @@ struct udp_counts {
 	unsigned long bcast;     /* sent to a broadcast or multicast address */
 	unsigned long send_full; /* send buffer full (EAGAIN) */
 	unsigned long error;     /* other send errors */
+	unsigned long denied;    /* source refused by allow/deny (guard.c) */
 };
 
 struct udp {
@@ -88,9 +90,9 @@ static void udp_log_counts(struct udp *u, int prio, unsigned kernel, const char 
 	const struct udp_counts *n = &u->n;
 	log_emit(prio,
 	         "udp '%s': worker %u: answered=%lu dropped: too_big=%lu rate=%lu port=%lu "
-	         "ratio=%lu bcast=%lu send_full=%lu error=%lu kernel=%u%s",
+	         "ratio=%lu bcast=%lu send_full=%lu error=%lu denied=%lu kernel=%u%s",
 	         u->conf->name, u->l->w->slot, n->answered, n->too_big, n->rate, n->port, n->ratio,
-	         n->bcast, n->send_full, n->error, kernel, when);
+	         n->bcast, n->send_full, n->error, n->denied, kernel, when);
 	u->logged = *n;
 	u->kernel_logged = kernel;
 }
@@ -221,6 +223,12 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	if (udpfilter_port_blocked(&u->filter, port)) {
 		u->n.port++;
 		stats_add(u->l->stats, STAT_DGRAM_DROP_PORT, 1);
+		return;
+	}
+	/* allow/deny (and connect_rate, if set) per datagram: nothing is held. */
+	if (guard_admit(&u->l->guard, peer, ev_now(u->l->w->loop), NULL) != GUARD_OK) {
+		u->n.denied++;
+		stats_add(u->l->stats, STAT_DGRAM_DROP_DENIED, 1);
 		return;
 	}
 	if ((mh->msg_flags & MSG_TRUNC) || len > u->lim->max_datagram) {
@@ -437,6 +445,7 @@ void udp_start(struct listener *l, struct worker *w, const struct listener_conf 
 	l->state = LISTENER_ACTIVE;
 	l->stats = stats_row_of(w->stats, w->stats_slot, lc->stats_id);
 	accesslog_open(&l->alog, lc); /* access_log is for streams: this only marks it off */
+	guard_init(&l->guard, lc, w->srctab, w->srctab_proc); /* allow/deny per datagram */
 	struct udp *u = calloc(1, sizeof *u);
 	if (!u)
 		fatal("udp '%s': calloc", lc->name);

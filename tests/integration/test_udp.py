@@ -21,7 +21,7 @@ import harness as H  # noqa: E402
 
 FINAL = re.compile(r"ksockd\[(\d+)\] \w+: udp '([^']+)': worker (\d+): answered=(\d+) "
                    r"dropped: (.*?) kernel=(\d+) \(final\)")
-REASONS = ("too_big", "rate", "port", "ratio", "bcast", "send_full", "error")
+REASONS = ("too_big", "rate", "port", "ratio", "bcast", "send_full", "error", "denied")
 
 
 def final_counts(daemon, name):
@@ -213,7 +213,21 @@ class Safety(unittest.TestCase):
                 self.assertEqual(exchange(s, b"ok\n")[0], b"ok\n")
             # Within one summary interval (10 s), without stopping the daemon.
             d.wait_log(r"udp 'echo': worker 0: answered=1 dropped: too_big=3 rate=0 port=0 "
-                       r"ratio=0 bcast=0 send_full=0 error=0 kernel=0\n", timeout=15)
+                       r"ratio=0 bcast=0 send_full=0 error=0 denied=0 kernel=0\n", timeout=15)
+
+    def test_allow_deny_applies_to_each_datagram(self):
+        d = H.Daemon([H.listener("echo", "echo", "udp", allow=["127.0.0.0/8"],
+                                 deny=["127.0.0.2"])], workers=1)
+        addr = ("127.0.0.1", d.port("echo"))
+        with udp_client(bind=("127.0.0.1", 0)) as ok, \
+                udp_client(bind=("127.0.0.2", 0), timeout=0.5) as denied:
+            for i in range(3):
+                denied.sendto(b"denied %d\n" % i, addr)
+            self.assertEqual(exchange(ok, b"allowed\n", addr)[0], b"allowed\n")
+            assert_silent(self, denied)  # sent before the allowed exchange: answered by now
+        n = final_counts(d, "echo")
+        self.assertEqual(n["denied"], 3, n)
+        self.assertEqual(n["answered"], 1, n)
 
     def test_flood_from_one_source_is_limited_while_another_is_answered(self):
         d = H.Daemon([H.listener("echo", "echo", "udp", udp_rate=5, udp_burst=10)], workers=1)
