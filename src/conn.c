@@ -645,6 +645,7 @@ void conn_free(struct conn *c, const char *reason)
 	ev_io_stop(loop, &c->rio);
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->idle);
+	ev_timer_stop(loop, &c->slow);
 	tls_session_free(c->tls); /* close_notify first, if the session is healthy */
 	close(c->fd);
 	guard_release(&c->l->guard, &c->ticket);
