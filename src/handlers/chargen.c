@@ -6,7 +6,7 @@
  * for as long as the client reads; the connection asks for more (more())
  * only while its output queue has room, so a client that does not read
  * costs at most output_buffer bytes. Input is discarded.
- * Datagrams: each datagram is answered with a random number (0 to 512) of
+ * Datagrams: each datagram is answered with a random number (1 to 512) of
  * characters of the same pattern.
  */
 #include "config.h"
@@ -51,7 +51,8 @@ static enum handler_result chargen_more(void *state, struct outbuf *out)
 /* Datagram form: a reply of random length, taken from the pattern. */
 static enum handler_result chargen_datagram(struct chargen *cg, struct outbuf *out)
 {
-	size_t want = arc4random_uniform(CHARGEN_DGRAM_MAX + 1);
+	/* At least one byte: an empty reply would not be sent at all (udp.c). */
+	size_t want = 1 + arc4random_uniform(CHARGEN_DGRAM_MAX);
 	char buf[CHARGEN_LINE_LEN];
 	while (want > 0) {
 		size_t n = want < sizeof buf ? want : sizeof buf;
