@@ -11,6 +11,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -534,6 +536,15 @@ static void conn_handshake(struct conn *c)
 static int conn_start_tls(struct conn *c)
 {
 	char err[256];
+	int one = 1;
+	/*
+	 * A TLS flight is several records written one after another (a resumed
+	 * TLS 1.3 handshake ends with a session ticket, then the first reply):
+	 * without TCP_NODELAY, Nagle holds the last one for the peer's delayed
+	 * ACK, ~40 ms per handshake.
+	 */
+	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+		log_debug("%s: peer %s: TCP_NODELAY: %m", c->l->conf->name, c->peer_str);
 	c->handshaking = true; /* until it completes, the handler has not been opened */
 	c->tls = tls_session_new(c->l->conf->tls.ctx, c->fd, err, sizeof err);
 	if (!c->tls) {
