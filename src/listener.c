@@ -149,7 +149,7 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
-void listener_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd)
+void listener_init(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd)
 {
 	memset(l, 0, sizeof *l);
 	l->w = w;
@@ -157,11 +157,16 @@ void listener_start(struct listener *l, struct worker *w, const struct listener_
 	l->fd = fd;
 	l->state = LISTENER_ACTIVE;
 	l->stats = stats_row_of(w->stats, w->stats_slot, lc->stats_id);
-	accesslog_open(&l->alog, lc);
+	accesslog_open(&l->alog, lc); /* marks it off where access_log is not set */
 	l->last_full_log = l->last_emfile_log = l->last_proxy_log = -LIMIT_LOG_INTERVAL;
+	guard_init(&l->guard, lc, w->srctab, w->srctab_proc);
+}
+
+void listener_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd)
+{
+	listener_init(l, w, lc, fd);
 	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
 	ev_timer_init(&l->backoff, listener_backoff_cb, 0, 0);
-	guard_init(&l->guard, lc, w->srctab, w->srctab_proc);
 	ev_io_start(w->loop, &l->io);
 }
 

@@ -56,6 +56,8 @@ struct listener {
 int listener_bind(const struct listener_conf *lc, char *err, size_t errlen);
 
 /* Worker side. */
+/* The fields every listener has (stream or datagram), before its watchers start. */
+void listener_init(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd);
 void listener_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd);
 void listener_close(struct listener *l);
 void listener_conn_gone(struct listener *l);

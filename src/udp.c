@@ -438,14 +438,7 @@ static bool udp_alloc(struct udp *u)
 
 void udp_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd)
 {
-	memset(l, 0, sizeof *l);
-	l->w = w;
-	l->conf = lc;
-	l->fd = fd;
-	l->state = LISTENER_ACTIVE;
-	l->stats = stats_row_of(w->stats, w->stats_slot, lc->stats_id);
-	accesslog_open(&l->alog, lc); /* access_log is for streams: this only marks it off */
-	guard_init(&l->guard, lc, w->srctab, w->srctab_proc); /* allow/deny per datagram */
+	listener_init(l, w, lc, fd); /* its guard checks allow/deny per datagram */
 	struct udp *u = calloc(1, sizeof *u);
 	if (!u)
 		fatal("udp '%s': calloc", lc->name);
