@@ -22,6 +22,7 @@
 #include "listener.h"
 #include "log.h"
 #include "proxy_conn.h"
+#include "reason.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -92,7 +93,7 @@ static void conn_tls_log(struct conn *c, const char *what, const char *why)
 	log_info("%s: peer %s: %s: %s", l->conf->name, c->peer_str, what, why);
 }
 
-static void conn_begin_close(struct conn *c, const char *reason)
+static void conn_begin_close(struct conn *c, enum conn_reason reason)
 {
 	if (c->closing)
 		return;
@@ -124,7 +125,7 @@ static int conn_enforce_budget(struct conn *c)
 		if (o->buffered > big->buffered)
 			big = o;
 	guard_note(&big->l->guard, GUARD_BUFFER_LIMIT, big->peer_str, ev_now(w->loop));
-	conn_free(big, "worker buffer limit");
+	conn_free(big, REASON_BUFFER_LIMIT);
 	return big == c ? -1 : 0;
 }
 
@@ -157,7 +158,7 @@ static void conn_line_too_long(struct conn *c)
 		 c->peer_str, max);
 	if (outbuf_printf(&c->out, "ERROR line too long (max_line is %u bytes)\r\n", max) < 0)
 		outbuf_reset(&c->out);
-	conn_begin_close(c, "line too long");
+	conn_begin_close(c, REASON_LINE_TOO_LONG);
 }
 
 /* Hands one line to the handler. */
@@ -166,7 +167,7 @@ static void conn_dispatch(struct conn *c, const struct line *line)
 	c->lines_in++;
 	stats_add(c->l->stats, STAT_LINES_IN, 1);
 	if (c->handler->line(c->state, line, &c->out) != HANDLER_OK)
-		conn_begin_close(c, "closed by handler");
+		conn_begin_close(c, REASON_HANDLER);
 }
 
 /*
@@ -209,7 +210,7 @@ static size_t conn_echo_lines(struct conn *c, const char *data, size_t len)
 		sent = 0; /* an error comes back to conn_flush, which frees */
 	}
 	if ((size_t)sent < done && outbuf_append(&c->out, data + sent, done - (size_t)sent) < 0)
-		conn_begin_close(c, "out of memory");
+		conn_begin_close(c, REASON_NO_MEMORY);
 	return done;
 }
 
@@ -260,7 +261,7 @@ static int conn_flush(struct conn *c)
 				return 0;
 			if (n == TLS_IO_ERROR) {
 				conn_tls_log(c, "TLS write failed", tls_session_error(c->tls));
-				conn_free(c, "TLS write error");
+				conn_free(c, REASON_TLS_ERROR);
 				return -1;
 			}
 		} else {
@@ -280,9 +281,8 @@ static int conn_flush(struct conn *c)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
-		conn_free(c, n < 0 && errno == EPIPE	   ? "peer closed while writing"
-			     : n < 0 && errno == ECONNRESET ? "connection reset by peer"
-							    : "write error");
+		conn_free(c, n < 0 && (errno == EPIPE || errno == ECONNRESET) ? REASON_RESET
+											       : REASON_IO_ERROR);
 		return -1;
 	}
 	return 0;
@@ -312,10 +312,10 @@ static int conn_advance(struct conn *c)
 				conn_dispatch(c, &line);
 			}
 			linebuf_free(&c->in);
-			conn_begin_close(c, "client closed");
+			conn_begin_close(c, REASON_CLIENT_CLOSED);
 		}
 		if (conn_wants_more(c) && c->handler->more(c->state, &c->out) != HANDLER_OK)
-			conn_begin_close(c, "closed by handler");
+			conn_begin_close(c, REASON_HANDLER);
 		size_t before = outbuf_len(&c->out);
 		if (conn_flush(c) < 0)
 			return -1;
@@ -344,7 +344,7 @@ static ssize_t conn_recv(struct conn *c, char *buf, size_t len)
 		c->tls_read_blocked = t == TLS_IO_AGAIN && tls_session_wants_write(c->tls);
 		if (t == TLS_IO_ERROR) {
 			conn_tls_log(c, "TLS read failed", tls_session_error(c->tls));
-			conn_free(c, "TLS read error");
+			conn_free(c, REASON_TLS_ERROR);
 		}
 		return t;
 	}
@@ -353,7 +353,7 @@ static ssize_t conn_recv(struct conn *c, char *buf, size_t len)
 		return n;
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 		return CONN_IO_AGAIN;
-	conn_free(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
+	conn_free(c, errno == ECONNRESET ? REASON_RESET : REASON_IO_ERROR);
 	return CONN_IO_FREED;
 }
 
@@ -373,7 +373,7 @@ static int conn_take(struct conn *c, const char *data, size_t len)
 	}
 	if (len > 0 && !c->closing) {
 		if (linebuf_append(&c->in, data, len) < 0) {
-			conn_free(c, "out of memory");
+			conn_free(c, REASON_NO_MEMORY);
 			return -1;
 		}
 		if (c->tls) /* TLS reads loop: frame now so a partial line stays bounded */
@@ -443,7 +443,7 @@ static void conn_slow_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	}
 	guard_note(&c->l->guard, GUARD_SLOW_CLIENT, c->peer_str, ev_now(loop));
-	conn_free(c, "slow client");
+	conn_free(c, REASON_SLOW_CLIENT);
 }
 
 /* Idle timeout, "be smart about timeouts" style: one timer re-armed only when it fires. */
@@ -456,7 +456,7 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		stats_add(c->l->stats, STAT_TLS_HANDSHAKE_FAILED, 1);
 		conn_tls_log(c, "TLS handshake timed out",
 			     "not complete within handshake_timeout");
-		conn_free(c, "TLS handshake timeout");
+		conn_free(c, REASON_TLS_HANDSHAKE_TIMEOUT);
 		return;
 	}
 	ev_tstamp timeout = conn_limits(c)->idle_timeout;
@@ -464,7 +464,7 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (after <= 0) {
 		log_info("%s: peer %s: idle for %g s: closing", c->l->conf->name, c->peer_str,
 			 timeout);
-		conn_free(c, "idle timeout");
+		conn_free(c, REASON_IDLE_TIMEOUT);
 		return;
 	}
 	ev_timer_set(t, after, 0);
@@ -493,7 +493,7 @@ static int conn_open(struct conn *c)
 			.tls = c->tls ? tls_session_info(c->tls) : NULL,
 		};
 		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
-			conn_begin_close(c, "closed by handler");
+			conn_begin_close(c, REASON_HANDLER);
 	}
 	return conn_advance(c);
 }
@@ -509,7 +509,7 @@ static void conn_handshake(struct conn *c)
 	if (r == TLS_IO_ERROR) {
 		stats_add(c->l->stats, STAT_TLS_HANDSHAKE_FAILED, 1);
 		conn_tls_log(c, "TLS handshake failed", tls_session_error(c->tls));
-		conn_free(c, "TLS handshake failed");
+		conn_free(c, REASON_TLS_HANDSHAKE_FAILED);
 		return;
 	}
 	const struct tls_info *ti = tls_session_info(c->tls);
@@ -549,7 +549,7 @@ static int conn_start_tls(struct conn *c)
 	c->tls = tls_session_new(c->l->conf->tls.ctx, c->fd, err, sizeof err);
 	if (!c->tls) {
 		log_warnx("%s: peer %s: %s", c->l->conf->name, c->peer_str, err);
-		conn_free(c, "TLS setup failed");
+		conn_free(c, REASON_TLS_ERROR);
 		return -1;
 	}
 	ev_timer_set(&c->idle, c->l->conf->tls.handshake_timeout, 0);
@@ -565,7 +565,7 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	struct conn *c = calloc(1, sizeof *c + h->state_size);
 	if (!c) {
 		log_warnx("%s: out of memory for a new connection", l->conf->name);
-		stats_add(l->stats, STAT_REFUSED_NO_MEMORY, 1);
+		reason_count(l->stats, REASON_REFUSED_NO_MEMORY);
 		struct guard_ticket t = *ticket;
 		guard_release(&l->guard, &t);
 		close(fd);
@@ -614,11 +614,13 @@ int conn_begin(struct conn *c)
 	ev_init(&c->idle, conn_idle_cb);
 	c->last_activity = ev_now(w->loop);
 	/* The client a PROXY header named faces allow/deny and per-source limits now. */
-	if (c->l->conf->proxy_mode != PROXY_OFF &&
-	    guard_admit(&c->l->guard, (struct sockaddr *)&c->peer, ev_now(w->loop), &c->ticket) !=
-		    GUARD_OK) {
-		conn_free(c, "refused (allow/deny or per-source limit)");
-		return -1;
+	if (c->l->conf->proxy_mode != PROXY_OFF) {
+		enum guard_reason g = guard_admit(&c->l->guard, (struct sockaddr *)&c->peer,
+						  ev_now(w->loop), &c->ticket);
+		if (g != GUARD_OK) {
+			conn_free(c, reason_of_guard(g));
+			return -1;
+		}
 	}
 	c->begun = true;
 	/* TLS: the handshake starts on the first byte after any PROXY header. */
@@ -631,25 +633,7 @@ int conn_begin(struct conn *c)
 	return conn_open(c);
 }
 
-/* The closed-by-reason counter for a close reason of this file or worker.c. */
-static enum stat_id conn_close_stat(const char *reason)
-{
-	static const struct {
-		const char *reason; /* as logged */
-		enum stat_id id;    /* counter */
-	} map[] = {
-		{"client closed", STAT_CLOSED_CLIENT},       {"closed by handler", STAT_CLOSED_HANDLER},
-		{"line too long", STAT_CLOSED_LINE_TOO_LONG}, {"idle timeout", STAT_CLOSED_IDLE},
-		{"shutdown timeout", STAT_CLOSED_SHUTDOWN},   {"immediate stop", STAT_CLOSED_SHUTDOWN},
-		{"worker exit", STAT_CLOSED_SHUTDOWN},
-	};
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (strcmp(map[i].reason, reason) == 0)
-			return map[i].id;
-	return STAT_CLOSED_ERROR;
-}
-
-void conn_free(struct conn *c, const char *reason)
+void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detail)
 {
 	struct worker *w = c->w;
 	struct ev_loop *loop = w->loop;
@@ -664,20 +648,21 @@ void conn_free(struct conn *c, const char *reason)
 		c->handler->close(c->state);
 	bool via = c->proxy && !c->proxy->local;
 	char sock_str[ADDR_STRLEN];
-	log_debug("%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
+	const struct reason_desc *rd = reason_desc(reason);
+	if (log_enabled(rd->level))
+		log_emit(rd->level, "%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
 		  "lines, out %llu bytes",
 		  c->l->conf->name, c->peer_str, via ? " via " : "",
-		  via ? addr_format(&c->sock_peer.sa, sock_str) : "", c->id, reason, ev_now(loop) - c->started,
+		  via ? addr_format(&c->sock_peer.sa, sock_str) : "", c->id, detail ? detail : rd->text, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
 	struct accesslog_entry e = {.started = c->started, .ended = ev_now(loop),
 				    .peer = c->peer_str, .lines_in = c->lines_in,
 				    .bytes_in = c->bytes_in, .lines_out = c->lines_out,
-				    .bytes_out = c->bytes_out, .reason = reason};
+				    .bytes_out = c->bytes_out, .reason = rd->text};
 	accesslog_write(&c->l->alog, &e);
 	stats_sub(c->l->stats, STAT_CONN_OPEN, 1);
-	/* Still reading the PROXY header: the session never began. */
-	stats_add(c->l->stats, c->proxy_hdr ? STAT_CLOSED_PROXY : conn_close_stat(reason), 1);
+	reason_count(c->l->stats, reason);
 	proxy_conn_free(c);
 	linebuf_free(&c->in);
 	outbuf_free(&c->out);

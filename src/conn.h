@@ -26,6 +26,7 @@
 #include "handler.h"
 #include "linebuf.h"
 #include "outbuf.h"
+#include "reason.h"
 
 struct listener;
 struct tls_session;
@@ -51,8 +52,8 @@ struct conn {
 	bool read_eof;                   /* peer shut down its side */
 	bool closing;                    /* send what is queued, then free */
 	bool begun;                      /* conn_begin ran: the handler's close is due */
-	int fd;                          /* the socket (here, in the bools' padding: issue 11) */
-	const char *close_reason;        /* why, for the close log line */
+	int fd;                          /* the socket (in the bools' padding: 8 bytes less per conn) */
+	enum conn_reason close_reason;   /* why, once closing */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler */
 	uint64_t lines_out;              /* newlines written to the client */
@@ -82,7 +83,13 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
  * TLS transport starts its handshake. Returns -1 if c was freed.
  */
 int conn_begin(struct conn *c);
-/* Closes and frees c at once, logging reason. */
-void conn_free(struct conn *c, const char *reason);
+/* Closes and frees c at once, counting reason and logging it; detail (may be NULL) names
+ * the particulars in the close log line instead of the reason's text ("source not in
+ * proxy_trusted"); the access log always gets the reason's text. */
+void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detail);
+static inline void conn_free(struct conn *c, enum conn_reason reason)
+{
+	conn_free_detail(c, reason, NULL);
+}
 
 #endif

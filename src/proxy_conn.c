@@ -35,7 +35,7 @@ struct proxy_hdr {
 };
 
 /* Closes c because of its header, counting it on the listener. */
-static void proxy_conn_refuse(struct conn *c, const char *why)
+static void proxy_conn_refuse(struct conn *c, enum conn_reason reason, const char *why)
 {
 	struct listener *l = c->l;
 	ev_tstamp now = ev_now(c->w->loop);
@@ -50,7 +50,7 @@ static void proxy_conn_refuse(struct conn *c, const char *why)
 		l->last_proxy_log = now;
 		l->proxy_refused_unlogged = 0;
 	}
-	conn_free(c, why);
+	conn_free_detail(c, reason, why);
 }
 
 /* Applies a parsed header: the original client becomes the connection's peer. */
@@ -58,7 +58,7 @@ static int proxy_conn_apply(struct conn *c, const struct proxy_info *info)
 {
 	c->proxy = malloc(sizeof *c->proxy);
 	if (!c->proxy) {
-		conn_free(c, "out of memory");
+		conn_free(c, REASON_NO_MEMORY);
 		return -1;
 	}
 	*c->proxy = *info;
@@ -81,7 +81,7 @@ static int proxy_conn_consume(struct conn *c, size_t n)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) { /* cannot happen after a successful peek, but check */
-			conn_free(c, "read error");
+			conn_free(c, REASON_IO_ERROR);
 			return -1;
 		}
 		h->len += (size_t)r;
@@ -99,7 +99,7 @@ static void proxy_conn_finish(struct conn *c, size_t plain_from)
 	if (h->len > plain_from &&
 	    linebuf_append(&c->in, (const char *)h->buf + plain_from, h->len - plain_from) < 0) {
 		free(h);
-		conn_free(c, "out of memory");
+		conn_free(c, REASON_NO_MEMORY);
 		return;
 	}
 	free(h);
@@ -118,14 +118,14 @@ static void proxy_conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
-		conn_free(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
+		conn_free(c, errno == ECONNRESET ? REASON_RESET : REASON_IO_ERROR);
 		return;
 	}
 	if (n == 0) {
 		if (h->len == 0) /* connect and close: a balancer's plain TCP check */
-			conn_free(c, "client closed before sending anything");
+			conn_free(c, REASON_CLIENT_CLOSED);
 		else
-			proxy_conn_refuse(c, "client closed inside the PROXY header");
+			proxy_conn_refuse(c, REASON_PROXY_HEADER, "client closed inside the PROXY header");
 		return;
 	}
 	struct proxy_info info;
@@ -135,14 +135,14 @@ static void proxy_conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	case PROXY_MORE:
 		/* Every byte seen belongs to the header (or could): take them off the socket. */
 		if (proxy_conn_consume(c, (size_t)n) == 0 && h->len == sizeof h->buf)
-			proxy_conn_refuse(c, "PROXY header too long");
+			proxy_conn_refuse(c, REASON_PROXY_HEADER, "PROXY header too long");
 		return;
 	case PROXY_NONE: /* optional mode, plain client */ proxy_conn_finish(c, 0); return;
-	case PROXY_ERROR: proxy_conn_refuse(c, why); return;
+	case PROXY_ERROR: proxy_conn_refuse(c, REASON_PROXY_HEADER, why); return;
 	case PROXY_DONE: break;
 	}
 	if (!h->trusted) {
-		proxy_conn_refuse(c, "PROXY header from a source not in proxy_trusted");
+		proxy_conn_refuse(c, REASON_PROXY_HEADER, "PROXY header from a source not in proxy_trusted");
 		return;
 	}
 	if (proxy_conn_consume(c, hl - h->len) < 0 || proxy_conn_apply(c, &info) < 0)
@@ -159,7 +159,7 @@ static void proxy_conn_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents
 	if (c->l->conf->proxy_mode == PROXY_OPTIONAL && c->proxy_hdr->len == 0)
 		proxy_conn_finish(c, 0);
 	else
-		proxy_conn_refuse(c, "no complete PROXY header within proxy_timeout");
+		proxy_conn_refuse(c, REASON_PROXY_TIMEOUT, "no complete PROXY header within proxy_timeout");
 }
 
 int proxy_conn_start(struct conn *c)
@@ -168,12 +168,12 @@ int proxy_conn_start(struct conn *c)
 	bool trusted = cidr_list_match(lc->proxy_trusted, lc->n_proxy_trusted,
 	                               (const struct sockaddr *)&c->sock_peer);
 	if (!trusted && lc->proxy_mode != PROXY_OPTIONAL) {
-		proxy_conn_refuse(c, "source not in proxy_trusted");
+		proxy_conn_refuse(c, REASON_PROXY_HEADER, "source not in proxy_trusted");
 		return -1;
 	}
 	c->proxy_hdr = malloc(sizeof *c->proxy_hdr);
 	if (!c->proxy_hdr) {
-		conn_free(c, "out of memory");
+		conn_free(c, REASON_NO_MEMORY);
 		return -1;
 	}
 	c->proxy_hdr->trusted = trusted;
