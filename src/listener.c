@@ -131,7 +131,7 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		/*
 		 * allow/deny and per-source limits first: nothing else is spent on a
 		 * refused peer. Behind a PROXY header the peer is the balancer: the
-		 * client is judged in conn_begin, once the header has named it.
+		 * client is judged in conn_start, once the header has named it.
 		 */
 		struct guard_ticket ticket = {.slot = -1};
 		enum guard_reason g = GUARD_OK;
