@@ -182,38 +182,24 @@ static void conn_dispatch(struct conn *c, const struct line *line)
 		conn_begin_close(c, REASON_HANDLER);
 }
 
-/*
- * The echo handler's lines, without calling it (the hot path: one write per
- * read instead of one append per line). With no output queued, sends the
- * complete lines at the start of data[0..len)
- * straight from where they were read, in one call, and queues what the socket
- * did not take. Stops before a line longer than max_line and once output
- * would be full, leaving those to conn_frame. Returns the bytes consumed.
- */
 static uint64_t conn_count_lines(const char *data, size_t len);
 
-static size_t conn_echo_lines(struct conn *c, const char *data, size_t len)
+/*
+ * Echo (RFC 862), the hot path: data[0..len), just read, goes straight back
+ * unframed. With nothing queued it is written at once from where it was read
+ * and only what the transport did not take is queued; behind queued output
+ * it is queued whole. Reading stops while the queue is at output_buffer
+ * (conn_update_watchers), so the queue stays below output_buffer plus one
+ * read. The line counters count the newlines that pass.
+ */
+static void conn_echo(struct conn *c, const char *data, size_t len)
 {
-	size_t done = 0, lines = 0, max_line = conn_limits(c)->max_line;
-	size_t room = conn_limits(c)->output_buffer;
-	if (!conn_serving(c) || outbuf_len(&c->out) > 0)
-		return 0;
-	const char *nl;
-	while (done < room && (nl = memchr(data + done, '\n', len - done))) {
-		size_t n = (size_t)(nl - data) - done; /* terminator excluded */
-		if (n > max_line && n - (nl[-1] == '\r') > max_line)
-			break;
-		done += n + 1;
-		lines++;
-	}
-	if (done == 0)
-		return 0;
+	uint64_t lines = conn_count_lines(data, len);
+	ssize_t sent = 0;
 	c->lines_in += lines;
 	stats_add(c->l->stats, STAT_LINES_IN, lines);
-	ssize_t sent = c->tp->write(c->tctx, data, done);
-	if (sent > 0) {
-		/* Lines out: those sent (the rest are counted by conn_flush). */
-		uint64_t out = (size_t)sent == done ? lines : conn_count_lines(data, (size_t)sent);
+	if (outbuf_len(&c->out) == 0 && (sent = c->tp->write(c->tctx, data, len)) > 0) {
+		uint64_t out = (size_t)sent == len ? lines : conn_count_lines(data, (size_t)sent);
 		c->lines_out += out;
 		stats_add(c->l->stats, STAT_LINES_OUT, out);
 		stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)sent);
@@ -222,19 +208,21 @@ static size_t conn_echo_lines(struct conn *c, const char *data, size_t len)
 	} else {
 		sent = 0; /* queued: conn_flush writes it again, and frees on an error */
 	}
-	if ((size_t)sent < done && outbuf_append(&c->out, data + sent, done - (size_t)sent) < 0)
+	if ((size_t)sent < len && outbuf_append(&c->out, data + sent, len - (size_t)sent) < 0)
 		conn_begin_close(c, REASON_NO_MEMORY);
-	return done;
 }
 
 /*
- * Frames and dispatches lines from data[0..len) while output has room.
- * Returns the number of bytes consumed.
+ * Frames and dispatches lines from data[0..len) while output has room (echo:
+ * sends them back unframed). Returns the number of bytes consumed.
  */
 static size_t conn_frame(struct conn *c, const char *data, size_t len)
 {
-	size_t done = c->handler->echoes ? conn_echo_lines(c, data, len) : 0;
-	size_t max_line = conn_limits(c)->max_line;
+	size_t done = 0, max_line = conn_limits(c)->max_line;
+	if (c->handler->echoes) {
+		conn_echo(c, data, len);
+		return len;
+	}
 	while (conn_serving(c) && conn_has_room(c) && done < len) {
 		struct line line;
 		size_t used;
