@@ -212,31 +212,36 @@ static void conn_echo(struct conn *c, const char *data, size_t len)
 		conn_begin_close(c, REASON_NO_MEMORY);
 }
 
-/*
- * Frames and dispatches lines from data[0..len) while output has room (echo:
- * sends them back unframed). Returns the number of bytes consumed.
- */
-static size_t conn_frame(struct conn *c, const char *data, size_t len)
+/* linebuf's sink: one framed line to the handler; framing goes on while there is room. */
+static bool conn_sink(void *ctx, const struct line *line)
 {
-	size_t done = 0, max_line = conn_limits(c)->max_line;
+	struct conn *c = ctx;
+	conn_dispatch(c, line);
+	return conn_serving(c) && conn_has_room(c);
+}
+
+/*
+ * Input for the handler: data[0..len) just read, after what c->in holds back
+ * (len 0: only that). Echo sends it back unframed; otherwise linebuf frames
+ * it (the one framing function, fuzzed as is). Returns -1 if c was freed.
+ */
+static int conn_input(struct conn *c, const char *data, size_t len)
+{
 	if (c->handler->echoes) {
-		conn_echo(c, data, len);
-		return len;
-	}
-	while (conn_serving(c) && conn_has_room(c) && done < len) {
-		struct line line;
-		size_t used;
-		enum line_status st = line_next(data + done, len - done, max_line, &line, &used);
-		if (st == LINE_PARTIAL)
-			break;
-		if (st == LINE_TOO_LONG) {
-			conn_line_too_long(c);
-			return len;
+		if (linebuf_len(&c->in) > 0) { /* optional PROXY mode: bytes taken while peeking */
+			conn_echo(c, linebuf_head(&c->in), linebuf_len(&c->in));
+			linebuf_free(&c->in);
 		}
-		done += used;
-		conn_dispatch(c, &line);
+		if (len > 0)
+			conn_echo(c, data, len);
+		return 0;
 	}
-	return done;
+	switch (linebuf_feed(&c->in, data, len, conn_limits(c)->max_line, conn_sink, c)) {
+	case LINEBUF_OK: break;
+	case LINEBUF_TOO_LONG: conn_line_too_long(c); break;
+	case LINEBUF_NO_MEMORY: conn_free(c, REASON_NO_MEMORY); return -1;
+	}
+	return 0;
 }
 
 /* Newlines in data[0..len): lines written, for the counters. */
@@ -281,22 +286,14 @@ static int conn_flush(struct conn *c)
 static int conn_advance(struct conn *c)
 {
 	for (int round = 0; round < CONN_MAX_ROUNDS; round++) {
-		if (linebuf_len(&c->in) > 0 && conn_serving(c) && conn_has_room(c))
-			linebuf_consume(&c->in, conn_frame(c, linebuf_head(&c->in), linebuf_len(&c->in)));
+		if (linebuf_len(&c->in) > 0 && conn_serving(c) && conn_has_room(c) &&
+		    conn_input(c, NULL, 0) < 0)
+			return -1;
 		if (c->state == CONN_EOF && conn_has_room(c)) {
-			/*
-			 * Only a partial line can be left: it is the last line. It may be
-			 * one byte over max_line (a line of max_line bytes and a '\r'
-			 * still waiting for its '\n'): that is too long too.
-			 */
-			if (linebuf_len(&c->in) > conn_limits(c)->max_line) {
+			/* Only a partial line can be left: it is the last line. */
+			if (linebuf_finish(&c->in, conn_limits(c)->max_line, conn_sink, c) ==
+			    LINEBUF_TOO_LONG)
 				conn_line_too_long(c);
-			} else if (linebuf_len(&c->in) > 0) {
-				struct line line;
-				line_final(linebuf_head(&c->in), linebuf_len(&c->in), &line);
-				conn_dispatch(c, &line);
-			}
-			linebuf_free(&c->in);
 			conn_begin_close(c, REASON_CLIENT_CLOSED);
 		}
 		if (conn_wants_more(c) && c->handler->more(c->hstate, &c->out) != HANDLER_OK)
@@ -321,7 +318,7 @@ static int conn_advance(struct conn *c)
 	return 0;
 }
 
-/* Frames what was just read, keeping a partial line. Returns -1 if c was freed. */
+/* Counts what was just read and hands it on. Returns -1 if c was freed. */
 static int conn_take(struct conn *c, const char *data, size_t len)
 {
 	c->bytes_in += (uint64_t)len;
@@ -329,17 +326,7 @@ static int conn_take(struct conn *c, const char *data, size_t len)
 	stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)len);
 	if (c->handler->ignore_input)
 		return 0;
-	if (linebuf_len(&c->in) == 0) {
-		/* Common case: frame straight from the shared buffer. */
-		size_t used = conn_frame(c, data, len);
-		data += used;
-		len -= used;
-	}
-	if (len > 0 && conn_serving(c) && linebuf_append(&c->in, data, len) < 0) {
-		conn_free(c, REASON_NO_MEMORY);
-		return -1;
-	}
-	return 0;
+	return conn_input(c, data, len);
 }
 
 static void conn_read(struct conn *c)
@@ -361,10 +348,10 @@ static void conn_read(struct conn *c)
 		if (conn_take(c, c->w->rbuf, (size_t)n) < 0)
 			return;
 		/* The socket wakes us for the rest, but not for bytes the transport holds:
-		 * drain those now, framing as we go so a partial line stays bounded. */
+		 * drain those now (each read is framed at once, so a partial line stays
+		 * bounded). */
 		if (c->state != CONN_OPEN || !conn_has_room(c) || c->tp->pending(c->tctx) == 0)
 			break;
-		linebuf_consume(&c->in, conn_frame(c, linebuf_head(&c->in), linebuf_len(&c->in)));
 	}
 	conn_advance(c);
 }
