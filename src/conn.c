@@ -554,7 +554,8 @@ static void conn_proxy_read(struct conn *c)
 	enum proxy_mode mode = c->l->conf->proxy_mode;
 	size_t have = linebuf_len(&c->in);
 	char *buf = c->w->rbuf; /* what c->in holds, then what the socket has after it */
-	memcpy(buf, linebuf_head(&c->in), have);
+	if (have > 0) /* c->in owns no storage while empty */
+		memcpy(buf, linebuf_head(&c->in), have);
 	ssize_t n = recv(c->fd, buf + have, PROXY_MAX_HEADER - have, MSG_PEEK);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)

@@ -114,7 +114,7 @@ enum linebuf_result linebuf_feed(struct linebuf *lb, const char *data, size_t le
 				 size_t max_line, line_sink sink, void *ctx)
 {
 	bool stopped = false, too_long = false, held = linebuf_len(lb) > 0;
-	if (!held) {
+	if (!held && len > 0) {
 		/* Common case: frame straight from where the bytes were read. */
 		size_t used = line_frame(data, len, max_line, sink, ctx, &stopped, &too_long);
 		if (too_long)
