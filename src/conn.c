@@ -370,7 +370,6 @@ static void conn_slow_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	conn_free(c, REASON_SLOW_CLIENT);
 }
 
-
 /* Idle timeout, "be smart about timeouts" style: one timer re-armed only when it fires. */
 static void conn_idle_expired(struct conn *c)
 {
