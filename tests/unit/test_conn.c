@@ -318,6 +318,31 @@ START_TEST(a_proxy_header_names_the_client_and_a_bad_one_is_refused)
 }
 END_TEST
 
+START_TEST(a_peer_that_resets_and_a_late_proxy_header_are_counted)
+{
+	start(BASE "listeners = ({ name = \"l\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
+		   "port = 7; handler = \"echo\"; },\n"
+		   "{ name = \"p\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 8; "
+		   "handler = \"echo\"; proxy_protocol = \"v2\"; proxy_trusted = [\"0.0.0.0/0\"]; "
+		   "proxy_timeout = 0.2; });\n");
+	int fd = dial(0);
+	put(fd, "x\n");
+	for (double t0 = now(); w->conns->bytes_out == 0 && now() < t0 + WAIT;)
+		pump();
+	/* Closed with the echo unread: a unix socket's peer then reads ECONNRESET. */
+	close(fd);
+	until_closed();
+	only(0, STAT_CLOSED_RESET, 1);
+	int late = dial(1);
+	put(late, "\r\n\r\n"); /* the start of a v2 signature, then nothing */
+	double t = until_closed();
+	ck_assert(t >= 0.15 && t < 2);
+	only(1, STAT_CLOSED_PROXY_TIMEOUT, 1);
+	close(late);
+	stop();
+}
+END_TEST
+
 /* TLS: the test is the GnuTLS client on the other end of the socketpair. */
 
 #define TLS_CONF_FMT                                                                       \
@@ -482,6 +507,7 @@ int main(void)
 	tcase_add_test(tcp, idle_and_slow_clients_are_cut_in_time);
 	tcase_add_test(tcp, the_handler_closes_and_is_counted);
 	tcase_add_test(tcp, a_proxy_header_names_the_client_and_a_bad_one_is_refused);
+	tcase_add_test(tcp, a_peer_that_resets_and_a_late_proxy_header_are_counted);
 	suite_add_tcase(s, tcp);
 	TCase *tls = tcase_create("tls");
 	tcase_add_test(tls, tls_echo_through_the_tls_transport);
