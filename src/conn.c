@@ -488,7 +488,7 @@ static int conn_open(struct conn *c)
 			.sock_peer = (struct sockaddr *)&c->sock_peer,
 			.proxy = c->proxy,
 			.draining = c->w->drain_flag,
-			.conf = c->l->conf,
+			.qotd = c->l->gl->qotd,
 			.stats = c->w->stats,
 			.tls = c->tls ? tls_session_info(c->tls) : NULL,
 		};
@@ -546,7 +546,7 @@ static int conn_start_tls(struct conn *c)
 	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
 		log_debug("%s: peer %s: TCP_NODELAY: %m", c->l->conf->name, c->peer_str);
 	c->handshaking = true; /* until it completes, the handler has not been opened */
-	c->tls = tls_session_new(c->l->conf->tls.ctx, c->fd, err, sizeof err);
+	c->tls = tls_session_new(c->l->gl->tls, c->fd, err, sizeof err);
 	if (!c->tls) {
 		log_warnx("%s: peer %s: %s", c->l->conf->name, c->peer_str, err);
 		conn_free(c, "TLS setup failed");

@@ -17,6 +17,7 @@
 
 #include "accesslog.h"
 #include "conf.h"
+#include "generation.h"
 #include "stats.h"
 #include "guard.h"
 
@@ -32,6 +33,7 @@ enum listener_state {
 struct listener {
 	struct worker *w;                 /* owning worker */
 	const struct listener_conf *conf; /* its configuration */
+	const struct gen_listener *gl;    /* its prepared resources (address, TLS, quotes) */
 	int fd;                           /* listening socket, -1 when closed */
 	enum listener_state state;        /* see diagram */
 	unsigned n_conns;                 /* open connections from it in this worker */
@@ -52,13 +54,13 @@ struct listener {
 	unsigned long tls_suppressed;     /* handshake failures not logged in that window */
 };
 
-/* Master side: creates, binds and listens; returns the fd or -1 with err set. */
-int listener_bind(const struct listener_conf *lc, char *err, size_t errlen);
+/* Master side: creates, binds and listens on gl->addr; returns the fd or -1 with err set. */
+int listener_bind(const struct gen_listener *gl, char *err, size_t errlen);
 
 /* Worker side. */
 /* The fields every listener has (stream or datagram), before its watchers start. */
-void listener_init(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd);
-void listener_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd);
+void listener_init(struct listener *l, struct worker *w, const struct gen_listener *gl, int fd);
+void listener_start(struct listener *l, struct worker *w, const struct gen_listener *gl, int fd);
 void listener_close(struct listener *l);
 void listener_conn_gone(struct listener *l);
 

@@ -1,13 +1,14 @@
 /*
  * master.c: the prefork master.
  *
- * Owns the current config, the listening sockets bound for it, and the list
- * of worker processes of every generation still alive. A reload builds the
- * new config and sockets completely before anything switches: listeners
- * whose socket address is unchanged keep their socket (never closed, so no
- * connection is refused), new ones are bound, removed ones are closed; a new
+ * Owns the current generation (generation.h: the config and what it serves
+ * with) and the list of worker processes of every generation still alive.
+ * A reload prepares the next generation completely before anything
+ * switches (generation_prepare, generation_bind); any failure there drops
+ * it whole and the running one keeps serving. Once committed, a new
  * generation of workers starts, and once all of it is ready the old one is
- * told to drain (SIGTERM). Must not touch client connections.
+ * told to drain (SIGTERM). Must not touch client connections, and must not
+ * exit on anything a reload or a fork can fail at.
  */
 #include "config.h"
 
@@ -23,7 +24,7 @@
 
 #include "accesslog.h"
 #include "activation.h"
-#include "addr.h"
+#include "generation.h"
 #include "handler.h"
 #include "listener.h"
 #include "log.h"
@@ -31,7 +32,6 @@
 #include "notify.h"
 #include "priv.h"
 #include "stats.h"
-#include "reuseport.h"
 #include "shared.h"
 #include "statefile.h"
 #include "watchdog.h"
@@ -66,10 +66,8 @@ struct wproc {
 struct master {
 	struct ev_loop *loop;    /* default loop */
 	const char *conf_path;   /* file to re-read on SIGHUP */
-	struct conf *conf;       /* current config */
+	struct generation gen;   /* current config, its resources and sockets */
 	struct priv priv;        /* what workers run as */
-	int *fds;                /* listening sockets, one per conf listener */
-	struct rp_set rp;        /* reuseport listeners' sockets for worker slots 1.. */
 	struct srctab *srctab;   /* per-source counts shared with workers (NULL: unavailable) */
 	struct wproc *procs;     /* all live workers, every generation */
 	unsigned generation;     /* current generation number */
@@ -110,7 +108,7 @@ static void master_update_status(struct master *m)
 {
 	notify_status("%zu listener(s), %u worker(s) ready, %u open connection(s), generation %u, "
 		      "%u reload(s), %u rejected",
-		      m->conf->n_listeners, master_count(m, true, true), m->wd.last_conns,
+		      m->gen.conf->n_listeners, master_count(m, true, true), m->wd.last_conns,
 		      m->generation, m->reloads, m->sf.rejected);
 }
 
@@ -143,11 +141,11 @@ static void master_generation_ready(struct master *m)
 			old++;
 		}
 	if (m->generation == 1)
-		log_notice("all %u worker(s) ready, serving %zu listener(s)", m->conf->workers,
-			   m->conf->n_listeners);
+		log_notice("all %u worker(s) ready, serving %zu listener(s)", m->gen.conf->workers,
+			   m->gen.conf->n_listeners);
 	else
 		log_notice("reload %u: all %u new worker(s) ready; %u old worker(s) draining",
-			   m->reloads, m->conf->workers, old);
+			   m->reloads, m->gen.conf->workers, old);
 	m->announced = true;
 	notify_ready();
 	master_update_status(m);
@@ -155,7 +153,7 @@ static void master_generation_ready(struct master *m)
 	if (m->generation > 1) {
 		char msg[128];
 		snprintf(msg, sizeof msg, "generation %u serves %zu listener(s) with %u worker(s)",
-			 m->generation, m->conf->n_listeners, m->conf->workers);
+			 m->generation, m->gen.conf->n_listeners, m->gen.conf->workers);
 		statefile_reload_end(&m->sf, true, msg);
 	}
 	if (m->reload_pending) {
@@ -186,7 +184,7 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 		wproc_signal(p, SIGUSR1);
 	log_debug("worker %u (pid %d, generation %u) ready", p->slot, (int)p->pid, p->generation);
 	if (!m->announced && p->generation == m->generation &&
-	    master_count(m, true, true) == m->conf->workers)
+	    master_count(m, true, true) == m->gen.conf->workers)
 		master_generation_ready(m);
 }
 
@@ -207,26 +205,30 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	watchdog_stop(&m->wd, loop);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_close_pipe(p);
-	activation_free(&m->act); /* the worker uses the master's dups in m->fds */
+	activation_free(&m->act); /* the worker uses the generation's dups */
 	ev_loop_fork(loop);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	priv_drop(&m->priv);
-	int *fds = reuseport_worker_fds(&m->rp, m->conf, m->fds, slot);
-	if (!fds)
-		fatal("worker %u: malloc", slot);
-	int rc = worker_main(loop, m->conf, fds, slot, m->generation, ready_fd,
-			     &m->shared->draining, m->stats, stats_slot, m->srctab, tab_proc);
-	free(fds);
+	generation_keep_slot(&m->gen, slot);
+	int rc = worker_main(loop, &m->gen, slot, m->generation, ready_fd, &m->shared->draining,
+			     m->stats, stats_slot, m->srctab, tab_proc);
 	exit(rc);
 }
 
+/* Everything a worker needs is made before fork(): after it, the master only records. */
 static int master_spawn(struct master *m, unsigned slot)
 {
 	int pipefd[2];
+	struct wproc *p = calloc(1, sizeof *p);
+	if (!p) {
+		log_warn("cannot start worker %u: out of memory", slot);
+		return -1;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pipefd) < 0) {
 		log_warn("cannot create a socketpair for worker %u", slot);
+		free(p);
 		return -1;
 	}
 	int stats_slot = stats_slot_claim(m->stats, slot);
@@ -244,16 +246,15 @@ static int master_spawn(struct master *m, unsigned slot)
 			srctab_proc_detach(m->srctab, tab_proc);
 		close(pipefd[0]);
 		close(pipefd[1]);
+		free(p);
 		return -1;
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
+		free(p);
 		master_become_worker(m, slot, pipefd[1], stats_slot, tab_proc);
 	}
 	close(pipefd[1]);
-	struct wproc *p = calloc(1, sizeof *p);
-	if (!p)
-		fatal("calloc");
 	p->m = m;
 	p->pid = pid;
 	p->slot = slot;
@@ -274,7 +275,7 @@ static void master_spawn_missing(struct master *m)
 {
 	if (m->stopping)
 		return;
-	for (unsigned slot = 0; slot < m->conf->workers; slot++) {
+	for (unsigned slot = 0; slot < m->gen.conf->workers; slot++) {
 		bool have = false;
 		for (struct wproc *p = m->procs; p; p = p->next)
 			if (p->generation == m->generation && p->slot == slot && !p->draining)
@@ -373,60 +374,22 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	master_update_status(m);
 }
 
-/* Undoes a failed master_bind_all: closes fds[0..n) it bound, keeps those it reused. */
-static void master_unbind(struct master *m, int *fds, size_t n)
+/* The reload is refused: say why everywhere a waiting operator looks. */
+static void master_reject(struct master *m, const char *err)
 {
-	for (size_t k = 0; k < n; k++) {
-		bool reused = false;
-		for (size_t j = 0; m->conf && j < m->conf->n_listeners; j++)
-			reused |= m->fds[j] == fds[k];
-		if (!reused)
-			close(fds[k]);
-	}
-	free(fds);
+	log_err("reload rejected, keeping the running config: %s", err);
+	notify_reload_failed(err);
+	statefile_reload_end(&m->sf, false, err);
+	master_update_status(m);
 }
 
-/*
- * Binds (or keeps, or takes from the service manager) a socket for every
- * listener of conf, and the reuseport sockets of worker slots 1.. into rp.
- * Returns the fd array, or NULL with the reason in err.
- */
-static int *master_bind_all(struct master *m, const struct conf *conf, bool *kept,
-			    struct rp_set *rp, char *err, size_t errlen)
+/* Listeners of the new generation whose socket the old one already had. */
+static size_t master_count_kept(const struct generation *g)
 {
-	int *fds = calloc(conf->n_listeners, sizeof *fds);
-	if (!fds)
-		fatal("calloc");
-	for (size_t i = 0; i < conf->n_listeners; i++) {
-		const struct listener_conf *lc = &conf->listeners[i];
-		fds[i] = -1;
-		for (size_t j = 0; m->conf && j < m->conf->n_listeners; j++)
-			if (m->fds[j] >= 0 && !kept[j] &&
-			    listener_conf_same_socket(&m->conf->listeners[j], lc)) {
-				fds[i] = m->fds[j];
-				kept[j] = true;
-				break;
-			}
-		if (fds[i] >= 0)
-			continue;
-		int passed = 0;
-		fds[i] = activation_socket(&m->act, lc, &passed, err, errlen);
-		if (fds[i] < 0) {
-			master_unbind(m, fds, i);
-			return NULL;
-		}
-		char a[ADDR_STRLEN];
-		log_info("listener '%s': %s %s, handler %s%s", lc->name, proto_name(lc->protocol),
-			 addr_format((const struct sockaddr *)&lc->addr, a), lc->handler->name,
-			 passed ? " (socket passed by the service manager)"
-				: lc->reuseport ? ", reuseport" : "");
-	}
-	if (reuseport_bind(rp, conf, &m->rp, m->conf) < 0) {
-		snprintf(err, errlen, "cannot bind the reuseport sockets (see above)");
-		master_unbind(m, fds, conf->n_listeners);
-		return NULL;
-	}
-	return fds;
+	size_t n = 0;
+	for (size_t i = 0; i < g->n_listeners; i++)
+		n += g->listeners[i].origin == GENSOCK_KEPT;
+	return n;
 }
 
 static void master_reload(struct master *m)
@@ -446,59 +409,36 @@ static void master_reload(struct master *m)
 	notify_reloading();
 	statefile_reload_begin(&m->sf);
 	struct conf *conf = conf_load(m->conf_path, err, sizeof err);
-	struct priv priv;
-	if (conf && priv_resolve(conf, &priv, err, sizeof err) < 0) {
-		conf_free(conf);
-		conf = NULL;
-	}
 	if (!conf) {
-		log_err("reload rejected, keeping the running config: %s", err);
-		notify_reload_failed(err);
-		statefile_reload_end(&m->sf, false, err);
+		master_reject(m, err);
 		return;
 	}
-	bool *kept = calloc(m->conf->n_listeners, sizeof *kept);
-	if (!kept)
-		fatal("calloc");
-	struct rp_set rp;
-	int *fds = master_bind_all(m, conf, kept, &rp, err, sizeof err);
-	if (!fds) {
-		log_err("reload rejected, keeping the running config: %s", err);
-		notify_reload_failed(err);
-		statefile_reload_end(&m->sf, false, err);
-		conf_free(conf);
-		free(kept);
+	struct generation next;
+	if (generation_prepare(&next, conf, err, sizeof err) < 0) {
+		master_reject(m, err);
 		return;
 	}
-	unsigned n_kept = 0, n_removed = 0;
-	for (size_t j = 0; j < m->conf->n_listeners; j++) {
-		if (kept[j]) {
-			n_kept++;
-			continue;
-		}
-		log_info("listener '%s' removed", m->conf->listeners[j].name);
-		close(m->fds[j]);
-		n_removed++;
+	struct priv priv;
+	if (priv_resolve(next.conf, &priv, err, sizeof err) < 0 ||
+	    generation_bind(&next, &m->gen, &m->act, err, sizeof err) < 0) {
+		generation_drop(&next, &m->gen);
+		master_reject(m, err);
+		return;
 	}
-	free(kept);
-	activation_report_unmatched(&m->act, conf);
-	free(m->fds);
-	reuseport_retire(&m->rp, &rp);
-	m->rp = rp;
-	conf_free(m->conf);
-	stats_bind_conf(m->stats, conf);
-	accesslog_prepare(conf, &priv);
-	m->conf = conf;
-	m->fds = fds;
+	size_t n_old = m->gen.n_listeners, n_kept = master_count_kept(&next);
+	activation_report_unmatched(&m->act, next.conf);
+	generation_commit(&next, &m->gen, m->stats);
+	m->gen = next;
 	m->priv = priv;
+	accesslog_prepare(m->gen.conf, &m->priv);
 	m->generation++;
 	m->reloads++;
 	m->announced = false;
-	log_set_level(conf->log_level);
-	log_notice("reload %u: config accepted: %u listener(s) kept, %zu added, %u removed; "
+	log_set_level(m->gen.conf->log_level);
+	log_notice("reload %u: config accepted: %zu listener(s) kept, %zu added, %zu removed; "
 		   "starting %u worker(s) of generation %u",
-		   m->reloads, n_kept, conf->n_listeners - n_kept, n_removed, conf->workers,
-		   m->generation);
+		   m->reloads, n_kept, m->gen.n_listeners - n_kept, n_old - n_kept,
+		   m->gen.conf->workers, m->generation);
 	master_spawn_missing(m);
 }
 
@@ -510,7 +450,7 @@ static void master_stop(struct master *m, bool at_once)
 		statefile_set(&m->sf, "stopping", m->generation);
 		log_notice("%s: stopping %u worker(s)", at_once ? "stopping at once" : "graceful stop",
 			   master_count(m, false, false));
-		ev_timer_set(&m->kill_timer, m->conf->shutdown_timeout + KILL_GRACE, 0);
+		ev_timer_set(&m->kill_timer, m->gen.conf->shutdown_timeout + KILL_GRACE, 0);
 		ev_timer_start(m->loop, &m->kill_timer);
 	} else {
 		sig = SIGQUIT;
@@ -529,7 +469,7 @@ static void master_stop(struct master *m, bool at_once)
 static void master_reopen_logs(struct master *m)
 {
 	unsigned n = 0;
-	accesslog_prepare(m->conf, &m->priv);
+	accesslog_prepare(m->gen.conf, &m->priv);
 	for (struct wproc *p = m->procs; p; p = p->next) {
 		/* A worker whose loop does not run yet has no SIGUSR1 handler: tell it later. */
 		p->usr1_pending = !p->ready;
@@ -556,15 +496,15 @@ static void master_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
  */
 static bool master_drain_first(struct master *m)
 {
-	if (m->stopping || m->shared->draining || m->conf->drain_delay <= 0)
+	if (m->stopping || m->shared->draining || m->gen.conf->drain_delay <= 0)
 		return false;
 	m->shared->draining = 1;
 	notify_stopping();
 	notify_status("draining: health answers 'draining' for %.1f s before stopping",
-		      m->conf->drain_delay);
+		      m->gen.conf->drain_delay);
 	log_notice("graceful stop: health checks answer 'draining' for %.1f s (drain_delay), "
-		   "then workers stop accepting", m->conf->drain_delay);
-	ev_timer_set(&m->drain_timer, m->conf->drain_delay, 0);
+		   "then workers stop accepting", m->gen.conf->drain_delay);
+	ev_timer_set(&m->drain_timer, m->gen.conf->drain_delay, 0);
 	ev_timer_start(m->loop, &m->drain_timer);
 	return true;
 }
@@ -615,7 +555,7 @@ static void master_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void master_write_pid_file(struct master *m)
 {
-	const char *path = m->conf->pid_file;
+	const char *path = m->gen.conf->pid_file;
 	if (!path)
 		return;
 	FILE *f = fopen(path, "w");
@@ -634,31 +574,35 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	m.loop = EV_DEFAULT;
 	ev_set_userdata(m.loop, &m);
 	signal(SIGPIPE, SIG_IGN);
-	if (priv_resolve(conf, &m.priv, err, sizeof err) < 0) {
+	if (generation_prepare(&m.gen, conf, err, sizeof err) < 0) {
 		log_err("%s", err);
-		conf_free(conf);
 		return 1;
 	}
-	priv_raise_nofile(conf);
+	if (priv_resolve(m.gen.conf, &m.priv, err, sizeof err) < 0) {
+		log_err("%s", err);
+		generation_drop(&m.gen, NULL);
+		return 1;
+	}
+	priv_raise_nofile(m.gen.conf);
 	m.stats = stats_create();
 	if (!m.stats)
 		fatal("cannot map the shared counters");
-	stats_bind_conf(m.stats, conf);
 	m.srctab = srctab_create();
 	if (!m.srctab)
 		log_warn("cannot map the per-source table: max_connections_per_source and "
 			 "connect_rate are not enforced");
 	activation_collect(&m.act);
-	m.fds = master_bind_all(&m, conf, NULL, &m.rp, err, sizeof err);
-	if (!m.fds) {
+	if (generation_bind(&m.gen, NULL, &m.act, err, sizeof err) < 0) {
 		log_err("%s", err);
 		activation_free(&m.act);
-		conf_free(conf);
+		generation_drop(&m.gen, NULL);
 		srctab_destroy(m.srctab);
+		stats_destroy(m.stats);
 		return 1;
 	}
+	generation_commit(&m.gen, NULL, m.stats);
+	conf = m.gen.conf;
 	activation_report_unmatched(&m.act, conf);
-	m.conf = conf;
 	m.shared = shared_create();
 	if (!m.shared)
 		fatal("cannot map the page shared with workers");
@@ -699,14 +643,10 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	watchdog_stop(&m.wd, m.loop);
 	statefile_free(&m.sf);
 	activation_free(&m.act);
-	for (size_t i = 0; i < m.conf->n_listeners; i++)
-		close(m.fds[i]);
-	reuseport_free(&m.rp);
-	if (m.pid_file_written && unlink(m.conf->pid_file) < 0)
-		log_warn("cannot remove pid file %s", m.conf->pid_file);
+	if (m.pid_file_written && unlink(m.gen.conf->pid_file) < 0)
+		log_warn("cannot remove pid file %s", m.gen.conf->pid_file);
 	log_notice("stopped");
-	free(m.fds);
-	conf_free(m.conf);
+	generation_drop(&m.gen, NULL);
 	stats_destroy(m.stats);
 	shared_destroy(m.shared);
 	srctab_destroy(m.srctab);

@@ -140,10 +140,11 @@ static void worker_ping_cb(struct ev_loop *loop, ev_io *io, int revents)
 		ev_io_stop(loop, io); /* the master is gone or stopped listening */
 }
 
-int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
+int worker_main(struct ev_loop *loop, const struct generation *gen, unsigned slot,
 		unsigned generation, int ready_fd, const volatile int *drain_flag,
 		struct stats *stats, int stats_slot, struct srctab *srctab, int srctab_proc)
 {
+	const struct conf *conf = gen->conf;
 	struct worker *w = calloc(1, sizeof *w);
 	if (!w)
 		fatal("worker %u: calloc", slot);
@@ -164,10 +165,11 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	if (!w->listeners)
 		fatal("worker %u: calloc", slot);
 	for (size_t i = 0; i < conf->n_listeners; i++) {
-		if (conf->listeners[i].protocol == PROTO_UDP)
-			udp_start(&w->listeners[i], w, &conf->listeners[i], fds[i]);
+		const struct gen_listener *gl = &gen->listeners[i];
+		if (gl->conf->protocol == PROTO_UDP)
+			udp_start(&w->listeners[i], w, gl, gen_listener_fd(gl, slot));
 		else
-			listener_start(&w->listeners[i], w, &conf->listeners[i], fds[i]);
+			listener_start(&w->listeners[i], w, gl, gen_listener_fd(gl, slot));
 	}
 	ev_signal_init(&w->sig_term, worker_sigterm_cb, SIGTERM);
 	ev_signal_init(&w->sig_quit, worker_sigquit_cb, SIGQUIT);

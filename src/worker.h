@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "conf.h"
+#include "generation.h"
 #include "stats.h"
 
 struct conn;
@@ -51,7 +52,7 @@ struct worker {
 };
 
 /* Runs a worker in the current (just forked) process; returns its exit status. */
-int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
+int worker_main(struct ev_loop *loop, const struct generation *gen, unsigned slot,
 		unsigned generation, int ready_fd, const volatile int *drain_flag,
 		struct stats *stats, int stats_slot, struct srctab *srctab, int srctab_proc);
 /* Called by conn_free() when a connection is gone; may end the worker's loop. */
