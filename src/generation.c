@@ -132,11 +132,14 @@ int generation_bind(struct generation *g, const struct generation *old,
 	return gensock_build(g, old, act, err, errlen);
 }
 
-void generation_commit(struct generation *g, struct generation *old, struct stats *stats)
+void generation_claim_rows(struct generation *g, struct stats *stats)
 {
-	/* Rows are claimed only now: a rejected reload must not use up the name table. */
 	for (size_t i = 0; i < g->n_listeners; i++)
-		g->listeners[i].stats_id = stats ? stats_listener_id(stats, g->listeners[i].conf) : -1;
+		g->listeners[i].stats_id = stats_listener_id(stats, g->listeners[i].conf);
+}
+
+void generation_commit(struct generation *g, struct generation *old)
+{
 	if (!old || !old->conf)
 		return;
 	for (size_t j = 0; j < old->n_listeners; j++) {

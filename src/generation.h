@@ -11,10 +11,11 @@
  *        +----------generation_bind---> sockets chosen per listener and worker
  *                                       slot (gensock.h): passed, kept, bound
  *
- *   prepared+bound --generation_commit(new, old)--> serving: counter rows
- *                                                   claimed; old's resources
- *                                                   freed, its unshared
- *                                                   sockets closed
+ *   prepared+bound --generation_claim_rows--> counter rows chosen by name
+ *        |                                     (then the master starts the
+ *        |                                     new workers from it)
+ *        +--generation_commit(new, old)--> serving: old's resources freed,
+ *                                          its unshared sockets closed
  *   any step fails --generation_drop(new, old)----> everything new made is
  *                                                   undone; old untouched
  *
@@ -76,11 +77,10 @@ int generation_prepare(struct generation *g, struct conf *conf, char *err, size_
  */
 int generation_bind(struct generation *g, const struct generation *old,
 		    const struct activation *act, char *err, size_t errlen);
-/*
- * g serves from now on: its listeners get their rows in stats (may be NULL);
- * old's (may be NULL) sockets that g does not hold are closed, old is freed.
- */
-void generation_commit(struct generation *g, struct generation *old, struct stats *stats);
+/* Gives each listener its row in the shared counters, matched by name (before forking). */
+void generation_claim_rows(struct generation *g, struct stats *stats);
+/* g serves from now on: old's (may be NULL) sockets that g does not hold are closed, old freed. */
+void generation_commit(struct generation *g, struct generation *old);
 /* Undoes g (a failed or abandoned reload): closes what old does not hold, frees g. */
 void generation_drop(struct generation *g, const struct generation *old);
 /* Worker side, after fork: closes the other slots' sockets in this process. */

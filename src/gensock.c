@@ -108,6 +108,16 @@ int gensock_build(struct generation *g, const struct generation *old,
 	return 0;
 }
 
+void gensock_close_unheld(const struct generation *g, const struct generation *keep)
+{
+	for (size_t i = 0; i < g->n_listeners; i++) {
+		const struct gen_listener *gl = &g->listeners[i];
+		for (unsigned s = 0; gl->fds && s < gl->n_fds; s++)
+			if (gl->fds[s] >= 0 && !gensock_holds(keep, gl->fds[s]))
+				close(gl->fds[s]);
+	}
+}
+
 void gensock_retire(struct generation *g, const struct generation *keep)
 {
 	for (size_t i = 0; i < g->n_listeners; i++) {

@@ -29,6 +29,9 @@ int gensock_build(struct generation *g, const struct generation *old,
 		  const struct activation *act, char *err, size_t errlen);
 /* Whether fd is one of g's sockets (g may be NULL). */
 bool gensock_holds(const struct generation *g, int fd);
+/* Closes g's sockets that keep does not hold, in this process only (a worker forked while
+ * the master still holds the running generation's sockets); g is left as it is. */
+void gensock_close_unheld(const struct generation *g, const struct generation *keep);
 /* Closes g's sockets that keep (may be NULL) does not hold; frees g's fd arrays. */
 void gensock_retire(struct generation *g, const struct generation *keep);
 

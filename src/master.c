@@ -20,11 +20,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "accesslog.h"
 #include "activation.h"
 #include "generation.h"
+#include "gensock.h"
 #include "handler.h"
 #include "listener.h"
 #include "log.h"
@@ -43,6 +45,7 @@
 #define CRASH_MAX 5          /* crashes in the window before respawn pauses */
 #define CRASH_PAUSE_MAX 30.0 /* longest respawn pause, seconds */
 #define KILL_GRACE 5.0       /* seconds past shutdown_timeout before SIGKILL */
+#define EV_ALLOC_TRIES 50    /* attempts of one libev allocation, 10 ms apart */
 
 struct master;
 
@@ -67,7 +70,9 @@ struct master {
 	struct ev_loop *loop;    /* default loop */
 	const char *conf_path;   /* file to re-read on SIGHUP */
 	struct generation gen;   /* current config, its resources and sockets */
-	struct priv priv;        /* what workers run as */
+	struct priv priv;        /* what its workers run as */
+	struct generation next;  /* a reload's, until all its workers are ready (conf NULL: none) */
+	struct priv next_priv;   /* what next's workers run as */
 	struct srctab *srctab;   /* per-source counts shared with workers (NULL: unavailable) */
 	struct wproc *procs;     /* all live workers, every generation */
 	unsigned generation;     /* current generation number */
@@ -93,6 +98,12 @@ struct master {
 };
 
 static void master_spawn_missing(struct master *m);
+
+/* The generation new workers start from: a reload's until it is committed. */
+static struct generation *master_newest(struct master *m)
+{
+	return m->next.conf ? &m->next : &m->gen;
+}
 
 static unsigned master_count(const struct master *m, bool current, bool ready_only)
 {
@@ -131,10 +142,23 @@ static void wproc_signal(struct wproc *p, int sig)
 		log_warn("kill(%d, %d)", (int)p->pid, sig);
 }
 
+/* A reload's workers all serve: its generation becomes the current one. */
+static void master_commit(struct master *m)
+{
+	generation_commit(&m->next, &m->gen);
+	m->gen = m->next;
+	m->priv = m->next_priv;
+	memset(&m->next, 0, sizeof m->next);
+	m->reloads++;
+	log_set_level(m->gen.conf->log_level);
+}
+
 /* All of the current generation is ready: announce it, and drain older generations. */
 static void master_generation_ready(struct master *m)
 {
 	unsigned old = 0;
+	if (m->next.conf)
+		master_commit(m);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		if (p->generation != m->generation && !p->draining) {
 			wproc_signal(p, SIGTERM);
@@ -184,7 +208,7 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 		wproc_signal(p, SIGUSR1);
 	log_debug("worker %u (pid %d, generation %u) ready", p->slot, (int)p->pid, p->generation);
 	if (!m->announced && p->generation == m->generation &&
-	    master_count(m, true, true) == m->gen.conf->workers)
+	    master_count(m, true, true) == master_newest(m)->conf->workers)
 		master_generation_ready(m);
 }
 
@@ -210,9 +234,12 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	priv_drop(&m->priv);
-	generation_keep_slot(&m->gen, slot);
-	int rc = worker_main(loop, &m->gen, slot, m->generation, ready_fd, &m->shared->draining,
+	struct generation *g = master_newest(m);
+	if (g != &m->gen) /* the running generation's sockets are not this worker's to hold */
+		gensock_close_unheld(&m->gen, g);
+	priv_drop(m->next.conf ? &m->next_priv : &m->priv);
+	generation_keep_slot(g, slot);
+	int rc = worker_main(loop, g, slot, m->generation, ready_fd, &m->shared->draining,
 			     m->stats, stats_slot, m->srctab, tab_proc);
 	exit(rc);
 }
@@ -271,20 +298,29 @@ static int master_spawn(struct master *m, unsigned slot)
 	return 0;
 }
 
+static void master_reload_abort(struct master *m, const char *why);
+
 static void master_spawn_missing(struct master *m)
 {
 	if (m->stopping)
 		return;
-	for (unsigned slot = 0; slot < m->gen.conf->workers; slot++) {
+	for (unsigned slot = 0; slot < master_newest(m)->conf->workers; slot++) {
 		bool have = false;
 		for (struct wproc *p = m->procs; p; p = p->next)
 			if (p->generation == m->generation && p->slot == slot && !p->draining)
 				have = true;
-		if (!have && master_spawn(m, slot) < 0) {
-			ev_timer_set(&m->respawn, 1.0, 0);
-			ev_timer_start(m->loop, &m->respawn);
+		if (have || master_spawn(m, slot) == 0)
+			continue;
+		if (m->next.conf) {
+			char why[128];
+			snprintf(why, sizeof why, "cannot start worker %u of generation %u (see above)",
+				 slot, m->generation);
+			master_reload_abort(m, why);
 			return;
 		}
+		ev_timer_set(&m->respawn, 1.0, 0);
+		ev_timer_start(m->loop, &m->respawn);
+		return;
 	}
 }
 
@@ -383,6 +419,26 @@ static void master_reject(struct master *m, const char *err)
 	master_update_status(m);
 }
 
+/*
+ * A reload's workers cannot all be started: they drain, its generation is
+ * dropped (closing only the sockets the running one does not hold), and the
+ * running generation, which never stopped serving, stays.
+ */
+static void master_reload_abort(struct master *m, const char *why)
+{
+	for (struct wproc *p = m->procs; p; p = p->next)
+		if (p->generation == m->generation && !p->draining)
+			wproc_signal(p, SIGTERM);
+	generation_drop(&m->next, &m->gen);
+	m->generation--;
+	m->announced = true;
+	master_reject(m, why);
+	/* Workers of the running generation that died meanwhile are started again. */
+	ev_timer_stop(m->loop, &m->respawn);
+	ev_timer_set(&m->respawn, 0, 0);
+	ev_timer_start(m->loop, &m->respawn);
+}
+
 /* Listeners of the new generation whose socket the old one already had. */
 static size_t master_count_kept(const struct generation *g)
 {
@@ -427,18 +483,16 @@ static void master_reload(struct master *m)
 	}
 	size_t n_old = m->gen.n_listeners, n_kept = master_count_kept(&next);
 	activation_report_unmatched(&m->act, next.conf);
-	generation_commit(&next, &m->gen, m->stats);
-	m->gen = next;
-	m->priv = priv;
-	accesslog_prepare(m->gen.conf, &m->priv);
+	generation_claim_rows(&next, m->stats);
+	accesslog_prepare(next.conf, &priv); /* the new workers open them */
+	m->next = next;
+	m->next_priv = priv;
 	m->generation++;
-	m->reloads++;
 	m->announced = false;
-	log_set_level(m->gen.conf->log_level);
 	log_notice("reload %u: config accepted: %zu listener(s) kept, %zu added, %zu removed; "
 		   "starting %u worker(s) of generation %u",
-		   m->reloads, n_kept, m->gen.n_listeners - n_kept, n_old - n_kept,
-		   m->gen.conf->workers, m->generation);
+		   m->reloads + 1, n_kept, next.n_listeners - n_kept, n_old - n_kept,
+		   next.conf->workers, m->generation);
 	master_spawn_missing(m);
 }
 
@@ -553,6 +607,26 @@ static void master_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
+/*
+ * libev aborts the process when an allocation fails (a watcher started on a
+ * new, higher fd grows its arrays): a moment of memory pressure must not
+ * kill the master, so an allocation is retried for up to half a second.
+ */
+static void *master_ev_realloc(void *ptr, long size)
+{
+	if (size == 0) {
+		free(ptr);
+		return NULL;
+	}
+	for (int i = 0; i < EV_ALLOC_TRIES; i++) {
+		void *p = realloc(ptr, (size_t)size);
+		if (p)
+			return p;
+		nanosleep(&(struct timespec){0, 10000000L}, NULL);
+	}
+	return NULL;
+}
+
 static void master_write_pid_file(struct master *m)
 {
 	const char *path = m->gen.conf->pid_file;
@@ -571,6 +645,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	struct master m = {0};
 	char err[1024];
 	m.conf_path = conf_path;
+	ev_set_allocator(master_ev_realloc);
 	m.loop = EV_DEFAULT;
 	ev_set_userdata(m.loop, &m);
 	signal(SIGPIPE, SIG_IGN);
@@ -600,7 +675,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		stats_destroy(m.stats);
 		return 1;
 	}
-	generation_commit(&m.gen, NULL, m.stats);
+	generation_claim_rows(&m.gen, m.stats);
 	conf = m.gen.conf;
 	activation_report_unmatched(&m.act, conf);
 	m.shared = shared_create();
@@ -646,6 +721,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	if (m.pid_file_written && unlink(m.gen.conf->pid_file) < 0)
 		log_warn("cannot remove pid file %s", m.gen.conf->pid_file);
 	log_notice("stopped");
+	generation_drop(&m.next, &m.gen);
 	generation_drop(&m.gen, NULL);
 	stats_destroy(m.stats);
 	shared_destroy(m.shared);

@@ -79,7 +79,7 @@ START_TEST(unchanged_address_keeps_its_socket_and_removed_one_is_closed)
 	struct generation g1, g2;
 	prepare(&g1, 1, first, 2);
 	bind_ok(&g1, NULL);
-	generation_commit(&g1, NULL, NULL);
+	generation_commit(&g1, NULL);
 	int fd_a = g1.listeners[0].fds[0], fd_b = g1.listeners[1].fds[0];
 	ck_assert_int_eq(g1.listeners[0].origin, GENSOCK_BOUND);
 	prepare(&g2, 1, second, 2);
@@ -87,7 +87,7 @@ START_TEST(unchanged_address_keeps_its_socket_and_removed_one_is_closed)
 	ck_assert_int_eq(g2.listeners[1].origin, GENSOCK_KEPT);
 	ck_assert_int_eq(g2.listeners[1].fds[0], fd_a);
 	ck_assert_int_eq(g2.listeners[0].origin, GENSOCK_BOUND);
-	generation_commit(&g2, &g1, NULL);
+	generation_commit(&g2, &g1);
 	ck_assert(fd_open(fd_a));
 	ck_assert(!fd_open(fd_b));
 	ck_assert_ptr_null(g1.conf);
@@ -105,7 +105,7 @@ START_TEST(dropped_generation_closes_only_what_it_bound)
 	struct generation g1, g2;
 	prepare(&g1, 1, first, 1);
 	bind_ok(&g1, NULL);
-	generation_commit(&g1, NULL, NULL);
+	generation_commit(&g1, NULL);
 	prepare(&g2, 1, second, 2);
 	bind_ok(&g2, &g1);
 	int fd_a = g1.listeners[0].fds[0], fd_d = g2.listeners[1].fds[0];
