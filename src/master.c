@@ -213,6 +213,7 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 /* Child side of fork(): forget the master's watchers and become a worker. */
+/* Child side of fork(): forget everything of the master's, then worker.c takes over. */
 static void master_become_worker(struct master *m, unsigned slot, int ready_fd, int stats_slot,
 				 int tab_proc)
 {
@@ -230,18 +231,23 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_close_pipe(p);
 	activation_free(&m->act); /* the worker uses the generation's dups */
-	ev_loop_fork(loop);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 	struct generation *g = master_newest(m);
 	if (g != &m->gen) /* the running generation's sockets are not this worker's to hold */
 		gensock_close_unheld(&m->gen, g);
-	priv_drop(m->next.conf ? &m->next_priv : &m->priv);
-	generation_keep_slot(g, slot);
-	int rc = worker_main(loop, g, slot, m->generation, ready_fd, &m->shared->draining,
-			     m->stats, stats_slot, m->srctab, tab_proc);
-	exit(rc);
+	struct worker_args args = {
+		.loop = loop,
+		.gen = g,
+		.priv = m->next.conf ? &m->next_priv : &m->priv,
+		.slot = slot,
+		.generation = m->generation,
+		.ready_fd = ready_fd,
+		.drain_flag = &m->shared->draining,
+		.stats = m->stats,
+		.stats_slot = stats_slot,
+		.srctab = m->srctab,
+		.srctab_proc = tab_proc,
+	};
+	worker_start(&args);
 }
 
 /* Everything a worker needs is made before fork(): after it, the master only records. */

@@ -2,9 +2,11 @@
  * worker.h: one worker process: a libev loop over the inherited listening
  * sockets and the connections accepted from them.
  *
- * The worker is created by the master right after fork() and runs until it
- * has drained (SIGTERM), been told to stop at once (SIGQUIT), or lost its
- * master. It reports readiness on ready_fd once its loop runs.
+ * The master forks, forgets its own watchers and state, and calls
+ * worker_start(), which sets the process up (libev after fork, signal mask,
+ * privileges, its slot's sockets) and runs the worker until it has drained
+ * (SIGTERM), been told to stop at once (SIGQUIT), or lost its master. It
+ * reports readiness on ready_fd once its loop runs.
  */
 #ifndef KSOCKD_WORKER_H
 #define KSOCKD_WORKER_H
@@ -14,6 +16,7 @@
 
 #include "conf.h"
 #include "generation.h"
+#include "priv.h"
 #include "stats.h"
 
 struct conn;
@@ -51,10 +54,25 @@ struct worker {
 	char rbuf[WORKER_RBUF_SIZE]; /* shared read buffer for all connections */
 };
 
-/* Runs a worker in the current (just forked) process; returns its exit status. */
-int worker_main(struct ev_loop *loop, const struct generation *gen, unsigned slot,
-		unsigned generation, int ready_fd, const volatile int *drain_flag,
-		struct stats *stats, int stats_slot, struct srctab *srctab, int srctab_proc);
+/* What a worker is given by the master at fork(). */
+struct worker_args {
+	struct ev_loop *loop;           /* the inherited default loop */
+	struct generation *gen;         /* the generation it serves (its copy: it keeps its slot) */
+	const struct priv *priv;        /* what to run as */
+	unsigned slot;                  /* 0..workers-1 */
+	unsigned generation;            /* generation number, for logs and counters */
+	int ready_fd;                   /* its end of the channel to the master */
+	const volatile int *drain_flag; /* master's shared page: non-zero while draining */
+	struct stats *stats;            /* shared counters */
+	int stats_slot;                 /* its slot in them, -1: not counted */
+	struct srctab *srctab;          /* per-source table (NULL: none) */
+	int srctab_proc;                /* its journal in it */
+};
+
+/* In the just-forked child, once the master's state is forgotten: sets up and runs; exits. */
+__attribute__((noreturn)) void worker_start(const struct worker_args *a);
+/* Runs a set-up worker in the current process; returns its exit status. */
+int worker_main(const struct worker_args *a);
 /* Called by conn_free() when a connection is gone; may end the worker's loop. */
 void worker_conn_gone(struct worker *w);
 
