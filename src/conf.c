@@ -245,8 +245,9 @@ static void set_proxy_trusted(struct loader *ld, const config_setting_t *s,
 		const char *v = get_string(ld, e, "proxy_trusted");
 		if (!v)
 			return;
-		if (cidr_parse(v, &lc->proxy_trusted[i]) < 0) {
-			fail_at(ld, e, "bad address or CIDR range '%s' in 'proxy_trusted'", v);
+		char why[256];
+		if (prefix_parse(v, &lc->proxy_trusted[i], why, sizeof why) < 0) {
+			fail_at(ld, e, "bad address or CIDR range in 'proxy_trusted': %s", why);
 			return;
 		}
 		lc->n_proxy_trusted++;

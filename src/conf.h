@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "cidr.h"
+#include "prefix.h"
 #include "proxy.h"
 #include "acl.h"
 
@@ -81,7 +81,7 @@ struct listener_conf {
 	bool ipv6_only;               /* IPV6_V6ONLY on v6 sockets */
 	/* Load balancer: PROXY protocol and SO_REUSEPORT (proxy_conn.c, master.c). */
 	enum proxy_mode proxy_mode;   /* PROXY header expected on each connection */
-	struct cidr *proxy_trusted;   /* sources allowed to send a header */
+	struct prefix *proxy_trusted; /* sources allowed to send a header (prefix.h) */
 	size_t n_proxy_trusted;       /* entries in proxy_trusted */
 	double proxy_timeout;         /* seconds to wait for the header */
 	bool reuseport;               /* one SO_REUSEPORT socket per worker slot */

@@ -71,15 +71,11 @@ static void listener_refuse_full(struct listener *l, int fd)
 {
 	close(fd);
 	stats_add(l->stats, STAT_REFUSED_MAX_CONN, 1);
-	l->refused_full++;
-	ev_tstamp now = ev_now(l->w->loop);
-	if (now - l->last_full_log >= LIMIT_LOG_INTERVAL) {
+	unsigned long n = log_limit_hit(&l->full_log, ev_now(l->w->loop), LIMIT_LOG_INTERVAL);
+	if (n)
 		log_warnx("listener '%s': max_connections reached (worker %u has %u open): refused "
 			  "%lu connection(s)",
-			  l->conf->name, l->w->slot, l->w->n_conns, l->refused_full);
-		l->last_full_log = now;
-		l->refused_full = 0;
-	}
+			  l->conf->name, l->w->slot, l->w->n_conns, n);
 }
 
 static void listener_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -94,14 +90,11 @@ static void listener_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void listener_out_of_fds(struct listener *l, int err)
 {
-	ev_tstamp now = ev_now(l->w->loop);
-	if (now - l->last_emfile_log >= LIMIT_LOG_INTERVAL) {
+	if (log_limit_hit(&l->emfile_log, ev_now(l->w->loop), LIMIT_LOG_INTERVAL))
 		log_warnx("listener '%s': accept: %s: pausing accepts for %.0f ms (worker %u has "
 			  "%u connections)",
 			  l->conf->name, strerror(err), EMFILE_BACKOFF * 1000, l->w->slot,
 			  l->w->n_conns);
-		l->last_emfile_log = now;
-	}
 	stats_add(l->stats, STAT_ACCEPT_BACKOFF, 1);
 	l->state = LISTENER_BACKOFF;
 	ev_io_stop(l->w->loop, &l->io);
@@ -161,7 +154,6 @@ void listener_init(struct listener *l, struct worker *w, const struct gen_listen
 	l->state = LISTENER_ACTIVE;
 	l->stats = stats_row_of(w->stats, w->stats_slot, gl->stats_id);
 	accesslog_open(&l->alog, lc); /* marks it off where access_log is not set */
-	l->last_full_log = l->last_emfile_log = l->last_proxy_log = -LIMIT_LOG_INTERVAL;
 	guard_init(&l->guard, lc, w->srctab, w->srctab_proc);
 }
 

@@ -20,6 +20,7 @@
 #include "generation.h"
 #include "stats.h"
 #include "guard.h"
+#include "log.h"
 
 struct udp;
 struct worker;
@@ -39,15 +40,13 @@ struct listener {
 	unsigned n_conns;                 /* open connections from it in this worker */
 	ev_io io;                         /* readable: connections to accept */
 	ev_timer backoff;                 /* EMFILE pause */
-	ev_tstamp last_full_log;          /* rate limit for "max_connections" warnings */
-	ev_tstamp last_emfile_log;        /* rate limit for EMFILE warnings */
-	unsigned long refused_full;       /* refused at max_connections since last log */
+	struct log_limit full_log;        /* "max_connections" warnings, refusals since the last */
+	struct log_limit emfile_log;      /* EMFILE warnings */
 	stats_row *stats;                 /* this worker's counters for it, NULL: not counted */
 	struct accesslog alog;            /* its access log in this worker (outlives the fd) */
 	struct udp *udp;                  /* UDP serving state (udp.c); NULL on stream listeners */
 	unsigned long proxy_refused;      /* refused for their PROXY header, in all */
-	unsigned long proxy_refused_unlogged; /* of those, not yet in a log line */
-	ev_tstamp last_proxy_log;         /* rate limit for PROXY refusal lines */
+	struct log_limit proxy_log;       /* PROXY refusal lines */
 	struct guard guard;               /* allow/deny and per-source limits */
 	ev_tstamp tls_log_window;         /* TLS (issue 6): start of the handshake-log window */
 	unsigned tls_logged;              /* handshake failures logged in that window */

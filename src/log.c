@@ -31,6 +31,18 @@ static const char *const level_names[] = {
 	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
 };
 
+unsigned long log_limit_hit(struct log_limit *ll, double now, double interval)
+{
+	ll->pending++;
+	if (ll->started && now - ll->last < interval)
+		return 0;
+	unsigned long n = ll->pending;
+	ll->started = true;
+	ll->last = now;
+	ll->pending = 0;
+	return n;
+}
+
 void log_init(const char *ident, enum log_target target, int level)
 {
 	logstate.ident = ident;

@@ -38,17 +38,14 @@ struct proxy_hdr {
 static void proxy_conn_refuse(struct conn *c, const char *why)
 {
 	struct listener *l = c->l;
-	ev_tstamp now = ev_now(c->w->loop);
 	l->proxy_refused++;
-	l->proxy_refused_unlogged++;
-	if (now - l->last_proxy_log >= PROXY_LOG_INTERVAL) {
+	unsigned long n = log_limit_hit(&l->proxy_log, ev_now(c->w->loop), PROXY_LOG_INTERVAL);
+	if (n) {
 		char sock_str[ADDR_STRLEN];
 		log_info("listener '%s': refused %lu connection(s) for their PROXY header (%lu in "
 		         "all); last: peer %s: %s",
-		         l->conf->name, l->proxy_refused_unlogged, l->proxy_refused,
-		         addr_format(&c->sock_peer.sa, sock_str), why);
-		l->last_proxy_log = now;
-		l->proxy_refused_unlogged = 0;
+		         l->conf->name, n, l->proxy_refused, addr_format(&c->sock_peer.sa, sock_str),
+		         why);
 	}
 	conn_free(c, why);
 }
@@ -165,7 +162,7 @@ static void proxy_conn_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents
 int proxy_conn_start(struct conn *c)
 {
 	const struct listener_conf *lc = c->l->conf;
-	bool trusted = cidr_list_match(lc->proxy_trusted, lc->n_proxy_trusted,
+	bool trusted = prefix_list_match(lc->proxy_trusted, lc->n_proxy_trusted,
 	                               (const struct sockaddr *)&c->sock_peer);
 	if (!trusted && lc->proxy_mode != PROXY_OPTIONAL) {
 		proxy_conn_refuse(c, "source not in proxy_trusted");

@@ -8,8 +8,9 @@
  * trip to the master. Memory is fixed: SRCTAB_ENTRIES count words, as many
  * rate buckets, and one journal per worker process.
  *
- * A source is an IPv4 address or an IPv6 /64 (v4-mapped IPv6 counts as IPv4),
- * per listener name. A count word packs a 48-bit fingerprint of the source
+ * A source is prefix.h's source key (an IPv4 address or an IPv6 /64;
+ * IPv4-mapped is IPv4), per listener name; its rate bucket is bucket.h's,
+ * packed into one atomic word. A count word packs a 48-bit fingerprint of the source
  * and a 16-bit count; a word whose count is 0 is free for any source.
  *
  * Crash safety: each worker process gets a journal (srctab_proc_attach) in
