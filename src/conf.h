@@ -43,8 +43,8 @@ struct limits {
 	unsigned udp_rcvbuf;          /* SO_RCVBUF asked for, bytes (0: system default) */
 	/* Abuse limits (guard.c, srctab.c); 0 turns one off. */
 	unsigned max_connections_per_source; /* open connections per source, all workers */
-	double connect_rate;      /* new connections per second per source (token bucket) */
-	unsigned connect_burst;   /* bucket size: connections a source may open at once */
+	double connect_rate;        /* new connections per second per source (token bucket) */
+	unsigned connect_burst;     /* bucket size: connections a source may open at once */
 	double slow_client_timeout; /* seconds a started line may take to complete */
 };
 
@@ -57,28 +57,28 @@ enum verify_client {
 
 /* Settings of a "tls" listener; paths are absolute (made so against the config's directory). */
 struct tls_conf {
-	char **certificates;      /* PEM certificate (chain) files; the first is the default */
-	char **keys;              /* PEM private key of each certificate, same order */
-	size_t n_certs;           /* pairs in certificates/keys */
-	size_t n_keys;            /* entries in keys (must equal n_certs) */
-	char *priority;           /* GnuTLS priority string; NULL: TLS_DEFAULT_PRIORITY */
-	char *client_ca;          /* PEM CA file for client certificates; NULL: none */
+	char **certificates; /* PEM certificate (chain) files; the first is the default */
+	char **keys;         /* PEM private key of each certificate, same order */
+	size_t n_certs;      /* pairs in certificates/keys */
+	size_t n_keys;       /* entries in keys (must equal n_certs) */
+	char *priority;      /* GnuTLS priority string; NULL: TLS_DEFAULT_PRIORITY */
+	char *client_ca;     /* PEM CA file for client certificates; NULL: none */
 	enum verify_client verify_client; /* client certificate policy */
-	char **alpn;              /* ALPN protocols, server preference order */
-	size_t n_alpn;            /* entries in alpn */
-	double handshake_timeout; /* seconds a client may take to finish the handshake */
-	double ticket_lifetime;   /* seconds a session ticket is valid (key rotation period) */
+	char **alpn;                      /* ALPN protocols, server preference order */
+	size_t n_alpn;                    /* entries in alpn */
+	double handshake_timeout;         /* seconds a client may take to finish the handshake */
+	double ticket_lifetime; /* seconds a session ticket is valid (key rotation period) */
 };
 
 struct listener_conf {
-	char *name;                   /* unique, used in logs and socket activation */
-	enum proto protocol;          /* transport */
-	char *address;                /* as written in the config (resolved by generation.c) */
-	unsigned port;                /* 1..65535 */
+	char *name;                    /* unique, used in logs and socket activation */
+	enum proto protocol;           /* transport */
+	char *address;                 /* as written in the config (resolved by generation.c) */
+	unsigned port;                 /* 1..65535 */
 	const struct handler *handler; /* line handler serving it */
-	struct limits limits;         /* effective limits (global, then overrides) */
-	int backlog;                  /* listen(2) backlog */
-	bool ipv6_only;               /* IPV6_V6ONLY on v6 sockets */
+	struct limits limits;          /* effective limits (global, then overrides) */
+	int backlog;                   /* listen(2) backlog */
+	bool ipv6_only;                /* IPV6_V6ONLY on v6 sockets */
 	/* Load balancer: PROXY protocol and SO_REUSEPORT (proxy_conn.c, master.c). */
 	enum proxy_mode proxy_mode;   /* PROXY header expected on each connection */
 	struct prefix *proxy_trusted; /* sources allowed to send a header (prefix.h) */
@@ -90,25 +90,25 @@ struct listener_conf {
 	int address_line;             /* line of 'address' (resolution errors) */
 	int qotd_line;                /* line of 'qotd_file' (read errors) */
 	/* Observability and inetd services */
-	char *qotd_file;              /* qotd: file of quotes (fortune format), NULL otherwise */
-	char *access_log;             /* NULL (off), "journal" or an absolute file path */
-	struct tls_conf tls;          /* TLS settings (protocol "tls" only) */
+	char *qotd_file;     /* qotd: file of quotes (fortune format), NULL otherwise */
+	char *access_log;    /* NULL (off), "journal" or an absolute file path */
+	struct tls_conf tls; /* TLS settings (protocol "tls" only) */
 };
 
 struct conf {
-	char *path;                 /* file it came from */
-	unsigned workers;           /* worker processes */
-	char *user;                 /* drop to this user when root (NULL: none) */
-	char *group;                /* and this group (NULL: the user's) */
-	int log_level;              /* LOG_ERR..LOG_DEBUG */
-	bool log_syslog;            /* log to syslog instead of stderr */
-	char *pid_file;             /* written by the master when set */
-	double shutdown_timeout;    /* seconds a draining worker waits for clients */
-	double drain_delay;         /* seconds health answers "draining" before SIGTERM stops */
-	struct limits limits;       /* global limits */
+	char *path;                   /* file it came from */
+	unsigned workers;             /* worker processes */
+	char *user;                   /* drop to this user when root (NULL: none) */
+	char *group;                  /* and this group (NULL: the user's) */
+	int log_level;                /* LOG_ERR..LOG_DEBUG */
+	bool log_syslog;              /* log to syslog instead of stderr */
+	char *pid_file;               /* written by the master when set */
+	double shutdown_timeout;      /* seconds a draining worker waits for clients */
+	double drain_delay;           /* seconds health answers "draining" before SIGTERM stops */
+	struct limits limits;         /* global limits */
 	unsigned worker_buffer_limit; /* bytes of connection buffers per worker (0: none) */
 	struct listener_conf *listeners; /* listeners, in file order */
-	size_t n_listeners;         /* number of listeners */
+	size_t n_listeners;              /* number of listeners */
 };
 
 /* Loads and validates path. On error returns NULL and writes "FILE:LINE: why" to err. */

@@ -21,8 +21,10 @@
 #include "tls.h"
 
 /* "FILE:LINE: listener 'NAME': " then the reason. */
-__attribute__((format(printf, 6, 7))) static void gen_fail(const struct generation *g, const struct listener_conf *lc, int line,
-		     char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 6, 7))) static void gen_fail(const struct generation *g,
+                                                           const struct listener_conf *lc, int line,
+                                                           char *err, size_t errlen,
+                                                           const char *fmt, ...)
 {
 	int n = snprintf(err, errlen, "%s:%d: listener '%s': ", g->conf->path, line, lc->name);
 	if (n < 0 || (size_t)n >= errlen)
@@ -34,7 +36,7 @@ __attribute__((format(printf, 6, 7))) static void gen_fail(const struct generati
 }
 
 static int gen_resolve(const struct generation *g, struct gen_listener *gl, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	const struct listener_conf *lc = gl->conf;
 	struct addrinfo hints = {0}, *res = NULL;
@@ -45,9 +47,8 @@ static int gen_resolve(const struct generation *g, struct gen_listener *gl, char
 	snprintf(port, sizeof port, "%u", lc->port);
 	int rc = getaddrinfo(lc->address, port, &hints, &res);
 	if (rc != 0) {
-		gen_fail(g, lc, lc->address_line, err, errlen,
-			 "cannot resolve address '%s': %s", lc->address,
-			 rc == EAI_MEMORY ? "out of memory" : gai_strerror(rc));
+		gen_fail(g, lc, lc->address_line, err, errlen, "cannot resolve address '%s': %s",
+		         lc->address, rc == EAI_MEMORY ? "out of memory" : gai_strerror(rc));
 		return -1;
 	}
 	memcpy(&gl->addr, res->ai_addr, res->ai_addrlen);
@@ -66,9 +67,9 @@ static int gen_prepare_listener(struct generation *g, size_t i, char *err, size_
 	for (size_t j = 0; j < i; j++)
 		if (gen_listener_same_socket(&g->listeners[j], gl)) {
 			snprintf(err, errlen,
-				 "%s:%d: listener '%s' uses the same %s address and port as '%s'",
-				 g->conf->path, lc->line, lc->name, proto_name(lc->protocol),
-				 g->listeners[j].conf->name);
+			         "%s:%d: listener '%s' uses the same %s address and port as '%s'",
+			         g->conf->path, lc->line, lc->name, proto_name(lc->protocol),
+			         g->listeners[j].conf->name);
 			return -1;
 		}
 	if (lc->qotd_file) {
@@ -109,7 +110,7 @@ int generation_prepare(struct generation *g, struct conf *conf, char *err, size_
 	g->listeners = calloc(conf->n_listeners, sizeof *g->listeners);
 	if (!g->listeners) {
 		snprintf(err, errlen, "%s: out of memory for %zu listener(s)", conf->path,
-			 conf->n_listeners);
+		         conf->n_listeners);
 		gen_free(g);
 		return -1;
 	}
@@ -127,7 +128,7 @@ int generation_prepare(struct generation *g, struct conf *conf, char *err, size_
 }
 
 int generation_bind(struct generation *g, const struct generation *old,
-		    const struct activation *act, char *err, size_t errlen)
+                    const struct activation *act, char *err, size_t errlen)
 {
 	return gensock_build(g, old, act, err, errlen);
 }

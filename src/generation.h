@@ -59,9 +59,9 @@ struct gen_listener {
 };
 
 struct generation {
-	struct conf *conf;                /* the description (owned) */
-	struct gen_listener *listeners;   /* one per conf listener, same order */
-	size_t n_listeners;               /* conf->n_listeners once prepared */
+	struct conf *conf;              /* the description (owned) */
+	struct gen_listener *listeners; /* one per conf listener, same order */
+	size_t n_listeners;             /* conf->n_listeners once prepared */
 };
 
 /*
@@ -76,7 +76,7 @@ int generation_prepare(struct generation *g, struct conf *conf, char *err, size_
  * bound. Returns 0, or -1 with err set after closing what it bound.
  */
 int generation_bind(struct generation *g, const struct generation *old,
-		    const struct activation *act, char *err, size_t errlen);
+                    const struct activation *act, char *err, size_t errlen);
 /* Gives each listener its row in the shared counters, matched by name (before forking). */
 void generation_claim_rows(struct generation *g, struct stats *stats);
 /* g serves from now on: old's (may be NULL) sockets that g does not hold are closed, old freed. */

@@ -28,8 +28,7 @@ bool gensock_holds(const struct generation *g, int fd)
 }
 
 /* The old generation's socket of the same kind and address for slot s, or -1. */
-static int gensock_find_old(const struct generation *old, const struct gen_listener *gl,
-			    unsigned s)
+static int gensock_find_old(const struct generation *old, const struct gen_listener *gl, unsigned s)
 {
 	for (size_t j = 0; old && j < old->n_listeners; j++) {
 		const struct gen_listener *o = &old->listeners[j];
@@ -41,7 +40,7 @@ static int gensock_find_old(const struct generation *old, const struct gen_liste
 
 /* The socket of gl for slot s; -1 with err set. */
 static int gensock_choose(struct gen_listener *gl, unsigned s, const struct generation *old,
-			  const struct activation *act, char *err, size_t errlen)
+                          const struct activation *act, char *err, size_t errlen)
 {
 	int fd = gensock_find_old(old, gl, s);
 	enum gensock_origin origin = GENSOCK_KEPT;
@@ -69,14 +68,14 @@ static void gensock_log(const struct gen_listener *gl)
 	if (gl->origin == GENSOCK_KEPT)
 		return;
 	log_info("listener '%s': %s %s, handler %s%s", lc->name, proto_name(lc->protocol),
-		 addr_format((const struct sockaddr *)&gl->addr, a), lc->handler->name,
-		 gl->origin == GENSOCK_PASSED ? " (socket passed by the service manager)"
-		 : lc->reuseport	      ? ", reuseport"
-					      : "");
+	         addr_format((const struct sockaddr *)&gl->addr, a), lc->handler->name,
+	         gl->origin == GENSOCK_PASSED ? " (socket passed by the service manager)"
+	         : lc->reuseport              ? ", reuseport"
+	                                      : "");
 }
 
-int gensock_build(struct generation *g, const struct generation *old,
-		  const struct activation *act, char *err, size_t errlen)
+int gensock_build(struct generation *g, const struct generation *old, const struct activation *act,
+                  char *err, size_t errlen)
 {
 	for (size_t i = 0; i < g->n_listeners; i++) {
 		struct gen_listener *gl = &g->listeners[i];
@@ -84,7 +83,7 @@ int gensock_build(struct generation *g, const struct generation *old,
 		gl->fds = malloc(gl->n_fds * sizeof *gl->fds);
 		if (!gl->fds) {
 			snprintf(err, errlen, "listener '%s': out of memory for %u socket(s)",
-				 gl->conf->name, gl->n_fds);
+			         gl->conf->name, gl->n_fds);
 			gl->n_fds = 0;
 			gensock_retire(g, old);
 			return -1;
@@ -96,8 +95,8 @@ int gensock_build(struct generation *g, const struct generation *old,
 			if (gl->fds[s] < 0) {
 				if (s > 0) {
 					size_t n = strlen(err);
-					snprintf(err + n, errlen - n, " (reuseport socket for worker %u)",
-						 s);
+					snprintf(err + n, errlen - n,
+					         " (reuseport socket for worker %u)", s);
 				}
 				gensock_retire(g, old);
 				return -1;

@@ -25,8 +25,8 @@
 struct activation;
 
 /* Sockets for every listener and slot of g (see above). 0, or -1 with err set. */
-int gensock_build(struct generation *g, const struct generation *old,
-		  const struct activation *act, char *err, size_t errlen);
+int gensock_build(struct generation *g, const struct generation *old, const struct activation *act,
+                  char *err, size_t errlen);
 /* Whether fd is one of g's sockets (g may be NULL). */
 bool gensock_holds(const struct generation *g, int fd);
 /* Closes g's sockets that keep does not hold, in this process only (a worker forked while

@@ -14,8 +14,8 @@
 #include <syslog.h>
 
 enum log_target {
-	LOG_TARGET_STDERR,  /* stderr: journal prefixes or timestamps */
-	LOG_TARGET_SYSLOG,  /* syslog(3), facility daemon */
+	LOG_TARGET_STDERR, /* stderr: journal prefixes or timestamps */
+	LOG_TARGET_SYSLOG, /* syslog(3), facility daemon */
 };
 
 void log_init(const char *ident, enum log_target target, int level);

@@ -51,50 +51,50 @@ struct master;
 
 /* One worker process. */
 struct wproc {
-	struct wproc *next;   /* master's list */
-	struct master *m;     /* owner */
-	pid_t pid;            /* process id */
-	unsigned slot;        /* position in its generation */
-	unsigned generation;  /* config generation it serves */
-	bool ready;           /* reported that its loop runs */
-	bool draining;        /* told to stop (SIGTERM/SIGQUIT) */
-	bool usr1_pending;    /* SIGUSR1 to forward once its loop runs */
-	int ready_fd;         /* master's end of its channel (socketpair), -1 when closed */
-	int stats_slot;       /* its slot in the shared counters, -1: none */
-	int srctab_proc;      /* its journal in the per-source table, -1: none */
-	ev_io ready_io;       /* readable: readiness byte, ping answers, or EOF */
+	struct wproc *next;      /* master's list */
+	struct master *m;        /* owner */
+	pid_t pid;               /* process id */
+	unsigned slot;           /* position in its generation */
+	unsigned generation;     /* config generation it serves */
+	bool ready;              /* reported that its loop runs */
+	bool draining;           /* told to stop (SIGTERM/SIGQUIT) */
+	bool usr1_pending;       /* SIGUSR1 to forward once its loop runs */
+	int ready_fd;            /* master's end of its channel (socketpair), -1 when closed */
+	int stats_slot;          /* its slot in the shared counters, -1: none */
+	int srctab_proc;         /* its journal in the per-source table, -1: none */
+	ev_io ready_io;          /* readable: readiness byte, ping answers, or EOF */
 	struct watchdog_peer wd; /* ping/answer state (watchdog.c) */
 };
 
 struct master {
-	struct ev_loop *loop;    /* default loop */
-	const char *conf_path;   /* file to re-read on SIGHUP */
-	struct generation gen;   /* current config, its resources and sockets */
-	struct priv priv;        /* what its workers run as */
-	struct generation next;  /* a reload's, until all its workers are ready (conf NULL: none) */
-	struct priv next_priv;   /* what next's workers run as */
-	struct srctab *srctab;   /* per-source counts shared with workers (NULL: unavailable) */
-	struct wproc *procs;     /* all live workers, every generation */
-	unsigned generation;     /* current generation number */
-	unsigned reloads;        /* successful reloads */
-	bool announced;          /* READY=1 sent for the current generation */
-	bool reload_pending;     /* SIGHUP arrived while a reload was in progress */
-	bool stopping;           /* SIGTERM/SIGINT received */
-	bool pid_file_written;   /* remove conf->pid_file at exit */
-	ev_tstamp crashes[CRASH_MAX]; /* times of the last crashes, ring */
-	unsigned crash_idx;      /* next slot in crashes */
-	double pause;            /* current respawn pause, seconds */
+	struct ev_loop *loop;   /* default loop */
+	const char *conf_path;  /* file to re-read on SIGHUP */
+	struct generation gen;  /* current config, its resources and sockets */
+	struct priv priv;       /* what its workers run as */
+	struct generation next; /* a reload's, until all its workers are ready (conf NULL: none) */
+	struct priv next_priv;  /* what next's workers run as */
+	struct srctab *srctab;  /* per-source counts shared with workers (NULL: unavailable) */
+	struct wproc *procs;    /* all live workers, every generation */
+	unsigned generation;    /* current generation number */
+	unsigned reloads;       /* successful reloads */
+	bool announced;         /* READY=1 sent for the current generation */
+	bool reload_pending;    /* SIGHUP arrived while a reload was in progress */
+	bool stopping;          /* SIGTERM/SIGINT received */
+	bool pid_file_written;  /* remove conf->pid_file at exit */
+	ev_tstamp crashes[CRASH_MAX];                   /* times of the last crashes, ring */
+	unsigned crash_idx;                             /* next slot in crashes */
+	double pause;                                   /* current respawn pause, seconds */
 	ev_signal sig_hup, sig_term, sig_int, sig_quit; /* signals handled in loop context */
-	ev_signal sig_usr1;      /* reopen access logs: forwarded to workers */
-	ev_child child;          /* any child exited */
-	ev_timer respawn;        /* respawns missing workers of the current generation */
-	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
-	struct stats *stats;     /* shared counters (stats.h), mapped before any fork */
-	struct shared *shared;   /* page shared with workers (drain flag) */
-	ev_timer drain_timer;    /* drain_delay: health says "draining", then the stop begins */
-	struct activation act;   /* sockets passed by the service manager (activation.c) */
-	struct statefile sf;     /* status file for "ksockd -s reload" (statefile.c) */
-	struct watchdog wd;      /* worker pings, WATCHDOG=1 (watchdog.c) */
+	ev_signal sig_usr1;    /* reopen access logs: forwarded to workers */
+	ev_child child;        /* any child exited */
+	ev_timer respawn;      /* respawns missing workers of the current generation */
+	ev_timer kill_timer;   /* SIGKILL for workers that outlive shutdown */
+	struct stats *stats;   /* shared counters (stats.h), mapped before any fork */
+	struct shared *shared; /* page shared with workers (drain flag) */
+	ev_timer drain_timer;  /* drain_delay: health says "draining", then the stop begins */
+	struct activation act; /* sockets passed by the service manager (activation.c) */
+	struct statefile sf;   /* status file for "ksockd -s reload" (statefile.c) */
+	struct watchdog wd;    /* worker pings, WATCHDOG=1 (watchdog.c) */
 };
 
 static void master_spawn_missing(struct master *m);
@@ -118,9 +118,9 @@ static unsigned master_count(const struct master *m, bool current, bool ready_on
 static void master_update_status(struct master *m)
 {
 	notify_status("%zu listener(s), %u worker(s) ready, %u open connection(s), generation %u, "
-		      "%u reload(s), %u rejected",
-		      m->gen.conf->n_listeners, master_count(m, true, true), m->wd.last_conns,
-		      m->generation, m->reloads, m->sf.rejected);
+	              "%u reload(s), %u rejected",
+	              m->gen.conf->n_listeners, master_count(m, true, true), m->wd.last_conns,
+	              m->generation, m->reloads, m->sf.rejected);
 }
 
 static void wproc_close_pipe(struct wproc *p)
@@ -166,10 +166,10 @@ static void master_generation_ready(struct master *m)
 		}
 	if (m->generation == 1)
 		log_notice("all %u worker(s) ready, serving %zu listener(s)", m->gen.conf->workers,
-			   m->gen.conf->n_listeners);
+		           m->gen.conf->n_listeners);
 	else
 		log_notice("reload %u: all %u new worker(s) ready; %u old worker(s) draining",
-			   m->reloads, m->gen.conf->workers, old);
+		           m->reloads, m->gen.conf->workers, old);
 	m->announced = true;
 	notify_ready();
 	master_update_status(m);
@@ -177,7 +177,7 @@ static void master_generation_ready(struct master *m)
 	if (m->generation > 1) {
 		char msg[128];
 		snprintf(msg, sizeof msg, "generation %u serves %zu listener(s) with %u worker(s)",
-			 m->generation, m->gen.conf->n_listeners, m->gen.conf->workers);
+		         m->generation, m->gen.conf->n_listeners, m->gen.conf->workers);
 		statefile_reload_end(&m->sf, true, msg);
 	}
 	if (m->reload_pending) {
@@ -215,7 +215,7 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 /* Child side of fork(): forget the master's watchers and become a worker. */
 /* Child side of fork(): forget everything of the master's, then worker.c takes over. */
 static void master_become_worker(struct master *m, unsigned slot, int ready_fd, int stats_slot,
-				 int tab_proc)
+                                 int tab_proc)
 {
 	struct ev_loop *loop = m->loop;
 	ev_signal_stop(loop, &m->sig_hup);
@@ -235,17 +235,17 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	if (g != &m->gen) /* the running generation's sockets are not this worker's to hold */
 		gensock_close_unheld(&m->gen, g);
 	struct worker_args args = {
-		.loop = loop,
-		.gen = g,
-		.priv = m->next.conf ? &m->next_priv : &m->priv,
-		.slot = slot,
-		.generation = m->generation,
-		.ready_fd = ready_fd,
-		.drain_flag = &m->shared->draining,
-		.stats = m->stats,
-		.stats_slot = stats_slot,
-		.srctab = m->srctab,
-		.srctab_proc = tab_proc,
+	    .loop = loop,
+	    .gen = g,
+	    .priv = m->next.conf ? &m->next_priv : &m->priv,
+	    .slot = slot,
+	    .generation = m->generation,
+	    .ready_fd = ready_fd,
+	    .drain_flag = &m->shared->draining,
+	    .stats = m->stats,
+	    .stats_slot = stats_slot,
+	    .srctab = m->srctab,
+	    .srctab_proc = tab_proc,
 	};
 	worker_start(&args);
 }
@@ -266,12 +266,13 @@ static int master_spawn(struct master *m, unsigned slot)
 	}
 	int stats_slot = stats_slot_claim(m->stats, slot);
 	if (stats_slot < 0)
-		log_warnx("worker %u: all %d counter slots in use: its traffic is not counted", slot,
-			  STATS_MAX_SLOTS);
+		log_warnx("worker %u: all %d counter slots in use: its traffic is not counted",
+		          slot, STATS_MAX_SLOTS);
 	int tab_proc = m->srctab ? srctab_proc_attach(m->srctab) : -1;
 	if (m->srctab && tab_proc < 0)
 		log_warnx("worker %u: no per-source journal left: its connections are not counted "
-			  "per source", slot);
+		          "per source",
+		          slot);
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warn("cannot fork worker %u", slot);
@@ -319,8 +320,9 @@ static void master_spawn_missing(struct master *m)
 			continue;
 		if (m->next.conf) {
 			char why[128];
-			snprintf(why, sizeof why, "cannot start worker %u of generation %u (see above)",
-				 slot, m->generation);
+			snprintf(why, sizeof why,
+			         "cannot start worker %u of generation %u (see above)", slot,
+			         m->generation);
 			master_reload_abort(m, why);
 			return;
 		}
@@ -352,8 +354,8 @@ static void master_worker_crashed(struct master *m)
 			m->pause = CRASH_PAUSE_MAX;
 		delay = m->pause;
 		log_err("workers are crashing too fast (%d crashes in %.1f s): pausing respawn for "
-			"%.0f s",
-			CRASH_MAX, now - oldest, delay);
+		        "%.0f s",
+		        CRASH_MAX, now - oldest, delay);
 	} else {
 		m->pause = 0;
 	}
@@ -372,11 +374,11 @@ static void master_release_sources(struct master *m, struct wproc *p, bool clean
 	unsigned long held = srctab_proc_detach(m->srctab, p->srctab_proc);
 	if (held && clean)
 		log_warnx("worker %u (pid %d) exited cleanly but still held %lu per-source "
-			  "count(s): released",
-			  p->slot, (int)p->pid, held);
+		          "count(s): released",
+		          p->slot, (int)p->pid, held);
 	else if (held)
 		log_info("worker %u (pid %d): released %lu per-source count(s) of its connections",
-			 p->slot, (int)p->pid, held);
+		         p->slot, (int)p->pid, held);
 }
 
 static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
@@ -395,13 +397,13 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	stats_slot_end(m->stats, p->stats_slot, !clean);
 	if (p->draining && clean)
 		log_info("worker %u (pid %d, generation %u) exited after draining", p->slot,
-			 (int)p->pid, p->generation);
+		         (int)p->pid, p->generation);
 	else if (WIFSIGNALED(st))
 		log_warnx("worker %u (pid %d) killed by signal %d (%s)", p->slot, (int)p->pid,
-			  WTERMSIG(st), strsignal(WTERMSIG(st)));
+		          WTERMSIG(st), strsignal(WTERMSIG(st)));
 	else
 		log_warnx("worker %u (pid %d) exited with status %d", p->slot, (int)p->pid,
-			  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		          WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	master_release_sources(m, p, clean);
 	bool current = p->generation == m->generation && !p->draining;
 	free(p);
@@ -463,7 +465,7 @@ static void master_reload(struct master *m)
 	}
 	if (!m->announced) {
 		log_notice("reload requested while generation %u is starting: will reload after it",
-			   m->generation);
+		           m->generation);
 		m->reload_pending = true;
 		return;
 	}
@@ -496,9 +498,9 @@ static void master_reload(struct master *m)
 	m->generation++;
 	m->announced = false;
 	log_notice("reload %u: config accepted: %zu listener(s) kept, %zu added, %zu removed; "
-		   "starting %u worker(s) of generation %u",
-		   m->reloads + 1, n_kept, next.n_listeners - n_kept, n_old - n_kept,
-		   next.conf->workers, m->generation);
+	           "starting %u worker(s) of generation %u",
+	           m->reloads + 1, n_kept, next.n_listeners - n_kept, n_old - n_kept,
+	           next.conf->workers, m->generation);
 	master_spawn_missing(m);
 }
 
@@ -508,8 +510,9 @@ static void master_stop(struct master *m, bool at_once)
 	if (!m->stopping) {
 		notify_stopping();
 		statefile_set(&m->sf, "stopping", m->generation);
-		log_notice("%s: stopping %u worker(s)", at_once ? "stopping at once" : "graceful stop",
-			   master_count(m, false, false));
+		log_notice("%s: stopping %u worker(s)",
+		           at_once ? "stopping at once" : "graceful stop",
+		           master_count(m, false, false));
 		ev_timer_set(&m->kill_timer, m->gen.conf->shutdown_timeout + KILL_GRACE, 0);
 		ev_timer_start(m->loop, &m->kill_timer);
 	} else {
@@ -561,9 +564,10 @@ static bool master_drain_first(struct master *m)
 	m->shared->draining = 1;
 	notify_stopping();
 	notify_status("draining: health answers 'draining' for %.1f s before stopping",
-		      m->gen.conf->drain_delay);
+	              m->gen.conf->drain_delay);
 	log_notice("graceful stop: health checks answer 'draining' for %.1f s (drain_delay), "
-		   "then workers stop accepting", m->gen.conf->drain_delay);
+	           "then workers stop accepting",
+	           m->gen.conf->drain_delay);
 	ev_timer_set(&m->drain_timer, m->gen.conf->drain_delay, 0);
 	ev_timer_start(m->loop, &m->drain_timer);
 	return true;
@@ -596,7 +600,8 @@ static void master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	watchdog_round_begin(&m->wd);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		watchdog_round_peer(&m->wd, &p->wd, p->ready_fd, ev_now(loop),
-				    p->generation == m->generation && !p->draining, p->slot, p->pid);
+		                    p->generation == m->generation && !p->draining, p->slot,
+		                    p->pid);
 	if (watchdog_round_end(&m->wd) && !m->stopping)
 		master_update_status(m);
 }
@@ -608,7 +613,7 @@ static void master_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)revents;
 	for (struct wproc *p = m->procs; p; p = p->next) {
 		log_warnx("worker %u (pid %d) did not stop in time: killing it", p->slot,
-			  (int)p->pid);
+		          (int)p->pid);
 		kill(p->pid, SIGKILL);
 	}
 }
@@ -671,7 +676,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	m.srctab = srctab_create();
 	if (!m.srctab)
 		log_warn("cannot map the per-source table: max_connections_per_source and "
-			 "connect_rate are not enforced");
+		         "connect_rate are not enforced");
 	activation_collect(&m.act);
 	if (generation_bind(&m.gen, NULL, &m.act, err, sizeof err) < 0) {
 		log_err("%s", err);
@@ -716,7 +721,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	statefile_set(&m.sf, "starting", m.generation);
 	watchdog_start(&m.wd, m.loop, master_watchdog_cb);
 	log_notice("ksockd %s starting %u worker(s) (config %s)", PACKAGE_VERSION, conf->workers,
-		   conf_path);
+	           conf_path);
 	master_spawn_missing(&m);
 
 	ev_run(m.loop, 0);

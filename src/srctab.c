@@ -17,14 +17,14 @@
 #include "srctab.h"
 
 #define MASK (SRCTAB_ENTRIES - 1)
-#define PROBE 32      /* count words probed per source */
-#define RATE_PROBE 8  /* rate buckets probed per source */
-#define RETRIES 64    /* CAS retries before giving up (admitted untracked) */
+#define PROBE 32     /* count words probed per source */
+#define RATE_PROBE 8 /* rate buckets probed per source */
+#define RETRIES 64   /* CAS retries before giving up (admitted untracked) */
 #define FP(w) ((w) >> 16)
 #define CNT(w) ((unsigned)((w)&0xffff))
-#define TOK_SCALE 1000.0                /* rate tokens are stored in thousandths */
+#define TOK_SCALE 1000.0                         /* rate tokens are stored in thousandths */
 #define TOK(s) ((double)((s) >> 40) / TOK_SCALE) /* 24 bits of tokens */
-#define TIME(s) ((s) & ((1ULL << 40) - 1))        /* 40 bits of milliseconds */
+#define TIME(s) ((s) & ((1ULL << 40) - 1))       /* 40 bits of milliseconds */
 
 struct rate_bucket {
 	_Atomic uint64_t key;   /* source key, 0 when unused */
@@ -32,8 +32,8 @@ struct rate_bucket {
 };
 
 struct srctab {
-	_Atomic uint64_t words[SRCTAB_ENTRIES];          /* fingerprint:48 | count:16 */
-	struct rate_bucket rate[SRCTAB_ENTRIES];         /* connect_rate buckets */
+	_Atomic uint64_t words[SRCTAB_ENTRIES];         /* fingerprint:48 | count:16 */
+	struct rate_bucket rate[SRCTAB_ENTRIES];        /* connect_rate buckets */
 	uint16_t journal[SRCTAB_PROCS][SRCTAB_ENTRIES]; /* per worker: its share of each word */
 	bool proc_used[SRCTAB_PROCS];                   /* written by the master only */
 };
@@ -42,7 +42,7 @@ struct srctab *srctab_create(void)
 {
 	/* Anonymous shared memory is zeroed and touched lazily: unused journals cost nothing. */
 	void *p = mmap(NULL, sizeof(struct srctab), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
@@ -204,8 +204,8 @@ static uint64_t rate_state(double tokens, uint64_t now_ms)
 }
 
 /* The bucket of key: found, claimed empty, or taken over from a refilled (idle) source. */
-static struct rate_bucket *rate_find(struct srctab *t, uint64_t key, double rate,
-				     unsigned burst, uint64_t now_ms)
+static struct rate_bucket *rate_find(struct srctab *t, uint64_t key, double rate, unsigned burst,
+                                     uint64_t now_ms)
 {
 	struct rate_bucket *idle = NULL;
 	for (int i = 0; i < RATE_PROBE; i++) {
@@ -231,8 +231,7 @@ static struct rate_bucket *rate_find(struct srctab *t, uint64_t key, double rate
 	return idle;
 }
 
-bool srctab_rate_take(struct srctab *t, uint64_t key, double rate, unsigned burst,
-		      uint64_t now_ms)
+bool srctab_rate_take(struct srctab *t, uint64_t key, double rate, unsigned burst, uint64_t now_ms)
 {
 	struct rate_bucket *b = rate_find(t, key, rate, burst, now_ms);
 	if (!b)

@@ -32,8 +32,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define SRCTAB_ENTRIES 65536 /* count words and rate buckets (power of two) */
-#define SRCTAB_PROCS 128     /* worker processes alive at once with a journal */
+#define SRCTAB_ENTRIES 65536   /* count words and rate buckets (power of two) */
+#define SRCTAB_PROCS 128       /* worker processes alive at once with a journal */
 #define SRCTAB_MAX_COUNT 65535 /* largest count a word holds */
 
 enum srctab_result {
@@ -66,7 +66,6 @@ unsigned srctab_count(struct srctab *t, uint64_t key);
  * Token bucket: refills rate tokens per second up to burst; takes one token
  * for key at now_ms (a monotonic clock). False when the bucket is empty.
  */
-bool srctab_rate_take(struct srctab *t, uint64_t key, double rate, unsigned burst,
-		      uint64_t now_ms);
+bool srctab_rate_take(struct srctab *t, uint64_t key, double rate, unsigned burst, uint64_t now_ms);
 
 #endif

@@ -61,8 +61,8 @@ static void worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int reven
 	unsigned n = w->n_conns;
 	w->draining = false; /* so the closes below do not break the loop one by one */
 	worker_close_all(w, "shutdown timeout");
-	log_notice("worker %u: shutdown_timeout (%.1f s) passed: closed %u connection(s)",
-		   w->slot, w->conf->shutdown_timeout, n);
+	log_notice("worker %u: shutdown_timeout (%.1f s) passed: closed %u connection(s)", w->slot,
+	           w->conf->shutdown_timeout, n);
 	ev_break(w->loop, EVBREAK_ALL);
 }
 
@@ -79,7 +79,7 @@ static void worker_sigterm_cb(struct ev_loop *loop, ev_signal *s, int revents)
 		return;
 	}
 	log_info("worker %u: draining %u connection(s) (up to %.1f s)", w->slot, w->n_conns,
-		 w->conf->shutdown_timeout);
+	         w->conf->shutdown_timeout);
 	ev_timer_set(&w->drain_timer, w->conf->shutdown_timeout, 0);
 	ev_timer_start(loop, &w->drain_timer);
 }
@@ -201,7 +201,7 @@ int worker_main(const struct worker_args *a)
 	ev_io_init(&w->ping_io, worker_ping_cb, w->ready_fd, EV_READ);
 	ev_io_start(loop, &w->ping_io);
 	log_debug("worker %u (generation %u) serving %zu listener(s)", slot, w->generation,
-		  conf->n_listeners);
+	          conf->n_listeners);
 
 	ev_run(loop, 0);
 

@@ -26,32 +26,32 @@ struct srctab;
 #define WORKER_RBUF_SIZE 65536
 
 struct worker {
-	struct ev_loop *loop;       /* the process's (default) loop */
-	const struct conf *conf;    /* this generation's config, read-only */
-	unsigned slot;              /* 0..workers-1, stable across respawns */
-	unsigned generation;        /* config generation it serves */
-	struct listener *listeners; /* one per conf listener */
-	size_t n_listeners;         /* count */
-	struct conn *conns;         /* open connections, doubly linked */
-	unsigned n_conns;           /* their number */
+	struct ev_loop *loop;            /* the process's (default) loop */
+	const struct conf *conf;         /* this generation's config, read-only */
+	unsigned slot;                   /* 0..workers-1, stable across respawns */
+	unsigned generation;             /* config generation it serves */
+	struct listener *listeners;      /* one per conf listener */
+	size_t n_listeners;              /* count */
+	struct conn *conns;              /* open connections, doubly linked */
+	unsigned n_conns;                /* their number */
 	unsigned long long next_conn_id; /* ids for log lines */
-	bool draining;              /* no longer accepting; exit when conns reach 0 */
-	const volatile int *drain_flag; /* master's shared page: non-zero while draining */
-	int ready_fd;               /* channel to the master: readiness, ping answers */
-	ev_signal sig_term;         /* graceful drain */
-	ev_signal sig_quit;         /* stop at once */
-	ev_signal sig_int;          /* ignored: the master decides */
-	ev_signal sig_hup;          /* ignored: the master decides */
-	ev_signal sig_usr1;         /* reopen access logs (forwarded by the master) */
-	ev_timer drain_timer;       /* shutdown_timeout while draining */
-	ev_timer ready_timer;       /* fires on the loop's first iteration */
-	struct stats *stats;        /* shared counters; this worker writes only its slot */
-	int stats_slot;             /* that slot, -1: not counted */
-	ev_io ping_io;              /* the master's pings on ready_fd (watchdog.h) */
-	struct srctab *srctab;      /* per-source table shared with all workers (NULL: none) */
-	int srctab_proc;            /* this worker's journal in it */
-	size_t buffered;            /* bytes of connection buffers (worker_buffer_limit) */
-	char rbuf[WORKER_RBUF_SIZE]; /* shared read buffer for all connections */
+	bool draining;                   /* no longer accepting; exit when conns reach 0 */
+	const volatile int *drain_flag;  /* master's shared page: non-zero while draining */
+	int ready_fd;                    /* channel to the master: readiness, ping answers */
+	ev_signal sig_term;              /* graceful drain */
+	ev_signal sig_quit;              /* stop at once */
+	ev_signal sig_int;               /* ignored: the master decides */
+	ev_signal sig_hup;               /* ignored: the master decides */
+	ev_signal sig_usr1;              /* reopen access logs (forwarded by the master) */
+	ev_timer drain_timer;            /* shutdown_timeout while draining */
+	ev_timer ready_timer;            /* fires on the loop's first iteration */
+	struct stats *stats;             /* shared counters; this worker writes only its slot */
+	int stats_slot;                  /* that slot, -1: not counted */
+	ev_io ping_io;                   /* the master's pings on ready_fd (watchdog.h) */
+	struct srctab *srctab;           /* per-source table shared with all workers (NULL: none) */
+	int srctab_proc;                 /* this worker's journal in it */
+	size_t buffered;                 /* bytes of connection buffers (worker_buffer_limit) */
+	char rbuf[WORKER_RBUF_SIZE];     /* shared read buffer for all connections */
 };
 
 /* What a worker is given by the master at fork(). */

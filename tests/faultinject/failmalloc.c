@@ -171,9 +171,10 @@ void *realloc(void *p, size_t n)
 	if (in_arena(p)) {
 		void *q = malloc(n);
 		if (q)
-			memcpy(q, p, n < (size_t)(arena + ARENA_SIZE - (char *)p)
-					 ? n
-					 : (size_t)(arena + ARENA_SIZE - (char *)p));
+			memcpy(q, p,
+			       n < (size_t)(arena + ARENA_SIZE - (char *)p)
+			           ? n
+			           : (size_t)(arena + ARENA_SIZE - (char *)p));
 		return q;
 	}
 	if (!real_realloc)

@@ -225,7 +225,7 @@ static const struct bad_case bad[] = {
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\";\n deny = \"::1/200\"; });\n",
 	 "3: 'deny': '::1/200': prefix length must be 0..128"},
-	/* TLS (issue 6) */
+	/* TLS listeners: settings only they may have, certificate and key pairs. */
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\";\n certificate = \"c.pem\"; });\n",
 	 "3: 'certificate' is only for protocol \"tls\""},

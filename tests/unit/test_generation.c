@@ -35,7 +35,10 @@ static unsigned free_port(void)
 	return ntohs(in.sin_port);
 }
 
-static bool fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0 || errno != EBADF; }
+static bool fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0 || errno != EBADF;
+}
 
 /* Loads and prepares a config of tcp echo listeners "name:port[:r]" (r: reuseport). */
 static void prepare(struct generation *g, unsigned workers, const char *const *specs, size_t n)
@@ -48,9 +51,9 @@ static void prepare(struct generation *g, unsigned workers, const char *const *s
 		char r = 0;
 		ck_assert_int_ge(sscanf(specs[i], "%31[^:]:%u:%c", name, &port, &r), 2);
 		off += snprintf(text + off, sizeof text - (size_t)off,
-				"%s{ name = \"%s\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
-				"port = %u; handler = \"echo\"; reuseport = %s; }\n",
-				i ? "," : "", name, port, r == 'r' ? "true" : "false");
+		                "%s{ name = \"%s\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
+		                "port = %u; handler = \"echo\"; reuseport = %s; }\n",
+		                i ? "," : "", name, port, r == 'r' ? "true" : "false");
 	}
 	snprintf(text + off, sizeof text - (size_t)off, ");\n");
 	int fd = mkstemp(path);
@@ -137,8 +140,9 @@ START_TEST(failed_bind_undoes_the_sockets_bound_before_it)
 	ck_assert_msg(strstr(err, "listener 'b': cannot bind"), "%s", err);
 	ck_assert_ptr_null(g.listeners[0].fds);
 	/* a's port is free again: nothing leaked. */
-	struct sockaddr_in again = {.sin_family = AF_INET, .sin_port = htons((uint16_t)pa),
-				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in again = {.sin_family = AF_INET,
+	                            .sin_port = htons((uint16_t)pa),
+	                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int probe = socket(AF_INET, SOCK_STREAM, 0);
 	ck_assert_int_eq(bind(probe, (struct sockaddr *)&again, sizeof again), 0);
 	close(probe);
@@ -179,10 +183,10 @@ START_TEST(two_listeners_on_one_socket_are_refused_with_the_line)
 	snprintf(b, sizeof b, "b:%u", p);
 	char text[512], path[] = "/tmp/ksockd-test-gen-XXXXXX";
 	snprintf(text, sizeof text,
-		 "listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
-		 "port = %u; handler = \"echo\"; },\n{ name = \"b\"; protocol = \"tcp\"; "
-		 "address = \"localhost\"; port = %u; handler = \"echo\"; });\n",
-		 p, p);
+	         "listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
+	         "port = %u; handler = \"echo\"; },\n{ name = \"b\"; protocol = \"tcp\"; "
+	         "address = \"localhost\"; port = %u; handler = \"echo\"; });\n",
+	         p, p);
 	int fd = mkstemp(path);
 	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);

@@ -33,22 +33,22 @@ static const struct {
 	const char *prefix, *addr;
 	bool match;
 } matches[] = {
-	{"192.0.2.0/24", "192.0.2.200", true},
-	{"192.0.2.0/24", "192.0.3.1", false},
-	{"192.0.2.7", "192.0.2.7", true},
-	{"192.0.2.7", "192.0.2.8", false},
-	{"192.0.2.8/31", "192.0.2.9", true},
-	{"0.0.0.0/0", "203.0.113.9", true},
-	{"192.0.2.0/24", "::ffff:192.0.2.1", true},      /* a mapped peer is IPv4 */
-	{"::ffff:192.0.2.0/120", "192.0.2.1", true},      /* so is a mapped prefix */
-	{"::ffff:192.0.2.0/120", "::ffff:192.0.2.1", true},
-	{"::ffff:192.0.2.0/120", "192.0.3.1", false},
-	{"2001:db8::/32", "2001:db8:1::5", true},
-	{"2001:db8::/32", "2001:db9::5", false},
-	{"::1", "::1", true},
-	{"::/0", "192.0.2.1", false},                     /* IPv6 prefixes: IPv6 peers only */
-	{"::/0", "::ffff:192.0.2.1", false},
-	{"10.0.0.0/8", "::1", false},
+    {"192.0.2.0/24", "192.0.2.200", true},
+    {"192.0.2.0/24", "192.0.3.1", false},
+    {"192.0.2.7", "192.0.2.7", true},
+    {"192.0.2.7", "192.0.2.8", false},
+    {"192.0.2.8/31", "192.0.2.9", true},
+    {"0.0.0.0/0", "203.0.113.9", true},
+    {"192.0.2.0/24", "::ffff:192.0.2.1", true},  /* a mapped peer is IPv4 */
+    {"::ffff:192.0.2.0/120", "192.0.2.1", true}, /* so is a mapped prefix */
+    {"::ffff:192.0.2.0/120", "::ffff:192.0.2.1", true},
+    {"::ffff:192.0.2.0/120", "192.0.3.1", false},
+    {"2001:db8::/32", "2001:db8:1::5", true},
+    {"2001:db8::/32", "2001:db9::5", false},
+    {"::1", "::1", true},
+    {"::/0", "192.0.2.1", false}, /* IPv6 prefixes: IPv6 peers only */
+    {"::/0", "::ffff:192.0.2.1", false},
+    {"10.0.0.0/8", "::1", false},
 };
 
 START_TEST(prefixes_match_under_one_rule)
@@ -58,24 +58,24 @@ START_TEST(prefixes_match_under_one_rule)
 	ck_assert_msg(prefix_parse(matches[_i].prefix, &p, err, sizeof err) == 0, "%s", err);
 	struct sockaddr_storage ss = sa_of(matches[_i].addr);
 	ck_assert_msg(prefix_match(&p, (struct sockaddr *)&ss) == matches[_i].match, "%s in %s",
-		      matches[_i].addr, matches[_i].prefix);
+	              matches[_i].addr, matches[_i].prefix);
 }
 END_TEST
 
 static const struct {
 	const char *text, *why;
 } bad[] = {
-	{"", "not an address or prefix"},
-	{"/8", "not an address or prefix"},
-	{"10.0.0.0/33", "prefix length must be 0..32"},
-	{"::/129", "prefix length must be 0..128"},
-	{"10.0.0.0/", "prefix length"},
-	{"10.0.0.0/-1", "prefix length"},
-	{"10.0.0.0/8x", "prefix length"},
-	{"10.0.0.0/ 8", "prefix length"},
-	{"host.example", "not an IPv4 or IPv6 address"},
-	{"192.0.2.9/31", "has bits set after the /31 prefix"}, /* refused, not cleared */
-	{"2001:db8::1/64", "has bits set after the /64 prefix"},
+    {"", "not an address or prefix"},
+    {"/8", "not an address or prefix"},
+    {"10.0.0.0/33", "prefix length must be 0..32"},
+    {"::/129", "prefix length must be 0..128"},
+    {"10.0.0.0/", "prefix length"},
+    {"10.0.0.0/-1", "prefix length"},
+    {"10.0.0.0/8x", "prefix length"},
+    {"10.0.0.0/ 8", "prefix length"},
+    {"host.example", "not an IPv4 or IPv6 address"},
+    {"192.0.2.9/31", "has bits set after the /31 prefix"}, /* refused, not cleared */
+    {"2001:db8::1/64", "has bits set after the /64 prefix"},
 };
 
 START_TEST(host_bits_and_malformed_prefixes_are_refused)
@@ -83,7 +83,7 @@ START_TEST(host_bits_and_malformed_prefixes_are_refused)
 	struct prefix p;
 	char err[256] = "";
 	ck_assert_msg(prefix_parse(bad[_i].text, &p, err, sizeof err) < 0, "'%s' accepted",
-		      bad[_i].text);
+	              bad[_i].text);
 	ck_assert_msg(strstr(err, bad[_i].why), "'%s': got '%s'", bad[_i].text, err);
 }
 END_TEST
@@ -134,9 +134,9 @@ static Suite *prefix_suite(void)
 	Suite *s = suite_create("prefix");
 	TCase *tc = tcase_create("rule");
 	tcase_add_loop_test(tc, prefixes_match_under_one_rule, 0,
-			    (int)(sizeof matches / sizeof matches[0]));
+	                    (int)(sizeof matches / sizeof matches[0]));
 	tcase_add_loop_test(tc, host_bits_and_malformed_prefixes_are_refused, 0,
-			    (int)(sizeof bad / sizeof bad[0]));
+	                    (int)(sizeof bad / sizeof bad[0]));
 	tcase_add_test(tc, acl_uses_the_same_rule);
 	tcase_add_test(tc, a_source_is_an_ipv4_address_or_an_ipv6_slash_64);
 	suite_add_tcase(s, tc);
