@@ -423,8 +423,7 @@ static void master_reject(struct master *m, const char *err)
 {
 	log_err("reload rejected, keeping the running config: %s", err);
 	notify_reload_failed(err);
-	statefile_reload_end(&m->sf, false, err);
-	master_update_status(m);
+	statefile_reload_end(&m->sf, false, err); /* STATUS= keeps the reason until the next */
 }
 
 /*
@@ -445,6 +444,10 @@ static void master_reload_abort(struct master *m, const char *why)
 	ev_timer_stop(m->loop, &m->respawn);
 	ev_timer_set(&m->respawn, 0, 0);
 	ev_timer_start(m->loop, &m->respawn);
+	if (m->reload_pending) { /* a SIGHUP that waited for this reload gets its turn */
+		m->reload_pending = false;
+		kill(getpid(), SIGHUP);
+	}
 }
 
 /* Listeners of the new generation whose socket the old one already had. */
