@@ -150,6 +150,34 @@ START_TEST(listener_without_passed_socket_is_bound)
 }
 END_TEST
 
+/* A generation prefers the passed socket to binding, and keeps it across the next one. */
+START_TEST(generation_serves_the_passed_socket_and_keeps_it)
+{
+	int fd = make_socket(AF_INET, SOCK_STREAM, false, true, 0);
+	const char *names[] = {"echo"};
+	struct activation a;
+	struct listener_conf lc;
+	struct conf conf = {.workers = 1, .listeners = &lc, .n_listeners = 1};
+	struct gen_listener gl1, gl2;
+	struct generation g1 = {.conf = &conf, .listeners = &gl1, .n_listeners = 1};
+	struct generation g2 = {.conf = &conf, .listeners = &gl2, .n_listeners = 1};
+	char err[512] = "";
+	activation_adopt(&a, 1, &fd, names);
+	conf_for(&lc, &gl1, "echo", fd, PROTO_TCP);
+	ck_assert_msg(generation_bind(&g1, NULL, &a, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(gl1.origin, GENSOCK_PASSED);
+	ck_assert_int_ne(gl1.fds[0], fd); /* a dup: the passed fd stays the activation's */
+	gl2 = gl1;
+	gl2.fds = NULL;
+	ck_assert_msg(generation_bind(&g2, &g1, &a, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(gl2.origin, GENSOCK_KEPT);
+	ck_assert_int_eq(gl2.fds[0], gl1.fds[0]);
+	gensock_retire(&g1, &g2);
+	gensock_retire(&g2, NULL);
+	activation_free(&a);
+}
+END_TEST
+
 START_TEST(unmatched_and_repeated_names_are_counted)
 {
 	int fds[3] = {make_socket(AF_INET, SOCK_STREAM, false, true, 0),
@@ -175,6 +203,7 @@ static Suite *activation_suite(void)
 	tcase_add_loop_test(tc, misfit_is_refused_with_a_clear_error, 0,
 	                    (int)(sizeof misfits / sizeof misfits[0]));
 	tcase_add_test(tc, listener_without_passed_socket_is_bound);
+	tcase_add_test(tc, generation_serves_the_passed_socket_and_keeps_it);
 	tcase_add_test(tc, unmatched_and_repeated_names_are_counted);
 	suite_add_tcase(s, tc);
 	return s;
