@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -260,7 +261,7 @@ static int conn_flush(struct conn *c)
 				return 0;
 			if (n == TLS_IO_ERROR) {
 				conn_tls_log(c, "TLS write failed", tls_session_error(c->tls));
-				conn_free(c, "TLS write error");
+				conn_free(c, tls_session_close_reason(c->tls));
 				return -1;
 			}
 		} else {
@@ -344,7 +345,7 @@ static ssize_t conn_recv(struct conn *c, char *buf, size_t len)
 		c->tls_read_blocked = t == TLS_IO_AGAIN && tls_session_wants_write(c->tls);
 		if (t == TLS_IO_ERROR) {
 			conn_tls_log(c, "TLS read failed", tls_session_error(c->tls));
-			conn_free(c, "TLS read error");
+			conn_free(c, tls_session_close_reason(c->tls));
 		}
 		return t;
 	}
@@ -383,6 +384,29 @@ static int conn_take(struct conn *c, const char *data, size_t len)
 	return 0;
 }
 
+/*
+ * TLS: the client's end may mean that what is pending is dropped (TLS 1.2
+ * close_notify, a TCP end without close_notify, a refused renegotiation;
+ * see struct tls_end). Logged in plain words when anything was dropped.
+ */
+static void conn_tls_end(struct conn *c)
+{
+	const struct tls_end *e = tls_session_end(c->tls);
+	if (!e || !e->discard)
+		return;
+	size_t partial = linebuf_len(&c->in), unsent = outbuf_len(&c->out);
+	if (partial || unsent || e->notable) {
+		char why[128] = "nothing was pending";
+		if (partial || unsent)
+			snprintf(why, sizeof why, "dropped a partial line of %zu bytes and %zu "
+				 "bytes of unsent replies", partial, unsent);
+		conn_tls_log(c, e->why, why);
+	}
+	linebuf_free(&c->in);
+	outbuf_reset(&c->out);
+	conn_begin_close(c, e->reason);
+}
+
 static void conn_read(struct conn *c)
 {
 	for (int round = 0; round < CONN_MAX_ROUNDS; round++) {
@@ -393,6 +417,8 @@ static void conn_read(struct conn *c)
 			break;
 		if (n == 0) {
 			c->read_eof = true;
+			if (c->tls)
+				conn_tls_end(c);
 			break;
 		}
 		if (conn_take(c, c->w->rbuf, (size_t)n) < 0)
@@ -509,7 +535,7 @@ static void conn_handshake(struct conn *c)
 	if (r == TLS_IO_ERROR) {
 		stats_add(c->l->stats, STAT_TLS_HANDSHAKE_FAILED, 1);
 		conn_tls_log(c, "TLS handshake failed", tls_session_error(c->tls));
-		conn_free(c, "TLS handshake failed");
+		conn_free(c, tls_session_close_reason(c->tls));
 		return;
 	}
 	const struct tls_info *ti = tls_session_info(c->tls);
@@ -552,6 +578,7 @@ static int conn_start_tls(struct conn *c)
 		conn_free(c, "TLS setup failed");
 		return -1;
 	}
+	tls_session_set_stats(c->tls, c->l->stats);
 	ev_timer_set(&c->idle, c->l->conf->tls.handshake_timeout, 0);
 	ev_timer_start(c->w->loop, &c->idle);
 	conn_handshake(c);

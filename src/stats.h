@@ -69,6 +69,8 @@ enum stat_id {
 	STAT_TLS_HANDSHAKE_OK,     /* handshakes completed */
 	STAT_TLS_HANDSHAKE_FAILED, /* handshakes failed */
 	STAT_TLS_RESUMED,          /* handshakes that resumed a session */
+	STAT_TLS_ALERT_FATAL,      /* fatal alerts sent (then the connection closes) */
+	STAT_TLS_ALERT_WARNING,    /* warning alerts sent (no_renegotiation) */
 	STAT_COUNT                 /* number of counters */
 };
 

@@ -88,6 +88,10 @@ static const struct stat_desc descs[] = {
      NULL},
     {STAT_TLS_RESUMED, "ksockd_tls_sessions_resumed_total", NULL, NULL, false, FOR_TLS,
      "TLS handshakes that resumed a session."},
+    {STAT_TLS_ALERT_FATAL, "ksockd_tls_alerts_sent_total", "level", "fatal", false, FOR_TLS,
+     "TLS alerts sent to clients, by level."},
+    {STAT_TLS_ALERT_WARNING, "ksockd_tls_alerts_sent_total", "level", "warning", false, FOR_TLS,
+     NULL},
 };
 #define N_DESCS (sizeof descs / sizeof descs[0])
 

@@ -1,0 +1,355 @@
+/*
+ * tlsrecord.c: a TLS client controlled at the record level, for tests.
+ *
+ *   tlsrecord [-p PRIORITY] [-c CERT -k KEY] PORT CASE
+ *
+ * Does a real handshake with GnuTLS to 127.0.0.1:PORT, then plays CASE: a
+ * well-formed exchange, or a record GnuTLS would never send, built here with
+ * the session's own traffic keys (gnutls_record_get_state) and encrypted
+ * with gnutls_aead_cipher_encrypt (TLS 1.3 record protection, RFC 8446 §5.2),
+ * or corrupted on its way out by the push function. Then it reports, one
+ * line each, what the server answered, decrypted by the session:
+ *
+ *   handshake ok VERSION CIPHER | handshake failed TEXT
+ *   data N BYTES            application data (printable, escaped)
+ *   alert LEVEL NUMBER NAME an alert (1 warning, 2 fatal)
+ *   close_notify            the server's close_notify
+ *   error TEXT              anything else GnuTLS reports
+ *   tcp eof | tcp reset | tcp open   what the socket did afterwards
+ *
+ * Exit 0 when the case ran (whatever the server answered), 2 on bad usage,
+ * 1 when the client itself failed. Every wait is bounded (SO_RCVTIMEO).
+ */
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WAIT_SECONDS 5    /* longest wait for any answer */
+#define MAX_EVENTS 16     /* records read after the case */
+#define MAX_RECORD 16384  /* TLS plaintext limit, 2^14 (RFC 8446 §5.1) */
+#define CT_CCS 20         /* record content types */
+#define CT_ALERT 21
+#define CT_HANDSHAKE 22
+#define CT_APPDATA 23
+#define HS_KEY_UPDATE 24  /* handshake message type */
+
+struct peer {
+	gnutls_session_t gs; /* the client session */
+	int fd;              /* its socket */
+	int corrupt_next;    /* the push function flips the last byte of the next record */
+};
+
+static void die(const char *what, int r)
+{
+	fprintf(stderr, "tlsrecord: %s: %s\n", what, r ? gnutls_strerror(r) : strerror(errno));
+	exit(1);
+}
+
+/* The client certificate, sent whatever CA names the server asks for: GnuTLS's own
+ * choice would send none to a server whose client_ca did not issue it. */
+static gnutls_pcert_st client_pcert;
+static gnutls_privkey_t client_key;
+
+static int peer_retrieve(gnutls_session_t gs, const gnutls_datum_t *req_ca, int n_req,
+			 const gnutls_pk_algorithm_t *algos, int n_algos, gnutls_pcert_st **pcert,
+			 unsigned *n_pcert, gnutls_privkey_t *key)
+{
+	(void)gs, (void)req_ca, (void)n_req, (void)algos, (void)n_algos;
+	*pcert = &client_pcert;
+	*n_pcert = 1;
+	*key = client_key;
+	return 0;
+}
+
+static void load_client_cert(gnutls_certificate_credentials_t cred, const char *cert,
+			     const char *key)
+{
+	gnutls_datum_t c, k;
+	int r;
+	if ((r = gnutls_load_file(cert, &c)) < 0 || (r = gnutls_load_file(key, &k)) < 0 ||
+	    (r = gnutls_pcert_import_x509_raw(&client_pcert, &c, GNUTLS_X509_FMT_PEM, 0)) < 0 ||
+	    (r = gnutls_privkey_init(&client_key)) < 0 ||
+	    (r = gnutls_privkey_import_x509_raw(client_key, &k, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0)
+		die(cert, r);
+	gnutls_certificate_set_retrieve_function2(cred, peer_retrieve);
+	gnutls_free(c.data);
+	gnutls_free(k.data);
+}
+
+static ssize_t peer_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
+{
+	struct peer *pr = p;
+	unsigned char buf[MAX_RECORD + 2048];
+	size_t len = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (len + iov[i].iov_len > sizeof buf) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		memcpy(buf + len, iov[i].iov_base, iov[i].iov_len);
+		len += iov[i].iov_len;
+	}
+	if (pr->corrupt_next && len > 5) {
+		buf[len - 1] ^= 0x01; /* the last byte of the AEAD tag */
+		pr->corrupt_next = 0;
+	}
+	return send(pr->fd, buf, len, MSG_NOSIGNAL);
+}
+
+static ssize_t peer_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	const struct peer *pr = p;
+	return recv(pr->fd, buf, len, 0);
+}
+
+static int peer_connect(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = {.tv_sec = WAIT_SECONDS};
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0 ||
+	    connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+		die("connect", 0);
+	return fd;
+}
+
+static void put_be(unsigned char *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)(v & 0xff);
+}
+
+/*
+ * Sends one TLS 1.3 record of inner type `type` carrying body[0..len),
+ * encrypted with the session's current write key, IV and sequence number,
+ * straight to the socket. The session's own write sequence is not advanced:
+ * it must not send application data afterwards.
+ */
+static void send_sealed(struct peer *pr, int type, const void *body, size_t len)
+{
+	gnutls_datum_t mac, iv, key;
+	unsigned char seq[8], nonce[12], hdr[5];
+	int r = gnutls_record_get_state(pr->gs, 0, &mac, &iv, &key, seq);
+	if (r < 0)
+		die("gnutls_record_get_state", r);
+	if (gnutls_protocol_get_version(pr->gs) != GNUTLS_TLS1_3 || iv.size != sizeof nonce)
+		die("hand-built records need TLS 1.3", GNUTLS_E_INVALID_REQUEST);
+	gnutls_cipher_algorithm_t alg = gnutls_cipher_get(pr->gs);
+	size_t tag = gnutls_cipher_get_tag_size(alg);
+	size_t plen = len + 1, clen = plen + tag;
+	unsigned char *plain = malloc(plen), *rec = malloc(sizeof hdr + clen);
+	if (!plain || !rec)
+		die("malloc", 0);
+	memcpy(plain, body, len);
+	plain[len] = (unsigned char)type; /* TLSInnerPlaintext: content, type, no padding */
+	memcpy(nonce, iv.data, sizeof nonce);
+	for (int i = 0; i < 8; i++)
+		nonce[4 + i] ^= seq[i]; /* RFC 8446 §5.3: IV xor the 64-bit sequence number */
+	hdr[0] = CT_APPDATA;
+	hdr[1] = 3;
+	hdr[2] = 3;
+	put_be(hdr + 3, clen, 2);
+	gnutls_aead_cipher_hd_t h;
+	if ((r = gnutls_aead_cipher_init(&h, alg, &key)) < 0)
+		die("gnutls_aead_cipher_init", r);
+	size_t out = clen;
+	r = gnutls_aead_cipher_encrypt(h, nonce, sizeof nonce, hdr, sizeof hdr, tag, plain, plen,
+				       rec + sizeof hdr, &out);
+	if (r < 0 || out != clen)
+		die("gnutls_aead_cipher_encrypt", r);
+	gnutls_aead_cipher_deinit(h);
+	memcpy(rec, hdr, sizeof hdr);
+	if (send(pr->fd, rec, sizeof hdr + clen, MSG_NOSIGNAL) != (ssize_t)(sizeof hdr + clen))
+		die("send", 0);
+	free(plain);
+	free(rec);
+}
+
+static void send_raw(struct peer *pr, const void *bytes, size_t len)
+{
+	if (send(pr->fd, bytes, len, MSG_NOSIGNAL) != (ssize_t)len)
+		die("send", 0);
+}
+
+static void send_data(struct peer *pr, const char *text)
+{
+	if (gnutls_record_send(pr->gs, text, strlen(text)) < 0)
+		die("gnutls_record_send", 0);
+}
+
+static void print_data(const char *buf, ssize_t n)
+{
+	printf("data %zd ", n);
+	for (ssize_t i = 0; i < n; i++)
+		putchar(buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '.');
+	putchar('\n');
+}
+
+static void report_tcp(int fd);
+
+/* Reports what the session reads until the server's end, then what the socket does. */
+static void report(struct peer *pr)
+{
+	char buf[MAX_RECORD + 1];
+	time_t deadline = time(NULL) + WAIT_SECONDS;
+	for (int i = 0; i < MAX_EVENTS; i++) {
+		ssize_t r = gnutls_record_recv(pr->gs, buf, sizeof buf);
+		if (r > 0) {
+			print_data(buf, r);
+			continue;
+		}
+		if (r == 0) {
+			printf("close_notify\n");
+			break;
+		}
+		if (r == GNUTLS_E_WARNING_ALERT_RECEIVED || r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+			int a = (int)gnutls_alert_get(pr->gs);
+			printf("alert %d %d %s\n", r == GNUTLS_E_FATAL_ALERT_RECEIVED ? 2 : 1, a,
+			       gnutls_alert_get_name((gnutls_alert_description_t)a));
+			if (r == GNUTLS_E_FATAL_ALERT_RECEIVED)
+				break;
+			continue;
+		}
+		/* AGAIN also follows a post-handshake message (a TLS 1.3 session ticket). */
+		if (r == GNUTLS_E_INTERRUPTED || (r == GNUTLS_E_AGAIN && time(NULL) < deadline)) {
+			i--;
+			continue;
+		}
+		printf("error %s\n", r == GNUTLS_E_AGAIN ? "timeout" : gnutls_strerror((int)r));
+		break;
+	}
+	report_tcp(pr->fd);
+}
+
+/* What the socket does once GnuTLS stopped reading: the server's TCP end, or not. */
+static void report_tcp(int fd)
+{
+	char buf[4096];
+	for (int i = 0; i < MAX_EVENTS; i++) {
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		if (n > 0)
+			continue; /* what follows the last record GnuTLS read */
+		printf(n == 0 ? "tcp eof\n" : errno == ECONNRESET ? "tcp reset\n" : "tcp open\n");
+		return;
+	}
+	printf("tcp open\n");
+}
+
+static void play(struct peer *pr, const char *name)
+{
+	static const unsigned char ccs[] = {CT_CCS, 3, 3, 0, 1, 1};
+	static const unsigned char ku_value[] = {HS_KEY_UPDATE, 0, 0, 1, 5};
+	static const unsigned char ku_len[] = {HS_KEY_UPDATE, 0, 0, 2, 0, 0};
+	if (strcmp(name, "echo") == 0) {
+		send_data(pr, "ping\n");
+	} else if (strcmp(name, "badmac") == 0) {
+		pr->corrupt_next = 1;
+		send_data(pr, "this record is corrupted on its way\n");
+	} else if (strcmp(name, "overflow") == 0) {
+		static char big[MAX_RECORD + 1];
+		memset(big, 'x', sizeof big);
+		send_sealed(pr, CT_APPDATA, big, sizeof big);
+	} else if (strcmp(name, "ccs") == 0) {
+		send_raw(pr, ccs, sizeof ccs);
+	} else if (strcmp(name, "emptyalert") == 0) {
+		send_sealed(pr, CT_ALERT, "", 0);
+	} else if (strcmp(name, "keyupdate-value") == 0) {
+		send_sealed(pr, CT_HANDSHAKE, ku_value, sizeof ku_value);
+	} else if (strcmp(name, "keyupdate-length") == 0) {
+		send_sealed(pr, CT_HANDSHAKE, ku_len, sizeof ku_len);
+	} else if (strcmp(name, "reneg") == 0) {
+		send_data(pr, "before\n");
+		int r = gnutls_handshake(pr->gs); /* a second ClientHello (TLS 1.2) */
+		if (r == GNUTLS_E_WARNING_ALERT_RECEIVED || r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+			int a = (int)gnutls_alert_get(pr->gs);
+			printf("alert %d %d %s\n", r == GNUTLS_E_FATAL_ALERT_RECEIVED ? 2 : 1, a,
+			       gnutls_alert_get_name((gnutls_alert_description_t)a));
+		} else {
+			printf("rehandshake %s\n", r == 0 ? "accepted" : gnutls_strerror(r));
+		}
+	} else if (strcmp(name, "close") == 0) {
+		/* A partial line, then close_notify, still reading: TLS 1.3's half-close. */
+		send_data(pr, "line\npartial");
+		if (gnutls_bye(pr->gs, GNUTLS_SHUT_WR) < 0)
+			die("gnutls_bye", 0);
+	} else if (strcmp(name, "fin") == 0) {
+		/* A partial line, then a TCP end without close_notify. */
+		send_data(pr, "partial");
+		if (shutdown(pr->fd, SHUT_WR) < 0)
+			die("shutdown", 0);
+	} else {
+		fprintf(stderr, "tlsrecord: unknown case %s\n", name);
+		exit(2);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *prio = "NORMAL:-VERS-ALL:+VERS-TLS1.3", *cert = NULL, *key = NULL;
+	int opt;
+	while ((opt = getopt(argc, argv, "p:c:k:")) != -1) {
+		if (opt == 'p')
+			prio = optarg;
+		else if (opt == 'c')
+			cert = optarg;
+		else if (opt == 'k')
+			key = optarg;
+		else
+			return 2;
+	}
+	if (argc - optind != 2 || (!cert != !key)) {
+		fprintf(stderr, "usage: tlsrecord [-p PRIORITY] [-c CERT -k KEY] PORT CASE\n");
+		return 2;
+	}
+	struct peer pr = {.fd = peer_connect(atoi(argv[optind]))};
+	gnutls_certificate_credentials_t cred;
+	int r;
+	if ((r = gnutls_certificate_allocate_credentials(&cred)) < 0)
+		die("credentials", r);
+	if (cert)
+		load_client_cert(cred, cert, key);
+	if ((r = gnutls_init(&pr.gs, GNUTLS_CLIENT)) < 0 ||
+	    (r = gnutls_priority_set_direct(pr.gs, prio, NULL)) < 0 ||
+	    (r = gnutls_credentials_set(pr.gs, GNUTLS_CRD_CERTIFICATE, cred)) < 0 ||
+	    (r = gnutls_server_name_set(pr.gs, GNUTLS_NAME_DNS, "localhost", 9)) < 0)
+		die("client setup", r);
+	gnutls_transport_set_ptr(pr.gs, &pr);
+	gnutls_transport_set_vec_push_function(pr.gs, peer_push);
+	gnutls_transport_set_pull_function(pr.gs, peer_pull);
+	do
+		r = gnutls_handshake(pr.gs);
+	while (r < 0 && !gnutls_error_is_fatal(r) && r != GNUTLS_E_AGAIN);
+	if (r < 0) {
+		if (r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+			int a = (int)gnutls_alert_get(pr.gs);
+			printf("handshake failed\nalert 2 %d %s\n", a,
+			       gnutls_alert_get_name((gnutls_alert_description_t)a));
+		} else {
+			printf("handshake failed %s\n", gnutls_strerror(r));
+		}
+		report_tcp(pr.fd);
+	} else {
+		printf("handshake ok %s %s\n", gnutls_protocol_get_name(gnutls_protocol_get_version(pr.gs)),
+		       gnutls_cipher_get_name(gnutls_cipher_get(pr.gs)));
+		fflush(stdout);
+		play(&pr, argv[optind + 1]);
+		report(&pr);
+	}
+	fflush(stdout);
+	gnutls_deinit(pr.gs);
+	gnutls_certificate_free_credentials(cred);
+	close(pr.fd);
+	return 0;
+}
