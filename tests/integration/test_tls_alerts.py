@@ -6,7 +6,8 @@ or corrupted on their way out). Each alert is checked by number, decrypted by th
 client where it is encrypted, followed by the server's TCP end; the log says what
 happened in plain words, and the alert counters move. gnutls-cli and openssl s_client
 show the reason for a rejected client certificate. gnutls-serv --echo, given the same
-records, answers each post-handshake case with the same alert (see _REFERENCE)."""
+records, answers each post-handshake case with the same alert (POST_HANDSHAKE; it runs
+in a network namespace of its own, since it cannot bind to loopback only)."""
 import os
 import re
 import shutil
@@ -36,6 +37,23 @@ ILLEGAL_PARAMETER, UNKNOWN_CA, DECODE_ERROR = 47, 48, 50
 NO_RENEGOTIATION, CERTIFICATE_REQUIRED = 100, 116
 WARNING, FATAL = 1, 2
 
+# Post-handshake cases: (tlsrecord case, priority, the fatal alert both ksockd and
+# gnutls-serv --echo answer with).
+POST_HANDSHAKE = [
+    ("badmac", TLS13, BAD_RECORD_MAC),
+    ("badmac", TLS12, BAD_RECORD_MAC),
+    ("badmac", CHACHA, BAD_RECORD_MAC),
+    ("overflow", TLS13, RECORD_OVERFLOW),
+    ("ccs", TLS13, UNEXPECTED_MESSAGE),
+    ("emptyalert", TLS13, UNEXPECTED_MESSAGE),
+    ("keyupdate-value", TLS13, ILLEGAL_PARAMETER),
+    ("keyupdate-length", TLS13, DECODE_ERROR),
+]
+# ksockd's default priority (src/tls.h), given to the reference server too.
+DEFAULT_PRIORITY = ("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
+                    "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:"
+                    "+ECDHE-RSA:%SERVER_PRECEDENCE")
+
 
 def setUpModule():
     global CERTS
@@ -53,9 +71,9 @@ def tls_listener(name, **extra):
                       key=CERTS.key("server"), **extra)
 
 
-def tlsrecord(port, case, prio=TLS13, cert=None):
+def tlsrecord(port, case, prio=TLS13, cert=None, prefix=()):
     """Runs one case; returns its report lines (see tlsrecord.c)."""
-    cmd = [TLSRECORD, "-p", prio]
+    cmd = list(prefix) + [TLSRECORD, "-p", prio]
     if cert:
         cmd += ["-c", CERTS.cert(cert), "-k", CERTS.key(cert)]
     r = subprocess.run(cmd + [str(port), case], capture_output=True, text=True, timeout=30)
@@ -274,6 +292,61 @@ class TlsAlerts(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual(alerts_sent(port, "fatal"), fatal + 1)
         self.assertEqual(alerts_sent(port, "warning"), warning + 1)
+
+
+class TlsAlertsReference(unittest.TestCase):
+    """gnutls-serv --echo with ksockd's priority string and certificate answers the
+    same records with the same alerts: the reference ksockd is held to."""
+
+    NS = "tlsref%d" % os.getpid()
+
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("gnutls-serv"):
+            raise AssertionError("gnutls-serv is not installed (package gnutls-bin)")
+        subprocess.run(["ip", "netns", "add", cls.NS], check=True, timeout=10)
+        cls.serv = None
+        try:
+            subprocess.run(["ip", "-n", cls.NS, "link", "set", "lo", "up"], check=True,
+                           timeout=10)
+            cls.port = 4433
+            cls.serv = subprocess.Popen(
+                ["ip", "netns", "exec", cls.NS, "gnutls-serv", "--echo", "-p", str(cls.port),
+                 "--priority", DEFAULT_PRIORITY, "--x509certfile", CERTS.cert("server"),
+                 "--x509keyfile", CERTS.key("server")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # Readiness: it prints "... listening on IPv4 ...done" once it listens.
+            line = cls.serv.stderr.readline()
+            if b"IPv4" not in line or not line.rstrip().endswith(b"done"):
+                raise AssertionError("gnutls-serv did not start: %r" % line)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.serv:
+            cls.serv.kill()
+            cls.serv.wait(10)
+            cls.serv.stderr.close()
+        subprocess.run(["ip", "netns", "del", cls.NS], timeout=10)
+
+    def test_gnutls_serv_answers_the_same_alerts(self):
+        for case, prio, alert in POST_HANDSHAKE:
+            lines = tlsrecord(self.port, case, prio,
+                              prefix=("ip", "netns", "exec", self.NS))
+            self.assertEqual(alerts(lines), [(FATAL, alert)], (case, prio, lines))
+
+
+class TlsAlertsTable(unittest.TestCase):
+    """ksockd answers every POST_HANDSHAKE case as the reference does."""
+
+    def test_ksockd_answers_like_the_reference(self):
+        with H.Daemon([tls_listener("t")], workers=1) as d:
+            for case, prio, alert in POST_HANDSHAKE:
+                lines = tlsrecord(d.port("t"), case, prio)
+                self.assertEqual(alerts(lines), [(FATAL, alert)], (case, prio, lines))
+                self.assertIn(lines[-1], ("tcp eof", "tcp reset"), lines)
 
 
 if __name__ == "__main__":

@@ -183,10 +183,13 @@ static void send_raw(struct peer *pr, const void *bytes, size_t len)
 		die("send", 0);
 }
 
+/* A send the server may already have refused (it closed after an alert): the
+ * report that follows still reads what it sent. */
 static void send_data(struct peer *pr, const char *text)
 {
-	if (gnutls_record_send(pr->gs, text, strlen(text)) < 0)
-		die("gnutls_record_send", 0);
+	ssize_t r = gnutls_record_send(pr->gs, text, strlen(text));
+	if (r < 0)
+		printf("send failed %s\n", gnutls_strerror((int)r));
 }
 
 static void print_data(const char *buf, ssize_t n)
@@ -282,8 +285,9 @@ static void play(struct peer *pr, const char *name)
 	} else if (strcmp(name, "close") == 0) {
 		/* A partial line, then close_notify, still reading: TLS 1.3's half-close. */
 		send_data(pr, "line\npartial");
-		if (gnutls_bye(pr->gs, GNUTLS_SHUT_WR) < 0)
-			die("gnutls_bye", 0);
+		int r = gnutls_bye(pr->gs, GNUTLS_SHUT_WR);
+		if (r < 0)
+			printf("send failed %s\n", gnutls_strerror(r));
 	} else if (strcmp(name, "fin") == 0) {
 		/* A partial line, then a TCP end without close_notify. */
 		send_data(pr, "partial");
