@@ -120,6 +120,7 @@ class TlsAlerts(unittest.TestCase):
         cls.d = H.Daemon([
             tls_listener("t"), tls_listener("mac"), tls_listener("ovf"),
             tls_listener("end"), tls_listener("hs"),
+            tls_listener("stuck", output_buffer=64 << 20),
             tls_listener("mtls", **mtls), tls_listener("mtls2", **mtls),
             tls_listener("opt", client_ca=CERTS.cert("clientca"), verify_client="optional"),
             H.listener("s", "stats"),
@@ -172,6 +173,26 @@ class TlsAlerts(unittest.TestCase):
         a KeyUpdate of the wrong length cannot be decoded."""
         self.case("keyupdate-value", ILLEGAL_PARAMETER)
         self.case("keyupdate-length", DECODE_ERROR)
+
+    def test_a_client_that_does_not_read_cannot_hold_the_worker(self):
+        """Its replies fill the server's socket, then it sends a corrupted record: the
+        alert is tried once, without waiting, and the connection closes while the
+        client still does not read; the (only) worker serves the next client."""
+        p = subprocess.Popen([TLSRECORD, "-p", TLS13, str(self.d.port("stuck")), "stuck"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"handshake ok TLS1.3 AES-256-GCM\n")
+            self.assertEqual(p.stdout.readline(), b"stuck\n")
+            self.d.wait_log(r"stuck: peer [^ ]+: TLS read failed: bad record MAC: .*; alert "
+                            r"Bad record MAC not sent \(client not reading\)")
+            t0 = time.monotonic()
+            lines = tlsrecord(self.d.port("t"), "close", TLS13)
+            self.assertIn("data 7 partial", lines)
+            self.assertLess(time.monotonic() - t0, 5)
+        finally:
+            p.stdin.close()
+            p.wait(10)
+            p.stdout.close()
 
     # Renegotiation and the client's end
 

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #define WAIT_SECONDS 5    /* longest wait for any answer */
+#define STUCK_BYTES (12u << 20) /* sent by the "stuck" case: more than the socket buffers */
 #define MAX_EVENTS 16     /* records read after the case */
 #define MAX_RECORD 16384  /* TLS plaintext limit, 2^14 (RFC 8446 §5.1) */
 #define CT_CCS 20         /* record content types */
@@ -112,13 +113,16 @@ static ssize_t peer_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 	return recv(pr->fd, buf, len, 0);
 }
 
-static int peer_connect(int port)
+/* small_window: a tiny receive buffer, so that the server's replies fill its socket. */
+static int peer_connect(int port, int small_window)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct timeval tv = {.tv_sec = WAIT_SECONDS};
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
+	int rcvbuf = 4096;
+	if (fd < 0 ||
+	    (small_window && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0 ||
 	    connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
 		die("connect", 0);
@@ -293,6 +297,26 @@ static void play(struct peer *pr, const char *name)
 		send_data(pr, "partial");
 		if (shutdown(pr->fd, SHUT_WR) < 0)
 			die("shutdown", 0);
+	} else if (strcmp(name, "stuck") == 0) {
+		/*
+		 * Never reads: STUCK_BYTES of lines whose echo fills the server's socket
+		 * (the server must queue them: its output_buffer must be larger), then
+		 * a corrupted record. Prints "stuck" and waits for stdin's end, still
+		 * not reading, so the test sees whether the server's alert waited.
+		 */
+		static char lines[MAX_RECORD];
+		for (size_t i = 0; i < sizeof lines; i++)
+			lines[i] = i % 64 == 63 ? '\n' : 'y';
+		for (size_t sent = 0; sent < STUCK_BYTES; sent += sizeof lines)
+			if (gnutls_record_send(pr->gs, lines, sizeof lines) < 0)
+				die("gnutls_record_send", 0);
+		pr->corrupt_next = 1;
+		send_data(pr, "corrupted\n");
+		printf("stuck\n");
+		fflush(stdout);
+		while (read(0, lines, sizeof lines) > 0)
+			;
+		exit(0);
 	} else {
 		fprintf(stderr, "tlsrecord: unknown case %s\n", name);
 		exit(2);
@@ -317,7 +341,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: tlsrecord [-p PRIORITY] [-c CERT -k KEY] PORT CASE\n");
 		return 2;
 	}
-	struct peer pr = {.fd = peer_connect(atoi(argv[optind]))};
+	struct peer pr = {.fd = peer_connect(atoi(argv[optind]),
+					     strcmp(argv[optind + 1], "stuck") == 0)};
 	gnutls_certificate_credentials_t cred;
 	int r;
 	if ((r = gnutls_certificate_allocate_credentials(&cred)) < 0)
