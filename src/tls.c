@@ -357,7 +357,7 @@ void tls_session_set_stats(struct tls_session *s, stats_row *row) { s->stats = r
 /* Sends one alert, one non-blocking attempt: a peer that does not read cannot hold us. */
 static void tls_send_alert(struct tls_session *s, gnutls_alert_level_t level, int alert)
 {
-	const char *name = gnutls_alert_get_name((gnutls_alert_description_t)alert);
+	char name[48];
 	size_t used = strlen(s->err);
 	int r = gnutls_alert_send(s->gs, level, (gnutls_alert_description_t)alert);
 	if (r == 0)
@@ -365,7 +365,7 @@ static void tls_send_alert(struct tls_session *s, gnutls_alert_level_t level, in
 							      : STAT_TLS_ALERT_WARNING, 1);
 	snprintf(s->err + used, sizeof s->err - used, r == 0 ? "; sent alert %s"
 						      : "; alert %s not sent (client not reading)",
-		 name ? name : "?");
+		 tls_reason_alert_name(alert, name, sizeof name));
 }
 
 /*
@@ -389,11 +389,13 @@ static int tls_fail(struct tls_session *s, int r)
 		tls_send_alert(s, GNUTLS_AL_FATAL, s->cert_alert);
 		return TLS_IO_ERROR;
 	}
+	char name[48];
 	if (plain)
 		words = plain; /* what GnuTLS says about it is only a consequence */
 	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_WARNING_ALERT_RECEIVED)
 		snprintf(s->err, sizeof s->err, "%s: %s (GnuTLS: %s)", words,
-			 gnutls_alert_get_name(gnutls_alert_get(s->gs)), gnutls_strerror(r));
+			 tls_reason_alert_name((int)gnutls_alert_get(s->gs), name, sizeof name),
+			 gnutls_strerror(r));
 	else if (words)
 		snprintf(s->err, sizeof s->err, "%s (GnuTLS: %s)", words, gnutls_strerror(r));
 	else

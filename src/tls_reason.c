@@ -4,8 +4,10 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <gnutls/gnutls.h>
-#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "tls_reason.h"
 
@@ -135,4 +137,20 @@ const char *tls_reason_first_byte(int byte)
 	if (byte >= 0x20 && byte < 0x7f)
 		return "plain text sent to a TLS port";
 	return "not a TLS client (binary data)";
+}
+
+const char *tls_reason_alert_name(int alert, char *buf, size_t len)
+{
+	static const char prefix[] = "GNUTLS_A_";
+	const char *n = gnutls_alert_get_strname((gnutls_alert_description_t)alert);
+	if (!n || strncmp(n, prefix, sizeof prefix - 1) != 0) {
+		snprintf(buf, len, "alert %d", alert);
+		return buf;
+	}
+	n += sizeof prefix - 1;
+	size_t i = 0;
+	for (; n[i] && i + 1 < len; i++)
+		buf[i] = (char)tolower((unsigned char)n[i]);
+	buf[i] = '\0';
+	return buf;
 }

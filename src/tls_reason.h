@@ -11,6 +11,7 @@
 #define KSOCKD_TLS_REASON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Plain words for GnuTLS error r, during the handshake or after it; NULL if none. */
 const char *tls_reason_words(int r, bool in_handshake);
@@ -20,6 +21,8 @@ bool tls_reason_transport_gone(int r);
 int tls_reason_cert_alert(unsigned status);
 /* Plain words for a nonzero verification status (its most telling bit). */
 const char *tls_reason_cert_words(unsigned status);
+/* The RFC name of an alert ("bad_record_mac"), in buf; "alert N" if GnuTLS has none. */
+const char *tls_reason_alert_name(int alert, char *buf, size_t len);
 /* Words for a first byte that cannot start a TLS record, NULL if it can. */
 const char *tls_reason_first_byte(int byte);
 

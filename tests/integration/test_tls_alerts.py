@@ -148,7 +148,7 @@ class TlsAlerts(unittest.TestCase):
             self.assertRegex(lines[0], r"^handshake ok TLS1\.[23] AES-256-GCM")
         self.d.wait_log(r"mac: peer [^ ]+: TLS read failed: bad record MAC: a record was "
                         r"corrupted or forged \(GnuTLS: Decryption has failed\.\); sent "
-                        r"alert Bad record MAC")
+                        r"alert bad_record_mac")
 
     def test_chacha20_poly1305_record_with_a_broken_tag(self):
         lines = self.case("badmac", BAD_RECORD_MAC, CHACHA)
@@ -184,7 +184,7 @@ class TlsAlerts(unittest.TestCase):
             self.assertEqual(p.stdout.readline(), b"handshake ok TLS1.3 AES-256-GCM\n")
             self.assertEqual(p.stdout.readline(), b"stuck\n")
             self.d.wait_log(r"stuck: peer [^ ]+: TLS read failed: bad record MAC: .*; alert "
-                            r"Bad record MAC not sent \(client not reading\)")
+                            r"bad_record_mac not sent \(client not reading\)")
             t0 = time.monotonic()
             lines = tlsrecord(self.d.port("t"), "close", TLS13)
             self.assertIn("data 7 partial", lines)
@@ -241,12 +241,12 @@ class TlsAlerts(unittest.TestCase):
             lines = tlsrecord(port, "close", prio, cert="client")
             self.assertIn("data 5 line.", lines)
             self.assertEqual(alerts(lines), [])
-        for words, alert in (("client certificate not issued by client_ca", "CA is unknown"),
-                             ("client certificate expired", "Certificate is expired"),
+        for words, alert in (("client certificate not issued by client_ca", "unknown_ca"),
+                             ("client certificate expired", "certificate_expired"),
                              ("client certificate not meant for TLS client authentication "
-                              r"\(key purpose\)", "Certificate is not supported"),
+                              r"\(key purpose\)", "unsupported_certificate"),
                              (r"client sent no certificate \(verify_client = require\)",
-                              "Certificate is required")):
+                              "certificate_required")):
             self.d.wait_log(r"mtls: peer [^ ]+: TLS handshake failed: %s; sent alert %s" %
                             (words, alert))
 

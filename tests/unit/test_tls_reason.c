@@ -71,6 +71,18 @@ START_TEST(first_byte_tells_plain_text_from_tls)
 }
 END_TEST
 
+START_TEST(alerts_by_their_rfc_names)
+{
+	char buf[48];
+	ck_assert_str_eq(tls_reason_alert_name(GNUTLS_A_BAD_RECORD_MAC, buf, sizeof buf),
+			 "bad_record_mac");
+	ck_assert_str_eq(tls_reason_alert_name(GNUTLS_A_NO_RENEGOTIATION, buf, sizeof buf),
+			 "no_renegotiation");
+	ck_assert_str_eq(tls_reason_alert_name(200, buf, sizeof buf), "alert 200");
+	ck_assert_str_eq(tls_reason_alert_name(GNUTLS_A_UNKNOWN_CA, buf, 4), "unk"); /* bounded */
+}
+END_TEST
+
 static Suite *tls_reason_suite(void)
 {
 	Suite *s = suite_create("tls_reason");
@@ -80,6 +92,7 @@ static Suite *tls_reason_suite(void)
 	tcase_add_test(tc, errors_have_plain_words_by_phase);
 	tcase_add_test(tc, no_alert_once_the_transport_is_gone);
 	tcase_add_test(tc, first_byte_tells_plain_text_from_tls);
+	tcase_add_test(tc, alerts_by_their_rfc_names);
 	suite_add_tcase(s, tc);
 	return s;
 }
