@@ -173,6 +173,9 @@ class TlsAlerts(unittest.TestCase):
         a KeyUpdate of the wrong length cannot be decoded."""
         self.case("keyupdate-value", ILLEGAL_PARAMETER)
         self.case("keyupdate-length", DECODE_ERROR)
+        # Control: a well-formed KeyUpdate (update_requested) keeps the session going.
+        lines = tlsrecord(self.d.port("t"), "keyupdate")
+        self.assertEqual(lines[1:], ["data 17 after key update.", "close_notify", "tcp eof"])
 
     def test_a_client_that_does_not_read_cannot_hold_the_worker(self):
         """Its replies fill the server's socket, then it sends a corrupted record: the

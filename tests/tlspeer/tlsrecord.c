@@ -276,6 +276,14 @@ static void play(struct peer *pr, const char *name)
 		send_sealed(pr, CT_HANDSHAKE, ku_value, sizeof ku_value);
 	} else if (strcmp(name, "keyupdate-length") == 0) {
 		send_sealed(pr, CT_HANDSHAKE, ku_len, sizeof ku_len);
+	} else if (strcmp(name, "keyupdate") == 0) {
+		/* A well-formed KeyUpdate asking the server to update too, then a line. */
+		int r = gnutls_session_key_update(pr->gs, GNUTLS_KU_PEER);
+		if (r < 0)
+			die("gnutls_session_key_update", r);
+		send_data(pr, "after key update\n");
+		if ((r = gnutls_bye(pr->gs, GNUTLS_SHUT_WR)) < 0)
+			printf("send failed %s\n", gnutls_strerror(r));
 	} else if (strcmp(name, "reneg") == 0) {
 		send_data(pr, "before\n");
 		int r = gnutls_handshake(pr->gs); /* a second ClientHello (TLS 1.2) */
