@@ -74,6 +74,7 @@ struct tls_session {
 	const struct tls_end *end; /* TLS_ST_ENDED: how */
 	const char *reason;        /* TLS_ST_FAILED: close reason */
 	int first_byte;            /* first byte received, -1 before any */
+	bool peer_eof;             /* a read returned the client's TCP end */
 	int cert_alert;            /* alert for a rejected client certificate, -1 if none */
 	stats_row *stats;          /* where alerts sent are counted, NULL: nowhere */
 	size_t send_pending;       /* bytes of a record send that returned AGAIN */
@@ -293,6 +294,8 @@ static ssize_t tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 	ssize_t n = recv(s->fd, buf, len, 0);
 	if (n > 0 && s->first_byte < 0)
 		s->first_byte = ((const unsigned char *)buf)[0];
+	if (n == 0)
+		s->peer_eof = true;
 	return n;
 }
 
@@ -392,6 +395,9 @@ static int tls_fail(struct tls_session *s, int r)
 	char name[48];
 	if (plain)
 		words = plain; /* what GnuTLS says about it is only a consequence */
+	else if (s->peer_eof) /* GnuTLS calls a record cut short a length error */
+		words = hs ? "client closed the connection during the handshake"
+			   : "client closed TCP in the middle of a record";
 	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_WARNING_ALERT_RECEIVED)
 		snprintf(s->err, sizeof s->err, "%s: %s (GnuTLS: %s)", words,
 			 tls_reason_alert_name((int)gnutls_alert_get(s->gs), name, sizeof name),

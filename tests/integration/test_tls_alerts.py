@@ -295,11 +295,21 @@ class TlsAlerts(unittest.TestCase):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.d.wait_log(r"hs: peer [^ ]+: TLS handshake failed: client aborted the handshake "
                         r"\(connection reset\) \(GnuTLS: Error in the pull function\.\)")
-        r = subprocess.run(["gnutls-cli", "-p", str(port), "--insecure", "--priority",
-                            "NORMAL:-VERS-ALL:+VERS-TLS1.1", "127.0.0.1"],
-                           input=b"", capture_output=True, timeout=30)
-        self.d.wait_log(r"hs: peer [^ ]+: TLS handshake failed: client offered no common "
-                        r"protocol version \(GnuTLS: ")
+        # The start of a ClientHello, then the end of the connection.
+        with H.connect(port) as s:
+            s.sendall(bytes([0x16, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3]))
+            s.shutdown(socket.SHUT_WR)
+            H.recv_all(s, 5)
+        self.d.wait_log(r"hs: peer [^ ]+: TLS handshake failed: client closed the connection "
+                        r"during the handshake \(GnuTLS: Error decoding the received TLS "
+                        r"packet\.\)")  # GnuTLS's words for a record cut short
+        for prio, words in (("NORMAL:-VERS-ALL:+VERS-TLS1.1", "protocol version"),
+                            ("NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC",
+                             "cipher suite")):
+            subprocess.run(["gnutls-cli", "-p", str(port), "--insecure", "--priority", prio,
+                            "127.0.0.1"], input=b"", capture_output=True, timeout=30)
+            self.d.wait_log(r"hs: peer [^ ]+: TLS handshake failed: client offered no "
+                            r"common %s \(GnuTLS: .*\); sent alert \w+" % words)
 
     # Counters
 
