@@ -28,6 +28,7 @@ TLSRECORD = os.environ.get("TLSRECORD") or os.path.join(
 TLS13 = "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 TLS12 = "NORMAL:-VERS-ALL:+VERS-TLS1.2"
 CHACHA = TLS13 + ":-CIPHER-ALL:+CHACHA20-POLY1305"
+CHACHA12 = TLS12 + ":-CIPHER-ALL:+CHACHA20-POLY1305"
 CERTS = None
 
 # Alert numbers (RFC 8446 §6, RFC 5246 §7.2).
@@ -44,11 +45,16 @@ POST_HANDSHAKE = [
     ("badmac", TLS12, BAD_RECORD_MAC),
     ("badmac", CHACHA, BAD_RECORD_MAC),
     ("overflow", TLS13, RECORD_OVERFLOW),
+    ("overflow", TLS12, RECORD_OVERFLOW),
+    ("overflow", CHACHA12, RECORD_OVERFLOW),
     ("ccs", TLS13, UNEXPECTED_MESSAGE),
+    ("ccs", TLS12, UNEXPECTED_MESSAGE),
     ("emptyalert", TLS13, UNEXPECTED_MESSAGE),
     ("keyupdate-value", TLS13, ILLEGAL_PARAMETER),
     ("keyupdate-length", TLS13, DECODE_ERROR),
 ]
+# A TLS 1.2 empty alert, then "after\n" and close_notify: skipped by both servers.
+EMPTY_ALERT_TLS12 = ["data 6 after.", "close_notify", "tcp eof"]
 # ksockd's default priority (src/tls.h), given to the reference server too.
 DEFAULT_PRIORITY = ("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
                     "+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:"
@@ -155,18 +161,27 @@ class TlsAlerts(unittest.TestCase):
         self.assertEqual(lines[0], "handshake ok TLS1.3 CHACHA20-POLY1305")
 
     def test_oversized_record(self):
-        """2^14 + 1 bytes of plaintext in one record, correctly encrypted."""
-        self.case("overflow", RECORD_OVERFLOW, listener="ovf")
+        """2^14 + 1 bytes of plaintext in one record, correctly encrypted (TLS 1.3,
+        TLS 1.2 with AES-GCM and with ChaCha20-Poly1305)."""
+        for prio in (TLS13, TLS12, CHACHA12):
+            self.case("overflow", RECORD_OVERFLOW, prio, "ovf")
         self.d.wait_log(r"ovf: peer [^ ]+: TLS read failed: record larger than TLS allows")
 
-    def test_change_cipher_spec_after_a_tls13_handshake(self):
-        """RFC 8446 §5: a CCS after the handshake is an unexpected_message."""
+    def test_change_cipher_spec_after_the_handshake(self):
+        """RFC 8446 §5: a CCS after the handshake is an unexpected_message; in TLS 1.2
+        (encrypted, as records are then) too."""
         self.case("ccs", UNEXPECTED_MESSAGE)
+        self.case("ccs", UNEXPECTED_MESSAGE, TLS12)
 
     def test_empty_alert(self):
-        """An encrypted alert record with no content: GnuTLS (and gnutls-serv) answer
-        unexpected_message; RFC 5246 §6.2.1 forbids empty alert fragments."""
+        """An encrypted alert record with no content. TLS 1.3: unexpected_message, as
+        GnuTLS (and gnutls-serv) answer. TLS 1.2: RFC 5246 §6.2.1 forbids sending one
+        but names no alert for it; GnuTLS (and gnutls-serv) skip it like any empty
+        record (their number is limited), and the session goes on."""
         self.case("emptyalert", UNEXPECTED_MESSAGE)
+        for prio in (TLS12, CHACHA12):
+            lines = tlsrecord(self.d.port("t"), "emptyalert", prio)
+            self.assertEqual(lines[1:], EMPTY_ALERT_TLS12, lines)
 
     def test_malformed_key_update(self):
         """RFC 8446 §4.6.3: a request_update other than 0 or 1 is an illegal_parameter;
@@ -370,6 +385,10 @@ class TlsAlertsReference(unittest.TestCase):
             lines = tlsrecord(self.port, case, prio,
                               prefix=("ip", "netns", "exec", self.NS))
             self.assertEqual(alerts(lines), [(FATAL, alert)], (case, prio, lines))
+        for prio in (TLS12, CHACHA12):
+            lines = tlsrecord(self.port, "emptyalert", prio,
+                              prefix=("ip", "netns", "exec", self.NS))
+            self.assertEqual(lines[1:], EMPTY_ALERT_TLS12, lines)
 
 
 class TlsAlertsTable(unittest.TestCase):

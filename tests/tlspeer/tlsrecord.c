@@ -6,7 +6,7 @@
  * Does a real handshake with GnuTLS to 127.0.0.1:PORT, then plays CASE: a
  * well-formed exchange, or a record GnuTLS would never send, built here with
  * the session's own traffic keys (gnutls_record_get_state) and encrypted
- * with gnutls_aead_cipher_encrypt (TLS 1.3 record protection, RFC 8446 §5.2),
+ * with gnutls_aead_cipher_encrypt (TLS 1.3, and TLS 1.2 with an AEAD suite),
  * or corrupted on its way out by the push function. Then it reports, one
  * line each, what the server answered, decrypted by the session:
  *
@@ -136,47 +136,68 @@ static void put_be(unsigned char *p, uint64_t v, int n)
 }
 
 /*
- * Sends one TLS 1.3 record of inner type `type` carrying body[0..len),
- * encrypted with the session's current write key, IV and sequence number,
- * straight to the socket. The session's own write sequence is not advanced:
- * it must not send application data afterwards.
+ * Sends one record of content type `type` carrying body[0..len), protected
+ * with the session's current write key, IV and sequence number, straight to
+ * the socket. TLS 1.3 (RFC 8446 §5.2): an application_data record whose inner
+ * plaintext ends with the real type, nonce = IV xor sequence, the header as
+ * additional data. TLS 1.2 AEAD: the real type outside, additional data =
+ * sequence, type, version, length; AES-GCM (RFC 5288) sends the 8-byte
+ * explicit nonce after a 4-byte salt, ChaCha20-Poly1305 (RFC 7905) builds
+ * its nonce as TLS 1.3 does. Then the session's write sequence number is
+ * advanced past it, so the session may go on sending.
  */
 static void send_sealed(struct peer *pr, int type, const void *body, size_t len)
 {
 	gnutls_datum_t mac, iv, key;
-	unsigned char seq[8], nonce[12], hdr[5];
+	unsigned char seq[8], nonce[12], hdr[5], aad[13];
 	int r = gnutls_record_get_state(pr->gs, 0, &mac, &iv, &key, seq);
 	if (r < 0)
 		die("gnutls_record_get_state", r);
-	if (gnutls_protocol_get_version(pr->gs) != GNUTLS_TLS1_3 || iv.size != sizeof nonce)
-		die("hand-built records need TLS 1.3", GNUTLS_E_INVALID_REQUEST);
+	int tls13 = gnutls_protocol_get_version(pr->gs) == GNUTLS_TLS1_3;
+	size_t explicit_nonce = !tls13 && iv.size == 4 ? 8 : 0;
+	if (iv.size != sizeof nonce && !explicit_nonce)
+		die("hand-built records need an AEAD suite", GNUTLS_E_INVALID_REQUEST);
 	gnutls_cipher_algorithm_t alg = gnutls_cipher_get(pr->gs);
 	size_t tag = gnutls_cipher_get_tag_size(alg);
-	size_t plen = len + 1, clen = plen + tag;
-	unsigned char *plain = malloc(plen), *rec = malloc(sizeof hdr + clen);
+	size_t plen = len + (size_t)tls13, clen = explicit_nonce + plen + tag;
+	unsigned char *plain = malloc(plen + 1), *rec = malloc(sizeof hdr + clen);
 	if (!plain || !rec)
 		die("malloc", 0);
 	memcpy(plain, body, len);
-	plain[len] = (unsigned char)type; /* TLSInnerPlaintext: content, type, no padding */
-	memcpy(nonce, iv.data, sizeof nonce);
-	for (int i = 0; i < 8; i++)
-		nonce[4 + i] ^= seq[i]; /* RFC 8446 §5.3: IV xor the 64-bit sequence number */
-	hdr[0] = CT_APPDATA;
+	plain[len] = (unsigned char)type; /* TLSInnerPlaintext's type (TLS 1.3 only) */
+	if (explicit_nonce) {
+		memcpy(nonce, iv.data, 4);
+		memcpy(nonce + 4, seq, 8); /* any unique value: the sequence number is one */
+		memcpy(rec + sizeof hdr, seq, 8);
+	} else {
+		memcpy(nonce, iv.data, sizeof nonce);
+		for (int i = 0; i < 8; i++)
+			nonce[4 + i] ^= seq[i]; /* IV xor the 64-bit sequence number */
+	}
+	hdr[0] = (unsigned char)(tls13 ? CT_APPDATA : type);
 	hdr[1] = 3;
 	hdr[2] = 3;
 	put_be(hdr + 3, clen, 2);
+	memcpy(aad, seq, 8);
+	memcpy(aad + 8, hdr, 3);
+	put_be(aad + 11, plen, 2);
 	gnutls_aead_cipher_hd_t h;
 	if ((r = gnutls_aead_cipher_init(&h, alg, &key)) < 0)
 		die("gnutls_aead_cipher_init", r);
-	size_t out = clen;
-	r = gnutls_aead_cipher_encrypt(h, nonce, sizeof nonce, hdr, sizeof hdr, tag, plain, plen,
-				       rec + sizeof hdr, &out);
-	if (r < 0 || out != clen)
+	size_t out = clen - explicit_nonce;
+	r = gnutls_aead_cipher_encrypt(h, nonce, sizeof nonce, tls13 ? hdr : aad,
+				       tls13 ? sizeof hdr : sizeof aad, tag, plain, plen,
+				       rec + sizeof hdr + explicit_nonce, &out);
+	if (r < 0 || out != clen - explicit_nonce)
 		die("gnutls_aead_cipher_encrypt", r);
 	gnutls_aead_cipher_deinit(h);
 	memcpy(rec, hdr, sizeof hdr);
 	if (send(pr->fd, rec, sizeof hdr + clen, MSG_NOSIGNAL) != (ssize_t)(sizeof hdr + clen))
 		die("send", 0);
+	for (int i = 7; i >= 0 && ++seq[i] == 0; i--)
+		; /* big-endian increment */
+	if ((r = gnutls_record_set_state(pr->gs, 0, seq)) < 0)
+		die("gnutls_record_set_state", r);
 	free(plain);
 	free(rec);
 }
@@ -269,9 +290,18 @@ static void play(struct peer *pr, const char *name)
 		memset(big, 'x', sizeof big);
 		send_sealed(pr, CT_APPDATA, big, sizeof big);
 	} else if (strcmp(name, "ccs") == 0) {
-		send_raw(pr, ccs, sizeof ccs);
+		/* TLS 1.3: in the clear, as during a handshake; TLS 1.2: under the keys. */
+		if (gnutls_protocol_get_version(pr->gs) == GNUTLS_TLS1_3)
+			send_raw(pr, ccs, sizeof ccs);
+		else
+			send_sealed(pr, CT_CCS, ccs + 5, 1);
 	} else if (strcmp(name, "emptyalert") == 0) {
+		/* An alert record without content, then a line and close_notify. */
 		send_sealed(pr, CT_ALERT, "", 0);
+		send_data(pr, "after\n");
+		int r = gnutls_bye(pr->gs, GNUTLS_SHUT_WR);
+		if (r < 0)
+			printf("send failed %s\n", gnutls_strerror(r));
 	} else if (strcmp(name, "keyupdate-value") == 0) {
 		send_sealed(pr, CT_HANDSHAKE, ku_value, sizeof ku_value);
 	} else if (strcmp(name, "keyupdate-length") == 0) {
