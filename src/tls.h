@@ -13,15 +13,16 @@
  *   socket. Calls never block: TLS_IO_AGAIN means "call again when the socket
  *   is ready in the direction tls_session_wants_write() names".
  *
- *   HANDSHAKE --done--> OPEN --close_notify, TCP end, renegotiation--> ENDED
- *       |                 |      (recv returns 0; tls_session_end() says how)  |
- *       |                 |                                  free: close_notify |
- *       |                 |                         (not after a bare TCP end) |
- *       +-----fatal-------+--> FAILED: the fatal alert that fits is sent, one   |
- *                               non-blocking try (none if the client sent one   |
- *                               or the socket is gone); free: no close_notify   v
- *                                                                            freed
+ *   HANDSHAKE --done--> OPEN --the client's end (recv returns 0)--> ENDED
+ *       |                 |                                           |
+ *       +-----fatal-------+--> FAILED                                  |
+ *                                |                                     |
+ *                       free: no close_notify          free: close_notify
+ *                                                   (not after a bare TCP end)
  *
+ * FAILED: the fatal alert that fits was sent, one non-blocking try (none if
+ * the client sent one or the socket is gone). ENDED: tls_session_end() says
+ * how (close_notify in TLS 1.2 or 1.3, a TCP end, a refused renegotiation).
  * A client-initiated renegotiation (TLS 1.2) gets a warning no_renegotiation
  * and ends the session (ENDED, then close_notify): see ksockd.conf(5).
  */
