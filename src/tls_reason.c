@@ -24,24 +24,22 @@ static const struct {
      "client went away while a reply was sent", true},
     {GNUTLS_E_PREMATURE_TERMINATION, "client closed the connection during the handshake",
      "client closed TCP without close_notify", true},
-    {GNUTLS_E_UNSUPPORTED_VERSION_PACKET, "client offered no common protocol version", NULL,
-     false},
+    {GNUTLS_E_UNSUPPORTED_VERSION_PACKET, "client offered no common protocol version", NULL, false},
     {GNUTLS_E_UNKNOWN_CIPHER_SUITE, "client offered no common cipher suite", NULL, false},
     {GNUTLS_E_NO_CIPHER_SUITES, "client offered no common cipher suite", NULL, false},
-    {GNUTLS_E_INSUFFICIENT_CREDENTIALS,
-     "client offered no cipher suite our certificate can serve", NULL, false},
+    {GNUTLS_E_INSUFFICIENT_CREDENTIALS, "client offered no cipher suite our certificate can serve",
+     NULL, false},
     {GNUTLS_E_NO_COMMON_KEY_SHARE, "client offered no common key exchange group", NULL, false},
     {GNUTLS_E_NO_APPLICATION_PROTOCOL, "client offered no common ALPN protocol", NULL, false},
-    {GNUTLS_E_INAPPROPRIATE_FALLBACK, "client fell back to an older version it did not need",
-     NULL, false},
+    {GNUTLS_E_INAPPROPRIATE_FALLBACK, "client fell back to an older version it did not need", NULL,
+     false},
     {GNUTLS_E_SAFE_RENEGOTIATION_FAILED, "client failed the secure renegotiation check", NULL,
      false},
     {GNUTLS_E_DECRYPTION_FAILED, "bad record MAC: a record was corrupted or forged",
      "bad record MAC: a record was corrupted or forged", false},
     {GNUTLS_E_RECORD_OVERFLOW, "record larger than TLS allows", NULL, false},
     {GNUTLS_E_UNEXPECTED_PACKET_LENGTH, "malformed message (wrong length)", NULL, false},
-    {GNUTLS_E_UNEXPECTED_PACKET, "unexpected message at this stage of the protocol", NULL,
-     false},
+    {GNUTLS_E_UNEXPECTED_PACKET, "unexpected message at this stage of the protocol", NULL, false},
     {GNUTLS_E_UNEXPECTED_HANDSHAKE_PACKET, "unexpected handshake message", NULL, false},
     {GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER, "client sent an illegal parameter", NULL, false},
     {GNUTLS_E_ILLEGAL_PARAMETER, "client sent an illegal parameter", NULL, false},
@@ -49,11 +47,9 @@ static const struct {
      false},
     {GNUTLS_E_UNEXPECTED_EXTENSIONS_LENGTH, "malformed hello extension", NULL, false},
     {GNUTLS_E_MISSING_EXTENSION, "client left out a required hello extension", NULL, false},
-    {GNUTLS_E_ERROR_IN_FINISHED_PACKET, "handshake transcripts differ (bad Finished)", NULL,
-     false},
+    {GNUTLS_E_ERROR_IN_FINISHED_PACKET, "handshake transcripts differ (bad Finished)", NULL, false},
     {GNUTLS_E_PK_SIG_VERIFY_FAILED, "client's signature does not verify", NULL, false},
-    {GNUTLS_E_TOO_MANY_EMPTY_PACKETS, "too many empty records (a stalling pattern)", NULL,
-     false},
+    {GNUTLS_E_TOO_MANY_EMPTY_PACKETS, "too many empty records (a stalling pattern)", NULL, false},
     {GNUTLS_E_TOO_MANY_HANDSHAKE_PACKETS, "too many handshake messages", NULL, false},
     {GNUTLS_E_HANDSHAKE_TOO_LARGE, "handshake message too large", NULL, false},
     {GNUTLS_E_NO_CERTIFICATE_FOUND, "client sent no certificate", NULL, false},
@@ -73,8 +69,7 @@ static const struct {
 } tls_cert_alerts[] = {
     {GNUTLS_CERT_REVOKED, GNUTLS_A_CERTIFICATE_REVOKED, "client certificate revoked"},
     {GNUTLS_CERT_EXPIRED, GNUTLS_A_CERTIFICATE_EXPIRED, "client certificate expired"},
-    {GNUTLS_CERT_NOT_ACTIVATED, GNUTLS_A_CERTIFICATE_EXPIRED,
-     "client certificate not yet valid"},
+    {GNUTLS_CERT_NOT_ACTIVATED, GNUTLS_A_CERTIFICATE_EXPIRED, "client certificate not yet valid"},
     {GNUTLS_CERT_SIGNER_NOT_FOUND, GNUTLS_A_UNKNOWN_CA,
      "client certificate not issued by client_ca"},
     {GNUTLS_CERT_SIGNER_NOT_CA, GNUTLS_A_UNKNOWN_CA,
@@ -100,7 +95,7 @@ const char *tls_reason_words(int r, bool in_handshake)
 	for (size_t i = 0; i < N_OF(tls_words); i++)
 		if (tls_words[i].code == r)
 			return in_handshake || !tls_words[i].after ? tls_words[i].hs
-								    : tls_words[i].after;
+			                                           : tls_words[i].after;
 	return NULL;
 }
 

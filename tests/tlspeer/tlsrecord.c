@@ -34,15 +34,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WAIT_SECONDS 5    /* longest wait for any answer */
+#define WAIT_SECONDS 5          /* longest wait for any answer */
 #define STUCK_BYTES (12u << 20) /* sent by the "stuck" case: more than the socket buffers */
-#define MAX_EVENTS 16     /* records read after the case */
-#define MAX_RECORD 16384  /* TLS plaintext limit, 2^14 (RFC 8446 §5.1) */
-#define CT_CCS 20         /* record content types */
+#define MAX_EVENTS 16           /* records read after the case */
+#define MAX_RECORD 16384        /* TLS plaintext limit, 2^14 (RFC 8446 §5.1) */
+#define CT_CCS 20               /* record content types */
 #define CT_ALERT 21
 #define CT_HANDSHAKE 22
 #define CT_APPDATA 23
-#define HS_KEY_UPDATE 24  /* handshake message type */
+#define HS_KEY_UPDATE 24 /* handshake message type */
 
 struct peer {
 	gnutls_session_t gs; /* the client session */
@@ -62,8 +62,8 @@ static gnutls_pcert_st client_pcert;
 static gnutls_privkey_t client_key;
 
 static int peer_retrieve(gnutls_session_t gs, const gnutls_datum_t *req_ca, int n_req,
-			 const gnutls_pk_algorithm_t *algos, int n_algos, gnutls_pcert_st **pcert,
-			 unsigned *n_pcert, gnutls_privkey_t *key)
+                         const gnutls_pk_algorithm_t *algos, int n_algos, gnutls_pcert_st **pcert,
+                         unsigned *n_pcert, gnutls_privkey_t *key)
 {
 	(void)gs, (void)req_ca, (void)n_req, (void)algos, (void)n_algos;
 	*pcert = &client_pcert;
@@ -73,7 +73,7 @@ static int peer_retrieve(gnutls_session_t gs, const gnutls_datum_t *req_ca, int 
 }
 
 static void load_client_cert(gnutls_certificate_credentials_t cred, const char *cert,
-			     const char *key)
+                             const char *key)
 {
 	gnutls_datum_t c, k;
 	int r;
@@ -122,7 +122,8 @@ static int peer_connect(int port, int small_window)
 	struct timeval tv = {.tv_sec = WAIT_SECONDS};
 	int rcvbuf = 4096;
 	if (fd < 0 ||
-	    (small_window && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
+	    (small_window && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0 ||
 	    connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
 		die("connect", 0);
@@ -186,8 +187,8 @@ static void send_sealed(struct peer *pr, int type, const void *body, size_t len)
 		die("gnutls_aead_cipher_init", r);
 	size_t out = clen - explicit_nonce;
 	r = gnutls_aead_cipher_encrypt(h, nonce, sizeof nonce, tls13 ? hdr : aad,
-				       tls13 ? sizeof hdr : sizeof aad, tag, plain, plen,
-				       rec + sizeof hdr + explicit_nonce, &out);
+	                               tls13 ? sizeof hdr : sizeof aad, tag, plain, plen,
+	                               rec + sizeof hdr + explicit_nonce, &out);
 	if (r < 0 || out != clen - explicit_nonce)
 		die("gnutls_aead_cipher_encrypt", r);
 	gnutls_aead_cipher_deinit(h);
@@ -379,8 +380,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: tlsrecord [-p PRIORITY] [-c CERT -k KEY] PORT CASE\n");
 		return 2;
 	}
-	struct peer pr = {.fd = peer_connect(atoi(argv[optind]),
-					     strcmp(argv[optind + 1], "stuck") == 0)};
+	struct peer pr = {
+	    .fd = peer_connect(atoi(argv[optind]), strcmp(argv[optind + 1], "stuck") == 0)};
 	gnutls_certificate_credentials_t cred;
 	int r;
 	if ((r = gnutls_certificate_allocate_credentials(&cred)) < 0)
@@ -408,7 +409,8 @@ int main(int argc, char **argv)
 		}
 		report_tcp(pr.fd);
 	} else {
-		printf("handshake ok %s %s\n", gnutls_protocol_get_name(gnutls_protocol_get_version(pr.gs)),
+		printf("handshake ok %s %s\n",
+		       gnutls_protocol_get_name(gnutls_protocol_get_version(pr.gs)),
 		       gnutls_cipher_get_name(gnutls_cipher_get(pr.gs)));
 		fflush(stdout);
 		play(&pr, argv[optind + 1]);

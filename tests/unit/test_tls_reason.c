@@ -21,31 +21,30 @@ static const struct {
     {GNUTLS_CERT_INVALID | GNUTLS_CERT_NOT_ACTIVATED, GNUTLS_A_CERTIFICATE_EXPIRED, "not yet"},
     {GNUTLS_CERT_INVALID | GNUTLS_CERT_PURPOSE_MISMATCH, GNUTLS_A_UNSUPPORTED_CERTIFICATE,
      "key purpose"},
-    {GNUTLS_CERT_INVALID | GNUTLS_CERT_REVOKED | GNUTLS_CERT_EXPIRED,
-     GNUTLS_A_CERTIFICATE_REVOKED, "revoked"}, /* the most telling bit wins */
-    {GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNATURE_FAILURE, GNUTLS_A_BAD_CERTIFICATE,
-     "signature"},
+    {GNUTLS_CERT_INVALID | GNUTLS_CERT_REVOKED | GNUTLS_CERT_EXPIRED, GNUTLS_A_CERTIFICATE_REVOKED,
+     "revoked"}, /* the most telling bit wins */
+    {GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNATURE_FAILURE, GNUTLS_A_BAD_CERTIFICATE, "signature"},
     {GNUTLS_CERT_INVALID, GNUTLS_A_BAD_CERTIFICATE, "not trusted"}, /* the general case */
 };
 
 START_TEST(certificate_status_names_its_alert)
 {
 	ck_assert_int_eq(tls_reason_cert_alert(cert_cases[_i].status), cert_cases[_i].alert);
-	ck_assert_ptr_nonnull(strstr(tls_reason_cert_words(cert_cases[_i].status),
-				     cert_cases[_i].has));
+	ck_assert_ptr_nonnull(
+	    strstr(tls_reason_cert_words(cert_cases[_i].status), cert_cases[_i].has));
 }
 END_TEST
 
 START_TEST(errors_have_plain_words_by_phase)
 {
 	ck_assert_str_eq(tls_reason_words(GNUTLS_E_PULL_ERROR, true),
-			 "client aborted the handshake (connection reset)");
+	                 "client aborted the handshake (connection reset)");
 	ck_assert_str_eq(tls_reason_words(GNUTLS_E_PULL_ERROR, false),
-			 "connection reset by the client");
+	                 "connection reset by the client");
 	ck_assert_str_eq(tls_reason_words(GNUTLS_E_UNSUPPORTED_VERSION_PACKET, false),
-			 "client offered no common protocol version");
-	ck_assert_ptr_nonnull(strstr(tls_reason_words(GNUTLS_E_DECRYPTION_FAILED, false),
-				     "bad record MAC"));
+	                 "client offered no common protocol version");
+	ck_assert_ptr_nonnull(
+	    strstr(tls_reason_words(GNUTLS_E_DECRYPTION_FAILED, false), "bad record MAC"));
 	ck_assert_ptr_null(tls_reason_words(GNUTLS_E_SUCCESS, true)); /* GnuTLS's text alone */
 }
 END_TEST
@@ -75,9 +74,9 @@ START_TEST(alerts_by_their_rfc_names)
 {
 	char buf[48];
 	ck_assert_str_eq(tls_reason_alert_name(GNUTLS_A_BAD_RECORD_MAC, buf, sizeof buf),
-			 "bad_record_mac");
+	                 "bad_record_mac");
 	ck_assert_str_eq(tls_reason_alert_name(GNUTLS_A_NO_RENEGOTIATION, buf, sizeof buf),
-			 "no_renegotiation");
+	                 "no_renegotiation");
 	ck_assert_str_eq(tls_reason_alert_name(200, buf, sizeof buf), "alert 200");
 	ck_assert_str_eq(tls_reason_alert_name(GNUTLS_A_UNKNOWN_CA, buf, 4), "unk"); /* bounded */
 }
@@ -88,7 +87,7 @@ static Suite *tls_reason_suite(void)
 	Suite *s = suite_create("tls_reason");
 	TCase *tc = tcase_create("tables");
 	tcase_add_loop_test(tc, certificate_status_names_its_alert, 0,
-			    sizeof cert_cases / sizeof cert_cases[0]);
+	                    sizeof cert_cases / sizeof cert_cases[0]);
 	tcase_add_test(tc, errors_have_plain_words_by_phase);
 	tcase_add_test(tc, no_alert_once_the_transport_is_gone);
 	tcase_add_test(tc, first_byte_tells_plain_text_from_tls);
