@@ -341,8 +341,16 @@ static void conn_read(struct conn *c)
 		if (n == TRANSPORT_AGAIN)
 			break;
 		if (n == 0) {
-			if (c->state == CONN_OPEN)
+			enum conn_reason why;
+			if (c->tp->eof_discards &&
+			    c->tp->eof_discards(c->tctx, linebuf_len(&c->in), outbuf_len(&c->out),
+						&why)) {
+				linebuf_free(&c->in);
+				outbuf_reset(&c->out);
+				conn_begin_close(c, why);
+			} else if (c->state == CONN_OPEN) {
 				c->state = CONN_EOF;
+			}
 			break;
 		}
 		if (conn_take(c, c->w->rbuf, (size_t)n) < 0)

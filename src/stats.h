@@ -55,6 +55,10 @@ enum stat_id {
 	STAT_CLOSED_TLS_HANDSHAKE, /* closed: TLS handshake failed */
 	STAT_CLOSED_TLS_TIMEOUT,   /* closed: TLS handshake_timeout */
 	STAT_CLOSED_TLS_ERROR,     /* closed: TLS error after the handshake */
+	STAT_CLOSED_TLS_ALERT_SENT, /* closed: fatal alert sent after the handshake */
+	STAT_CLOSED_TLS_ALERT_RECEIVED, /* closed: fatal alert received after the handshake */
+	STAT_CLOSED_TLS_CERT,      /* closed: client certificate rejected */
+	STAT_CLOSED_TLS_RENEG,     /* closed: renegotiation refused */
 	STAT_CLOSED_NO_MEMORY,     /* closed: out of memory */
 	STAT_CLOSED_RESET,         /* closed: reset by the peer */
 	STAT_CLOSED_ERROR,         /* closed: another socket error */
@@ -81,6 +85,8 @@ enum stat_id {
 	STAT_TLS_HANDSHAKE_OK,     /* handshakes completed */
 	STAT_TLS_HANDSHAKE_FAILED, /* handshakes failed */
 	STAT_TLS_RESUMED,          /* handshakes that resumed a session */
+	STAT_TLS_ALERT_FATAL,      /* fatal alerts sent (then the connection closes) */
+	STAT_TLS_ALERT_WARNING,    /* warning alerts sent (no_renegotiation) */
 	STAT_COUNT                 /* number of counters */
 };
 

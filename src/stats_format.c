@@ -63,6 +63,14 @@ static const struct stat_desc descs[] = {
      "tls_handshake_timeout", false, FOR_TLS, NULL},
     {STAT_CLOSED_TLS_ERROR, "ksockd_connections_closed_total", "reason", "tls_error", false,
      FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_ALERT_SENT, "ksockd_connections_closed_total", "reason", "tls_alert_sent",
+     false, FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_ALERT_RECEIVED, "ksockd_connections_closed_total", "reason",
+     "tls_alert_received", false, FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_CERT, "ksockd_connections_closed_total", "reason", "tls_certificate_rejected",
+     false, FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_RENEG, "ksockd_connections_closed_total", "reason", "tls_renegotiation",
+     false, FOR_TLS, NULL},
     {STAT_CLOSED_NO_MEMORY, "ksockd_connections_closed_total", "reason", "no_memory", false,
      FOR_STREAMS, NULL},
     {STAT_CLOSED_RESET, "ksockd_connections_closed_total", "reason", "reset", false, FOR_STREAMS,
@@ -110,6 +118,10 @@ static const struct stat_desc descs[] = {
      NULL},
     {STAT_TLS_RESUMED, "ksockd_tls_sessions_resumed_total", NULL, NULL, false, FOR_TLS,
      "TLS handshakes that resumed a session."},
+    {STAT_TLS_ALERT_FATAL, "ksockd_tls_alerts_sent_total", "level", "fatal", false, FOR_TLS,
+     "TLS alerts sent to clients, by level."},
+    {STAT_TLS_ALERT_WARNING, "ksockd_tls_alerts_sent_total", "level", "warning", false, FOR_TLS,
+     NULL},
 };
 #define N_DESCS (sizeof descs / sizeof descs[0])
 
