@@ -173,7 +173,8 @@ class InetdUdp(unittest.TestCase):
             f.write("The only quote.\n")
         cls.d = H.Daemon([H.listener(n, n, "udp", udp_rate=0) for n in
                           ("discard", "chargen", "daytime", "time")] +
-                         [H.listener("qotd", "qotd", "udp", qotd_file=qotd, udp_rate=0)],
+                         [H.listener("qotd", "qotd", "udp", qotd_file=qotd, udp_rate=0),
+                          H.listener("chargen6", "chargen", "udp", address="::1", udp_rate=0)],
                          workers=1, env={"TZ": TZ})
 
     @classmethod
@@ -258,6 +259,21 @@ class InetdUdp(unittest.TestCase):
                 self.assertEqual(data, pattern[:len(data)])
                 lengths.add(len(data))
             self.assertGreater(len(lengths), 1)
+
+    def test_chargen_room_over_ipv6_counts_its_48_header_bytes(self):
+        # (0 + 48) x 10 - 48 = 432 for an empty request, against 252 over IPv4.
+        pattern = b"".join(chargen_line(n) for n in range(8))
+        lengths = []
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.settimeout(2)
+            s.connect(("::1", self.d.port("chargen6")))
+            for i in range(40):
+                s.send(b"")
+                data = s.recv(65536)
+                self.assertLessEqual(len(data), 432)
+                self.assertEqual(data, pattern[:len(data)])
+                lengths.append(len(data))
+        self.assertGreater(max(lengths), 252, lengths)  # all 40 in 0..252: p < 1e-9
 
     def test_qotd_and_discard(self):
         self.assertEqual(self.ask("qotd", b"q" * 10), b"The only quote.\r\n")
