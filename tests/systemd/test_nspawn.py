@@ -75,7 +75,11 @@ class Container:
         if install:
             self.install()
         if prepare:
-            prepare(self.root)
+            try:
+                prepare(self.root)
+            except BaseException:
+                shutil.rmtree(self.dir, ignore_errors=True)  # never booted: nothing else to stop
+                raise
         self.log = open(os.path.join(self.dir, "console.log"), "wb")
         self.proc = subprocess.Popen(
             ["systemd-nspawn", "-D", self.root, "--boot", "--register=no", "--keep-unit",
