@@ -81,6 +81,7 @@ enum stat_id {
 	STAT_DGRAM_DROP_SEND_FULL, /* dropped: socket send buffer full */
 	STAT_DGRAM_DROP_ERROR,     /* dropped: send failed otherwise */
 	STAT_DGRAM_DROP_DENIED,    /* dropped: source refused by allow/deny (or connect_rate) */
+	STAT_DGRAM_DROP_NO_REPLY,  /* unanswered: the handler has nothing to send (discard) */
 	/* TLS (tls.c) */
 	STAT_TLS_HANDSHAKE_OK,     /* handshakes completed */
 	STAT_TLS_HANDSHAKE_FAILED, /* handshakes failed */

@@ -112,6 +112,8 @@ static const struct stat_desc descs[] = {
      NULL},
     {STAT_DGRAM_DROP_DENIED, "ksockd_datagrams_dropped_total", "reason", "denied", false, FOR_UDP,
      NULL},
+    {STAT_DGRAM_DROP_NO_REPLY, "ksockd_datagrams_dropped_total", "reason", "no_reply", false,
+     FOR_UDP, NULL},
     {STAT_TLS_HANDSHAKE_OK, "ksockd_tls_handshakes_total", "result", "ok", false, FOR_TLS,
      "TLS handshakes, by result."},
     {STAT_TLS_HANDSHAKE_FAILED, "ksockd_tls_handshakes_total", "result", "failed", false, FOR_TLS,

@@ -21,7 +21,8 @@ import harness as H  # noqa: E402
 
 FINAL = re.compile(r"ksockd\[(\d+)\] \w+: udp '([^']+)': worker (\d+): answered=(\d+) "
                    r"dropped: (.*?) kernel=(\d+) \(final\)")
-REASONS = ("too_big", "rate", "port", "ratio", "bcast", "send_full", "error", "denied")
+REASONS = ("too_big", "rate", "port", "ratio", "bcast", "send_full", "error", "denied",
+           "no_reply")
 
 
 def final_counts(daemon, name):
@@ -87,13 +88,19 @@ class Echo(unittest.TestCase):
             s.send(b"a\r\nb\n\nno eol")
             self.assertEqual(s.recv(65536), b"a\r\nb\n\nno eol")
 
-    def test_hello_answers_every_line_in_one_datagram(self):
+    def test_hello_answers_each_datagram_once_as_one_request(self):
         with udp_client() as s:
             s.connect(("127.0.0.1", self.d.port("hello")))
+            # The datagram is the request: its inner newlines belong to the name.
             s.send(b"Alice\nBob\r\nCarol")
-            self.assertEqual(s.recv(65536), b"Hello, Alice!\nHello, Bob!\r\nHello, Carol!\n")
-            s.send(b"A")  # the worst case of the default reply ratio (10)
+            self.assertEqual(s.recv(65536), b"Hello, Alice\nBob\r\nCarol!\n")
+            s.send(b"Alice\nBob\r\n")
+            self.assertEqual(s.recv(65536), b"Hello, Alice\nBob!\r\n")
+            s.send(b"A")
             self.assertEqual(s.recv(65536), b"Hello, A!\n")
+            s.send(b"")  # 37 bytes on the wire for 28: within the default ratio (10)
+            self.assertEqual(s.recv(65536), b"Hello, !\n")
+            assert_silent(self, s)  # exactly one reply each
 
     def test_ipv6(self):
         with udp_client(socket.AF_INET6) as s:
@@ -180,16 +187,16 @@ class Safety(unittest.TestCase):
 
     def test_too_big_and_reply_ratio_drop_without_truncating(self):
         d = H.Daemon([H.listener("echo", "echo", "udp", max_datagram=100),
-                      H.listener("hello", "hello", "udp", udp_max_reply_ratio=2)], workers=1)
+                      H.listener("time", "time", "udp", udp_max_reply_ratio=1)], workers=1)
         with udp_client() as s:
             s.connect(("127.0.0.1", d.port("echo")))
             s.send(b"x" * 101)
             self.assertEqual(exchange(s, b"y" * 100)[0], b"y" * 100)
             assert_silent(self, s)
         with udp_client() as s:
-            s.connect(("127.0.0.1", d.port("hello")))
-            s.send(b"Al\n")  # 3 bytes in, 11 out: over 2x
-            self.assertEqual(exchange(s, b"Alexandrina\n")[0], b"Hello, Alexandrina!\n")
+            s.connect(("127.0.0.1", d.port("time")))
+            s.send(b"")  # 28 bytes on the wire in, 32 out: over 1x
+            self.assertEqual(len(exchange(s, b"four")[0]), 4)  # 32 for 32
             assert_silent(self, s)
         self.assertEqual(final_counts(d, "echo")["too_big"], 1)
         self.assertIn("ratio=1 ", d.log())
@@ -213,7 +220,7 @@ class Safety(unittest.TestCase):
                 self.assertEqual(exchange(s, b"ok\n")[0], b"ok\n")
             # Within one summary interval (10 s), without stopping the daemon.
             d.wait_log(r"udp 'echo': worker 0: answered=1 dropped: too_big=3 rate=0 port=0 "
-                       r"ratio=0 bcast=0 send_full=0 error=0 denied=0 kernel=0\n", timeout=15)
+                       r"ratio=0 bcast=0 send_full=0 error=0 denied=0 no_reply=0 kernel=0\n", timeout=15)
 
     def test_allow_deny_applies_to_each_datagram(self):
         d = H.Daemon([H.listener("echo", "echo", "udp", allow=["127.0.0.0/8"],

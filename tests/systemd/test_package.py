@@ -78,24 +78,30 @@ def bump(deb, version, outdir):
     return out
 
 
+def build(work):
+    """Builds the packages from a clean copy of the tree in work/ksockd; returns
+    (the .changes, the ksockd .deb, the ksock .deb, the source copy)."""
+    src = os.path.join(work, "ksockd")
+    clean_copy(src)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MAKE", "MFLAGS", "KSOCKD", "DEB_"))}
+    # make check has run the unit tests already (dpkg-buildpackage runs them by default).
+    env["DEB_BUILD_OPTIONS"] = "parallel=2 nocheck"
+    r = N.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env, timeout=900)
+    with open(os.path.join(work, "build.log"), "w") as f:
+        f.write(r.stdout + r.stderr)
+    if r.returncode != 0:
+        raise AssertionError("dpkg-buildpackage failed:\n" + (r.stdout + r.stderr)[-4000:])
+    return (glob.glob(os.path.join(work, "ksockd_*.changes"))[0],
+            glob.glob(os.path.join(work, "ksockd_*_*.deb"))[0],
+            glob.glob(os.path.join(work, "ksock_*_*.deb"))[0], src)
+
+
 class Package(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="ksockd-pkg-", dir="/var/tmp")
-        src = os.path.join(cls.work, "ksockd")
-        clean_copy(src)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("MAKE", "MFLAGS", "KSOCKD", "DEB_"))}
-        # make check has run the unit tests already (dpkg-buildpackage runs them by default).
-        env["DEB_BUILD_OPTIONS"] = "parallel=2 nocheck"
-        r = N.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env, timeout=900)
-        with open(os.path.join(cls.work, "build.log"), "w") as f:
-            f.write(r.stdout + r.stderr)
-        if r.returncode != 0:
-            raise AssertionError("dpkg-buildpackage failed:\n" + (r.stdout + r.stderr)[-4000:])
-        cls.changes = glob.glob(os.path.join(cls.work, "ksockd_*.changes"))[0]
-        cls.deb = glob.glob(os.path.join(cls.work, "ksockd_*_*.deb"))[0]
-        cls.client_deb = glob.glob(os.path.join(cls.work, "ksock_*_*.deb"))[0]
+        cls.changes, cls.deb, cls.client_deb, _ = build(cls.work)
         cls.version = re.search(r"ksockd_([^_]+)_", cls.deb).group(1)
         cls.c = None
 
