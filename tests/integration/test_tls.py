@@ -471,4 +471,4 @@ class TlsCounters(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    unittest.main(verbosity=2)
