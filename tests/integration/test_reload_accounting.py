@@ -12,6 +12,9 @@ accepted reloads and three rejected ones:
   mid-reload     connect right after each SIGHUP and keep sending across
                  the hand-over: one batch before the new generation is
                  ready, two after
+  pre-reload     connect just before each SIGHUP (to a worker about to
+                 drain) and send nothing until the new generation is ready:
+                 their lines are all served by a draining worker
 
 Every line is numbered (client, sequence) and sent LINES_IN_FLIGHT at a
 time. Every connection ends with a half-close and must then read EOF: each
@@ -44,6 +47,7 @@ LINES_IN_FLIGHT = 8   # lines sent before the first reply is read, per client
 LONG_LIVED = 2        # per listener
 RECONNECTING = 2      # per listener
 MID_RELOAD = 2        # per listener and reload
+PRE_RELOAD = 2        # per listener and reload
 REPLY_TIMEOUT = 5.0   # seconds (times H.SLOW) for a batch's replies
 PROGRESS_TIMEOUT = 20.0  # seconds (times H.SLOW) for every client to make progress
 ROUNDS = 5            # batches (reconnecting: rounds) of every client between two reloads
@@ -170,6 +174,7 @@ class Client(threading.Thread):
         self.port, self.listener, self.handler = port, listener, handler
         self.stop, self.hand_over = stop, hand_over
         self.seq = [0]
+        self.connected = threading.Event()
 
     def conn(self):
         return Conn(self.ledger, self.kind, self.tag, self.port, self.listener, self.handler,
@@ -180,6 +185,8 @@ class Client(threading.Thread):
             getattr(self, "run_" + self.kind.replace("-", "_"))()
         except Exception as e:  # noqa: BLE001 -- refused, reset, wrong reply: all failures
             self.ledger.error("%s (%s): %r" % (self.tag, self.kind, e))
+        finally:
+            self.connected.set()
 
     def run_long_lived(self):
         c = self.conn()
@@ -201,6 +208,15 @@ class Client(threading.Thread):
             with self.ledger.changed:  # a round done
                 self.ledger.progress[self.tag + "/round"] += 1
                 self.ledger.changed.notify_all()
+
+    def run_pre_reload(self):
+        c = self.conn()
+        self.connected.set()
+        if not self.hand_over.wait(30 * H.SLOW):
+            raise AssertionError("the reload never finished")
+        for _ in range(3):
+            c.batch()
+        c.close()
 
     def run_mid_reload(self):
         c = self.conn()
@@ -266,6 +282,8 @@ class ReloadAccounting(unittest.TestCase):
                                 % (n, ledger.errors))
                 d.write_config(lst, **d.globals)
                 hand_over = threading.Event()
+                for c in start("pre-reload", PRE_RELOAD, hand_over):
+                    self.assertTrue(c.connected.wait(10 * H.SLOW), "%s never connected" % c.tag)
                 d.signal(signal.SIGHUP)
                 start("mid-reload", MID_RELOAD, hand_over)
                 d.notify.wait_for(lambda m: "RELOADING=1" in m, 15, alive=d.alive)
