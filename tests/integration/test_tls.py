@@ -339,6 +339,22 @@ class Tls(unittest.TestCase):
         self.assertIn("Peer has closed the GnuTLS connection", out)
         self.assertNotIn("non-properly terminated", out)
 
+    def test_server_answers_close_notify_with_close_notify(self):
+        """The client sends close_notify after its last reply; the server must answer with
+        its own close_notify: unwrap() completes only if one arrives (a bare TCP FIN
+        raises: suppress_ragged_eofs is off)."""
+        ctx = ssl.create_default_context(cafile=CERTS.cert("ca"))
+        with socket.create_connection(("127.0.0.1", self.port("tls")), timeout=10) as raw:
+            s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+            try:
+                s.sendall(b"a\nb\n")
+                self.assertEqual(H.recv_until(s, 2), b"a\nb\n")
+                s.settimeout(10 * H.SLOW)
+                plain = s.unwrap()  # our close_notify out, the server's in
+                self.assertEqual(plain.recv(100), b"", "bytes after close_notify")
+            finally:
+                s.close()
+
 
 class TlsReload(unittest.TestCase):
     def setUp(self):
