@@ -169,11 +169,14 @@ class SlowClient(unittest.TestCase):
             d.wait_log(r"slow_client_timeout: closed 1 client")
             slow.close()
 
-    def trickle(self, send, recv, sock, data, interval):
+    def trickle(self, send, recv, sock, data, interval, give_up=5.0):
         """Sends data one byte every interval seconds until the daemon closes; returns
-        (bytes sent, seconds from the first byte to the close)."""
+        (bytes sent, seconds from the first byte to the close). Fails if not closed
+        within give_up seconds (times H.SLOW)."""
         start = time.monotonic()
         for i in range(len(data)):
+            if time.monotonic() - start > give_up * H.SLOW:
+                self.fail("not cut within %.0f s (%d bytes sent)" % (give_up * H.SLOW, i))
             try:
                 send(data[i:i + 1])
                 r, _, _ = H.select.select([sock], [], [], interval)
