@@ -141,6 +141,32 @@ class Harness(unittest.TestCase):
                     s.sendall(b"moved\n")
                     self.assertEqual(H.recv_until(s), b"moved\n")
 
+    def test_a_mutant_whose_search_text_is_not_found_exactly_once_fails(self):
+        """A refactor that moves a mutant's target text must fail check-mutants, not make
+        the mutant silently test nothing."""
+        runner = os.path.join(HERE, "..", "mutants", "run")
+        src = os.path.join(HERE, "..", "..")
+        target = os.path.join(self.tmp, "target.c")
+        with open(target, "w") as f:
+            f.write("int a(void) { return 1; }\nint b(void) { return 1; }\n")
+        head = "file: %s\ntest: tests/unit/test_udpfilter\n" % target
+        cases = {
+            "gone": (head + "--- search\nreturn 2;\n--- replace\nreturn 3;\n", "found 0 times"),
+            "twice": (head + "--- search\nreturn 1;\n--- replace\nreturn 0;\n", "found 2 times"),
+            "notest": ("file: %s\n--- search\nint a\n--- replace\nint c\n" % target,
+                       "no 'test:' line"),
+        }
+        for name, (text, why) in cases.items():
+            path = os.path.join(self.tmp, name + ".mutant")
+            with open(path, "w") as f:
+                f.write(text)
+            r = subprocess.run([sys.executable, runner, "--srcdir", src, "--workdir",
+                                os.path.join(self.tmp, "work"), path],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("BROKEN   %s: " % name, r.stdout)
+            self.assertIn(why, r.stdout)
+
     def test_picked_ports_are_outside_the_ephemeral_range(self):
         low, high = H.PORT_RANGE
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
