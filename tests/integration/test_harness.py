@@ -148,11 +148,13 @@ class Harness(unittest.TestCase):
         src = os.path.join(HERE, "..", "..")
         target = os.path.join(self.tmp, "target.c")
         with open(target, "w") as f:
-            f.write("int a(void) { return 1; }\nint b(void) { return 1; }\n")
+            f.write("int a(void)\n{\n\treturn 1;\n}\nint b(void)\n{\n\treturn 1;\n}\n")
         head = "file: %s\ntest: tests/unit/test_udpfilter\n" % target
         cases = {
-            "gone": (head + "--- search\nreturn 2;\n--- replace\nreturn 3;\n", "found 0 times"),
-            "twice": (head + "--- search\nreturn 1;\n--- replace\nreturn 0;\n", "found 2 times"),
+            "gone": (head + "--- search\n\treturn 2;\n--- replace\n\treturn 3;\n",
+                     "found 0 times"),
+            "twice": (head + "--- search\n\treturn 1;\n--- replace\n\treturn 0;\n",
+                      "found 2 times"),
             "notest": ("file: %s\n--- search\nint a\n--- replace\nint c\n" % target,
                        "no 'test:' line"),
         }
