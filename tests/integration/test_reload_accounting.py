@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_reload_accounting.py: reloads under load account for every line.
 
-Three kinds of clients run against a shared-socket listener (handler hello)
+Four kinds of clients run against a shared-socket listener (handler hello)
 and a reuseport listener (handler echo) while the daemon goes through ten
 accepted reloads and three rejected ones:
 
@@ -65,7 +65,9 @@ class Ledger:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.conns = []       # [kind, listener, local port, bytes sent, lines sent, answered]
+        self.conns = []       # [kind, listener, local port, bytes sent, lines sent, answered,
+        #                        generation serving when it connected]
+        self.generation = 1   # the generation serving now (set by the test)
         self.answered = set()  # (client tag, sequence) of every line answered
         self.duplicates = []
         self.sent = 0
@@ -75,7 +77,7 @@ class Ledger:
 
     def open(self, kind, listener, sock):
         with self.lock:
-            rec = [kind, listener, sock.getsockname()[1], 0, 0, 0]
+            rec = [kind, listener, sock.getsockname()[1], 0, 0, 0, self.generation]
             self.conns.append(rec)
             return rec
 
@@ -289,6 +291,8 @@ class ReloadAccounting(unittest.TestCase):
                 d.notify.wait_for(lambda m: "RELOADING=1" in m, 15, alive=d.alive)
                 m = d.notify.wait_for(lambda m: "READY=1" in m, 15, alive=d.alive)
                 self.assertNotIn("reload rejected", m)
+                with ledger.lock:
+                    ledger.generation = n + 1
                 hand_over.set()
                 if n in REJECTED_AFTER:
                     with open(d.conf_path, "a") as f:
@@ -318,12 +322,15 @@ class ReloadAccounting(unittest.TestCase):
         per_gen = collections.Counter()
         per_kind = collections.defaultdict(lambda: [0, 0, 0])
         seen = collections.Counter()
-        for kind, name, port, nbytes, sent, answered in conns:
+        for kind, name, port, nbytes, sent, answered, serving in conns:
             key = (name, port)
             i = seen[key]
             seen[key] += 1
             self.assertLess(i, len(gens[key]), "no accept logged for %s:%d" % key)
             per_gen[gens[key][i]] += answered
+            if kind == "pre-reload" and name == "h":  # it read its prompt before the SIGHUP
+                self.assertEqual(gens[key][i], serving, "%s:%d: not accepted by the "
+                                 "generation about to drain" % key)
             self.assertEqual(received[key][i], nbytes,
                              "%s:%d: the daemon received other bytes than were sent" % key)
             k = per_kind[kind]
