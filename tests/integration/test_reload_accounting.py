@@ -5,8 +5,11 @@ Four kinds of clients run against a shared-socket listener (handler hello)
 and a reuseport listener (handler echo) while the daemon goes through ten
 accepted reloads and three rejected ones:
 
-  long-lived     one connection for the whole test (it stays on a
-                 generation-1 worker while the others are replaced)
+  long-lived     one connection for the rest of the test, opened at the
+                 start (it stays on a generation-1 worker while the others
+                 are replaced) and after each reload (a new generation's
+                 worker, draining after the next reload): every generation
+                 echoes thousands of batches
   reconnecting   a new connection for every line: LINES_IN_FLIGHT
                  connections open at once, one line on each
   mid-reload     connect right after each SIGHUP and keep sending across
@@ -294,6 +297,7 @@ class ReloadAccounting(unittest.TestCase):
                 with ledger.lock:
                     ledger.generation = n + 1
                 hand_over.set()
+                start("long-lived", 1)  # on the new generation, then draining, to the end
                 if n in REJECTED_AFTER:
                     with open(d.conf_path, "a") as f:
                         f.write("this is not valid;\n")
