@@ -321,7 +321,8 @@ class Metrics(unittest.TestCase):
 
             def value():
                 if p.poll() is not None:
-                    raise unittest.SkipTest("prometheus exited at start (status %s)" % p.returncode)
+                    raise AssertionError("prometheus exited at start (status %s); log:\n%s"
+                                         % (p.returncode, open(logf.name).read()))
                 try:
                     q = "sum(ksockd_lines_received_total%7Blistener%3D%22echo%22%7D)"
                     res = json.load(urllib.request.urlopen(api + q, timeout=2))["data"]["result"]
