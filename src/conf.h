@@ -89,6 +89,7 @@ struct listener_conf {
 	bool reuseport;               /* one SO_REUSEPORT socket per worker slot */
 	struct acl acl;               /* allow/deny prefixes (acl.h), checked at accept */
 	int line;                     /* config line, for messages */
+	char *file;                   /* config file it was written in (an @include or the main one) */
 	/* Observability and inetd services */
 	char *qotd_file;              /* qotd: file of quotes (fortune format) */
 	struct qotd_quotes *qotd;     /* qotd: the quotes, loaded with the config */
