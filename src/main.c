@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "log.h"
 #include "master.h"
+#include "preflight.h"
 #include "priv.h"
 #include "statefile.h"
 
@@ -21,10 +22,12 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ksockd [-c FILE] [-t] [-f] [-r DIR] [-V] [-h]\n"
+	fprintf(f, "usage: ksockd [-c FILE] [-t [-S]] [-f] [-r DIR] [-V] [-h]\n"
 		   "       ksockd -s reload [-r DIR]\n"
 		   "  -c, --config FILE  configuration file (default " DEFAULT_CONF ")\n"
-		   "  -t, --test         check the configuration and exit (0: valid, 1: invalid)\n"
+		   "  -t, --test         check the configuration and that this host and user\n"
+		   "                     could start it, then exit (0: valid, 1: invalid)\n"
+		   "  -S, --strict       with -t: warnings count as errors\n"
 		   "  -f, --foreground   stay in the foreground, log to stderr\n"
 		   "  -r, --runtime-dir DIR  where the status file is (default: "
 		   "$RUNTIME_DIRECTORY)\n"
@@ -34,22 +37,49 @@ static void usage(FILE *f)
 		   "  -h, --help         print this help and exit\n");
 }
 
+/* -t: the config is valid, and this host and user could start it (preflight.c). */
+static int check_config(const struct conf *conf, const char *path, bool strict)
+{
+	char err[1024];
+	struct priv priv;
+	if (priv_resolve(conf, &priv, err, sizeof err) < 0) {
+		fprintf(stderr, "ksockd: configuration invalid: %s\n", err);
+		return 1;
+	}
+	struct preflight_result r;
+	preflight_run(conf, stderr, &r);
+	if (r.errors || (strict && r.warnings)) {
+		fprintf(stderr, "ksockd: configuration %s cannot start: %u error(s), %u warning(s)%s\n",
+			path, r.errors, r.warnings,
+			!r.errors ? " (--strict: warnings count as errors)" : "");
+		return 1;
+	}
+	printf("ksockd: configuration %s is valid (%zu listener(s), %u worker(s)", path,
+	       conf->n_listeners, conf->workers);
+	if (r.warnings)
+		printf(", %u warning(s)", r.warnings);
+	printf(")\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
 		{"foreground", no_argument, NULL, 'f'},   {"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},         {"signal", required_argument, NULL, 's'},
-		{"runtime-dir", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0},
+		{"runtime-dir", required_argument, NULL, 'r'}, {"strict", no_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_CONF;
 	const char *sig = NULL;
-	bool test = false, foreground = false;
+	bool test = false, foreground = false, strict = false;
 	int opt;
-	while ((opt = getopt_long(argc, argv, "c:tfVhs:r:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tSfVhs:r:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 't': test = true; break;
+		case 'S': strict = true; break;
 		case 'f': foreground = true; break;
 		case 'V': printf("ksockd %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
@@ -87,15 +117,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (test) {
-		struct priv priv;
-		int rc = priv_resolve(conf, &priv, err, sizeof err);
-		if (rc < 0)
-			fprintf(stderr, "ksockd: configuration invalid: %s\n", err);
-		else
-			printf("ksockd: configuration %s is valid (%zu listener(s), %u worker(s))\n",
-			       path, conf->n_listeners, conf->workers);
+		int rc = check_config(conf, path, strict);
 		conf_free(conf);
-		return rc < 0 ? 1 : 0;
+		return rc;
 	}
 	log_init("ksockd", conf->log_syslog ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR,
 		 conf->log_level);

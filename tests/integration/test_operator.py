@@ -106,6 +106,111 @@ class ConfigErrors(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
 
+def as_nobody():
+    """preexec_fn: run the child as nobody, without capabilities (a plain user)."""
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+def self_signed(directory):
+    """An ECDSA key and self-signed certificate made with certtool (GnuTLS)."""
+    key, cert = os.path.join(directory, "key.pem"), os.path.join(directory, "cert.pem")
+    tmpl = os.path.join(directory, "cert.tmpl")
+    with open(tmpl, "w") as f:
+        f.write('cn = "localhost"\nexpiration_days = 2\ntls_www_server\n')
+    subprocess.run(["certtool", "--generate-privkey", "--key-type=ecdsa", "--outfile", key],
+                   check=True, capture_output=True, timeout=30)
+    subprocess.run(["certtool", "--generate-self-signed", "--load-privkey", key, "--template",
+                    tmpl, "--outfile", cert], check=True, capture_output=True, timeout=30)
+    return key, cert
+
+
+class Preflight(unittest.TestCase):
+    """ksockd -t reports what start would hit, and warns about risky choices."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="ksockd-oper-")
+        H._dirs.append(self.dir)
+        os.chmod(self.dir, 0o755)
+        self.path = os.path.join(self.dir, "ksockd.conf")
+
+    def run_t(self, listeners, *args, preexec=None):
+        with open(self.path, "w") as f:
+            f.write(H.render_config(listeners))
+        os.chmod(self.path, 0o644)
+        return subprocess.run([H.KSOCKD, "-t", "-c", self.path] + list(args),
+                              capture_output=True, text=True, timeout=20, preexec_fn=preexec)
+
+    def where(self, name):
+        return "%s:%d: listener '%s': " % (self.path, line_of(self.path, name), name)
+
+    def test_low_port_without_capability_is_an_error(self):
+        ls = [H.listener("low", port=80)]
+        r = self.run_t(ls, preexec=as_nobody)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("ksockd: error: " + self.where("low") + "cannot bind tcp port 80 as uid "
+                      "65534: ports below 1024 need CAP_NET_BIND_SERVICE", r.stderr)
+        # As root (the capability is there) the same config passes.
+        r = self.run_t(ls)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("CAP_NET_BIND_SERVICE", r.stderr)
+
+    def test_high_port_as_a_plain_user_passes(self):
+        r = self.run_t([H.listener("high")], preexec=as_nobody)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("is valid (1 listener(s)", r.stdout)
+
+    def test_address_not_on_this_host(self):
+        r = self.run_t([H.listener("far", address="192.0.2.1", port=2007)])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("ksockd: error: " + self.where("far") + "address '192.0.2.1' cannot be "
+                      "bound: Cannot assign requested address; this host has no such address",
+                      r.stderr)
+
+    def test_host_port_written_into_an_ipv6_address(self):
+        r = self.run_t([H.listener("v6", address="::1:2572", port=2572)])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(self.where("v6") + "address '::1:2572' cannot be bound: Cannot assign "
+                      "requested address; 'address' takes the host only: if you meant host ::1 "
+                      "port 2572, write address = \"::1\"; port = 2572;", r.stderr)
+
+    def test_brackets_are_refused_with_the_hint(self):
+        r = self.run_t([H.listener("br", address="[::1]", port=2007)])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("write an IPv6 address without brackets: address = \"::1\"", r.stderr)
+
+    def test_counters_on_a_wildcard_address_warn_and_fail_only_strict(self):
+        ls = [H.listener("m", "metrics", address="0.0.0.0"), H.listener("s", "stats")]
+        r = self.run_t(ls)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("ksockd: warning: " + self.where("m") + "handler metrics on the wildcard "
+                      "address '0.0.0.0' answers every network", r.stderr)
+        self.assertNotIn("listener 's'", r.stderr)  # on 127.0.0.1: no warning
+        self.assertIn("1 warning(s)", r.stdout)
+        for flag in ("-S", "--strict"):
+            r = self.run_t(ls, flag)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn("cannot start: 0 error(s), 1 warning(s) (--strict: warnings count as "
+                          "errors)", r.stderr)
+        # allow = [...] restricts who may ask: no warning.
+        r = self.run_t([H.listener("m", "metrics", address="::", allow=["127.0.0.0/8"])], "-S")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_world_readable_private_key_warns(self):
+        key, cert = self_signed(self.dir)
+        ls = [H.listener("t", protocol="tls", certificate=cert, key=key)]
+        os.chmod(key, 0o644)
+        r = self.run_t(ls)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("ksockd: warning: " + self.where("t") + "private key %s is readable by "
+                      "every user (mode 0644); chmod 600 %s" % (key, key), r.stderr)
+        os.chmod(key, 0o600)
+        r = self.run_t(ls, "--strict")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+
+
 class BindErrors(unittest.TestCase):
     """bind(2) failures name FILE:LINE, the listener and the fix, at start and at reload."""
 
