@@ -116,6 +116,18 @@ static const char *const tls_only[] = {
 	"verify_client", "alpn", "handshake_timeout", "ticket_lifetime",
 };
 
+/* UDP listeners: their settings mean nothing on a stream listener. */
+static const char *const udp_only[] = {"max_datagram", "udp_rate", "udp_burst",
+				       "udp_sources", "udp_max_reply_ratio", "udp_rcvbuf"};
+
+static bool in_list(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], name) == 0)
+			return true;
+	return false;
+}
+
 /* Error context: the first error wins and names FILE:LINE. */
 struct loader {
 	const char *path; /* file being loaded */
@@ -632,8 +644,6 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 			return;
 		}
 	/* UDP listeners: their settings mean nothing on a stream listener. */
-	static const char *const udp_only[] = {"max_datagram", "udp_rate", "udp_burst",
-					       "udp_sources", "udp_max_reply_ratio", "udp_rcvbuf"};
 	for (size_t i = 0; i < sizeof udp_only / sizeof udp_only[0] && lc->protocol != PROTO_UDP; i++)
 		if (config_setting_get_member(grp, udp_only[i])) {
 			fail_at(ld, config_setting_get_member(grp, udp_only[i]),
@@ -855,4 +865,37 @@ bool listener_conf_same_socket(const struct listener_conf *a, const struct liste
 	bool a_dgram = a->protocol == PROTO_UDP, b_dgram = b->protocol == PROTO_UDP;
 	return a_dgram == b_dgram && a->reuseport == b->reuseport && a->addrlen == b->addrlen &&
 	       memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+/* The table, read back: what conf_dump.c prints for "ksockd -T". */
+void conf_each_setting(const struct conf *conf, const struct listener_conf *lc,
+		       conf_setting_fn *fn, void *ctx)
+{
+	unsigned scope = lc ? IN_LISTENER : IN_GLOBAL;
+	const char *base = lc ? (const char *)lc : (const char *)conf;
+	const char *limits = lc ? (const char *)&lc->limits : (const char *)&conf->limits;
+	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+		const struct setting *d = &settings[i];
+		if (!(d->scope & scope) || strcmp(d->name, "listeners") == 0)
+			continue;
+		/* Only what this listener may have: -t would reject the others. */
+		if (lc && lc->protocol != PROTO_UDP &&
+		    in_list(d->name, udp_only, sizeof udp_only / sizeof udp_only[0]))
+			continue;
+		if (lc && lc->protocol != PROTO_TLS &&
+		    in_list(d->name, tls_only, sizeof tls_only / sizeof tls_only[0]))
+			continue;
+		const void *field = ((d->scope & IN_LIMITS) ? limits : base) + d->offset;
+		enum conf_value t = CONF_VAL_SPECIAL;
+		switch (d->type) {
+		case SET_UINT: t = strcmp(d->name, "backlog") == 0 ? CONF_VAL_INT : CONF_VAL_UINT; break;
+		case SET_SECONDS:
+		case SET_NUMBER: t = CONF_VAL_DOUBLE; break;
+		case SET_STRING: t = CONF_VAL_STRING; break;
+		case SET_BOOL: t = CONF_VAL_BOOL; break;
+		case SET_CIDRS:
+		case SET_SPECIAL: t = CONF_VAL_SPECIAL; break;
+		}
+		fn(ctx, d->name, t, field);
+	}
 }

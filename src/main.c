@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "conf_dump.h"
 #include "log.h"
 #include "master.h"
 #include "preflight.h"
@@ -22,12 +23,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ksockd [-c FILE] [-t [-S]] [-f] [-r DIR] [-V] [-h]\n"
+	fprintf(f, "usage: ksockd [-c FILE] [-t [-S] | -T] [-f] [-r DIR] [-V] [-h]\n"
 		   "       ksockd -s reload [-r DIR]\n"
 		   "  -c, --config FILE  configuration file (default " DEFAULT_CONF ")\n"
 		   "  -t, --test         check the configuration and that this host and user\n"
 		   "                     could start it, then exit (0: valid, 1: invalid)\n"
 		   "  -S, --strict       with -t: warnings count as errors\n"
+		   "  -T, --dump         print the effective configuration (defaults filled in,\n"
+		   "                     includes expanded) and exit\n"
 		   "  -f, --foreground   stay in the foreground, log to stderr\n"
 		   "  -r, --runtime-dir DIR  where the status file is (default: "
 		   "$RUNTIME_DIRECTORY)\n"
@@ -69,17 +72,19 @@ int main(int argc, char **argv)
 		{"foreground", no_argument, NULL, 'f'},   {"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},         {"signal", required_argument, NULL, 's'},
 		{"runtime-dir", required_argument, NULL, 'r'}, {"strict", no_argument, NULL, 'S'},
+		{"dump", no_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_CONF;
 	const char *sig = NULL;
-	bool test = false, foreground = false, strict = false;
+	bool test = false, foreground = false, strict = false, dump = false;
 	int opt;
-	while ((opt = getopt_long(argc, argv, "c:tSfVhs:r:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tSTfVhs:r:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 't': test = true; break;
 		case 'S': strict = true; break;
+		case 'T': dump = true; break;
 		case 'f': foreground = true; break;
 		case 'V': printf("ksockd %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
@@ -110,11 +115,16 @@ int main(int argc, char **argv)
 	char err[1024];
 	struct conf *conf = conf_load(path, err, sizeof err);
 	if (!conf) {
-		if (test)
+		if (test || dump)
 			fprintf(stderr, "ksockd: configuration invalid: %s\n", err);
 		else
 			log_err("%s", err);
 		return 1;
+	}
+	if (dump) {
+		conf_dump(conf, stdout);
+		conf_free(conf);
+		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	if (test) {
 		int rc = check_config(conf, path, strict);

@@ -3,6 +3,7 @@
 errors that point at the fix (FILE:LINE: listener 'NAME': reason; hint), bind
 failures at start and at reload in the same form."""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -209,6 +210,80 @@ class Preflight(unittest.TestCase):
         r = self.run_t(ls, "--strict")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr, "")
+
+
+SRC = os.environ.get("KSOCKD_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+class Dump(unittest.TestCase):
+    """ksockd -T prints the effective config; it passes -t and loads to the same config."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="ksockd-oper-")
+        H._dirs.append(self.dir)
+        self.path = os.path.join(self.dir, "ksockd.conf")
+        key, cert = self_signed(self.dir)
+        os.chmod(key, 0o600)
+        with open(os.path.join(self.dir, "listeners.conf"), "w") as f:
+            f.write('listeners = (\n' + ECHO[:-1] + ' allow = ["10.0.0.0/8", "::1"];'
+                    ' deny = "10.1.0.0/16"; proxy_protocol = "v1";'
+                    ' proxy_trusted = ["192.0.2.0/24"]; max_line = 100; },\n'
+                    '{ name = "u"; protocol = "udp"; address = "::"; port = 2007;'
+                    ' handler = "echo"; ipv6_only = false; udp_rate = 7; },\n'
+                    '{ name = "t"; protocol = "tls"; address = "127.0.0.1"; port = 2443;'
+                    ' handler = "echo"; certificate = "cert.pem"; key = "key.pem";'
+                    ' alpn = ["x-ksock"]; idle_timeout = 2.5; }\n);\n')
+        with open(self.path, "w") as f:
+            f.write(('user = "nobody";\n' if os.geteuid() == 0 else "") +
+                    'workers = 3;\nworker_buffer_limit = 4294967295L;\n'
+                    '@include "listeners.conf"\n')
+
+    def dump(self, path):
+        r = ksockd("-T", "-c", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_dump_fills_in_every_setting_and_expands_includes(self):
+        out = self.dump(self.path)
+        with open(os.path.join(SRC, "src", "conf.c")) as f:
+            names = set(re.findall(r'^\s*\{"(\w+)", SET_', f.read(), re.M))
+        optional = {"user", "group", "pid_file", "qotd_file", "access_log", "priority",
+                    "client_ca", "listeners"}  # unset strings are left out
+        for name in names - optional:
+            self.assertRegex(out, r"(?m)^\s*%s = " % name, "%s missing from -T" % name)
+        self.assertIn("# %s/listeners.conf:2" % self.dir, out)  # where each listener came from
+        self.assertNotRegex(out, r"(?m)^\s*@include")
+        self.assertIn('certificate = [ "%s/cert.pem" ];' % self.dir, out)
+        self.assertIn('allow = [ "10.0.0.0/8", "::1/128" ];', out)
+        self.assertIn("worker_buffer_limit = 4294967295L;", out)
+        self.assertIn("idle_timeout = 2.5;", out)
+        # Listener limits are the effective ones: the global default or the override.
+        self.assertEqual(out.count("max_line = 8192;"), 3)  # global, u, t
+        self.assertEqual(out.count("max_line = 100;"), 1)
+
+    def test_dump_reads_back_to_the_same_config(self):
+        first = self.dump(self.path)
+        again = os.path.join(self.dir, "again.conf")
+        with open(again, "w") as f:
+            f.write(first)
+        second = self.dump(again)
+        strip = lambda t: [l for l in t.splitlines() if not l.lstrip().startswith("#")]  # noqa: E731
+        self.assertEqual(strip(first), strip(second))
+
+    def test_t_of_T_passes_through_a_pipe(self):
+        r = subprocess.run(["bash", "-c", 'exec "$0" -t -c <("$0" -T -c "$1")', H.KSOCKD,
+                            self.path], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"configuration /dev/fd/\d+ is valid \(3 listener\(s\), "
+                                   r"3 worker\(s\)\)")
+
+    def test_a_broken_config_is_reported_not_dumped(self):
+        with open(self.path, "a") as f:
+            f.write("bogus = 1;\n")
+        r = ksockd("-T", "-c", self.path)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("%s:5: unknown setting 'bogus'" % self.path, r.stderr)
 
 
 class BindErrors(unittest.TestCase):
