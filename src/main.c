@@ -11,20 +11,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buildinfo.h"
 #include "conf.h"
+#include "conf_diag.h"
 #include "conf_dump.h"
 #include "log.h"
 #include "master.h"
 #include "preflight.h"
 #include "priv.h"
+#include "proctitle.h"
 #include "statefile.h"
 
 #define DEFAULT_CONF "/etc/ksockd.conf"
+#define DID_YOU_MEAN_CMD(w) diag_did_you_mean(w, "reload, stop, reopen, status", (char[64]){0}, 64)
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ksockd [-c FILE] [-t [-S] | -T] [-f] [-r DIR] [-V] [-h]\n"
-		   "       ksockd -s reload [-r DIR]\n"
+		   "       ksockd -s reload|stop|reopen|status [-r DIR | -c FILE]\n"
 		   "  -c, --config FILE  configuration file (default " DEFAULT_CONF ")\n"
 		   "  -t, --test         check the configuration and that this host and user\n"
 		   "                     could start it, then exit (0: valid, 1: invalid)\n"
@@ -36,8 +40,58 @@ static void usage(FILE *f)
 		   "$RUNTIME_DIRECTORY)\n"
 		   "  -s, --signal reload  reload the running ksockd and wait: exit 0 when the\n"
 		   "                     new config serves, 1 when it was rejected\n"
-		   "  -V, --version      print the version and exit\n"
+		   "  -s stop            stop it (SIGTERM) and wait until it has exited\n"
+		   "  -s reopen          make it reopen its log files (SIGUSR1)\n"
+		   "  -s status          print its state; exit 0 running, 3 not running\n"
+		   "                     (-s finds the daemon through -r DIR, $RUNTIME_DIRECTORY\n"
+		   "                     or the directory of the config's pid_file)\n"
+		   "  -V, --version      print the version, library versions and build options\n"
 		   "  -h, --help         print this help and exit\n");
+}
+
+/*
+ * Outside systemd (no RuntimeDirectory=) and without -r, the status file
+ * goes next to pid_file: "-s" finds it the same way from the config.
+ */
+static void runtime_dir_from_pid_file(const struct conf *conf)
+{
+	const char *rd = getenv("RUNTIME_DIRECTORY");
+	if ((rd && *rd) || !conf->pid_file || !strchr(conf->pid_file, '/'))
+		return;
+	char *dir = strdup(conf->pid_file);
+	if (!dir)
+		fatal("strdup");
+	char *slash = strrchr(dir, '/');
+	*(slash == dir ? slash + 1 : slash) = '\0';
+	if (setenv("RUNTIME_DIRECTORY", dir, 1) < 0)
+		fatal("setenv");
+	free(dir);
+}
+
+/* -s COMMAND: act on the running daemon, found by its status file. */
+static int signal_command(const char *cmd, const char *path)
+{
+	static const char *const commands[] = {"reload", "stop", "reopen", "status"};
+	bool known = false;
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		known |= strcmp(cmd, commands[i]) == 0;
+	if (!known) {
+		fprintf(stderr, "ksockd: unknown command '%s' for -s (reload, stop, reopen, status)%s\n",
+			cmd, DID_YOU_MEAN_CMD(cmd));
+		return 2;
+	}
+	const char *rd = getenv("RUNTIME_DIRECTORY");
+	if (!rd || !*rd) {
+		char err[1024];
+		struct conf *conf = conf_load(path, err, sizeof err);
+		if (!conf)
+			fprintf(stderr, "ksockd: -s %s: cannot read pid_file from the config: %s\n",
+				cmd, err);
+		else
+			runtime_dir_from_pid_file(conf);
+		conf_free(conf);
+	}
+	return statefile_client(cmd);
 }
 
 /* -t: the config is valid, and this host and user could start it (preflight.c). */
@@ -86,7 +140,7 @@ int main(int argc, char **argv)
 		case 'S': strict = true; break;
 		case 'T': dump = true; break;
 		case 'f': foreground = true; break;
-		case 'V': printf("ksockd %s\n", PACKAGE_VERSION); return 0;
+		case 'V': buildinfo_print(stdout); return 0;
 		case 'h': usage(stdout); return 0;
 		case 's': sig = optarg; break;
 		case 'r':
@@ -104,14 +158,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (sig) {
-		if (strcmp(sig, "reload") != 0) {
-			fprintf(stderr, "ksockd: unknown signal '%s' for -s (reload)\n", sig);
-			return 2;
-		}
-		return statefile_reload_client();
-	}
 	log_init("ksockd", LOG_TARGET_STDERR, LOG_INFO);
+	if (sig)
+		return signal_command(sig, path);
 	char err[1024];
 	struct conf *conf = conf_load(path, err, sizeof err);
 	if (!conf) {
@@ -137,6 +186,8 @@ int main(int argc, char **argv)
 	char *abs = realpath(path, NULL);
 	if (!abs)
 		fatal("%s", path);
+	runtime_dir_from_pid_file(conf);
+	proctitle_init(argc, argv); /* argv is not read after this */
 	int rc = master_run(abs, conf, foreground);
 	free(abs);
 	return rc;

@@ -30,6 +30,7 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "proctitle.h"
 #include "stats.h"
 #include "reuseport.h"
 #include "shared.h"
@@ -195,6 +196,7 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 				 int tab_proc)
 {
 	struct ev_loop *loop = m->loop;
+	proctitle_set("worker %u (generation %u)", slot, m->generation);
 	ev_signal_stop(loop, &m->sig_hup);
 	ev_signal_stop(loop, &m->sig_term);
 	ev_signal_stop(loop, &m->sig_int);
@@ -669,6 +671,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 		log_init("ksockd", LOG_TARGET_SYSLOG, conf->log_level);
 		notify_mainpid(getpid());
 	}
+	proctitle_set("master");
 	statefile_init(&m.sf);
 	master_write_pid_file(&m);
 	accesslog_prepare(conf, &m.priv);

@@ -286,6 +286,92 @@ class Dump(unittest.TestCase):
         self.assertIn("%s:5: unknown setting 'bogus'" % self.path, r.stderr)
 
 
+def cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().rstrip(b"\0").decode()
+
+
+class Version(unittest.TestCase):
+    def test_V_names_library_versions_and_build_options(self):
+        r = ksockd("-V")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r"^ksockd \d+\.\d+\.\d+$")
+        self.assertRegex(r.stdout, r"(?m)^libev 4\.\d+ \(built with 4\.\d+\)$")
+        self.assertRegex(r.stdout, r"(?m)^libconfig 1\.\d+\.\d+ \(at build time\)$")
+        self.assertRegex(r.stdout, r"(?m)^libsystemd \d+ \(at build time\)$")
+        self.assertRegex(r.stdout, r"(?m)^configure options: .+$")
+        self.assertRegex(r.stdout, r"(?m)^sanitizers: (none|address,undefined)$")
+        # The GnuTLS line is the library's own answer: the one certtool runs with.
+        certtool = subprocess.run(["certtool", "--version"], capture_output=True, text=True,
+                                  timeout=10).stdout.split()
+        self.assertRegex(r.stdout, r"(?m)^GnuTLS %s \(built with " % re.escape(certtool[1]))
+
+
+class Control(unittest.TestCase):
+    """-s reload|stop|reopen|status through pid_file alone, and process titles."""
+
+    def test_s_commands_find_the_daemon_through_pid_file(self):
+        env = {k: v for k, v in os.environ.items() if k not in ("RUNTIME_DIRECTORY", "MAINPID")}
+        run_dir = tempfile.mkdtemp(prefix="ksockd-oper-run-")
+        H._dirs.append(run_dir)
+        pid_file = os.path.join(run_dir, "ksockd.pid")
+        d = H.Daemon([H.listener("echo")], pid_file=pid_file)
+        ctl = lambda *a: subprocess.run([H.KSOCKD, "-s"] + list(a) + ["-c", d.conf_path],  # noqa
+                                        capture_output=True, text=True, timeout=60, env=env)
+        try:
+            with open(pid_file) as f:
+                self.assertEqual(int(f.read()), d.pid)
+            r = ctl("status")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(r.stdout, r"^ksockd: running, pid %d, ready, generation 1, 0 "
+                                       r"reload\(s\) requested" % d.pid)
+            self.assertTrue(os.path.exists(os.path.join(run_dir, "ksockd.status")))
+            # Titles: the master and each worker say what they are.
+            self.assertEqual(cmdline(d.pid), "ksockd: master")
+            self.assertEqual(sorted(cmdline(p) for p in d.workers()),
+                             ["ksockd: worker 0 (generation 1)", "ksockd: worker 1 (generation 1)"])
+            r = ctl("reload")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("reload done", r.stdout)
+            d.wait_log(r"reload 1: all 2 new worker\(s\) ready")
+            titles = [cmdline(p) for p in d.workers()]
+            self.assertIn("ksockd: worker 0 (generation 2)", titles)
+            self.assertIn("ksockd: worker 1 (generation 2)", titles)
+            r = ctl("reopen")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, "ksockd: pid %d reopens its log files\n" % d.pid)
+            d.wait_log(r"SIGUSR1: \d+ worker\(s\) told to reopen")
+            r = ctl("stop")
+            self.assertEqual(r.returncode, 0, r.stderr + d.log())
+            self.assertEqual(r.stdout, "ksockd: stopped (pid %d)\n" % d.pid)
+            self.assertEqual(d.proc.wait(10), 0)
+            r = ctl("status")
+            self.assertEqual(r.returncode, 3, r.stdout)
+            self.assertIn("ksockd: not running", r.stdout)
+        finally:
+            d.kill()
+
+    def test_unknown_command_suggests_the_near_one(self):
+        r = ksockd("-s", "stpo")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown command 'stpo' for -s (reload, stop, reopen, status); did you "
+                      "mean 'stop'?", r.stderr)
+
+    def test_without_runtime_dir_or_pid_file_it_says_how_to_find_the_daemon(self):
+        d = tempfile.mkdtemp(prefix="ksockd-oper-")
+        H._dirs.append(d)
+        path = os.path.join(d, "k.conf")
+        with open(path, "w") as f:
+            f.write(H.render_config([H.listener("e")]))
+        env = {k: v for k, v in os.environ.items() if k not in ("RUNTIME_DIRECTORY", "MAINPID")}
+        r = subprocess.run([H.KSOCKD, "-s", "status", "-c", path], capture_output=True,
+                           text=True, timeout=20, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("-s status needs the daemon's runtime directory", r.stderr)
+        self.assertIn("or set pid_file", r.stderr)
+
+
 class BindErrors(unittest.TestCase):
     """bind(2) failures name FILE:LINE, the listener and the fix, at start and at reload."""
 
