@@ -180,8 +180,11 @@ int main(int argc, char **argv)
 		conf_free(conf);
 		return rc;
 	}
-	log_init("ksockd", conf->log_syslog ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR,
-		 conf->log_level);
+	bool sys = conf->log_syslog && log_syslog_available();
+	if (conf->log_syslog && !sys)
+		log_warnx("log_target = \"syslog\" but nothing listens on %s: logging to standard "
+			  "error", LOG_SYSLOG_SOCKET);
+	log_init("ksockd", sys ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR, conf->log_level);
 	/* Reloads re-read the file after daemon() changed directory to /. */
 	char *abs = realpath(path, NULL);
 	if (!abs)

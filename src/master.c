@@ -628,6 +628,31 @@ static void master_write_pid_file(struct master *m)
 	m->pid_file_written = true;
 }
 
+/*
+ * Without -f: detach and log to syslog. Errors so far went to the terminal;
+ * from now on there is none, unless nothing listens on /dev/log: then
+ * syslog(3) would drop every line, so standard error stays open and gets them.
+ */
+static void master_detach(const struct conf *conf)
+{
+	bool sys = log_syslog_available();
+	int keep = -1;
+	if (!sys) {
+		log_warnx("nothing listens on %s: detaching, but logging to standard error",
+			  LOG_SYSLOG_SOCKET);
+		keep = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	}
+	if (daemon(0, 0) < 0)
+		fatal("daemon");
+	if (keep >= 0) {
+		if (dup2(keep, STDERR_FILENO) < 0)
+			log_warn("cannot keep standard error");
+		close(keep);
+	}
+	log_init("ksockd", sys ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR, conf->log_level);
+	notify_mainpid(getpid());
+}
+
 int master_run(const char *conf_path, struct conf *conf, bool foreground)
 {
 	struct master m = {0};
@@ -664,13 +689,8 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	m.shared = shared_create();
 	if (!m.shared)
 		fatal("cannot map the page shared with workers");
-	if (!foreground) {
-		/* Errors so far went to the terminal; from now on there is none. */
-		if (daemon(0, 0) < 0)
-			fatal("daemon");
-		log_init("ksockd", LOG_TARGET_SYSLOG, conf->log_level);
-		notify_mainpid(getpid());
-	}
+	if (!foreground)
+		master_detach(conf);
 	proctitle_set("master");
 	statefile_init(&m.sf);
 	master_write_pid_file(&m);

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -370,6 +371,113 @@ class Control(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("-s status needs the daemon's runtime directory", r.stderr)
         self.assertIn("or set pid_file", r.stderr)
+
+
+TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z ksockd\[\d+\] [a-z]+: ")
+
+# In a mount namespace of its own: a /dev with only null/zero/urandom, and /dev/log only
+# when $SYSLOG names a socket to mount there; then ksockd without -f.
+NO_DEVLOG = r"""
+set -e
+mount --make-rprivate /
+mkdir -p "$T/dev"
+mount -t tmpfs tmpfs "$T/dev"
+for n in null zero urandom random; do touch "$T/dev/$n"; mount --bind "/dev/$n" "$T/dev/$n"; done
+if [ -n "$SYSLOG" ]; then touch "$T/dev/log"; mount --bind "$SYSLOG" "$T/dev/log"; fi
+mount --move "$T/dev" /dev
+exec "$KSOCKD" -c "$CONF"
+"""
+
+
+class Logs(unittest.TestCase):
+    def test_main_log_uses_the_access_log_timestamps(self):
+        with H.Daemon([H.listener("echo")]) as d:
+            d.wait_log(r"all 2 worker\(s\) ready")
+            lines = d.log().splitlines()
+        self.assertGreater(len(lines), 2)
+        for line in lines:
+            m = TIMESTAMP.match(line)
+            self.assertIsNotNone(m, line)
+            when = time.mktime(time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+            self.assertLess(abs(when - time.time()), 120, line)  # UTC, not local time
+
+    def detached(self, syslog_sock=None):
+        """ksockd without -f in a namespace where /dev/log is syslog_sock or absent."""
+        tmp = tempfile.mkdtemp(prefix="ksockd-oper-")
+        H._dirs.append(tmp)
+        os.chmod(tmp, 0o755)
+        pid_file = os.path.join(tmp, "ksockd.pid")
+        conf = os.path.join(tmp, "k.conf")
+        with open(conf, "w") as f:
+            f.write(H.render_config([H.listener("echo")], pid_file=pid_file, workers=1))
+        err = open(os.path.join(tmp, "stderr"), "w+")
+        self.addCleanup(err.close)
+        env = dict(os.environ, T=tmp, CONF=conf, KSOCKD=H.KSOCKD, SYSLOG=syslog_sock or "")
+        env.pop("JOURNAL_STREAM", None)
+        r = subprocess.run(["unshare", "-m", "sh", "-c", NO_DEVLOG], stdout=subprocess.DEVNULL,
+                           stderr=err, env=env, timeout=30)
+        self.assertEqual(r.returncode, 0)  # the parent returns once detached
+        with open(pid_file) as f:
+            pid = int(f.read())
+        self.addCleanup(lambda: subprocess.run([H.KSOCKD, "-s", "stop", "-c", conf],
+                                               capture_output=True, timeout=60))
+        return pid, conf, err
+
+    def wait_for(self, pred, what, timeout=10):
+        deadline = time.monotonic() + timeout * H.SLOW
+        while not pred():
+            self.assertLess(time.monotonic(), deadline, what)
+            time.sleep(0.05)
+
+    def test_without_dev_log_detached_lines_go_to_stderr(self):
+        pid, conf, err = self.detached()
+        self.assertEqual(cmdline(pid), "ksockd: master")
+        read = lambda: (err.seek(0), err.read())[1]  # noqa: E731
+        self.wait_for(lambda: "ready, serving 1 listener" in read(), "no line after detaching")
+        text = read()
+        self.assertIn("warning: nothing listens on /dev/log: detaching, but logging to standard "
+                      "error", text)
+        self.assertRegex(text, r"ksockd\[%d\] notice: ksockd \S+ starting 1 worker" % pid)
+        r = subprocess.run([H.KSOCKD, "-s", "stop", "-c", conf], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("notice: stopped", read())
+
+    def test_with_dev_log_detached_lines_go_to_syslog(self):
+        tmp = tempfile.mkdtemp(prefix="ksockd-oper-log-")
+        H._dirs.append(tmp)
+        path = os.path.join(tmp, "log")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        os.chmod(path, 0o666)
+        self.addCleanup(sock.close)
+        pid, conf, err = self.detached(path)
+        got = []
+        sock.settimeout(10 * H.SLOW)
+        while not any("ready, serving 1 listener" in g for g in got) and len(got) < 50:
+            got.append(sock.recv(4096).decode())
+        self.assertRegex(got[-1], r"^<29>.*ksockd\[%d\]: all 1 worker\(s\) ready" % pid)
+        err.seek(0)
+        self.assertNotIn("nothing listens on /dev/log", err.read())
+
+    def test_no_all_zero_udp_lines_at_reload(self):
+        ls = [H.listener("u1", protocol="udp"), H.listener("u2", protocol="udp")]
+        with H.Daemon(ls) as d:
+            for gen in (2, 3):
+                if gen == 3:  # traffic on u1: its final lines must then appear
+                    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+                        c.settimeout(5)
+                        c.sendto(b"ping\n", ("127.0.0.1", d.port("u1")))
+                        self.assertEqual(c.recv(100), b"ping\n")
+                d.reload()
+                d.wait_log(r"worker \d \(pid \d+, generation %d\) exited after draining"
+                           % (gen - 1), count=2)
+            log = d.log()
+        finals = re.findall(r"udp '(\w+)': worker \d: answered=(\d+) .*\(final\)", log)
+        self.assertEqual([f for f in finals if f[0] == "u2"], [], log)
+        self.assertIn(("u1", "1"), finals, log)
+        self.assertNotRegex(log, r"answered=0 dropped: too_big=0 rate=0 port=0 ratio=0 bcast=0 "
+                                 r"send_full=0 error=0 denied=0 kernel=0 \(final\)")
 
 
 class BindErrors(unittest.TestCase):
