@@ -514,6 +514,7 @@ static void conn_handshake(struct conn *c)
 	}
 	const struct tls_info *ti = tls_session_info(c->tls);
 	stats_add(c->l->stats, STAT_TLS_HANDSHAKE_OK, 1);
+	stats_observe(c->l->stats, &stats_hists[1], ev_now(c->w->loop) - c->started);
 	if (ti->resumed)
 		stats_add(c->l->stats, STAT_TLS_RESUMED, 1);
 	c->handshaking = false;
@@ -676,6 +677,7 @@ void conn_free(struct conn *c, const char *reason)
 				    .bytes_out = c->bytes_out, .reason = reason};
 	accesslog_write(&c->l->alog, &e);
 	stats_sub(c->l->stats, STAT_CONN_OPEN, 1);
+	stats_observe(c->l->stats, &stats_hists[0], ev_now(loop) - c->started);
 	/* Still reading the PROXY header: the session never began. */
 	stats_add(c->l->stats, c->proxy_hdr ? STAT_CLOSED_PROXY : conn_close_stat(reason), 1);
 	proxy_conn_free(c);

@@ -30,6 +30,7 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "procstat.h"
 #include "proctitle.h"
 #include "stats.h"
 #include "reuseport.h"
@@ -90,6 +91,7 @@ struct master {
 	struct stats *stats;     /* shared counters (stats.h), mapped before any fork */
 	struct shared *shared;   /* page shared with workers (drain flag) */
 	ev_timer drain_timer;    /* drain_delay: health says "draining", then the stop begins */
+	ev_timer sample_timer;   /* /proc samples of every process for process_* metrics */
 	struct activation act;   /* sockets passed by the service manager (activation.c) */
 	struct statefile sf;     /* status file for "ksockd -s reload" (statefile.c) */
 	struct watchdog wd;      /* worker pings, WATCHDOG=1 (watchdog.c) */
@@ -158,6 +160,7 @@ static void master_generation_ready(struct master *m)
 		snprintf(msg, sizeof msg, "generation %u serves %zu listener(s) with %u worker(s)",
 			 m->generation, m->conf->n_listeners, m->conf->workers);
 		statefile_reload_end(&m->sf, true, msg);
+		stats_reload_done(m->stats, true);
 	}
 	if (m->reload_pending) {
 		m->reload_pending = false;
@@ -206,6 +209,8 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	ev_timer_stop(loop, &m->respawn);
 	ev_timer_stop(loop, &m->kill_timer);
 	ev_timer_stop(loop, &m->drain_timer);
+	ev_ref(loop); /* undoes the master's ev_unref for the sample timer */
+	ev_timer_stop(loop, &m->sample_timer);
 	watchdog_stop(&m->wd, loop);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_close_pipe(p);
@@ -457,6 +462,7 @@ static void master_reload(struct master *m)
 		log_err("reload rejected, keeping the running config: %s", err);
 		notify_reload_failed(err);
 		statefile_reload_end(&m->sf, false, err);
+		stats_reload_done(m->stats, false);
 		return;
 	}
 	bool *kept = calloc(m->conf->n_listeners, sizeof *kept);
@@ -468,6 +474,7 @@ static void master_reload(struct master *m)
 		log_err("reload rejected, keeping the running config: %s", err);
 		notify_reload_failed(err);
 		statefile_reload_end(&m->sf, false, err);
+		stats_reload_done(m->stats, false);
 		conf_free(conf);
 		free(kept);
 		return;
@@ -590,6 +597,20 @@ static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	}
 }
 
+/* Samples the master and each live worker into the shared counters (procstat.h). */
+static void master_sample_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = container_of(t, struct master, sample_timer);
+	struct proc_sample ps;
+	(void)loop;
+	(void)revents;
+	if (procstat_read(getpid(), &ps) == 0)
+		stats_sample_store(m->stats, -1, &ps);
+	for (struct wproc *p = m->procs; p; p = p->next)
+		if (p->stats_slot >= 0 && procstat_read(p->pid, &ps) == 0)
+			stats_sample_store(m->stats, p->stats_slot, &ps);
+}
+
 /* One watchdog round: ping every worker, WATCHDOG=1 if the serving ones all answered. */
 static void master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -710,6 +731,9 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	ev_timer_init(&m.respawn, master_respawn_cb, 0, 0);
 	ev_timer_init(&m.kill_timer, master_kill_cb, 0, 0);
 	ev_timer_init(&m.drain_timer, master_drain_cb, 0, 0);
+	ev_timer_init(&m.sample_timer, master_sample_cb, 0, PROCSTAT_INTERVAL);
+	ev_timer_start(m.loop, &m.sample_timer);
+	ev_unref(m.loop); /* sampling alone does not keep the master running */
 	m.generation = 1;
 	statefile_set(&m.sf, "starting", m.generation);
 	watchdog_start(&m.wd, m.loop, master_watchdog_cb);
@@ -719,6 +743,8 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 
 	ev_run(m.loop, 0);
 
+	ev_ref(m.loop);
+	ev_timer_stop(m.loop, &m.sample_timer);
 	watchdog_stop(&m.wd, m.loop);
 	statefile_free(&m.sf);
 	activation_free(&m.act);

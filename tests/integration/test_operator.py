@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
@@ -478,6 +479,143 @@ class Logs(unittest.TestCase):
         self.assertIn(("u1", "1"), finals, log)
         self.assertNotRegex(log, r"answered=0 dropped: too_big=0 rate=0 port=0 ratio=0 bcast=0 "
                                  r"send_full=0 error=0 denied=0 kernel=0 \(final\)")
+
+
+def scrape(port):
+    """The /metrics exposition as {series: value}, and its text."""
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    series = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            series[k] = float(v)
+    return series, body
+
+
+class Metrics(unittest.TestCase):
+    """New metrics against the real daemon; promtool stays clean."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ksockd-oper-")
+        H._dirs.append(cls.tmp)
+        os.chmod(cls.tmp, 0o755)
+        key, cert = self_signed(cls.tmp)
+        os.chmod(key, 0o644)  # workers run as nobody in this test
+        cls.cert = cert
+        cls.ls = [H.listener("echo"), H.listener("m", "metrics"),
+                  H.listener("t", protocol="tls", certificate=cert, key=key)]
+        cls.d = H.Daemon(cls.ls)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+
+    def wait_scrape(self, pred, what):
+        deadline = time.monotonic() + 15 * H.SLOW
+        while True:
+            m, body = scrape(self.d.port("m"))
+            if pred(m):
+                return m, body
+            self.assertLess(time.monotonic(), deadline, "%s; got:\n%s" % (what, body))
+            time.sleep(0.1)
+
+    def test_promtool_is_clean(self):
+        _, body = scrape(self.d.port("m"))
+        r = subprocess.run(["promtool", "check", "metrics"], input=body.encode(),
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout + r.stderr, b"")
+
+    def test_build_info_matches_V(self):
+        m, _ = scrape(self.d.port("m"))
+        v = {l.split(" ", 1)[0]: l for l in ksockd("-V").stdout.splitlines()}
+        info = [k for k in m if k.startswith("ksockd_build_info{")]
+        self.assertEqual(len(info), 1)
+        self.assertEqual(m[info[0]], 1)
+        self.assertIn('version="%s"' % v["ksockd"].split()[1], info[0])
+        self.assertIn('gnutls="%s"' % v["GnuTLS"].split()[1], info[0])
+        self.assertIn('libev="%s"' % v["libev"].split()[1], info[0])
+
+    def test_bytes_names_follow_prometheus_with_old_names_deprecated(self):
+        with H.connect(self.d.port("echo")) as s:
+            s.sendall(b"twelve bytes\n")
+            self.assertEqual(H.recv_until(s), b"twelve bytes\n")
+        m, body = self.wait_scrape(
+            lambda m: sum(v for k, v in m.items() if k.startswith('ksockd_sent_bytes_total{'
+                                                                  'listener="echo"')) >= 13,
+            "the echo to be counted")
+        for new, old in (("received_bytes", "bytes_received"), ("sent_bytes", "bytes_sent")):
+            for w in range(2):
+                k = '{listener="echo",worker="%d"}' % w
+                self.assertEqual(m["ksockd_%s_total%s" % (new, k)], m["ksockd_%s_total%s" % (old, k)])
+            self.assertIn("# HELP ksockd_%s_total Deprecated, removed in 0.2: use ksockd_%s_total."
+                          % (old, new), body)
+
+    def test_process_metrics_of_master_and_workers(self):
+        m, _ = self.wait_scrape(lambda m: m.get('process_open_fds{process="master"}', 0) > 0 and
+                                all(m.get('process_open_fds{process="worker",worker="%d"}' % w, 0)
+                                    > 0 for w in range(2)), "the first /proc sample")
+        with open("/proc/%d/statm" % self.d.pid) as f:
+            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        got = m['process_resident_memory_bytes{process="master"}']
+        self.assertLess(abs(got - rss), rss / 2, (got, rss))
+        fds = len(os.listdir("/proc/%d/fd" % self.d.pid))
+        self.assertLess(abs(m['process_open_fds{process="master"}'] - fds), 5)
+        self.assertEqual(sorted(k for k in m if k.startswith("process_cpu_seconds_total{")),
+                         ['process_cpu_seconds_total{process="master"}',
+                          'process_cpu_seconds_total{process="worker",worker="0"}',
+                          'process_cpu_seconds_total{process="worker",worker="1"}'])
+
+    def test_histograms_of_connection_duration_and_tls_handshakes(self):
+        def hist(m, fam, listener):
+            return {k: v for k, v in m.items() if k.startswith(fam) and
+                    'listener="%s"' % listener in k}
+        before, _ = scrape(self.d.port("m"))
+        b = hist(before, "ksockd_connection_duration_seconds", "echo")
+        with H.connect(self.d.port("echo")) as s:
+            s.sendall(b"x\n")
+            self.assertEqual(H.recv_until(s), b"x\n")
+            time.sleep(0.6)  # the duration being measured, not a synchronisation
+        fam = "ksockd_connection_duration_seconds"
+        key = lambda suffix, le=None: '%s_%s{listener="echo"%s}' % (  # noqa: E731
+            fam, suffix, ',le="%s"' % le if le else "")
+        m, _ = self.wait_scrape(lambda m: m[key("count")] == b[key("count")] + 1,
+                                "the connection to be observed")
+        self.assertEqual(m[key("bucket", "0.5")], b[key("bucket", "0.5")])
+        self.assertEqual(m[key("bucket", "+Inf")], b[key("bucket", "+Inf")] + 1)
+        self.assertGreaterEqual(m[key("sum")] - b[key("sum")], 0.6)
+        # One TLS handshake: counted in the handshake histogram of listener t.
+        tfam = "ksockd_tls_handshake_duration_seconds"
+        t0 = before['%s_count{listener="t"}' % tfam]
+        r = subprocess.run(["gnutls-cli", "--x509cafile", self.cert, "-p", str(self.d.port("t")),
+                            "localhost"], input=b"hi\n", capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m, _ = self.wait_scrape(lambda m: m['%s_count{listener="t"}' % tfam] == t0 + 1,
+                                "the handshake to be observed")
+        self.assertGreater(m['%s_sum{listener="t"}' % tfam], before['%s_sum{listener="t"}' % tfam])
+        self.assertNotIn('%s_count{listener="echo"}' % tfam, m)  # TLS listeners only
+
+    def test_reload_metrics(self):
+        m0, _ = scrape(self.d.port("m"))
+        ok0 = m0['ksockd_reloads_total{result="ok"}']
+        bad0 = m0['ksockd_reloads_total{result="rejected"}']
+        t0 = m0["ksockd_config_last_reload_success_timestamp_seconds"]
+        self.assertEqual(m0["ksockd_config_last_reload_successful"], 1)
+        with open(self.d.conf_path, "a") as f:
+            f.write("bogus = 1;\n")
+        self.d.reload(expect_ok=False)
+        m, _ = self.wait_scrape(lambda m: m['ksockd_reloads_total{result="rejected"}'] == bad0 + 1,
+                                "the rejected reload")
+        self.assertEqual(m["ksockd_config_last_reload_successful"], 0)
+        self.assertEqual(m["ksockd_config_last_reload_success_timestamp_seconds"], t0)
+        self.d.reload(self.ls)
+        m, _ = self.wait_scrape(lambda m: m['ksockd_reloads_total{result="ok"}'] == ok0 + 1,
+                                "the good reload")
+        self.assertEqual(m["ksockd_config_last_reload_successful"], 1)
+        self.assertGreater(m["ksockd_config_last_reload_success_timestamp_seconds"], t0)
+        self.assertLess(abs(m["ksockd_config_last_reload_success_timestamp_seconds"] - time.time()),
+                        60)
 
 
 class BindErrors(unittest.TestCase):
