@@ -618,6 +618,99 @@ class Metrics(unittest.TestCase):
                         60)
 
 
+PEERS = ["nginx", "haproxy", "prometheus", "openbsd-inetd", "inetd", "xinetd", "redis-server"]
+SHIM = """#!/bin/sh
+echo "$(basename "$0") $*" >> "$SHIM_LOG"
+[ "$(basename "$0")" = dpkg-query ] && exit 1   # nothing is installed
+[ "$(basename "$0")" = sudo ] && [ "$1" = tee ] && cat >/dev/null
+exit 0
+"""
+
+
+class InstallDeps(unittest.TestCase):
+    """tools/install-deps, run for real as a plain user on a PATH where dpkg-query says
+    nothing is installed and sudo only records what it was asked to run."""
+
+    def run_install_deps(self, *args):
+        tmp = tempfile.mkdtemp(prefix="ksockd-oper-deps-")
+        H._dirs.append(tmp)
+        os.chmod(tmp, 0o777)
+        for name in ("sudo", "dpkg-query"):
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(SHIM)
+            os.chmod(os.path.join(tmp, name), 0o755)
+        log = os.path.join(tmp, "log")
+        env = dict(os.environ, PATH=tmp + ":/usr/bin:/bin:/usr/sbin:/sbin", SHIM_LOG=log)
+        r = subprocess.run([os.path.join(SRC, "tools", "install-deps")] + list(args), env=env,
+                           capture_output=True, text=True, timeout=60, preexec_fn=as_nobody)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(log) as f:
+            calls = [l for l in f.read().splitlines() if l.startswith("sudo ")]
+        install = [c for c in calls if c.startswith("sudo apt-get install")]
+        self.assertEqual(len(install), 1, calls)
+        return set(install[0].split()[6:]), calls
+
+    def test_run_command_installs_build_and_run_dependencies_only(self):
+        pkgs, calls = self.run_install_deps()
+        self.assertEqual(pkgs, {"build-essential", "autoconf", "automake", "libtool",
+                                "pkg-config", "libev-dev", "libgnutls28-dev", "libconfig-dev",
+                                "libsystemd-dev", "gnutls-bin", "netcat-openbsd", "curl"})
+        self.assertEqual([c for c in calls if "systemctl" in c or "update-rc.d" in c], [])
+
+    def test_test_command_adds_test_peers_and_disables_their_services(self):
+        pkgs, calls = self.run_install_deps("--test")
+        for p in ("nginx-light", "haproxy", "prometheus", "check", "valgrind", "socat",
+                  "sslscan", "libev-dev", "netcat-openbsd"):
+            self.assertIn(p, pkgs)
+        # A policy-rc.d keeps every service from starting while apt runs (the machine's own
+        # if it has one, else one of ours, removed afterwards).
+        if not os.path.exists("/usr/sbin/policy-rc.d"):
+            self.assertIn("sudo tee /usr/sbin/policy-rc.d", calls)
+            self.assertIn("sudo rm -f /usr/sbin/policy-rc.d", calls)
+        disables = [i for i, c in enumerate(calls) if "systemctl disable" in c]
+        self.assertTrue(disables, calls)  # the test peers were just installed: units exist
+        self.assertLess(calls.index([c for c in calls if "apt-get install" in c][0]), disables[0])
+        for s in PEERS:
+            if os.path.exists("/lib/systemd/system/%s.service" % s):
+                self.assertIn("sudo systemctl disable --quiet %s.service" % s, calls)
+            if os.path.exists("/etc/init.d/%s" % s):
+                self.assertIn("sudo update-rc.d %s disable" % s, calls)
+
+    def test_no_test_peer_is_enabled_on_this_machine(self):
+        # systemctl is-enabled needs systemd as PID 1: read the links it would read.
+        wants = []
+        for d in os.listdir("/etc/systemd/system"):
+            if d.endswith(".wants"):
+                wants += os.listdir(os.path.join("/etc/systemd/system", d))
+        rc = []
+        for d in ("/etc/rc2.d", "/etc/rc3.d", "/etc/rc4.d", "/etc/rc5.d"):
+            if os.path.isdir(d):
+                rc += [n[3:] for n in os.listdir(d) if n.startswith("S")]
+        for s in PEERS:
+            self.assertNotIn(s + ".service", wants, "%s.service is enabled" % s)
+            self.assertNotIn(s, rc, "%s starts at boot (SysV)" % s)
+
+
+class OfflineBuild(unittest.TestCase):
+    """The unit tests (what dpkg-buildpackage runs) pass with no network, no DNS and an
+    empty /etc/hosts, as in Debian's build chroots."""
+
+    def test_unit_tests_need_no_resolver(self):
+        build = os.path.dirname(os.path.abspath(H.KSOCKD))
+        script = ("mount --make-rprivate / && mount --bind /dev/null /etc/hosts && "
+                  "mount --bind /dev/null /etc/resolv.conf && "
+                  'for t in "$@"; do "$t" >/dev/null 2>"$t.offline.log" || '
+                  '{ cat "$t.offline.log" >&2; exit 1; }; rm -f "$t.offline.log"; done')
+        units = sorted(os.path.join(build, "tests", "unit", n)
+                       for n in os.listdir(os.path.join(build, "tests", "unit"))
+                       if n.startswith("test_") and "." not in n and "-" not in n)
+        self.assertIn(os.path.join(build, "tests", "unit", "test_conf"), units)
+        r = subprocess.run(["unshare", "-m", "-n", "sh", "-c", script, "sh"] + units,
+                           capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, CK_DEFAULT_TIMEOUT="30"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
 class BindErrors(unittest.TestCase):
     """bind(2) failures name FILE:LINE, the listener and the fix, at start and at reload."""
 
