@@ -257,8 +257,12 @@ static bool get_number(struct loader *ld, const config_setting_t *s, const struc
 		return false;
 	}
 	if (v < def->min || v > def->max) {
-		fail_at(ld, s, "'%s' must be between %.15g and %.15g, not %.15g", def->name,
-			def->min, def->max, v);
+		/* libconfig 1.5 wraps an integer past 2^31-1 written without L into 32 bits. */
+		bool wrapped = t == CONFIG_TYPE_INT && def->max > 2147483647.0 && v < 0;
+		fail_at(ld, s, "'%s' must be between %.15g and %.15g, not %.15g%s", def->name,
+			def->min, def->max, v,
+			wrapped ? "; an integer above 2147483647 needs an L suffix (4294967295L)"
+				: "");
 		return false;
 	}
 	*out = v;

@@ -244,6 +244,9 @@ static const struct bad_case bad[] = {
 	{"idle_timeout = 9999999;\nlisteners = (" L_ECHO ");\n",
 	 "1: 'idle_timeout' must be between 0 and 2678400, not 9999999"},
 	{"workres = 2;\nlisteners = (" L_ECHO ");\n", "1: unknown setting 'workres'; did you mean 'workers'?"},
+	{"worker_buffer_limit = 4294967295;\nlisteners = (" L_ECHO ");\n",
+	 "1: 'worker_buffer_limit' must be between 0 and 4294967295, not -1; an integer above "
+	 "2147483647 needs an L suffix (4294967295L)"},
 	{"name = \"x\";\nlisteners = (" L_ECHO ");\n",
 	 "1: unknown setting 'name'; 'name' belongs inside a listener { ... }"},
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
