@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -658,11 +659,18 @@ static void master_detach(const struct conf *conf)
 {
 	bool sys = log_syslog_available();
 	int keep = -1;
-	if (!sys) {
+	struct stat st;
+	/* A pipe held open by a detached daemon would block whoever reads it to its end. */
+	bool pipe = fstat(STDERR_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	if (!sys && !pipe) {
 		log_warnx("nothing listens on %s: detaching, but logging to standard error",
 			  LOG_SYSLOG_SOCKET);
 		keep = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-	}
+	} else if (!sys)
+		log_warnx("nothing listens on %s and standard error is a pipe, which a detached "
+			  "daemon must not hold: later log lines are lost; run ksockd -f, or send "
+			  "standard error to a file",
+			  LOG_SYSLOG_SOCKET);
 	if (daemon(0, 0) < 0)
 		fatal("daemon");
 	if (keep >= 0) {

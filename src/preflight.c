@@ -37,6 +37,7 @@ struct pf {
 	FILE *out;
 	struct preflight_result *r;
 	bool cap_bind;      /* this process may bind ports below unpriv_start */
+	bool can_bind;      /* this process may create IP sockets at all (see sandboxed()) */
 	unsigned unpriv_start; /* lowest port anyone may bind (sysctl) */
 };
 
@@ -88,10 +89,28 @@ static unsigned unprivileged_port_start(void)
 	return v;
 }
 
+/*
+ * Neither IPv4 nor IPv6 sockets can be created: a sandbox such as systemd's
+ * RestrictAddressFamilies=AF_UNIX (ksockd-socket.service, whose ExecStartPre
+ * runs -t). Such a ksockd cannot bind anything itself: its sockets come from
+ * the service manager, so the bind checks do not apply.
+ */
+static bool sandboxed(void)
+{
+	int v4 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int v6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool none = v4 < 0 && v6 < 0;
+	if (v4 >= 0)
+		close(v4);
+	if (v6 >= 0)
+		close(v6);
+	return none;
+}
+
 /* A port below the unprivileged limit needs CAP_NET_BIND_SERVICE in the process that binds. */
 static void check_port(struct pf *pf, const struct listener_conf *lc)
 {
-	if (lc->port >= pf->unpriv_start || pf->cap_bind)
+	if (lc->port >= pf->unpriv_start || pf->cap_bind || !pf->can_bind)
 		return;
 	char hint[320];
 	report(pf, PF_ERROR, lc, "cannot bind %s port %u as uid %u: %s", proto_name(lc->protocol),
@@ -102,6 +121,8 @@ static void check_port(struct pf *pf, const struct listener_conf *lc)
 /* The address must be one of this host's: bind it with port 0 (any free port) and close. */
 static void check_address(struct pf *pf, const struct listener_conf *lc)
 {
+	if (!pf->can_bind)
+		return;
 	struct sockaddr_storage a = lc->addr;
 	int type = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	if (a.ss_family == AF_INET)
@@ -172,7 +193,7 @@ static void (*const checks[])(struct pf *, const struct listener_conf *) = {
 
 void preflight_run(const struct conf *conf, FILE *out, struct preflight_result *r)
 {
-	struct pf pf = {conf, out, r, has_cap_net_bind(), unprivileged_port_start()};
+	struct pf pf = {conf, out, r, has_cap_net_bind(), !sandboxed(), unprivileged_port_start()};
 	r->errors = r->warnings = 0;
 	for (size_t i = 0; i < conf->n_listeners; i++)
 		for (size_t c = 0; c < sizeof checks / sizeof checks[0]; c++)

@@ -5,7 +5,9 @@
  * this host and this user could start it (each address is on the host, each
  * port below the unprivileged limit comes with CAP_NET_BIND_SERVICE) and
  * warns about risky but legal choices (a stats or metrics listener open on
- * every address, a private key other users can read). Reads the system
+ * every address, a private key other users can read). In a sandbox that
+ * allows no IP sockets at all (a socket-activated unit) the bind checks are
+ * skipped: the service manager binds. Reads the system
  * (sockets bound to port 0 and closed at once, /proc, stat); changes nothing.
  */
 #ifndef KSOCKD_PREFLIGHT_H

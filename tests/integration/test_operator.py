@@ -444,6 +444,25 @@ class Logs(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("notice: stopped", read())
 
+    def test_without_dev_log_a_pipe_is_not_held_open(self):
+        tmp = tempfile.mkdtemp(prefix="ksockd-oper-")
+        H._dirs.append(tmp)
+        os.chmod(tmp, 0o755)
+        pid_file = os.path.join(tmp, "ksockd.pid")
+        conf = os.path.join(tmp, "k.conf")
+        with open(conf, "w") as f:
+            f.write(H.render_config([H.listener("echo")], pid_file=pid_file, workers=1))
+        env = dict(os.environ, T=tmp, CONF=conf, KSOCKD=H.KSOCKD, SYSLOG="")
+        env.pop("JOURNAL_STREAM", None)
+        # capture_output: a pipe; it reaches EOF once the parent has detached.
+        r = subprocess.run(["unshare", "-m", "sh", "-c", NO_DEVLOG], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, env=env, timeout=30)
+        self.addCleanup(lambda: subprocess.run([H.KSOCKD, "-s", "stop", "-c", conf],
+                                               capture_output=True, timeout=60))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("nothing listens on /dev/log and standard error is a pipe, which a "
+                      "detached daemon must not hold: later log lines are lost", r.stderr)
+
     def test_with_dev_log_detached_lines_go_to_syslog(self):
         tmp = tempfile.mkdtemp(prefix="ksockd-oper-log-")
         H._dirs.append(tmp)

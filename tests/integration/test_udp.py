@@ -276,11 +276,12 @@ class Reload(unittest.TestCase):
                 self.assertEqual(exchange(s, b"before\n")[0], b"before\n")
                 d.reload()
                 self.assertEqual(exchange(s, b"after\n")[0], b"after\n")
-            # The old worker that answered logged its final counts as it drained; one
-            # that saw nothing logs no all-zero line.
+            # The old workers that answered logged their final counts as they drained;
+            # one that saw nothing logs no all-zero line.
             d.wait_log(r"worker \d \(pid \d+, generation 1\) exited after draining", count=2)
             finals = re.findall(r"udp 'echo': worker \d+: answered=(\d+) .*\(final\)", d.log())
-            self.assertEqual(finals, ["1"])
+            self.assertGreaterEqual(sum(int(n) for n in finals), 1, d.log())
+            self.assertNotIn("0", finals, d.log())
 
 
 class Burst(unittest.TestCase):
