@@ -514,7 +514,8 @@ static void conn_handshake(struct conn *c)
 	}
 	const struct tls_info *ti = tls_session_info(c->tls);
 	stats_add(c->l->stats, STAT_TLS_HANDSHAKE_OK, 1);
-	stats_observe(c->l->stats, &stats_hists[1], ev_now(c->w->loop) - c->started);
+	/* ev_time, not the loop's cached ev_now: a handshake can end in its accept's iteration. */
+	stats_observe(c->l->stats, &stats_hists[1], ev_time() - c->started);
 	if (ti->resumed)
 		stats_add(c->l->stats, STAT_TLS_RESUMED, 1);
 	c->handshaking = false;

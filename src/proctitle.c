@@ -19,6 +19,8 @@ extern char **environ;
 static struct {
 	char *start; /* argv[0] */
 	size_t len;  /* bytes up to the end of the last contiguous string */
+	char **env;  /* the environment's copy: kept for the process's life (setenv may
+		      * replace environ later; the copy must stay reachable) */
 } area;
 
 void proctitle_init(int argc, char **argv)
@@ -47,7 +49,7 @@ void proctitle_init(int argc, char **argv)
 			goto done;
 		}
 	}
-	environ = copy;
+	environ = area.env = copy;
 done:
 	area.start = argv[0];
 	area.len = (size_t)(end - argv[0]);

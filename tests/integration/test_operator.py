@@ -329,17 +329,21 @@ class Control(unittest.TestCase):
             self.assertRegex(r.stdout, r"^ksockd: running, pid %d, ready, generation 1, 0 "
                                        r"reload\(s\) requested" % d.pid)
             self.assertTrue(os.path.exists(os.path.join(run_dir, "ksockd.status")))
-            # Titles: the master and each worker say what they are.
-            self.assertEqual(cmdline(d.pid), "ksockd: master")
-            self.assertEqual(sorted(cmdline(p) for p in d.workers()),
-                             ["ksockd: worker 0 (generation 1)", "ksockd: worker 1 (generation 1)"])
+            # Titles: the master and each worker say what they are (under valgrind,
+            # /proc shows valgrind's own command line whatever the client writes).
+            if not H.VALGRIND:
+                self.assertEqual(cmdline(d.pid), "ksockd: master")
+                self.assertEqual(sorted(cmdline(p) for p in d.workers()),
+                                 ["ksockd: worker 0 (generation 1)",
+                                  "ksockd: worker 1 (generation 1)"])
             r = ctl("reload")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("reload done", r.stdout)
             d.wait_log(r"reload 1: all 2 new worker\(s\) ready")
             titles = [cmdline(p) for p in d.workers()]
-            self.assertIn("ksockd: worker 0 (generation 2)", titles)
-            self.assertIn("ksockd: worker 1 (generation 2)", titles)
+            if not H.VALGRIND:
+                self.assertIn("ksockd: worker 0 (generation 2)", titles)
+                self.assertIn("ksockd: worker 1 (generation 2)", titles)
             r = ctl("reopen")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout, "ksockd: pid %d reopens its log files\n" % d.pid)
