@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "conf_diag.h"
+#include "conf_dump.h"
 #include "handler.h"
 
 static char path[64];
@@ -388,6 +389,54 @@ START_TEST(bind_hints_name_the_fix)
 }
 END_TEST
 
+/* ksockd -T: the dump of a config loads to a config whose dump is the same. */
+static char *dump_of(const struct conf *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	conf_dump(c, f);
+	ck_assert_int_eq(fclose(f), 0);
+	/* Drop the comment lines: they name the source file, which differs. */
+	char *out = calloc(1, len + 1), *o = out;
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+		if (line[strspn(line, " ")] != '#')
+			o += sprintf(o, "%s\n", line);
+	free(buf);
+	return out;
+}
+
+START_TEST(dump_reads_back_to_the_same_config)
+{
+	char err[512] = "";
+	struct conf *c = load_text("workers = 3;\nworker_buffer_limit = 4294967295L;\n"
+				   "log_level = \"debug\";\nidle_timeout = 0.25;\nlisteners = (\n" L_ECHO
+				   ",\n{ name = \"u\"; protocol = \"udp\"; address = \"::\"; port = 9;"
+				   " handler = \"echo\"; ipv6_only = false; udp_rate = 0;"
+				   " allow = [\"10.0.0.0/8\", \"::1\"]; deny = \"10.1.0.0/16\"; },\n"
+				   "{ name = \"p\\\"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 10;"
+				   " handler = \"whoami\"; proxy_protocol = \"optional\";"
+				   " proxy_trusted = [\"192.0.2.0/24\"]; max_line = 77; }\n);\n",
+				   err, sizeof err);
+	ck_assert_msg(c != NULL, "unexpected error: %s", err);
+	char *first = dump_of(c);
+	struct conf *again = load_text(first, err, sizeof err);
+	ck_assert_msg(again != NULL, "the dump does not load: %s\n%s", err, first);
+	char *second = dump_of(again);
+	ck_assert_str_eq(first, second);
+	ck_assert_ptr_nonnull(strstr(first, "worker_buffer_limit = 4294967295L;\n"));
+	ck_assert_ptr_nonnull(strstr(first, "    name = \"p\\\"q\";\n"));
+	ck_assert_ptr_nonnull(strstr(first, "    allow = [ \"10.0.0.0/8\", \"::1/128\" ];\n"));
+	ck_assert_uint_eq(again->listeners[2].limits.max_line, 77);
+	ck_assert_double_eq(again->limits.idle_timeout, 0.25);
+	free(first);
+	free(second);
+	conf_free(c);
+	conf_free(again);
+}
+END_TEST
+
 START_TEST(missing_file_is_reported)
 {
 	char err[512] = "";
@@ -413,6 +462,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, suggestions_only_for_near_words);
 	tcase_add_loop_test(tc, address_hints_name_the_trap, 0, (int)(sizeof hints / sizeof hints[0]));
 	tcase_add_test(tc, bind_hints_name_the_fix);
+	tcase_add_test(tc, dump_reads_back_to_the_same_config);
 	suite_add_tcase(s, tc);
 	return s;
 }
