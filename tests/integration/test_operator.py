@@ -754,6 +754,21 @@ class BindErrors(unittest.TestCase):
         finally:
             busy.close()
 
+    def test_low_port_as_a_plain_user_at_start(self):
+        tmp = tempfile.mkdtemp(prefix="ksockd-oper-")
+        H._dirs.append(tmp)
+        os.chmod(tmp, 0o755)
+        path = os.path.join(tmp, "k.conf")
+        with open(path, "w") as f:
+            f.write(H.render_config([H.listener("echo"), H.listener("low", port=80)]))
+        os.chmod(path, 0o644)
+        r = subprocess.run([H.KSOCKD, "-f", "-c", path], capture_output=True, text=True,
+                           timeout=30, preexec_fn=as_nobody, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("%s:%d: listener 'low': cannot bind tcp 127.0.0.1:80: Permission denied; "
+                      "ports below 1024 need CAP_NET_BIND_SERVICE" % (path, line_of(path, "low")),
+                      r.stderr)
+
     def test_host_port_in_an_ipv6_address_at_start(self):
         d = H.Daemon([H.listener("echo"), H.listener("v6", address="::1:2572", port=2572)],
                      wait_ready=False)
