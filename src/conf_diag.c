@@ -240,7 +240,7 @@ static void next(struct scan *sc)
 	sc->p = p + 1;
 }
 
-/* The current token in words: 'port', the string "abc", the number 7, ';', end of file. */
+/* The current token in words: 'port', string "abc", number 7, ';', end of file. */
 static const char *tok_text(const struct scan *sc, char *buf, size_t len)
 {
 	int n = sc->len > TOKEN_QUOTE ? TOKEN_QUOTE : (int)sc->len;
@@ -248,8 +248,8 @@ static const char *tok_text(const struct scan *sc, char *buf, size_t len)
 	switch (sc->tok) {
 	case T_EOF: snprintf(buf, len, "end of file"); break;
 	case T_NAME: snprintf(buf, len, "'%.*s%s'", n, sc->start, more); break;
-	case T_STRING: snprintf(buf, len, "the string %.*s%s", n, sc->start, more); break;
-	case T_NUMBER: snprintf(buf, len, "the number %.*s", n, sc->start); break;
+	case T_STRING: snprintf(buf, len, "string %.*s%s", n, sc->start, more); break;
+	case T_NUMBER: snprintf(buf, len, "number %.*s", n, sc->start); break;
 	case T_BOOL: snprintf(buf, len, "%.*s", n, sc->start); break;
 	case T_PUNCT: snprintf(buf, len, "'%c'", sc->ch); break;
 	case T_BAD:

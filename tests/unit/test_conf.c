@@ -239,7 +239,7 @@ static const struct bad_case bad[] = {
 	 "3: duplicate setting 'port' (first set at line 2): keep one"},
 	{"listeners = (" L_ECHO "\n", "2: unexpected end of file, expected ')' to close the list "
 				     "opened at line 1"},
-	{"workers = 1 2;\nlisteners = (" L_ECHO ");\n", "1: unexpected the number 2, expected a setting name"},
+	{"workers = 1 2;\nlisteners = (" L_ECHO ");\n", "1: unexpected number 2, expected a setting name"},
 	{"max_line = 0;\nlisteners = (" L_ECHO ");\n",
 	 "1: 'max_line' must be between 1 and 16777216, not 0"},
 	{"idle_timeout = 9999999;\nlisteners = (" L_ECHO ");\n",
