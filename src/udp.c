@@ -484,7 +484,12 @@ void udp_close(struct listener *l)
 	struct udp *u = l->udp;
 	if (l->state == LISTENER_CLOSED)
 		return;
-	udp_log_counts(u, LOG_INFO, udp_kernel_drops(u), " (final)");
+	/* The final line only when something happened: a reload closes every
+	 * worker's UDP listeners, and all-zero lines hide the ones that matter. */
+	static const struct udp_counts zero;
+	unsigned kernel = udp_kernel_drops(u);
+	if (memcmp(&u->n, &zero, sizeof zero) != 0 || kernel != u->kernel_logged)
+		udp_log_counts(u, LOG_INFO, kernel, " (final)");
 	ev_io_stop(l->w->loop, &l->io);
 	ev_timer_stop(l->w->loop, &u->log_timer);
 	close(l->fd);

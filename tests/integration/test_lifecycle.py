@@ -71,7 +71,7 @@ class Reload(unittest.TestCase):
                     with open(d.conf_path, "a") as f:
                         f.write("this is not valid;\n")
                     d.reload(expect_ok=False)
-                    d.wait_log(r"reload rejected, keeping the running config: %s:\d+: syntax error" % d.conf_path)
+                    d.wait_log(r"reload rejected, keeping the running config: %s:\d+: unexpected 'is', expected '=' after 'this'" % d.conf_path)
                 elif n == 5:
                     added = H.listener("added", "hello")
                     d.reload([kept, added])

@@ -350,8 +350,12 @@ class Reload(unittest.TestCase):
                 self.assertEqual(exchange(s, b"before\n")[0], b"before\n")
                 d.reload()
                 self.assertEqual(exchange(s, b"after\n")[0], b"after\n")
-            # The old generation logged its final counts as it drained.
-            d.wait_log(r"udp 'echo': worker \d+: answered=\d+ .*\(final\)", count=2)
+            # The old workers that answered logged their final counts as they drained;
+            # one that saw nothing logs no all-zero line.
+            d.wait_log(r"worker \d \(pid \d+, generation 1\) exited after draining", count=2)
+            finals = re.findall(r"udp 'echo': worker \d+: answered=(\d+) .*\(final\)", d.log())
+            self.assertGreaterEqual(sum(int(n) for n in finals), 1, d.log())
+            self.assertNotIn("0", finals, d.log())
 
 
 class Burst(unittest.TestCase):
