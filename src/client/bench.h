@@ -3,6 +3,10 @@
  * the threads and reports progress; bench_conn.c runs one thread's libev loop
  * of connections; bench_report.c prints the progress line and the summary.
  *
+ * `--idle N` (bench_idle.c) forks --procs processes that each open their
+ * share of N connections, do one round trip on each and hold them silent;
+ * they report to the parent through a pipe, which prints the figures.
+ *
  * Per line the hot path costs no allocation: every connection writes from
  * one shared buffer holding `pipeline` copies of the line (all lines are the
  * same), frames replies with memchr in a per-thread read buffer, and keeps
@@ -61,6 +65,13 @@ struct bench_opts {
 	int json;                   /* --json */
 	int quiet;                  /* -q: no progress line */
 	struct addrinfo *ai;        /* the resolved address (first one is used) */
+	unsigned idle;              /* --idle: connections to hold in all (0: off) */
+	unsigned procs;             /* --procs: processes sharing them */
+	unsigned window;            /* idle: connections being established at once (-c) */
+	struct in_addr *src;        /* --source addresses, NULL: the kernel chooses */
+	unsigned nsrc;              /* their number */
+	unsigned src_offset;        /* this process's first source address */
+	int report_fd;              /* idle: this process's pipe to the parent */
 	struct tls_client tc;       /* shared TLS context */
 };
 
@@ -105,7 +116,33 @@ struct bench_thread {
 	ev_async *done;              /* sent when it finished */
 	int finished;                /* set (atomically) before done is sent */
 	int stop_req;                /* set (atomically) by the main thread on SIGINT */
+	unsigned src_next;           /* --source: connections bound so far */
+	unsigned idle_next;          /* idle: next connection to start */
+	unsigned idle_pending;       /* idle: started, round trip not done yet */
+	unsigned held;               /* idle: connections held now */
+	unsigned held_at_end;        /* idle: held when the thread stopped */
+	uint64_t idle_failed;        /* idle: connections that failed before being held */
+	unsigned long long built_ns; /* idle: when the last one was held or failed */
+	int built;                   /* idle: set (atomically) once every one was tried */
 };
+
+/* What an idle process tells its parent: once when building is over, once
+ * when it ends (one write each, smaller than PIPE_BUF, so never torn). */
+struct idle_report {
+	int final;                    /* 0: every connection tried; 1: the process ends */
+	unsigned long long start_ns;  /* first connect (CLOCK_MONOTONIC, system-wide) */
+	unsigned long long built_ns;  /* the last one held or failed */
+	uint64_t held;                /* connections held (final: still held at the end) */
+	uint64_t failed;              /* connections that never got their reply */
+	uint64_t err[BE_MAX];         /* errors by kind */
+	char first_err[200];          /* the first error's reason */
+};
+
+/* bench.c: runs the threads of one process (the summary, or idle reports). */
+int bench_run(struct bench_opts *o);
+/* bench_idle.c: --idle: forks the processes, prints what they report. */
+int bench_idle_main(struct bench_opts *o);
+void bench_idle_report(const struct bench_opts *o, struct bench_thread *t, unsigned n, int final);
 
 /* bench_conn.c: runs one thread to completion (the pthread body). */
 void *bench_thread_run(void *arg);

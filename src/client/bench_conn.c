@@ -5,9 +5,13 @@
  *        |                       |                    |                       |
  *        +---- error: counted, connection closed (connect modes start the next one)
  *
+ *   --idle:                                        RUNNING --reply--> HELD
+ *
  * RUNNING keeps `pipeline` lines in flight: each batch of replies is answered
  * by one write of as many new lines. Connect modes send one line, wait for
- * its reply, close, and start the next connection. Owns struct bconn (the
+ * its reply, close, and start the next connection. --idle sends one line and
+ * holds the connection silent (HELD) until the end; at most `window`
+ * connections of a thread are being established at once. Owns struct bconn (the
  * array is freed at the end of bench_thread_run, the only place).
  */
 #include "config.h"
@@ -32,6 +36,7 @@ enum bc_state {
 	BC_HANDSHAKE,  /* TLS handshake */
 	BC_GREETING,   /* skipping the server's greeting lines */
 	BC_RUNNING,    /* sending lines and reading replies */
+	BC_HELD,       /* --idle: one round trip done, silent until the end */
 };
 
 struct bconn {
@@ -57,6 +62,12 @@ struct bconn {
 static int bench_is_connect_mode(enum bench_mode m)
 {
 	return m == BM_CONNECT || m == BM_HANDSHAKE || m == BM_RESUME;
+}
+
+/* One line per connection: connect modes and --idle. */
+static int bench_one_line(const struct bench_opts *o)
+{
+	return bench_is_connect_mode(o->mode) || o->idle;
 }
 
 static int bench_is_tls(enum bench_mode m)
@@ -93,6 +104,7 @@ static void bconn_set_events(struct bconn *c, int events)
 
 static void bconn_start(struct bconn *c);
 static void bench_thread_check(struct bench_thread *t);
+static void bench_idle_fill(struct bench_thread *t);
 
 /* Closes the socket; the lines still in flight are counted as lost later. */
 static void bconn_close(struct bconn *c)
@@ -109,6 +121,10 @@ static void bconn_close(struct bconn *c)
 	}
 	close(c->fd);
 	c->fd = -1;
+	if (c->state == BC_HELD)
+		t->held--;
+	else if (t->o->idle)
+		t->idle_pending--;
 	t->outstanding -= c->inflight;
 	c->inflight = c->ring_head = 0;
 	c->wq = c->tls_again = c->carry_len = 0;
@@ -120,10 +136,16 @@ static void bconn_close(struct bconn *c)
 /* An error ended the connection: connect modes go on with the next one. */
 static void bconn_fail(struct bconn *c)
 {
+	struct bench_thread *t = c->t;
+	int pending = t->o->idle && c->state != BC_HELD;
 	bconn_close(c);
-	if (bench_is_connect_mode(c->t->o->mode))
+	if (bench_is_connect_mode(t->o->mode))
 		bconn_start(c);
-	bench_thread_check(c->t);
+	if (pending) {
+		t->idle_failed++;
+		bench_idle_fill(t);
+	}
+	bench_thread_check(t);
 }
 
 /* Queues up to n more lines (bounded by the budget) with their send time. */
@@ -131,7 +153,7 @@ static void bconn_queue(struct bconn *c, unsigned n, unsigned long long now)
 {
 	struct bench_thread *t = c->t;
 	const struct bench_opts *o = t->o;
-	if (!bench_is_connect_mode(o->mode)) {
+	if (!bench_one_line(o)) {
 		if (t->stopping)
 			return;
 		if (n > t->budget)
@@ -226,7 +248,7 @@ static int bconn_ready(struct bconn *c, unsigned long long now)
 	c->greet_left = o->greeting;
 	c->state = o->greeting ? BC_GREETING : BC_RUNNING;
 	if (c->state == BC_RUNNING) {
-		bconn_queue(c, bench_is_connect_mode(o->mode) ? 1 : o->pipeline, now);
+		bconn_queue(c, bench_one_line(o) ? 1 : o->pipeline, now);
 		if (bconn_flush(c) < 0)
 			return -1;
 	}
@@ -258,7 +280,7 @@ static int bconn_reply(struct bconn *c, int ok, unsigned long long now)
 		if (--c->greet_left > 0)
 			return 0;
 		c->state = BC_RUNNING;
-		bconn_queue(c, bench_is_connect_mode(o->mode) ? 1 : o->pipeline, now);
+		bconn_queue(c, bench_one_line(o) ? 1 : o->pipeline, now);
 		return 0;
 	}
 	if (c->inflight == 0) {
@@ -279,6 +301,12 @@ static int bconn_reply(struct bconn *c, int ok, unsigned long long now)
 	if (bench_is_connect_mode(o->mode)) {
 		bconn_cycle_done(c);
 		return -1;
+	}
+	if (o->idle && c->state == BC_RUNNING) {
+		c->state = BC_HELD;
+		t->idle_pending--;
+		t->held++;
+		bench_idle_fill(t);
 	}
 	return 0;
 }
@@ -447,7 +475,8 @@ static void bconn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			bconn_fail(c);
 		return;
 	case BC_GREETING:
-	case BC_RUNNING: break;
+	case BC_RUNNING:
+	case BC_HELD: break;
 	case BC_IDLE: return;
 	}
 	if ((revents & EV_WRITE) && bconn_flush(c) < 0) {
@@ -458,8 +487,7 @@ static void bconn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		int rc = t->o->mode == BM_UDP ? bconn_read_datagrams(c) : bconn_read_stream(c);
 		if (rc < 0)
 			return; /* c was closed (and maybe restarted) */
-		if (c->state == BC_RUNNING && c->inflight < t->o->pipeline &&
-		    !bench_is_connect_mode(t->o->mode))
+		if (c->state == BC_RUNNING && c->inflight < t->o->pipeline && !bench_one_line(t->o))
 			bconn_queue(c, t->o->pipeline - c->inflight, cli_now_ns());
 		if (bconn_flush(c) < 0) {
 			bconn_fail(c);
@@ -484,13 +512,18 @@ static void bconn_start(struct bconn *c)
 			t->stopping = 1;
 	}
 	c->t0 = c->seen = cli_now_ns();
-	c->fd = net_connect_start(o->ai);
+	const struct in_addr *src = NULL;
+	if (o->nsrc)
+		src = &o->src[(o->src_offset + t->src_next++ * o->threads + t->id) % o->nsrc];
+	c->fd = net_connect_start_from(o->ai, src);
 	if (c->fd < 0) {
 		bench_err(t, BE_CONNECT, "connect: %s", strerror(errno));
 		return; /* the tick timer retries (connect modes) */
 	}
 	t->live++;
 	c->state = BC_CONNECTING;
+	if (o->idle)
+		t->idle_pending++;
 	if (bench_is_tls(o->mode)) {
 		char err[512];
 		c->tls = tls_client_session(&o->tc, c->fd, err, sizeof err);
@@ -508,9 +541,32 @@ static void bconn_start(struct bconn *c)
 	bconn_update(c);
 }
 
-/* Ends the thread's loop once nothing more will happen. */
+/* --idle: starts connections until `window` are being established; a
+ * connection that cannot even start counts as failed. */
+static void bench_idle_fill(struct bench_thread *t)
+{
+	while (!t->stopping && t->idle_pending < t->o->window && t->idle_next < t->nconns) {
+		struct bconn *c = &t->conns[t->idle_next++];
+		bconn_start(c);
+		if (c->state == BC_IDLE)
+			t->idle_failed++;
+	}
+}
+
+/* Ends the thread's loop once nothing more will happen; --idle: tells the
+ * main thread once every connection was tried, and holds until stopped. */
 static void bench_thread_check(struct bench_thread *t)
 {
+	if (t->o->idle) {
+		if (!t->built && t->idle_next == t->nconns && t->idle_pending == 0) {
+			t->built_ns = cli_now_ns();
+			__atomic_store_n(&t->built, 1, __ATOMIC_RELEASE);
+			ev_async_send(t->main_loop, t->done);
+		}
+		if (t->stopping)
+			ev_break(t->loop, EVBREAK_ALL);
+		return;
+	}
 	if (bench_is_connect_mode(t->o->mode)) {
 		if (!t->stopping || t->live > 0)
 			return;
@@ -528,7 +584,10 @@ static void bench_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	const struct bench_opts *o = t->o;
 	unsigned long long now = cli_now_ns();
 	unsigned long long limit = (unsigned long long)(o->timeout * 1e9);
-	if ((o->duration > 0 && now - t->start_ns >= (unsigned long long)(o->duration * 1e9)) ||
+	/* --idle: --duration is how long the connections are held once built. */
+	unsigned long long from = o->idle ? t->built_ns : t->start_ns;
+	if ((o->duration > 0 && (!o->idle || t->built) &&
+	     now - from >= (unsigned long long)(o->duration * 1e9)) ||
 	    __atomic_load_n(&t->stop_req, __ATOMIC_RELAXED))
 		t->stopping = 1;
 	for (unsigned i = 0; i < t->nconns; i++) {
@@ -554,8 +613,8 @@ static void bench_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			}
 			continue;
 		}
-		int waiting =
-		    c->state != BC_RUNNING || c->inflight > 0 || bench_is_connect_mode(o->mode);
+		int waiting = c->state != BC_HELD && (c->state != BC_RUNNING || c->inflight > 0 ||
+		                                      bench_is_connect_mode(o->mode));
 		if (waiting && now - c->seen > limit) {
 			bench_err(t, BE_TIMEOUT, "no reply within %g s", o->timeout);
 			bconn_fail(c);
@@ -594,10 +653,13 @@ void *bench_thread_run(void *arg)
 		c->fd = -1;
 		c->stamp = stamps + (size_t)i * o->pipeline;
 		c->carry = carries + (size_t)i * (o->expect_len + 1);
-		bconn_start(c);
+		if (!o->idle)
+			bconn_start(c);
 	}
+	bench_idle_fill(t);
 	bench_thread_check(t);
 	ev_run(t->loop, 0);
+	t->held_at_end = t->held;
 	for (unsigned i = 0; i < t->nconns; i++)
 		bconn_close(&t->conns[i]);
 	ev_timer_stop(t->loop, &t->tick);
