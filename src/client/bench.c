@@ -43,11 +43,21 @@ static void bench_usage(FILE *f)
 	        "      --expect TEXT    the reply expected (default: the line itself)\n"
 	        "      --greeting N     lines the server sends on connect, skipped\n"
 	        "  -t, --timeout SEC    a reply later than this is an error (default 5)\n"
+	        "  -R, --rate N         send N lines/s in all, on a fixed schedule; latency is\n"
+	        "                       measured from each line's scheduled send time (wrk2)\n"
 	        "      --json           print the summary as JSON on stdout\n"
+	        "      --csv            print the summary as CSV (a header and one row)\n"
+	        "      --hist FILE      write the latency distribution (HdrHistogram text, ms)\n"
+	        "      --plot FILE.svg  draw the latency distribution with gnuplot\n"
 	        "  -q, --quiet          no progress line on stderr (Ctrl-C: stop, summarize)\n"
 	        "      --cafile, --insecure, --servername, --priority, --cert, --key, --alpn\n"
 	        "                       TLS options, as for ksock\n"
 	        "Exit: 0 no errors, 1 usage, 2 resolve failure, 6 errors were counted.\n");
+}
+
+static int bench_connect_mode(const struct bench_opts *o)
+{
+	return o->mode == BM_CONNECT || o->mode == BM_HANDSHAKE || o->mode == BM_RESUME;
 }
 
 static int bench_set_mode(struct bench_opts *o, const char *s)
@@ -110,7 +120,10 @@ enum {
 	B_ALPN,
 	B_IDLE,
 	B_PROCS,
-	B_SOURCE
+	B_SOURCE,
+	B_CSV,
+	B_HIST,
+	B_PLOT
 };
 
 /* The payload options, kept until all options are read. */
@@ -196,6 +209,13 @@ static int bench_option(struct bench_opts *o, struct bench_args *a, int opt, con
 	case B_SOURCE: return bench_set_source(o, arg);
 	case B_EXPECT: a->expect = arg; break;
 	case B_JSON: o->json = 1; break;
+	case B_CSV: o->csv = 1; break;
+	case B_HIST: o->hist_file = arg; break;
+	case B_PLOT: o->plot_file = arg; break;
+	case 'R':
+		bad = cli_seconds(arg) < 0 ? "-R" : NULL; /* a positive number, up to 1e6 */
+		o->rate = bad ? 0 : cli_seconds(arg);
+		break;
 	case B_CAFILE: o->tls.cafile = arg; break;
 	case B_INSECURE: o->tls.insecure = true; break;
 	case B_SNI: o->tls.servername = arg; break;
@@ -297,6 +317,10 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	    {"greeting", required_argument, NULL, B_GREETING},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"json", no_argument, NULL, B_JSON},
+	    {"csv", no_argument, NULL, B_CSV},
+	    {"hist", required_argument, NULL, B_HIST},
+	    {"plot", required_argument, NULL, B_PLOT},
+	    {"rate", required_argument, NULL, 'R'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"cafile", required_argument, NULL, B_CAFILE},
 	    {"insecure", no_argument, NULL, B_INSECURE},
@@ -317,7 +341,7 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	o->pipeline = 1;
 	o->threads = 1;
 	o->timeout = 5;
-	while ((opt = getopt_long(argc, argv, "m:c:P:n:d:l:s:t:qh", longopts, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv, "m:c:P:n:d:l:s:t:R:qh", longopts, NULL)) != -1)
 		if (bench_option(o, &a, opt, optarg) < 0)
 			return -1;
 	if (argc - optind != 2) {
@@ -336,6 +360,18 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	}
 	if (bench_idle_check(o, &a) < 0)
 		return -1;
+	if (o->json && o->csv) {
+		cli_err("--json and --csv: choose one");
+		return -1;
+	}
+	if (o->rate > 0 && (bench_connect_mode(o) || o->idle)) {
+		cli_err("-R paces lines on open connections: modes tcp, tls and udp, without --idle");
+		return -1;
+	}
+	if (o->idle && (o->hist_file || o->plot_file || o->csv)) {
+		cli_err("--idle reports connections, not latencies: no --hist, --plot or --csv");
+		return -1;
+	}
 	if (o->threads > o->conns)
 		o->threads = o->conns;
 	if (bench_payload(o, a.line, a.size, a.expect) < 0) {
@@ -466,11 +502,11 @@ int bench_run(struct bench_opts *o)
 		if (!o->quiet)
 			bench_progress(o, m.t, o->threads, (double)(cli_now_ns() - m.start) / 1e9,
 			               &m.last_ok, 1);
-		bench_summary(o, m.t, o->threads);
+		int exported = bench_summary(o, m.t, o->threads);
 		uint64_t errs = 0;
 		for (unsigned i = 0; i < o->threads; i++)
 			errs += bench_errors_total(&m.t[i].st);
-		rc = errs ? KSOCK_BENCH_ERRORS : KSOCK_OK;
+		rc = exported < 0 ? KSOCK_USAGE : errs ? KSOCK_BENCH_ERRORS : KSOCK_OK;
 	}
 	free(m.t);
 	free(wbuf);

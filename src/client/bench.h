@@ -62,7 +62,11 @@ struct bench_opts {
 	size_t line_len;            /* its length */
 	char *expect;               /* the expected reply, "\n" included */
 	size_t expect_len;          /* its length */
+	double rate;                /* -R lines/s in all (0: as fast as replies come) */
 	int json;                   /* --json */
+	int csv;                    /* --csv */
+	const char *hist_file;      /* --hist: percentile distribution text */
+	const char *plot_file;      /* --plot: SVG drawn by gnuplot */
 	int quiet;                  /* -q: no progress line */
 	struct addrinfo *ai;        /* the resolved address (first one is used) */
 	unsigned idle;              /* --idle: connections to hold in all (0: off) */
@@ -116,6 +120,7 @@ struct bench_thread {
 	ev_async *done;              /* sent when it finished */
 	int finished;                /* set (atomically) before done is sent */
 	int stop_req;                /* set (atomically) by the main thread on SIGINT */
+	unsigned long long interval_ns; /* -R: time between two lines of a connection */
 	unsigned src_next;           /* --source: connections bound so far */
 	unsigned idle_next;          /* idle: next connection to start */
 	unsigned idle_pending;       /* idle: started, round trip not done yet */
@@ -150,7 +155,10 @@ void *bench_thread_run(void *arg);
 /* bench_report.c */
 void bench_progress(const struct bench_opts *o, struct bench_thread *t, unsigned n, double secs,
                     uint64_t *last_ok, int final);
-void bench_summary(const struct bench_opts *o, struct bench_thread *t, unsigned n);
+/* Prints the summary and writes --hist/--plot; -1 if one of those failed. */
+int bench_summary(const struct bench_opts *o, struct bench_thread *t, unsigned n);
+/* bench_plot.c: --hist and --plot from the merged histogram. */
+int bench_export(const struct bench_opts *o, const struct histogram *h);
 const char *bench_mode_name(enum bench_mode m);
 uint64_t bench_errors_total(const struct bench_stats *st);
 

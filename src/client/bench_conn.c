@@ -56,6 +56,8 @@ struct bconn {
 	size_t carry_len;        /* bytes in carry */
 	int carry_bad;           /* the partial reply is already too long */
 	unsigned long long t0;   /* connect start (connect modes' latency) */
+	unsigned long long next_send; /* -R: when the next line is due */
+	ev_timer pace;           /* -R: wakes c when its next line is due */
 	unsigned long long seen; /* last progress (for --timeout) */
 };
 
@@ -113,6 +115,7 @@ static void bconn_close(struct bconn *c)
 	if (c->fd < 0)
 		return;
 	bconn_set_events(c, 0);
+	ev_timer_stop(t->loop, &c->pace);
 	if (c->tls) {
 		if (c->state == BC_RUNNING)
 			gnutls_bye(c->tls, GNUTLS_SHUT_WR); /* best effort, never waited for */
@@ -148,14 +151,17 @@ static void bconn_fail(struct bconn *c)
 	bench_thread_check(t);
 }
 
-/* Queues up to n more lines (bounded by the budget) with their send time. */
-static void bconn_queue(struct bconn *c, unsigned n, unsigned long long now)
+/* Queues up to n more lines (bounded by the budget); line i's latency will
+ * be measured from first + i * step (step 0: all sent now; -R: the times they
+ * were due, which corrects for coordinated omission). Returns lines queued. */
+static unsigned bconn_queue_at(struct bconn *c, unsigned n, unsigned long long first,
+                               unsigned long long step)
 {
 	struct bench_thread *t = c->t;
 	const struct bench_opts *o = t->o;
 	if (!bench_one_line(o)) {
 		if (t->stopping)
-			return;
+			return 0;
 		if (n > t->budget)
 			n = (unsigned)t->budget;
 		t->budget -= n;
@@ -163,11 +169,49 @@ static void bconn_queue(struct bconn *c, unsigned n, unsigned long long now)
 			t->stopping = 1;
 	}
 	for (unsigned i = 0; i < n; i++)
-		c->stamp[(c->ring_head + c->inflight + i) % o->pipeline] = now;
+		c->stamp[(c->ring_head + c->inflight + i) % o->pipeline] = first + i * step;
 	c->inflight += n;
 	t->outstanding += n;
 	c->wq += (size_t)n * o->line_len;
 	STAT_ADD(&t->st, sent, n);
+	return n;
+}
+
+static void bconn_queue(struct bconn *c, unsigned n, unsigned long long now)
+{
+	bconn_queue_at(c, n, now, 0);
+}
+
+/* -R: queues the lines that are due (as many as the pipeline has room for),
+ * then sleeps until the next one is due. A line that could not be sent on
+ * time (the pipeline was full: the server was slow) still counts its latency
+ * from when it was due, as wrk2 does. */
+static void bconn_pace(struct bconn *c, unsigned long long now)
+{
+	struct bench_thread *t = c->t;
+	const struct bench_opts *o = t->o;
+	unsigned long long step = t->interval_ns;
+	unsigned room = o->pipeline - c->inflight, due = 0;
+	if (c->next_send <= now)
+		due = (unsigned)((now - c->next_send) / step + 1 < room ? (now - c->next_send) / step + 1
+		                                                          : room);
+	c->next_send += (unsigned long long)bconn_queue_at(c, due, c->next_send, step) * step;
+	ev_timer_stop(t->loop, &c->pace);
+	if (c->inflight < o->pipeline && !t->stopping) {
+		ev_timer_set(&c->pace, c->next_send > now ? (double)(c->next_send - now) / 1e9 : 0,
+		             0);
+		ev_timer_start(t->loop, &c->pace);
+	}
+}
+
+/* Refills c's pipeline: at once, or (-R) as lines fall due. */
+static void bconn_fill(struct bconn *c, unsigned long long now)
+{
+	const struct bench_opts *o = c->t->o;
+	if (o->rate > 0)
+		bconn_pace(c, now);
+	else
+		bconn_queue(c, bench_one_line(o) ? 1 : o->pipeline - c->inflight, now);
 }
 
 /* Writes queued lines; returns -1 if the connection failed. */
@@ -248,7 +292,10 @@ static int bconn_ready(struct bconn *c, unsigned long long now)
 	c->greet_left = o->greeting;
 	c->state = o->greeting ? BC_GREETING : BC_RUNNING;
 	if (c->state == BC_RUNNING) {
-		bconn_queue(c, bench_one_line(o) ? 1 : o->pipeline, now);
+		if (o->rate > 0) /* spread the connections' schedules over one interval */
+			c->next_send = now + c->t->interval_ns * (unsigned long long)(c - c->t->conns) /
+			                         c->t->nconns;
+		bconn_fill(c, now);
 		if (bconn_flush(c) < 0)
 			return -1;
 	}
@@ -271,8 +318,46 @@ static void bconn_cycle_done(struct bconn *c)
 	bconn_start(c);
 }
 
-/* One complete reply (ok: it matched). Returns -1 if c was closed. */
-static int bconn_reply(struct bconn *c, int ok, unsigned long long now)
+/* Writes n bytes of p into out as C escapes ("\\n", "\\x00"), at most max of
+ * them, "..." after if there were more. */
+static void bench_escape(char *out, size_t outlen, const char *p, size_t n, size_t max)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && i < max && o + 5 < outlen; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		const char *e = ch == '\n' ? "\\n" : ch == '\r' ? "\\r" : ch == '\t' ? "\\t"
+		              : ch == '\\' ? "\\\\" : ch == '\'' ? "\\'" : NULL;
+		if (e)
+			o += (size_t)snprintf(out + o, outlen - o, "%s", e);
+		else if (ch < 32 || ch > 126)
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = 0;
+	if (n > max && o + 4 < outlen)
+		snprintf(out + o, outlen - o, "...");
+}
+
+/* A reply other than the expected one: the first is told with its bytes. */
+static void bench_wrong(struct bench_thread *t, const char *got, size_t stored, size_t len)
+{
+	const struct bench_opts *o = t->o;
+	if (t->first_err[0]) {
+		bench_err(t, BE_WRONG, NULL);
+		return;
+	}
+	char want[96], have[128];
+	bench_escape(want, sizeof want, o->expect, o->expect_len, 24);
+	bench_escape(have, sizeof have, got, stored, 32);
+	bench_err(t, BE_WRONG, "wrong reply: expected '%s', received '%s'%s (%zu bytes)", want,
+	          have, stored < len && stored <= 32 ? "..." : "", len);
+}
+
+/* One complete reply: got[0..stored) of its len bytes (ok: it matched).
+ * Returns -1 if c was closed. */
+static int bconn_reply(struct bconn *c, int ok, const char *got, size_t stored, size_t len,
+                       unsigned long long now)
 {
 	struct bench_thread *t = c->t;
 	const struct bench_opts *o = t->o;
@@ -280,7 +365,8 @@ static int bconn_reply(struct bconn *c, int ok, unsigned long long now)
 		if (--c->greet_left > 0)
 			return 0;
 		c->state = BC_RUNNING;
-		bconn_queue(c, bench_one_line(o) ? 1 : o->pipeline, now);
+		c->next_send = now;
+		bconn_fill(c, now);
 		return 0;
 	}
 	if (c->inflight == 0) {
@@ -296,8 +382,7 @@ static int bconn_reply(struct bconn *c, int ok, unsigned long long now)
 	if (ok)
 		STAT_ADD(&t->st, ok, 1);
 	else
-		bench_err(t, BE_WRONG, "wrong reply (expected '%.*s')", (int)o->expect_len - 1,
-		          o->expect);
+		bench_wrong(t, got, stored, len);
 	if (bench_is_connect_mode(o->mode)) {
 		bconn_cycle_done(c);
 		return -1;
@@ -322,18 +407,24 @@ static int bconn_consume(struct bconn *c, const char *p, size_t n, unsigned long
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
 		if (!nl || c->carry_len) {
+			/* carry holds expect_len + 1 bytes: enough to tell a wrong reply. */
+			size_t cap = o->expect_len + 1, have = c->carry_len < cap ? c->carry_len : cap;
 			if (c->carry_len + len > o->expect_len)
 				c->carry_bad = 1;
-			else
-				memcpy(c->carry + c->carry_len, p, len);
+			memcpy(c->carry + have, p, len < cap - have ? len : cap - have);
 			c->carry_len += len;
 			if (!nl)
 				break;
 		}
 		int ok;
+		const char *got = p;
+		size_t stored = len, full = len;
 		if (c->carry_len) {
 			ok = !c->carry_bad && c->carry_len == o->expect_len &&
 			     memcmp(c->carry, o->expect, o->expect_len) == 0;
+			got = c->carry;
+			full = c->carry_len;
+			stored = full < o->expect_len + 1 ? full : o->expect_len + 1;
 			c->carry_len = 0;
 			c->carry_bad = 0;
 		} else {
@@ -341,7 +432,7 @@ static int bconn_consume(struct bconn *c, const char *p, size_t n, unsigned long
 		}
 		p = nl + 1;
 		replies++;
-		if (bconn_reply(c, ok, now) < 0)
+		if (bconn_reply(c, ok, got, stored, full, now) < 0)
 			return -1;
 	}
 	return replies;
@@ -418,7 +509,7 @@ static int bconn_read_datagrams(struct bconn *c)
 			size_t len = nl ? (size_t)(nl + 1 - p) : (size_t)(end - p);
 			size_t want = nl ? o->expect_len : o->expect_len - 1;
 			int ok = len == want && memcmp(p, o->expect, want) == 0;
-			if (bconn_reply(c, ok, now) < 0)
+			if (bconn_reply(c, ok, p, len, len, now) < 0)
 				return -1;
 			p += len;
 		} while (p < end);
@@ -488,7 +579,7 @@ static void bconn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (rc < 0)
 			return; /* c was closed (and maybe restarted) */
 		if (c->state == BC_RUNNING && c->inflight < t->o->pipeline && !bench_one_line(t->o))
-			bconn_queue(c, t->o->pipeline - c->inflight, cli_now_ns());
+			bconn_fill(c, cli_now_ns());
 		if (bconn_flush(c) < 0) {
 			bconn_fail(c);
 			return;
@@ -496,6 +587,21 @@ static void bconn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	bconn_update(c);
 	bench_thread_check(t);
+}
+
+/* -R: c's next line is due. */
+static void bconn_pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bconn *c = w->data;
+	if (c->state != BC_RUNNING)
+		return;
+	bconn_pace(c, cli_now_ns());
+	if (bconn_flush(c) < 0) {
+		bconn_fail(c);
+		return;
+	}
+	bconn_update(c);
+	bench_thread_check(c->t);
 }
 
 /* Opens c's next connection, unless the thread is stopping. */
@@ -607,7 +713,7 @@ static void bench_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			}
 			if (lost) {
 				STAT_ADD(&t->st, err[BE_TIMEOUT], lost);
-				bconn_queue(c, lost, now);
+				bconn_fill(c, now);
 				if (bconn_flush(c) < 0)
 					bconn_fail(c);
 			}
@@ -644,6 +750,11 @@ void *bench_thread_run(void *arg)
 	}
 	hist_init(&t->hist);
 	t->start_ns = t->end_ns = cli_now_ns();
+	/* -R: each connection sends at rate / conns, so one line every interval. */
+	if (o->rate > 0)
+		t->interval_ns = (unsigned long long)((double)o->conns * 1e9 / o->rate);
+	if (t->interval_ns == 0)
+		t->interval_ns = 1;
 	ev_timer_init(&t->tick, bench_tick_cb, 0.1, 0.1);
 	t->tick.data = t;
 	ev_timer_start(t->loop, &t->tick);
@@ -653,6 +764,8 @@ void *bench_thread_run(void *arg)
 		c->fd = -1;
 		c->stamp = stamps + (size_t)i * o->pipeline;
 		c->carry = carries + (size_t)i * (o->expect_len + 1);
+		ev_timer_init(&c->pace, bconn_pace_cb, 0, 0);
+		c->pace.data = c;
 		if (!o->idle)
 			bconn_start(c);
 	}

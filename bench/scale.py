@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""bench/scale.py: `make bench-scale`. How many silent connections a server
+holds, what each costs, and whether the active clients stay fast meanwhile.
+
+For each server: start it (pinned to CPU 0), measure its PSS (master and
+workers, /proc/PID/smaps_rollup), build up an idle crowd with
+`ksock bench --idle N --procs P --source 127.0.0.2-127.0.0.200` (each
+connection after one round trip, at the highest connect rate the machine
+gives), measure PSS again, run the active clients (`ksock bench -c 1000 -P 1`,
+depth-1 echo, pinned to CPU 1) while the crowd stays idle, release the crowd,
+and run the same active clients again against the same server with no crowd
+(once before the crowd as well: the machine is shared and noisy, the
+"alone" figure is the mean of both).
+
+Figures only (targets are printed beside them, never asserted). Writes JSON
+and an SVG chart (gnuplot) under bench/results/. Run from the build directory:
+    bench/scale.py [--idle N] [--compare-idle N] [--secs S] [--servers LIST]
+Servers: ksockd (workers = 8, reuseport), nginx (stream, 8 workers, proxy_pass
+to bench/refecho -f; nginx's own PSS only), redis (one process, inline PING).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as R  # noqa: E402  (bench/run.py: Server, pss, free_port, ...)
+
+SOURCES = "127.0.0.2-127.0.0.200"
+PING = ["-s", "64"]
+REDIS_PING = ["-l", "PING", "--expect", "+PONG\r"]
+TARGET_RATE, TARGET_P99 = 0.9, 1.5
+
+
+def worker_pids(root):
+    """root's descendants (ksockd's and nginx's workers)."""
+    return [p for p in R.proc_tree(root) if p != root]
+
+
+def pss_of(pid):
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            return int(re.search(r"^Pss:\s+(\d+) kB", f.read(), re.M).group(1)) * 1024
+    except (OSError, AttributeError):
+        return 0
+
+
+def sockets_of(pid):
+    """Open sockets of one process (its share of the connections)."""
+    n = 0
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return n
+
+
+def snapshot(root):
+    """{pid: (pss bytes, sockets)} of root and its descendants."""
+    return {p: (pss_of(p), sockets_of(p)) for p in R.proc_tree(root)}
+
+
+def ksockd_conf(d, port, workers):
+    path = os.path.join(d, "ksockd-scale.conf")
+    with open(path, "w") as f:
+        f.write('workers = %d;\nuser = "nobody";\ngroup = "nogroup";\nlog_level = "err";\n'
+                'shutdown_timeout = 1.0;\nmax_connections = 19500;\n'
+                'max_connections_per_source = 0;\nconnect_rate = 0.0;\nlisteners = (\n'
+                '  { name = "echo"; protocol = "tcp"; address = "127.0.0.1"; port = %d; '
+                'handler = "echo"; backlog = 4096; reuseport = true; }\n);\n' % (workers, port))
+    return path
+
+
+def nginx_conf(d, port, up, workers):
+    path = os.path.join(d, "nginx-scale.conf")
+    with open(path, "w") as f:
+        f.write("load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n"
+                "worker_processes %d;\nworker_rlimit_nofile 19900;\ndaemon off;\n"
+                "pid %s/nginx-scale.pid;\nerror_log %s/nginx-error.log;\n"
+                "events { worker_connections 19000; }\n"
+                "stream {\n server {\n  listen 127.0.0.1:%d backlog=4096 reuseport;\n"
+                "  proxy_timeout 1h;\n  proxy_pass 127.0.0.1:%d;\n }\n}\n"
+                % (workers, d, d, port, up))
+    return path
+
+
+def start_server(name, d, workers):
+    """(server, extra servers to stop after it, payload arguments)."""
+    port = R.free_port()
+    if name == "ksockd":
+        cmd = [os.path.abspath("ksockd"), "-f", "-c", ksockd_conf(d, port, workers)]
+        return R.Server(name, cmd, port), [], PING
+    if name == "redis":
+        cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--maxclients", "19000", "--loglevel", "warning",
+               "--protected-mode", "no"]  # clients come from 127.0.0.2..200 (bound to 127.0.0.1)
+        return R.Server(name, cmd, port), [], REDIS_PING
+    if name == "nginx":
+        up = R.free_port()
+        ref = R.Server("refecho", [os.path.abspath("bench/refecho"), "-f", str(up)], up,
+                       wrap=["taskset", "-c", "0"])
+        cmd = ["nginx", "-e", "stderr", "-p", d, "-c", nginx_conf(d, port, up, workers)]
+        return R.Server(name, cmd, port, stop_wait=15), [ref], PING
+    raise ValueError(name)
+
+
+def ksock(args, port):
+    return ["taskset", "-c", "1", os.path.abspath("ksock"), "bench"] + args + \
+        ["127.0.0.1", str(port)]
+
+
+def active(port, payload, secs, conns):
+    j = R.bench(port, ["-c", str(conns), "-P", "1"] + payload, secs=secs)
+    return {"lines_per_sec": j["lines_per_sec"], "p50_us": j["latency_us"]["p50"],
+            "p99_us": j["latency_us"]["p99"], "errors": j["errors"]["total"],
+            "first_error": j["first_error"]}
+
+
+class Crowd:
+    """The idle connections: one `ksock bench --idle` (and its processes)."""
+
+    def __init__(self, port, n, payload, limit):
+        procs = max(1, -(-n // 15000))
+        argv = ksock(["--idle", str(n), "--procs", str(procs), "--source", SOURCES, "--json",
+                      "-t", "60", "-c", "256"] + payload, port)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        line = self.proc.stdout.readline()  # the build report: every connection tried
+        if not line.startswith("{"):
+            self.proc.wait(limit)
+            raise RuntimeError("ksock bench --idle failed: %s" % self.proc.stderr.read()[-500:])
+        self.built = json.loads(line)
+
+    def release(self):
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=120)
+        line = next((x for x in out.splitlines() if x.startswith("{")), None)
+        return json.loads(line) if line else {"error": err[-300:]}
+
+
+def settle(root, base, limit=60):
+    """Waits (bounded) until the server holds no more sockets than at the start:
+    100,000 closes keep the kernel busy for a while after the crowd is gone."""
+    want = sum(v[1] for v in base.values()) + 10
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if sum(sockets_of(p) for p in R.proc_tree(root)) <= want:
+            return
+        time.sleep(0.2)
+
+
+def per_worker(base, held):
+    """Per process: connections it holds and PSS bytes per connection."""
+    rows = []
+    for pid, (pss1, socks1) in sorted(held.items()):
+        pss0, socks0 = base.get(pid, (0, 0))
+        conns = socks1 - socks0
+        rows.append({"pid": pid, "connections": conns, "pss_delta": pss1 - pss0,
+                     "pss_per_conn": round((pss1 - pss0) / conns, 1) if conns > 100 else None})
+    return rows
+
+
+def scenario(name, n, a, d):
+    """One server, n idle connections: every figure of that row."""
+    srv, extra, payload = start_server(name, d, a.workers)
+    try:
+        time.sleep(0.3)  # let the workers finish starting before the baseline
+        base = snapshot(srv.root())
+        alone1 = active(srv.port, payload, a.secs, a.active)
+        t0 = time.monotonic()
+        crowd = Crowd(srv.port, n, payload, 600)
+        build = crowd.built
+        time.sleep(1.0)  # the last replies' buffers: let the allocator settle
+        held = snapshot(srv.root())
+        busy = active(srv.port, payload, a.secs, a.active)
+        end = crowd.release()
+        build_secs = time.monotonic() - t0
+        settle(srv.root(), base)
+        alone2 = active(srv.port, payload, a.secs, a.active)
+    finally:
+        srv.stop()
+        for e in extra:
+            e.stop()
+    total0 = sum(v[0] for v in base.values())
+    total1 = sum(v[0] for v in held.values())
+    rate_alone = (alone1["lines_per_sec"] + alone2["lines_per_sec"]) / 2
+    p99_alone = (alone1["p99_us"] + alone2["p99_us"]) / 2
+    row = {
+        "server": name, "idle": n, "held": build["held"], "failed": build["failed"],
+        "held_at_end": end.get("held_at_end"), "connect_per_sec": build["connects_per_sec"],
+        "establish_seconds": build["seconds"], "crowd_errors": end.get("errors", {}),
+        "pss_base": total0, "pss_held": total1,
+        "pss_per_conn": round((total1 - total0) / max(build["held"], 1), 1),
+        "processes": per_worker(base, held),
+        "active": a.active, "alone": [alone1, alone2], "with_crowd": busy,
+        "rate_alone": rate_alone, "rate_crowd": busy["lines_per_sec"],
+        "rate_ratio": busy["lines_per_sec"] / rate_alone if rate_alone else None,
+        "p99_alone_us": p99_alone, "p99_crowd_us": busy["p99_us"],
+        "p99_ratio": busy["p99_us"] / p99_alone if p99_alone else None,
+        "seconds": round(build_secs, 1),
+    }
+    print("scale: %s %d: held %d (failed %d), %.0f B PSS/conn, %.0f connects/s, "
+          "active %.0f vs %.0f lines/s (%.2fx), p99 %.0f vs %.0f us (%.2fx)"
+          % (name, n, row["held"], row["failed"], row["pss_per_conn"], row["connect_per_sec"],
+             row["rate_crowd"], rate_alone, row["rate_ratio"] or 0, row["p99_crowd_us"],
+             p99_alone, row["p99_ratio"] or 0), file=sys.stderr)
+    return row
+
+
+def report(rows, a, out):
+    fmt = lambda v, f="%.0f": "n/a" if v is None else f % v
+    print("%-8s %8s %8s %7s %10s %11s %11s %7s %9s %9s %7s"
+          % ("server", "idle", "held", "failed", "PSS B/conn", "connects/s", "rate crowd",
+             "x alone", "p99 crowd", "p99 alone", "x"))
+    for r in rows:
+        print("%-8s %8d %8d %7d %10s %11s %11s %7s %9s %9s %7s"
+              % (r["server"], r["idle"], r["held"], r["failed"], fmt(r["pss_per_conn"]),
+                 fmt(r["connect_per_sec"]), fmt(r["rate_crowd"]),
+                 fmt(r["rate_ratio"], "%.2f"), fmt(r["p99_crowd_us"]),
+                 fmt(r["p99_alone_us"]), fmt(r["p99_ratio"], "%.2f")))
+        ws = [p for p in r["processes"] if p["connections"] > 100]
+        if len(ws) > 1:
+            print("         per process: " + ", ".join(
+                "%d conns %s B" % (p["connections"], fmt(p["pss_per_conn"])) for p in ws))
+    print("(targets: PSS <= 256 B/conn, active rate >= %.1fx alone, p99 <= %.1fx alone; "
+          "%d active depth-1 clients for %.1f s; rates and p99 in lines/s and us)"
+          % (TARGET_RATE, TARGET_P99, a.active, a.secs))
+    with open(out, "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "kernel": os.uname().release, "cpus": os.cpu_count(),
+                   "workers": a.workers, "active": a.active, "seconds": a.secs,
+                   "targets": {"pss_per_conn": 256, "rate_ratio": TARGET_RATE,
+                               "p99_ratio": TARGET_P99},
+                   "rows": rows}, f, indent=1)
+    print("scale: wrote %s" % out, file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--idle", type=int, default=100000, help="ksockd's idle connections")
+    ap.add_argument("--compare-idle", type=int, default=10000,
+                    help="idle connections for the comparison (ksockd, nginx, redis)")
+    ap.add_argument("--servers", default="ksockd,nginx,redis")
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--active", type=int, default=1000)
+    ap.add_argument("--secs", type=float, default=3.0)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--chart", default=None, help="SVG chart (default: next to the JSON)")
+    a = ap.parse_args()
+    R.raise_nofile()
+    d = tempfile.mkdtemp(prefix="ksock-scale-")
+    rows = []
+    try:
+        for name in a.servers.split(","):
+            if name == "nginx" and not os.path.exists("/usr/lib/nginx/modules/ngx_stream_module.so"):
+                print("scale: nginx stream module missing, skipped", file=sys.stderr)
+                continue
+            if name == "redis" and not shutil.which("redis-server"):
+                print("scale: redis-server missing, skipped", file=sys.stderr)
+                continue
+            sizes = [a.compare_idle]
+            if name == "ksockd" and a.idle and a.idle != a.compare_idle:
+                sizes.append(a.idle)
+            for n in sizes:
+                rows.append(scenario(name, n, a, d))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    out = a.out
+    if not out:
+        os.makedirs(os.path.join(R.SRC, "bench", "results"), exist_ok=True)
+        out = os.path.join(R.SRC, "bench", "results",
+                           time.strftime("scale-%Y%m%dT%H%M%SZ.json", time.gmtime()))
+    report(rows, a, out)
+
+
+if __name__ == "__main__":
+    main()
