@@ -31,6 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as R  # noqa: E402  (bench/run.py: Server, pss, free_port, ...)
+import chart  # noqa: E402  (bench/chart.py)
 
 SOURCES = "127.0.0.2-127.0.0.200"
 PING = ["-s", "64"]
@@ -235,14 +236,21 @@ def report(rows, a, out):
     print("(targets: PSS <= 256 B/conn, active rate >= %.1fx alone, p99 <= %.1fx alone; "
           "%d active depth-1 clients for %.1f s; rates and p99 in lines/s and us)"
           % (TARGET_RATE, TARGET_P99, a.active, a.secs))
+    doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "kernel": os.uname().release, "cpus": os.cpu_count(), "workers": a.workers,
+           "active": a.active, "seconds": a.secs,
+           "targets": {"pss_per_conn": 256, "rate_ratio": TARGET_RATE, "p99_ratio": TARGET_P99},
+           "rows": rows}
     with open(out, "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "kernel": os.uname().release, "cpus": os.cpu_count(),
-                   "workers": a.workers, "active": a.active, "seconds": a.secs,
-                   "targets": {"pss_per_conn": 256, "rate_ratio": TARGET_RATE,
-                               "p99_ratio": TARGET_P99},
-                   "rows": rows}, f, indent=1)
+        json.dump(doc, f, indent=1)
     print("scale: wrote %s" % out, file=sys.stderr)
+    # The chart: this run, and every run of the history kept beside the JSON.
+    svg = os.path.splitext(out)[0] + ".svg"
+    chart.scale_chart(doc, svg, os.path.join(os.path.dirname(os.path.abspath(out)),
+                                             "scale-history.csv"))
+    print("scale: wrote %s" % svg, file=sys.stderr)
+    if not a.out:
+        print("scale: wrote %s" % chart.publish(svg, "scale-latest.svg"), file=sys.stderr)
 
 
 def main():
