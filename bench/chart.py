@@ -83,7 +83,7 @@ unset multiplot
         shutil.rmtree(d, ignore_errors=True)
 
 
-HISTORY_FIELDS = ["date", "server", "idle", "held", "pss_per_conn", "connect_per_sec",
+HISTORY_FIELDS = ["date", "server", "idle", "held", "pss_per_conn", "anon_per_conn", "connect_per_sec",
                   "rate_ratio", "p99_ratio"]
 
 

@@ -8,9 +8,9 @@ workers, /proc/PID/smaps_rollup), build up an idle crowd with
 connection after one round trip, at the highest connect rate the machine
 gives), measure PSS again, run the active clients (`ksock bench -c 1000 -P 1`,
 depth-1 echo, pinned to CPU 1) while the crowd stays idle, release the crowd,
-and run the same active clients again against the same server with no crowd
-(once before the crowd as well: the machine is shared and noisy, the
-"alone" figure is the mean of both).
+wait until the server has closed every socket, and run the same active
+clients again against the same server with no crowd. The machine is shared
+and noisy: each active figure is the median of --repeat runs.
 
 Figures only (targets are printed beside them, never asserted). Writes JSON
 and an SVG chart (gnuplot) under bench/results/. Run from the build directory:
@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,10 +45,10 @@ def worker_pids(root):
     return [p for p in R.proc_tree(root) if p != root]
 
 
-def pss_of(pid):
+def pss_of(pid, field="Pss"):
     try:
         with open("/proc/%d/smaps_rollup" % pid) as f:
-            return int(re.search(r"^Pss:\s+(\d+) kB", f.read(), re.M).group(1)) * 1024
+            return int(re.search(r"^%s:\s+(\d+) kB" % field, f.read(), re.M).group(1)) * 1024
     except (OSError, AttributeError):
         return 0
 
@@ -67,18 +68,25 @@ def sockets_of(pid):
 
 
 def snapshot(root):
-    """{pid: (pss bytes, sockets)} of root and its descendants."""
-    return {p: (pss_of(p), sockets_of(p)) for p in R.proc_tree(root)}
+    """{pid: (pss bytes, sockets, anonymous pss bytes)} of root and its
+    descendants. Pss counts a shared library's pages divided among every
+    process that maps them, so it drops when the crowd's ksock processes map
+    the same libraries; Pss_Anon (heap, stacks) moves only with the server."""
+    return {p: (pss_of(p), sockets_of(p), pss_of(p, "Pss_Anon")) for p in R.proc_tree(root)}
 
 
-def ksockd_conf(d, port, workers):
+def ksockd_conf(d, port, workers, extra=""):
+    """workers = 8, reuseport (the kernel spreads connections evenly, so no
+    worker nears 20,000 files), no per-source limit (199 source addresses hold
+    ~500 connections each); idle_timeout stays at its default (300 s)."""
     path = os.path.join(d, "ksockd-scale.conf")
     with open(path, "w") as f:
         f.write('workers = %d;\nuser = "nobody";\ngroup = "nogroup";\nlog_level = "err";\n'
                 'shutdown_timeout = 1.0;\nmax_connections = 19500;\n'
-                'max_connections_per_source = 0;\nconnect_rate = 0.0;\nlisteners = (\n'
+                'max_connections_per_source = 0;\nconnect_rate = 0.0;\n%s\nlisteners = (\n'
                 '  { name = "echo"; protocol = "tcp"; address = "127.0.0.1"; port = %d; '
-                'handler = "echo"; backlog = 4096; reuseport = true; }\n);\n' % (workers, port))
+                'handler = "echo"; backlog = 4096; reuseport = true; }\n);\n'
+                % (workers, extra, port))
     return path
 
 
@@ -95,12 +103,14 @@ def nginx_conf(d, port, up, workers):
     return path
 
 
-def start_server(name, d, workers):
+def start_server(name, d, a):
     """(server, extra servers to stop after it, payload arguments)."""
-    port = R.free_port()
+    port, workers = R.free_port(), a.workers
     if name == "ksockd":
-        cmd = [os.path.abspath("ksockd"), "-f", "-c", ksockd_conf(d, port, workers)]
-        return R.Server(name, cmd, port), [], PING
+        cmd = [os.path.abspath("ksockd"), "-f", "-c", ksockd_conf(d, port, workers, a.ksockd_set)]
+        # --tunables: glibc malloc settings for an experiment (GLIBC_TUNABLES).
+        env = ["env", "GLIBC_TUNABLES=" + a.tunables] if a.tunables else []
+        return R.Server(name, cmd, port, wrap=["taskset", "-c", "0"] + env), [], PING
     if name == "redis":
         cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--maxclients", "19000", "--loglevel", "warning",
@@ -160,12 +170,13 @@ def settle(root, base, limit=60):
         time.sleep(0.2)
 
 
-def per_worker(base, held):
-    """Per process: connections it holds and PSS bytes per connection."""
+def per_worker(base, held, sockets_per_conn=1):
+    """Per process: connections it holds and PSS bytes per connection (nginx
+    holds two sockets per connection: the client's and its upstream's)."""
     rows = []
-    for pid, (pss1, socks1) in sorted(held.items()):
-        pss0, socks0 = base.get(pid, (0, 0))
-        conns = socks1 - socks0
+    for pid, (pss1, socks1, _) in sorted(held.items()):
+        pss0, socks0, _ = base.get(pid, (0, 0, 0))
+        conns = (socks1 - socks0) // sockets_per_conn
         rows.append({"pid": pid, "connections": conns, "pss_delta": pss1 - pss0,
                      "pss_per_conn": round((pss1 - pss0) / conns, 1) if conns > 100 else None})
     return rows
@@ -173,46 +184,52 @@ def per_worker(base, held):
 
 def scenario(name, n, a, d):
     """One server, n idle connections: every figure of that row."""
-    srv, extra, payload = start_server(name, d, a.workers)
+    srv, extra, payload = start_server(name, d, a)
     try:
         time.sleep(0.3)  # let the workers finish starting before the baseline
+        # The crowd first, on a server that has served nobody: its PSS growth
+        # is the crowd's alone (no memory freed by earlier clients to reuse).
         base = snapshot(srv.root())
-        alone1 = active(srv.port, payload, a.secs, a.active)
         t0 = time.monotonic()
         crowd = Crowd(srv.port, n, payload, 600)
         build = crowd.built
         time.sleep(1.0)  # the last replies' buffers: let the allocator settle
         held = snapshot(srv.root())
-        busy = active(srv.port, payload, a.secs, a.active)
+        busy = [active(srv.port, payload, a.secs, a.active) for _ in range(a.repeat)]
         end = crowd.release()
         build_secs = time.monotonic() - t0
         settle(srv.root(), base)
-        alone2 = active(srv.port, payload, a.secs, a.active)
+        alone = [active(srv.port, payload, a.secs, a.active) for _ in range(a.repeat)]
     finally:
         srv.stop()
         for e in extra:
             e.stop()
     total0 = sum(v[0] for v in base.values())
     total1 = sum(v[0] for v in held.values())
-    rate_alone = (alone1["lines_per_sec"] + alone2["lines_per_sec"]) / 2
-    p99_alone = (alone1["p99_us"] + alone2["p99_us"]) / 2
+    anon = sum(v[2] for v in held.values()) - sum(v[2] for v in base.values())
+    # Medians of --repeat runs each way: the machine is shared, single runs are noisy.
+    med = lambda runs, k: statistics.median(r[k] for r in runs)
+    rate_alone, p99_alone = med(alone, "lines_per_sec"), med(alone, "p99_us")
+    rate_crowd, p99_crowd = med(busy, "lines_per_sec"), med(busy, "p99_us")
     row = {
         "server": name, "idle": n, "held": build["held"], "failed": build["failed"],
         "held_at_end": end.get("held_at_end"), "connect_per_sec": build["connects_per_sec"],
         "establish_seconds": build["seconds"], "crowd_errors": end.get("errors", {}),
         "pss_base": total0, "pss_held": total1,
         "pss_per_conn": round((total1 - total0) / max(build["held"], 1), 1),
-        "processes": per_worker(base, held),
-        "active": a.active, "alone": [alone1, alone2], "with_crowd": busy,
-        "rate_alone": rate_alone, "rate_crowd": busy["lines_per_sec"],
-        "rate_ratio": busy["lines_per_sec"] / rate_alone if rate_alone else None,
-        "p99_alone_us": p99_alone, "p99_crowd_us": busy["p99_us"],
-        "p99_ratio": busy["p99_us"] / p99_alone if p99_alone else None,
+        "anon_per_conn": round(anon / max(build["held"], 1), 1),
+        "processes": per_worker(base, held, 2 if name == "nginx" else 1),
+        "active": a.active, "alone": alone, "with_crowd": busy,
+        "rate_alone": rate_alone, "rate_crowd": rate_crowd,
+        "rate_ratio": rate_crowd / rate_alone if rate_alone else None,
+        "p99_alone_us": p99_alone, "p99_crowd_us": p99_crowd,
+        "p99_ratio": p99_crowd / p99_alone if p99_alone else None,
         "seconds": round(build_secs, 1),
     }
-    print("scale: %s %d: held %d (failed %d), %.0f B PSS/conn, %.0f connects/s, "
+    print("scale: %s %d: held %d (failed %d), %.0f B PSS/conn (anonymous %.0f), %.0f connects/s, "
           "active %.0f vs %.0f lines/s (%.2fx), p99 %.0f vs %.0f us (%.2fx)"
-          % (name, n, row["held"], row["failed"], row["pss_per_conn"], row["connect_per_sec"],
+          % (name, n, row["held"], row["failed"], row["pss_per_conn"], row["anon_per_conn"],
+             row["connect_per_sec"],
              row["rate_crowd"], rate_alone, row["rate_ratio"] or 0, row["p99_crowd_us"],
              p99_alone, row["p99_ratio"] or 0), file=sys.stderr)
     return row
@@ -220,12 +237,13 @@ def scenario(name, n, a, d):
 
 def report(rows, a, out):
     fmt = lambda v, f="%.0f": "n/a" if v is None else f % v
-    print("%-8s %8s %8s %7s %10s %11s %11s %7s %9s %9s %7s"
-          % ("server", "idle", "held", "failed", "PSS B/conn", "connects/s", "rate crowd",
-             "x alone", "p99 crowd", "p99 alone", "x"))
+    print("%-8s %8s %8s %7s %10s %6s %11s %11s %7s %9s %9s %7s"
+          % ("server", "idle", "held", "failed", "PSS B/conn", "anon", "connects/s",
+             "rate crowd", "x alone", "p99 crowd", "p99 alone", "x"))
     for r in rows:
-        print("%-8s %8d %8d %7d %10s %11s %11s %7s %9s %9s %7s"
+        print("%-8s %8d %8d %7d %10s %6s %11s %11s %7s %9s %9s %7s"
               % (r["server"], r["idle"], r["held"], r["failed"], fmt(r["pss_per_conn"]),
+                 fmt(r["anon_per_conn"]),
                  fmt(r["connect_per_sec"]), fmt(r["rate_crowd"]),
                  fmt(r["rate_ratio"], "%.2f"), fmt(r["p99_crowd_us"]),
                  fmt(r["p99_alone_us"]), fmt(r["p99_ratio"], "%.2f")))
@@ -234,8 +252,8 @@ def report(rows, a, out):
             print("         per process: " + ", ".join(
                 "%d conns %s B" % (p["connections"], fmt(p["pss_per_conn"])) for p in ws))
     print("(targets: PSS <= 256 B/conn, active rate >= %.1fx alone, p99 <= %.1fx alone; "
-          "%d active depth-1 clients for %.1f s; rates and p99 in lines/s and us)"
-          % (TARGET_RATE, TARGET_P99, a.active, a.secs))
+          "%d active depth-1 clients, medians of %d runs of %.1f s; lines/s and us)"
+          % (TARGET_RATE, TARGET_P99, a.active, a.repeat, a.secs))
     doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "kernel": os.uname().release, "cpus": os.cpu_count(), "workers": a.workers,
            "active": a.active, "seconds": a.secs,
@@ -261,9 +279,14 @@ def main():
     ap.add_argument("--servers", default="ksockd,nginx,redis")
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--active", type=int, default=1000)
-    ap.add_argument("--secs", type=float, default=3.0)
+    ap.add_argument("--secs", type=float, default=3.0, help="seconds per active run")
+    ap.add_argument("--repeat", type=int, default=3, help="active runs with and without the "
+                    "crowd (medians)")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--chart", default=None, help="SVG chart (default: next to the JSON)")
+    ap.add_argument("--ksockd-set", default="", help="extra global settings for ksockd's "
+                    "config, e.g. 'idle_timeout = 0;' (experiments)")
+    ap.add_argument("--tunables", default="", help="GLIBC_TUNABLES for ksockd, e.g. "
+                    "glibc.malloc.arena_max=1 (experiments)")
     a = ap.parse_args()
     R.raise_nofile()
     d = tempfile.mkdtemp(prefix="ksock-scale-")
