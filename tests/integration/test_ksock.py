@@ -488,6 +488,12 @@ class Bench(unittest.TestCase):
                               "-c", 1, "-n", 3, "127.0.0.1", port)
                 self.assertEqual((rc, j["ok"], j["errors"]["tls"]), (6, 0, 3))
                 self.assertIn("issuer is unknown", j["first_error"])
+                # --idle over TLS: handshake, one line, then held (-d: 0.5 s).
+                r = ksock("bench", "--json", "-m", "tls", "--cafile", ca, "--idle", 20,
+                          "-d", 0.5, "127.0.0.1", port)
+                built, end = (json.loads(l) for l in r.stdout.decode().splitlines())
+                self.assertEqual((r.returncode, built["held"], built["mode"], end["held_at_end"]),
+                                 (0, 20, "tls", 20), r.stderr)
             finally:
                 s.stop()
         finally:
