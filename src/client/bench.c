@@ -283,19 +283,21 @@ static int bench_idle_check(struct bench_opts *o, const struct bench_args *a)
 		o->procs = o->idle;
 	unsigned long share = (o->idle + o->procs - 1) / o->procs;
 	if (share > per_proc) {
-		cli_err("--idle %u over --procs %u is %lu connections per process, but a process may "
-		        "open %lu files here: use --procs %lu or more",
-		        o->idle, o->procs, share, nofile, (o->idle + per_proc - 1) / per_proc);
+		cli_err(
+		    "--idle %u over --procs %u is %lu connections per process, but a process may "
+		    "open %lu files here: use --procs %lu or more",
+		    o->idle, o->procs, share, nofile, (o->idle + per_proc - 1) / per_proc);
 		return -1;
 	}
 	unsigned long ports = bench_ports(), nsrc = o->nsrc ? o->nsrc : 1;
 	if ((o->idle + nsrc - 1) / nsrc > ports) {
-		cli_err("--idle %u: %lu connections per source address, but the kernel has %lu local "
-		        "ports per (source, destination): use --source with %lu addresses or more "
-		        "(e.g. --source 127.0.0.2-127.0.0.%lu)",
-		        o->idle, (o->idle + nsrc - 1) / nsrc, ports, (o->idle + ports - 1) / ports,
-		        (o->idle + ports - 1) / ports + 1 < 255 ? (o->idle + ports - 1) / ports + 1
-		                                                 : 254ul);
+		cli_err(
+		    "--idle %u: %lu connections per source address, but the kernel has %lu local "
+		    "ports per (source, destination): use --source with %lu addresses or more "
+		    "(e.g. --source 127.0.0.2-127.0.0.%lu)",
+		    o->idle, (o->idle + nsrc - 1) / nsrc, ports, (o->idle + ports - 1) / ports,
+		    (o->idle + ports - 1) / ports + 1 < 255 ? (o->idle + ports - 1) / ports + 1
+		                                            : 254ul);
 		return -1;
 	}
 	o->conns = (unsigned)share; /* bench_idle_main sets each process's own share */
@@ -365,7 +367,8 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		return -1;
 	}
 	if (o->rate > 0 && (bench_connect_mode(o) || o->idle)) {
-		cli_err("-R paces lines on open connections: modes tcp, tls and udp, without --idle");
+		cli_err(
+		    "-R paces lines on open connections: modes tcp, tls and udp, without --idle");
 		return -1;
 	}
 	if (o->idle && (o->hist_file || o->plot_file || o->csv)) {

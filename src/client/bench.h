@@ -96,51 +96,51 @@ struct bench_stats {
 struct bconn;
 
 struct bench_thread {
-	const struct bench_opts *o;  /* options (shared, read-only) */
-	unsigned id;                 /* 0.. */
-	pthread_t tid;               /* the thread */
-	struct ev_loop *loop;        /* its own loop */
-	struct bench_stats st;       /* its counters */
-	struct histogram hist;       /* its latencies (ns) */
-	uint64_t budget;             /* lines (connect modes: connections) left to start */
-	uint64_t outstanding;        /* lines in flight on all its connections */
-	unsigned live;               /* connections open */
-	unsigned nconns;             /* connections it runs */
-	struct bconn *conns;         /* array of nconns */
-	char *wbuf;                  /* pipeline copies of the line */
-	size_t wbuf_len;             /* their length */
-	char *rbuf;                  /* read buffer */
-	ev_timer tick;               /* 100 ms: duration end, stalls, UDP losses */
-	int stopping;                /* no new lines: budget spent or duration over */
-	unsigned long long start_ns; /* when it started */
-	unsigned long long end_ns;   /* when its last reply arrived */
-	gnutls_datum_t ticket;       /* resume mode: the last session's data */
-	char first_err[256];         /* the first error's reason, for the summary */
-	struct ev_loop *main_loop;   /* to wake the main thread */
-	ev_async *done;              /* sent when it finished */
-	int finished;                /* set (atomically) before done is sent */
-	int stop_req;                /* set (atomically) by the main thread on SIGINT */
+	const struct bench_opts *o;     /* options (shared, read-only) */
+	unsigned id;                    /* 0.. */
+	pthread_t tid;                  /* the thread */
+	struct ev_loop *loop;           /* its own loop */
+	struct bench_stats st;          /* its counters */
+	struct histogram hist;          /* its latencies (ns) */
+	uint64_t budget;                /* lines (connect modes: connections) left to start */
+	uint64_t outstanding;           /* lines in flight on all its connections */
+	unsigned live;                  /* connections open */
+	unsigned nconns;                /* connections it runs */
+	struct bconn *conns;            /* array of nconns */
+	char *wbuf;                     /* pipeline copies of the line */
+	size_t wbuf_len;                /* their length */
+	char *rbuf;                     /* read buffer */
+	ev_timer tick;                  /* 100 ms: duration end, stalls, UDP losses */
+	int stopping;                   /* no new lines: budget spent or duration over */
+	unsigned long long start_ns;    /* when it started */
+	unsigned long long end_ns;      /* when its last reply arrived */
+	gnutls_datum_t ticket;          /* resume mode: the last session's data */
+	char first_err[256];            /* the first error's reason, for the summary */
+	struct ev_loop *main_loop;      /* to wake the main thread */
+	ev_async *done;                 /* sent when it finished */
+	int finished;                   /* set (atomically) before done is sent */
+	int stop_req;                   /* set (atomically) by the main thread on SIGINT */
 	unsigned long long interval_ns; /* -R: time between two lines of a connection */
-	unsigned src_next;           /* --source: connections bound so far */
-	unsigned idle_next;          /* idle: next connection to start */
-	unsigned idle_pending;       /* idle: started, round trip not done yet */
-	unsigned held;               /* idle: connections held now */
-	unsigned held_at_end;        /* idle: held when the thread stopped */
-	uint64_t idle_failed;        /* idle: connections that failed before being held */
-	unsigned long long built_ns; /* idle: when the last one was held or failed */
-	int built;                   /* idle: set (atomically) once every one was tried */
+	unsigned src_next;              /* --source: connections bound so far */
+	unsigned idle_next;             /* idle: next connection to start */
+	unsigned idle_pending;          /* idle: started, round trip not done yet */
+	unsigned held;                  /* idle: connections held now */
+	unsigned held_at_end;           /* idle: held when the thread stopped */
+	uint64_t idle_failed;           /* idle: connections that failed before being held */
+	unsigned long long built_ns;    /* idle: when the last one was held or failed */
+	int built;                      /* idle: set (atomically) once every one was tried */
 };
 
 /* What an idle process tells its parent: once when building is over, once
  * when it ends (one write each, smaller than PIPE_BUF, so never torn). */
 struct idle_report {
-	int final;                    /* 0: every connection tried; 1: the process ends */
-	unsigned long long start_ns;  /* first connect (CLOCK_MONOTONIC, system-wide) */
-	unsigned long long built_ns;  /* the last one held or failed */
-	uint64_t held;                /* connections held (final: still held at the end) */
-	uint64_t failed;              /* connections that never got their reply */
-	uint64_t err[BE_MAX];         /* errors by kind */
-	char first_err[200];          /* the first error's reason */
+	int final;                   /* 0: every connection tried; 1: the process ends */
+	unsigned long long start_ns; /* first connect (CLOCK_MONOTONIC, system-wide) */
+	unsigned long long built_ns; /* the last one held or failed */
+	uint64_t held;               /* connections held (final: still held at the end) */
+	uint64_t failed;             /* connections that never got their reply */
+	uint64_t err[BE_MAX];        /* errors by kind */
+	char first_err[200];         /* the first error's reason */
 };
 
 /* bench.c: runs the threads of one process (the summary, or idle reports). */

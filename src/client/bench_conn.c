@@ -40,25 +40,25 @@ enum bc_state {
 };
 
 struct bconn {
-	struct bench_thread *t;  /* owner */
-	int fd;                  /* socket, -1 when idle */
-	gnutls_session_t tls;    /* TLS session or NULL */
-	ev_io io;                /* its watcher */
-	int events;              /* events io is started with (0: stopped) */
-	enum bc_state state;     /* see the diagram */
-	unsigned greet_left;     /* greeting lines still to skip */
-	unsigned inflight;       /* lines queued or sent, awaiting replies */
-	unsigned ring_head;      /* oldest slot of stamp[] */
-	uint64_t *stamp;         /* send time (ns) of each line in flight */
-	size_t wq;               /* bytes queued but not yet written */
-	size_t tls_again;        /* TLS: record size to repeat after EAGAIN */
-	char *carry;             /* a reply's first part (expect_len + 1 bytes) */
-	size_t carry_len;        /* bytes in carry */
-	int carry_bad;           /* the partial reply is already too long */
-	unsigned long long t0;   /* connect start (connect modes' latency) */
+	struct bench_thread *t;       /* owner */
+	int fd;                       /* socket, -1 when idle */
+	gnutls_session_t tls;         /* TLS session or NULL */
+	ev_io io;                     /* its watcher */
+	int events;                   /* events io is started with (0: stopped) */
+	enum bc_state state;          /* see the diagram */
+	unsigned greet_left;          /* greeting lines still to skip */
+	unsigned inflight;            /* lines queued or sent, awaiting replies */
+	unsigned ring_head;           /* oldest slot of stamp[] */
+	uint64_t *stamp;              /* send time (ns) of each line in flight */
+	size_t wq;                    /* bytes queued but not yet written */
+	size_t tls_again;             /* TLS: record size to repeat after EAGAIN */
+	char *carry;                  /* a reply's first part (expect_len + 1 bytes) */
+	size_t carry_len;             /* bytes in carry */
+	int carry_bad;                /* the partial reply is already too long */
+	unsigned long long t0;        /* connect start (connect modes' latency) */
 	unsigned long long next_send; /* -R: when the next line is due */
-	ev_timer pace;           /* -R: wakes c when its next line is due */
-	unsigned long long seen; /* last progress (for --timeout) */
+	ev_timer pace;                /* -R: wakes c when its next line is due */
+	unsigned long long seen;      /* last progress (for --timeout) */
 };
 
 static int bench_is_connect_mode(enum bench_mode m)
@@ -193,8 +193,9 @@ static void bconn_pace(struct bconn *c, unsigned long long now)
 	unsigned long long step = t->interval_ns;
 	unsigned room = o->pipeline - c->inflight, due = 0;
 	if (c->next_send <= now)
-		due = (unsigned)((now - c->next_send) / step + 1 < room ? (now - c->next_send) / step + 1
-		                                                          : room);
+		due = (unsigned)((now - c->next_send) / step + 1 < room
+		                     ? (now - c->next_send) / step + 1
+		                     : room);
 	c->next_send += (unsigned long long)bconn_queue_at(c, due, c->next_send, step) * step;
 	ev_timer_stop(t->loop, &c->pace);
 	if (c->inflight < o->pipeline && !t->stopping) {
@@ -293,7 +294,8 @@ static int bconn_ready(struct bconn *c, unsigned long long now)
 	c->state = o->greeting ? BC_GREETING : BC_RUNNING;
 	if (c->state == BC_RUNNING) {
 		if (o->rate > 0) /* spread the connections' schedules over one interval */
-			c->next_send = now + c->t->interval_ns * (unsigned long long)(c - c->t->conns) /
+			c->next_send = now + c->t->interval_ns *
+			                         (unsigned long long)(c - c->t->conns) /
 			                         c->t->nconns;
 		bconn_fill(c, now);
 		if (bconn_flush(c) < 0)
@@ -325,8 +327,12 @@ static void bench_escape(char *out, size_t outlen, const char *p, size_t n, size
 	size_t o = 0;
 	for (size_t i = 0; i < n && i < max && o + 5 < outlen; i++) {
 		unsigned char ch = (unsigned char)p[i];
-		const char *e = ch == '\n' ? "\\n" : ch == '\r' ? "\\r" : ch == '\t' ? "\\t"
-		              : ch == '\\' ? "\\\\" : ch == '\'' ? "\\'" : NULL;
+		const char *e = ch == '\n'   ? "\\n"
+		                : ch == '\r' ? "\\r"
+		                : ch == '\t' ? "\\t"
+		                : ch == '\\' ? "\\\\"
+		                : ch == '\'' ? "\\'"
+		                             : NULL;
 		if (e)
 			o += (size_t)snprintf(out + o, outlen - o, "%s", e);
 		else if (ch < 32 || ch > 126)
@@ -408,7 +414,8 @@ static int bconn_consume(struct bconn *c, const char *p, size_t n, unsigned long
 		size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
 		if (!nl || c->carry_len) {
 			/* carry holds expect_len + 1 bytes: enough to tell a wrong reply. */
-			size_t cap = o->expect_len + 1, have = c->carry_len < cap ? c->carry_len : cap;
+			size_t cap = o->expect_len + 1,
+			       have = c->carry_len < cap ? c->carry_len : cap;
 			if (c->carry_len + len > o->expect_len)
 				c->carry_bad = 1;
 			memcpy(c->carry + have, p, len < cap - have ? len : cap - have);

@@ -104,7 +104,9 @@ static void idle_print_errors(const struct bench_opts *o, const struct idle_repo
 			printf(",\"%s\":%llu", idle_err_names[k], (unsigned long long)s->err[k]);
 		printf("},\"first_error\":\"");
 		for (const char *p = s->first_err; *p; p++)
-			printf(*p == '"' || *p == '\\' ? "\\%c" : (unsigned char)*p < 32 ? "?" : "%c",
+			printf(*p == '"' || *p == '\\'  ? "\\%c"
+			       : (unsigned char)*p < 32 ? "?"
+			                                : "%c",
 			       *p);
 		printf("\"}\n");
 		return;
@@ -282,7 +284,8 @@ int bench_idle_main(struct bench_opts *o)
 		while (waitpid(c[i].pid, &st, 0) < 0 && errno == EINTR)
 			;
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != KSOCK_OK) {
-			cli_err("process %u (pid %d) ended badly (status %d)", i, (int)c[i].pid, st);
+			cli_err("process %u (pid %d) ended badly (status %d)", i, (int)c[i].pid,
+			        st);
 			rc = KSOCK_USAGE;
 		}
 	}

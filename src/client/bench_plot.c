@@ -34,24 +34,24 @@ static int bench_write_hist(const struct histogram *h, const char *path)
 }
 
 /* gnuplot's script: reads the distribution from data, writes an SVG to out. */
-static int bench_plot_script(FILE *f, const struct bench_opts *o, const char *data,
-                             const char *out)
+static int bench_plot_script(FILE *f, const struct bench_opts *o, const char *data, const char *out)
 {
-	fprintf(f,
-	        "set terminal svg size 800,480 dynamic font 'sans,12'\n"
-	        "set output '%s'\n"
-	        "set title 'ksock bench %s %s:%s: %u connections, pipeline %u%s'\n"
-	        "set logscale x\n"
-	        "set xtics ('0%%%%' 1, '90%%%%' 10, '99%%%%' 100, '99.9%%%%' 1000, '99.99%%%%' 10000, "
-	        "'99.999%%%%' 100000, '99.9999%%%%' 1000000)\n"
-	        "set xlabel 'percentile'\n"
-	        "set ylabel 'latency (ms)'\n"
-	        "set grid\n"
-	        "set key top left\n"
-	        "plot '%s' using 4:1 with lines linewidth 2 title '%s'\n",
-	        out, bench_mode_name(o->mode), o->t.host, o->t.port, o->conns, o->pipeline,
-	        o->rate > 0 ? ", fixed rate (corrected)" : "", data,
-	        o->rate > 0 ? "latency from the scheduled send time" : "latency");
+	fprintf(
+	    f,
+	    "set terminal svg size 800,480 dynamic font 'sans,12'\n"
+	    "set output '%s'\n"
+	    "set title 'ksock bench %s %s:%s: %u connections, pipeline %u%s'\n"
+	    "set logscale x\n"
+	    "set xtics ('0%%%%' 1, '90%%%%' 10, '99%%%%' 100, '99.9%%%%' 1000, '99.99%%%%' 10000, "
+	    "'99.999%%%%' 100000, '99.9999%%%%' 1000000)\n"
+	    "set xlabel 'percentile'\n"
+	    "set ylabel 'latency (ms)'\n"
+	    "set grid\n"
+	    "set key top left\n"
+	    "plot '%s' using 4:1 with lines linewidth 2 title '%s'\n",
+	    out, bench_mode_name(o->mode), o->t.host, o->t.port, o->conns, o->pipeline,
+	    o->rate > 0 ? ", fixed rate (corrected)" : "", data,
+	    o->rate > 0 ? "latency from the scheduled send time" : "latency");
 	return ferror(f) ? -1 : 0;
 }
 

@@ -125,13 +125,14 @@ static void bench_csv(const struct bench_opts *o, const struct bench_stats *s,
 	       "lines_per_sec,mb_per_sec,p50_us,p90_us,p99_us,p99.9_us,max_us,errors");
 	for (int k = 0; k < BE_MAX; k++)
 		printf(",%s", err_names[k]);
-	printf("\n%s,%s,%s,%u,%u,%u,%zu,%.1f,%.3f,%llu,%llu,%.1f,%.3f,%.1f,%.1f,%.1f,%.1f,%.1f,%llu",
-	       bench_mode_name(o->mode), o->t.host, o->t.port, o->conns, o->pipeline, o->threads,
-	       o->line_len, o->rate, secs, (unsigned long long)s->sent, (unsigned long long)s->ok,
-	       rate, rate * (double)o->line_len / 1e6, (double)hist_percentile(h, 50) / 1e3,
-	       (double)hist_percentile(h, 90) / 1e3, (double)hist_percentile(h, 99) / 1e3,
-	       (double)hist_percentile(h, 99.9) / 1e3, (double)h->max / 1e3,
-	       (unsigned long long)bench_errors_total(s));
+	printf(
+	    "\n%s,%s,%s,%u,%u,%u,%zu,%.1f,%.3f,%llu,%llu,%.1f,%.3f,%.1f,%.1f,%.1f,%.1f,%.1f,%llu",
+	    bench_mode_name(o->mode), o->t.host, o->t.port, o->conns, o->pipeline, o->threads,
+	    o->line_len, o->rate, secs, (unsigned long long)s->sent, (unsigned long long)s->ok,
+	    rate, rate * (double)o->line_len / 1e6, (double)hist_percentile(h, 50) / 1e3,
+	    (double)hist_percentile(h, 90) / 1e3, (double)hist_percentile(h, 99) / 1e3,
+	    (double)hist_percentile(h, 99.9) / 1e3, (double)h->max / 1e3,
+	    (unsigned long long)bench_errors_total(s));
 	for (int k = 0; k < BE_MAX; k++)
 		printf(",%llu", (unsigned long long)s->err[k]);
 	printf("\n");

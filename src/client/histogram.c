@@ -102,7 +102,8 @@ int hist_write_percentiles(const struct histogram *h, FILE *f, double scale)
 	fprintf(f, "%12s %12s %12s %12s\n\n", "Value", "Percentile", "TotalCount",
 	        "1/(1-Percentile)");
 	for (unsigned half = 0; h->count && half < 64; half++) {
-		double base = 1.0 - ldexp(1.0, -(int)half), step = ldexp(1.0, -(int)half - 1) / TICKS;
+		double base = 1.0 - ldexp(1.0, -(int)half),
+		       step = ldexp(1.0, -(int)half - 1) / TICKS;
 		int beyond = 0;
 		for (unsigned j = 0; j < TICKS && !beyond; j++) {
 			double p = base + step * j;
