@@ -157,6 +157,9 @@ void bench_progress(const struct bench_opts *o, struct bench_thread *t, unsigned
                     uint64_t *last_ok, int final);
 /* Prints the summary and writes --hist/--plot; -1 if one of those failed. */
 int bench_summary(const struct bench_opts *o, struct bench_thread *t, unsigned n);
+/* Writes n bytes of p into out as C escapes (\n, \r, \t, \\, \x00), at most max of
+ * them, "..." after if there were more (wrong replies in the first error). */
+void bench_escape(char *out, size_t outlen, const char *p, size_t n, size_t max);
 /* bench_plot.c: --hist and --plot from the merged histogram. */
 int bench_export(const struct bench_opts *o, const struct histogram *h);
 const char *bench_mode_name(enum bench_mode m);

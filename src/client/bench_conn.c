@@ -320,31 +320,6 @@ static void bconn_cycle_done(struct bconn *c)
 	bconn_start(c);
 }
 
-/* Writes n bytes of p into out as C escapes ("\\n", "\\x00"), at most max of
- * them, "..." after if there were more. */
-static void bench_escape(char *out, size_t outlen, const char *p, size_t n, size_t max)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n && i < max && o + 5 < outlen; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		const char *e = ch == '\n'   ? "\\n"
-		                : ch == '\r' ? "\\r"
-		                : ch == '\t' ? "\\t"
-		                : ch == '\\' ? "\\\\"
-		                : ch == '\'' ? "\\'"
-		                             : NULL;
-		if (e)
-			o += (size_t)snprintf(out + o, outlen - o, "%s", e);
-		else if (ch < 32 || ch > 126)
-			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
-		else
-			out[o++] = (char)ch;
-	}
-	out[o] = 0;
-	if (n > max && o + 4 < outlen)
-		snprintf(out + o, outlen - o, "...");
-}
-
 /* A reply other than the expected one: the first is told with its bytes. */
 static void bench_wrong(struct bench_thread *t, const char *got, size_t stored, size_t len)
 {

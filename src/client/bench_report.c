@@ -156,6 +156,31 @@ static const char *bench_udp_hint(const struct bench_opts *o, const struct bench
 	return NULL;
 }
 
+/* Writes n bytes of p into out as C escapes (\n, \r, \t, \\, \x00), at most max of
+ * them, "..." after if there were more. */
+void bench_escape(char *out, size_t outlen, const char *p, size_t n, size_t max)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && i < max && o + 5 < outlen; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		const char *e = ch == '\n'   ? "\\n"
+		                : ch == '\r' ? "\\r"
+		                : ch == '\t' ? "\\t"
+		                : ch == '\\' ? "\\\\"
+		                : ch == '\'' ? "\\'"
+		                             : NULL;
+		if (e)
+			o += (size_t)snprintf(out + o, outlen - o, "%s", e);
+		else if (ch < 32 || ch > 126)
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = 0;
+	if (n > max && o + 4 < outlen)
+		snprintf(out + o, outlen - o, "...");
+}
+
 static void bench_ms(char *buf, size_t len, uint64_t ns)
 {
 	if (ns < 1000000)
