@@ -407,6 +407,11 @@ struct bench_main {
 static void bench_progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct bench_main *m = w->data;
+	if (m->o->idle) { /* the parent prints the sum of its processes' reports */
+		if (!m->reported)
+			bench_idle_report(m->o, m->t, m->o->threads, 2);
+		return;
+	}
 	double secs = (double)(cli_now_ns() - m->start) / 1e9;
 	bench_progress(m->o, m->t, m->o->threads, secs, &m->last_ok, 0);
 }
@@ -457,7 +462,7 @@ int bench_run(struct bench_opts *o)
 	ev_async_start(loop, &m.done);
 	ev_timer_init(&m.progress, bench_progress_cb, 1.0, 1.0);
 	m.progress.data = &m;
-	if (!o->quiet)
+	if (!o->quiet || o->idle)
 		ev_timer_start(loop, &m.progress);
 	ev_signal_init(&m.sigint, bench_sigint_cb, SIGINT);
 	m.sigint.data = &m;

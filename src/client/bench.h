@@ -134,7 +134,8 @@ struct bench_thread {
 /* What an idle process tells its parent: once when building is over, once
  * when it ends (one write each, smaller than PIPE_BUF, so never torn). */
 struct idle_report {
-	int final;                   /* 0: every connection tried; 1: the process ends */
+	int final;                   /* 0: every connection tried; 1: the process ends;
+	                                2: progress while building (each second) */
 	unsigned long long start_ns; /* first connect (CLOCK_MONOTONIC, system-wide) */
 	unsigned long long built_ns; /* the last one held or failed */
 	uint64_t held;               /* connections held (final: still held at the end) */

@@ -37,6 +37,7 @@ static const char *const idle_err_names[BE_MAX] = {
 struct idle_child {
 	pid_t pid;              /* 0 once reaped */
 	int fd;                 /* read end of its pipe, -1 at EOF */
+	int seen;               /* a report arrived (rep is valid) */
 	int built;              /* its build report arrived */
 	int ended;              /* its final report arrived */
 	struct idle_report rep; /* its latest report */
@@ -50,7 +51,8 @@ void bench_idle_report(const struct bench_opts *o, struct bench_thread *t, unsig
 			r.start_ns = t[i].start_ns;
 		if (t[i].built_ns > r.built_ns)
 			r.built_ns = t[i].built_ns;
-		r.held += final ? t[i].held_at_end : __atomic_load_n(&t[i].held, __ATOMIC_RELAXED);
+		r.held +=
+		    final == 1 ? t[i].held_at_end : __atomic_load_n(&t[i].held, __ATOMIC_RELAXED);
 		r.failed += __atomic_load_n(&t[i].idle_failed, __ATOMIC_RELAXED);
 		for (int k = 0; k < BE_MAX; k++)
 			r.err[k] += STAT_GET(&t[i].st, err[k]);
@@ -71,7 +73,7 @@ static void idle_sum(const struct idle_child *c, unsigned n, struct idle_report 
 	s->start_ns = ~0ull;
 	for (unsigned i = 0; i < n; i++) {
 		const struct idle_report *r = &c[i].rep;
-		if (!c[i].built && !c[i].ended)
+		if (!c[i].seen)
 			continue;
 		if (r->start_ns < s->start_ns)
 			s->start_ns = r->start_ns;
@@ -182,8 +184,20 @@ static void idle_read(struct idle_child *c)
 		return;
 	}
 	c->rep = r;
-	c->built = 1;
-	c->ended |= r.final;
+	c->seen = 1;
+	c->built |= r.final != 2;
+	c->ended |= r.final == 1;
+}
+
+/* While building, each second: connections held and failed so far (stderr,
+ * rewritten in place on a terminal, as bench's progress line). */
+static void idle_progress(const struct idle_child *c, unsigned n, double secs)
+{
+	struct idle_report s;
+	idle_sum(c, n, &s);
+	int tty = isatty(STDERR_FILENO);
+	fprintf(stderr, "%s[%6.1fs] %llu connections held, %llu failed%s", tty ? "\r" : "", secs,
+	        (unsigned long long)s.held, (unsigned long long)s.failed, tty ? "\033[K" : "\n");
 }
 
 static void idle_stop(struct idle_child *c, unsigned n)
@@ -198,6 +212,7 @@ static void idle_loop(const struct bench_opts *o, struct idle_child *c, int sfd)
 {
 	unsigned n = o->procs;
 	int printed = 0;
+	unsigned long long start = cli_now_ns(), shown = start;
 	struct pollfd *pf = calloc(n + 1, sizeof *pf);
 	if (!pf) {
 		cli_err("out of memory");
@@ -213,14 +228,20 @@ static void idle_loop(const struct bench_opts *o, struct idle_child *c, int sfd)
 			built += c[i].built || c[i].fd < 0;
 		}
 		if (!printed && built == n) {
+			if (!o->quiet && shown != start && isatty(STDERR_FILENO))
+				fputc('\n', stderr); /* keep the last progress line */
 			idle_print(o, c, 0);
 			printed = 1;
+		}
+		if (!printed && !o->quiet && cli_now_ns() - shown >= 1000000000ull) {
+			shown = cli_now_ns();
+			idle_progress(c, n, (double)(shown - start) / 1e9);
 		}
 		if (!open)
 			break;
 		pf[n].fd = sfd;
 		pf[n].events = POLLIN;
-		if (poll(pf, n + 1, -1) < 0) {
+		if (poll(pf, n + 1, printed || o->quiet ? -1 : 250) < 0) {
 			if (errno == EINTR)
 				continue;
 			cli_err("poll: %s", strerror(errno));
