@@ -590,6 +590,35 @@ class BenchScale(unittest.TestCase):
                          (0, 50, 50))
         self.assertIn("closed a connection in use", end["first_error"])
 
+    def test_progress_each_second_while_building(self):
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen()
+        done = threading.Event()
+
+        def slow_echo():  # answers the three connections' lines after 1.5 s
+            conns = [lsock.accept()[0] for _ in range(3)]
+            for c in conns:
+                c.recv(64)
+            time.sleep(1.5)  # the slow server under test, not a synchronisation
+            for c in conns:
+                c.sendall(b"ping\n")
+            done.wait(20)
+            for c in conns:
+                c.close()
+
+        t = threading.Thread(target=slow_echo, daemon=True)
+        t.start()
+        try:
+            r = ksock("bench", "--idle", 3, "-d", 0.1, "127.0.0.1", lsock.getsockname()[1])
+        finally:
+            done.set()
+            t.join(5)
+            lsock.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stderr.decode(), r"^\[ +1\.\ds\] 0 connections held, 0 failed\n")
+        self.assertIn("3 established and held, 0 failed", r.stdout.decode())
+
     def test_limits_of_the_machine_are_explained(self):
         soft, hard = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
         n = (hard - 100) * 2 + 1  # one more than two processes may hold
