@@ -235,7 +235,26 @@ def scenario(name, n, a, d):
     return row
 
 
-def report(rows, a, out):
+def connmem(n=10000):
+    """bench/connmem.sh: malloc bytes per idle connection in one worker (exact,
+    where PSS moves by pages and with other processes); None without gdb."""
+    if not shutil.which("gdb"):
+        print("scale: gdb missing, no malloc figure (apt-get install gdb)", file=sys.stderr)
+        return None
+    r = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "connmem.sh"),
+                        str(n)], capture_output=True, text=True, timeout=300)
+    m = re.search(r"malloc ([\d.]+) B/conn \(arena ([\d.]+), mmap'd ([\d.]+)\), "
+                  r"worker PSS ([\d.]+)", r.stdout)
+    if not m:
+        print("scale: connmem.sh failed: %s" % r.stderr[-300:], file=sys.stderr)
+        return None
+    figs = dict(zip(("malloc", "arena", "mmapped", "worker_pss"), map(float, m.groups())))
+    figs["connections"] = n
+    print("scale: %s" % r.stdout.strip(), file=sys.stderr)
+    return figs
+
+
+def report(rows, a, out, mem=None):
     fmt = lambda v, f="%.0f": "n/a" if v is None else f % v
     print("%-8s %8s %8s %7s %10s %6s %11s %11s %7s %9s %9s %7s"
           % ("server", "idle", "held", "failed", "PSS B/conn", "anon", "connects/s",
@@ -258,7 +277,7 @@ def report(rows, a, out):
            "kernel": os.uname().release, "cpus": os.cpu_count(), "workers": a.workers,
            "active": a.active, "seconds": a.secs,
            "targets": {"pss_per_conn": 256, "rate_ratio": TARGET_RATE, "p99_ratio": TARGET_P99},
-           "rows": rows}
+           "connmem": mem, "rows": rows}
     with open(out, "w") as f:
         json.dump(doc, f, indent=1)
     print("scale: wrote %s" % out, file=sys.stderr)
@@ -283,6 +302,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="active runs with and without the "
                     "crowd (medians)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--no-connmem", action="store_true",
+                    help="skip bench/connmem.sh (the exact malloc figure; needs gdb)")
     ap.add_argument("--ksockd-set", default="", help="extra global settings for ksockd's "
                     "config, e.g. 'idle_timeout = 0;' (experiments)")
     ap.add_argument("--tunables", default="", help="GLIBC_TUNABLES for ksockd, e.g. "
@@ -311,7 +332,12 @@ def main():
         os.makedirs(os.path.join(R.SRC, "bench", "results"), exist_ok=True)
         out = os.path.join(R.SRC, "bench", "results",
                            time.strftime("scale-%Y%m%dT%H%M%SZ.json", time.gmtime()))
-    report(rows, a, out)
+    mem = connmem() if "ksockd" in a.servers.split(",") and not a.no_connmem else None
+    if mem:
+        print("ksockd, one worker, %d idle connections: malloc %.1f B/conn (arena %.1f, "
+              "libev's mmap'd arrays %.1f)" % (mem["connections"], mem["malloc"], mem["arena"],
+                                                mem["mmapped"]))
+    report(rows, a, out, mem)
 
 
 if __name__ == "__main__":
