@@ -9,8 +9,9 @@ connection after one round trip, at the highest connect rate the machine
 gives), measure PSS again, run the active clients (`ksock bench -c 1000 -P 1`,
 depth-1 echo, pinned to CPU 1) while the crowd stays idle, release the crowd,
 wait until the server has closed every socket, and run the same active
-clients again against the same server with no crowd. The machine is shared
-and noisy: each active figure is the median of --repeat runs.
+clients again against the same server with no crowd; --repeat such pairs
+(the crowd rebuilt for each), each pair's two runs back to back. The machine
+is shared and noisy: rates are medians, ratios the median of the pairs'.
 
 Figures only (targets are printed beside them, never asserted). Writes JSON
 and an SVG chart (gnuplot) under bench/results/. Run from the build directory:
@@ -195,11 +196,18 @@ def scenario(name, n, a, d):
         build = crowd.built
         time.sleep(1.0)  # the last replies' buffers: let the allocator settle
         held = snapshot(srv.root())
-        busy = [active(srv.port, payload, a.secs, a.active) for _ in range(a.repeat)]
-        end = crowd.release()
+        # Pairs, each with the crowd then without it, back to back: the
+        # machine's load drifts over minutes, a pair's two halves see the same.
+        busy, alone, builds = [], [], [build]
+        for i in range(a.repeat):
+            if i:
+                crowd = Crowd(srv.port, n, payload, 600)
+                builds.append(crowd.built)
+            busy.append(active(srv.port, payload, a.secs, a.active))
+            end = crowd.release()
+            settle(srv.root(), base)
+            alone.append(active(srv.port, payload, a.secs, a.active))
         build_secs = time.monotonic() - t0
-        settle(srv.root(), base)
-        alone = [active(srv.port, payload, a.secs, a.active) for _ in range(a.repeat)]
     finally:
         srv.stop()
         for e in extra:
@@ -207,10 +215,12 @@ def scenario(name, n, a, d):
     total0 = sum(v[0] for v in base.values())
     total1 = sum(v[0] for v in held.values())
     anon = sum(v[2] for v in held.values()) - sum(v[2] for v in base.values())
-    # Medians of --repeat runs each way: the machine is shared, single runs are noisy.
+    # Medians over the --repeat pairs: of each way's figures, and of the
+    # pairs' ratios (the ratio within a pair is what the load drift spares).
     med = lambda runs, k: statistics.median(r[k] for r in runs)
     rate_alone, p99_alone = med(alone, "lines_per_sec"), med(alone, "p99_us")
     rate_crowd, p99_crowd = med(busy, "lines_per_sec"), med(busy, "p99_us")
+    ratio = lambda k: statistics.median(b[k] / w[k] for b, w in zip(busy, alone) if w[k])
     row = {
         "server": name, "idle": n, "held": build["held"], "failed": build["failed"],
         "held_at_end": end.get("held_at_end"), "connect_per_sec": build["connects_per_sec"],
@@ -221,9 +231,10 @@ def scenario(name, n, a, d):
         "processes": per_worker(base, held, 2 if name == "nginx" else 1),
         "active": a.active, "alone": alone, "with_crowd": busy,
         "rate_alone": rate_alone, "rate_crowd": rate_crowd,
-        "rate_ratio": rate_crowd / rate_alone if rate_alone else None,
+        "rate_ratio": ratio("lines_per_sec"),
         "p99_alone_us": p99_alone, "p99_crowd_us": p99_crowd,
-        "p99_ratio": p99_crowd / p99_alone if p99_alone else None,
+        "p99_ratio": ratio("p99_us"),
+        "connects_per_sec_all": [b["connects_per_sec"] for b in builds],
         "seconds": round(build_secs, 1),
     }
     print("scale: %s %d: held %d (failed %d), %.0f B PSS/conn (anonymous %.0f), %.0f connects/s, "
@@ -271,7 +282,7 @@ def report(rows, a, out, mem=None):
             print("         per process: " + ", ".join(
                 "%d conns %s B" % (p["connections"], fmt(p["pss_per_conn"])) for p in ws))
     print("(targets: PSS <= 256 B/conn, active rate >= %.1fx alone, p99 <= %.1fx alone; "
-          "%d active depth-1 clients, medians of %d runs of %.1f s; lines/s and us)"
+          "%d active depth-1 clients, medians of %d pairs of %.1f s runs; lines/s and us)"
           % (TARGET_RATE, TARGET_P99, a.active, a.repeat, a.secs))
     doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "kernel": os.uname().release, "cpus": os.cpu_count(), "workers": a.workers,
@@ -299,8 +310,8 @@ def main():
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--active", type=int, default=1000)
     ap.add_argument("--secs", type=float, default=3.0, help="seconds per active run")
-    ap.add_argument("--repeat", type=int, default=3, help="active runs with and without the "
-                    "crowd (medians)")
+    ap.add_argument("--repeat", type=int, default=3, help="pairs of active runs, with and "
+                    "without the crowd (medians)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-connmem", action="store_true",
                     help="skip bench/connmem.sh (the exact malloc figure; needs gdb)")
