@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -158,10 +159,15 @@ static void idle_print(const struct bench_opts *o, const struct idle_child *c, i
 
 /* The child's side: its share, its pipe, its own process group (a terminal's
  * Ctrl-C reaches the parent only, which forwards it once). */
-static void idle_child_run(struct bench_opts *o, unsigned i, int wfd, const sigset_t *old)
+static void idle_child_run(struct bench_opts *o, unsigned i, int wfd, const sigset_t *old,
+                           pid_t parent)
 {
 	sigprocmask(SIG_SETMASK, old, NULL);
 	setpgid(0, 0);
+	/* A parent that dies (SIGKILL) must not leave its children holding
+	 * connections for ever: they stop as on SIGINT. */
+	if (prctl(PR_SET_PDEATHSIG, SIGINT) < 0 || getppid() != parent)
+		_exit(KSOCK_USAGE);
 	o->conns = o->idle / o->procs + (i < o->idle % o->procs);
 	if (o->threads > o->conns)
 		o->threads = o->conns;
@@ -277,6 +283,7 @@ int bench_idle_main(struct bench_opts *o)
 	if (sfd < 0)
 		cli_err("signalfd: %s", strerror(errno));
 	unsigned started = 0;
+	pid_t parent = getpid();
 	fflush(stdout);
 	for (unsigned i = 0; i < o->procs && rc == KSOCK_OK; i++) {
 		int p[2];
@@ -290,7 +297,7 @@ int bench_idle_main(struct bench_opts *o)
 			close(sfd);
 			for (unsigned j = 0; j < i; j++)
 				close(c[j].fd);
-			idle_child_run(o, i, p[1], &old);
+			idle_child_run(o, i, p[1], &old, parent);
 		}
 		close(p[1]);
 		c[i].fd = p[0];
