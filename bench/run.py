@@ -30,6 +30,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import chart  # noqa: E402  (bench/chart.py)
+
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TCK = os.sysconf("SC_CLK_TCK")
 LINE64 = ["-s", "64"]
@@ -498,12 +501,20 @@ def report(res, a, elapsed):
         os.makedirs(os.path.join(SRC, "bench", "results"), exist_ok=True)
         out = os.path.join(SRC, "bench", "results",
                            time.strftime("bench-%Y%m%dT%H%M%SZ.json", time.gmtime()))
+    doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "kernel": os.uname().release, "cpus": os.cpu_count(), "runs": a.runs,
+           "seconds_per_workload": a.secs, "idle_connections": a.idle,
+           "elapsed_seconds": round(elapsed), "rows": rows}
     with open(out, "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "kernel": os.uname().release, "cpus": os.cpu_count(), "runs": a.runs,
-                   "seconds_per_workload": a.secs, "idle_connections": a.idle,
-                   "elapsed_seconds": round(elapsed), "rows": rows}, f, indent=1)
+        json.dump(doc, f, indent=1)
     print("bench: wrote %s" % out, file=sys.stderr)
+    # The chart of this table (bench/chart.py, gnuplot), next to the JSON; a
+    # default run also becomes bench/results/bench-latest.svg (the README's).
+    svg = os.path.splitext(out)[0] + ".svg"
+    chart.bench_chart(doc, svg)
+    print("bench: wrote %s" % svg, file=sys.stderr)
+    if not a.out:
+        print("bench: wrote %s" % chart.publish(svg, "bench-latest.svg"), file=sys.stderr)
 
 
 if __name__ == "__main__":

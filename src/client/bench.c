@@ -5,11 +5,13 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -22,22 +24,40 @@ static void bench_usage(FILE *f)
 	        "  -m, --mode MODE      tcp (default), tls, udp, connect (connect, one line,\n"
 	        "                       close), handshake (the same with a full TLS handshake),\n"
 	        "                       resume (the same with TLS session resumption)\n"
-	        "  -c, --connections N  connections at once (default 50)\n"
+	        "  -c, --connections N  connections at once (default 50; --idle: connections\n"
+	        "                       being established at once per process, default 200)\n"
 	        "  -P, --pipeline N     lines in flight per connection (default 1)\n"
 	        "  -n, --requests N     lines to send (connect modes: connections); default\n"
 	        "                       100000 unless --duration is given\n"
 	        "  -d, --duration SEC   run for SEC seconds\n"
 	        "      --threads N      threads, each with its own loop (default 1)\n"
+	        "      --idle N         hold N connections, each after one round trip, until\n"
+	        "                       SIGINT/SIGTERM or --duration SEC after the last one;\n"
+	        "                       reports held/failed, time to establish, connect rate\n"
+	        "      --procs P        --idle: spread over P processes (default: enough for\n"
+	        "                       the open-files limit)\n"
+	        "      --source A[-B]   bind each connection to an IPv4 source address, round\n"
+	        "                       robin over A..B (e.g. 127.0.0.2-127.0.0.200)\n"
 	        "  -l, --line TEXT      the line to send (default 'ping')\n"
 	        "  -s, --size BYTES     send a line of BYTES bytes (terminator included)\n"
 	        "      --expect TEXT    the reply expected (default: the line itself)\n"
 	        "      --greeting N     lines the server sends on connect, skipped\n"
 	        "  -t, --timeout SEC    a reply later than this is an error (default 5)\n"
+	        "  -R, --rate N         send N lines/s in all, on a fixed schedule; latency is\n"
+	        "                       measured from each line's scheduled send time (wrk2)\n"
 	        "      --json           print the summary as JSON on stdout\n"
+	        "      --csv            print the summary as CSV (a header and one row)\n"
+	        "      --hist FILE      write the latency distribution (HdrHistogram text, ms)\n"
+	        "      --plot FILE.svg  draw the latency distribution with gnuplot\n"
 	        "  -q, --quiet          no progress line on stderr (Ctrl-C: stop, summarize)\n"
 	        "      --cafile, --insecure, --servername, --priority, --cert, --key, --alpn\n"
 	        "                       TLS options, as for ksock\n"
 	        "Exit: 0 no errors, 1 usage, 2 resolve failure, 6 errors were counted.\n");
+}
+
+static int bench_connect_mode(const struct bench_opts *o)
+{
+	return o->mode == BM_CONNECT || o->mode == BM_HANDSHAKE || o->mode == BM_RESUME;
 }
 
 static int bench_set_mode(struct bench_opts *o, const char *s)
@@ -97,7 +117,13 @@ enum {
 	B_PRIO,
 	B_CERT,
 	B_KEY,
-	B_ALPN
+	B_ALPN,
+	B_IDLE,
+	B_PROCS,
+	B_SOURCE,
+	B_CSV,
+	B_HIST,
+	B_PLOT
 };
 
 /* The payload options, kept until all options are read. */
@@ -105,7 +131,39 @@ struct bench_args {
 	const char *line;   /* --line */
 	const char *expect; /* --expect */
 	unsigned long size; /* --size (0: use line) */
+	int conns_given;    /* -c was given */
 };
+
+/* --source A or A-B (IPv4, A <= B, at most 65536 addresses). */
+static int bench_set_source(struct bench_opts *o, const char *arg)
+{
+	char lo[INET_ADDRSTRLEN], *dash = strchr(arg, '-');
+	const char *hi = dash ? dash + 1 : arg;
+	size_t n = dash ? (size_t)(dash - arg) : strlen(arg);
+	struct in_addr a, b;
+	if (n >= sizeof lo)
+		goto bad;
+	memcpy(lo, arg, n);
+	lo[n] = 0;
+	if (inet_pton(AF_INET, lo, &a) != 1 || inet_pton(AF_INET, hi, &b) != 1 ||
+	    ntohl(b.s_addr) < ntohl(a.s_addr) || ntohl(b.s_addr) - ntohl(a.s_addr) >= 65536)
+		goto bad;
+	free(o->src);
+	o->nsrc = ntohl(b.s_addr) - ntohl(a.s_addr) + 1;
+	o->src = calloc(o->nsrc, sizeof *o->src);
+	if (!o->src) {
+		cli_err("out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < o->nsrc; i++)
+		o->src[i].s_addr = htonl(ntohl(a.s_addr) + i);
+	return 0;
+bad:
+	cli_err("--source: '%s' is not an IPv4 address or a range A-B of at most 65536 "
+	        "(e.g. 127.0.0.2-127.0.0.200)",
+	        arg);
+	return -1;
+}
 
 /* Applies one option; returns 0, or -1 after printing why. */
 static int bench_option(struct bench_opts *o, struct bench_args *a, int opt, const char *arg)
@@ -117,6 +175,7 @@ static int bench_option(struct bench_opts *o, struct bench_args *a, int opt, con
 	case 'c':
 		bad = cli_uint(arg, 1, 10000, &v) ? "-c" : NULL;
 		o->conns = (unsigned)v;
+		a->conns_given = 1;
 		break;
 	case 'P':
 		bad = cli_uint(arg, 1, 4096, &v) ? "-P" : NULL;
@@ -139,8 +198,24 @@ static int bench_option(struct bench_opts *o, struct bench_args *a, int opt, con
 		bad = cli_uint(arg, 0, 1000, &v) ? "--greeting" : NULL;
 		o->greeting = (unsigned)v;
 		break;
+	case B_IDLE:
+		bad = cli_uint(arg, 1, 10000000, &v) ? "--idle" : NULL;
+		o->idle = (unsigned)v;
+		break;
+	case B_PROCS:
+		bad = cli_uint(arg, 1, 256, &v) ? "--procs" : NULL;
+		o->procs = (unsigned)v;
+		break;
+	case B_SOURCE: return bench_set_source(o, arg);
 	case B_EXPECT: a->expect = arg; break;
 	case B_JSON: o->json = 1; break;
+	case B_CSV: o->csv = 1; break;
+	case B_HIST: o->hist_file = arg; break;
+	case B_PLOT: o->plot_file = arg; break;
+	case 'R':
+		bad = cli_seconds(arg) < 0 ? "-R" : NULL; /* a positive number, up to 1e6 */
+		o->rate = bad ? 0 : cli_seconds(arg);
+		break;
 	case B_CAFILE: o->tls.cafile = arg; break;
 	case B_INSECURE: o->tls.insecure = true; break;
 	case B_SNI: o->tls.servername = arg; break;
@@ -155,6 +230,77 @@ static int bench_option(struct bench_opts *o, struct bench_args *a, int opt, con
 		cli_err("%s: invalid value '%s'", bad, arg);
 		return -1;
 	}
+	return 0;
+}
+
+/* The files a process may open (the soft limit raised to the hard one). */
+static unsigned long bench_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? 1ul << 20 : (unsigned long)rl.rlim_cur;
+}
+
+/* The local ports the kernel hands out (ip_local_port_range). */
+static unsigned long bench_ports(void)
+{
+	unsigned long lo = 32768, hi = 60999;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%lu %lu", &lo, &hi) != 2 || hi < lo)
+			lo = 32768, hi = 60999;
+		fclose(f);
+	}
+	return hi - lo + 1;
+}
+
+/* --idle: what -c means, how many processes, and whether the machine's limits
+ * (open files per process, ports per source address) allow it. */
+static int bench_idle_check(struct bench_opts *o, const struct bench_args *a)
+{
+	unsigned long nofile = bench_nofile(), per_proc = nofile > 100 ? nofile - 100 : 1;
+	if (!o->idle) {
+		if (o->procs) {
+			cli_err("--procs goes with --idle");
+			return -1;
+		}
+		return 0;
+	}
+	if (o->mode != BM_TCP && o->mode != BM_TLS) {
+		cli_err("--idle holds tcp or tls connections (-m tcp or -m tls)");
+		return -1;
+	}
+	o->window = a->conns_given ? o->conns : 200;
+	if (!o->procs)
+		o->procs = (unsigned)((o->idle + per_proc - 1) / per_proc);
+	if (o->procs > o->idle)
+		o->procs = o->idle;
+	unsigned long share = (o->idle + o->procs - 1) / o->procs;
+	if (share > per_proc) {
+		cli_err(
+		    "--idle %u over --procs %u is %lu connections per process, but a process may "
+		    "open %lu files here: use --procs %lu or more",
+		    o->idle, o->procs, share, nofile, (o->idle + per_proc - 1) / per_proc);
+		return -1;
+	}
+	unsigned long ports = bench_ports(), nsrc = o->nsrc ? o->nsrc : 1;
+	if ((o->idle + nsrc - 1) / nsrc > ports) {
+		cli_err(
+		    "--idle %u: %lu connections per source address, but the kernel has %lu local "
+		    "ports per (source, destination): use --source with %lu addresses or more "
+		    "(e.g. --source 127.0.0.2-127.0.0.%lu)",
+		    o->idle, (o->idle + nsrc - 1) / nsrc, ports, (o->idle + ports - 1) / ports,
+		    (o->idle + ports - 1) / ports + 1 < 255 ? (o->idle + ports - 1) / ports + 1
+		                                            : 254ul);
+		return -1;
+	}
+	o->conns = (unsigned)share; /* bench_idle_main sets each process's own share */
 	return 0;
 }
 
@@ -173,6 +319,10 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	    {"greeting", required_argument, NULL, B_GREETING},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"json", no_argument, NULL, B_JSON},
+	    {"csv", no_argument, NULL, B_CSV},
+	    {"hist", required_argument, NULL, B_HIST},
+	    {"plot", required_argument, NULL, B_PLOT},
+	    {"rate", required_argument, NULL, 'R'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"cafile", required_argument, NULL, B_CAFILE},
 	    {"insecure", no_argument, NULL, B_INSECURE},
@@ -181,6 +331,9 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	    {"cert", required_argument, NULL, B_CERT},
 	    {"key", required_argument, NULL, B_KEY},
 	    {"alpn", required_argument, NULL, B_ALPN},
+	    {"idle", required_argument, NULL, B_IDLE},
+	    {"procs", required_argument, NULL, B_PROCS},
+	    {"source", required_argument, NULL, B_SOURCE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -190,7 +343,7 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	o->pipeline = 1;
 	o->threads = 1;
 	o->timeout = 5;
-	while ((opt = getopt_long(argc, argv, "m:c:P:n:d:l:s:t:qh", longopts, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv, "m:c:P:n:d:l:s:t:R:qh", longopts, NULL)) != -1)
 		if (bench_option(o, &a, opt, optarg) < 0)
 			return -1;
 	if (argc - optind != 2) {
@@ -205,6 +358,21 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		o->total = 100000;
 	if (o->mode == BM_UDP && o->greeting) {
 		cli_err("--greeting makes no sense with UDP");
+		return -1;
+	}
+	if (bench_idle_check(o, &a) < 0)
+		return -1;
+	if (o->json && o->csv) {
+		cli_err("--json and --csv: choose one");
+		return -1;
+	}
+	if (o->rate > 0 && (bench_connect_mode(o) || o->idle)) {
+		cli_err(
+		    "-R paces lines on open connections: modes tcp, tls and udp, without --idle");
+		return -1;
+	}
+	if (o->idle && (o->hist_file || o->plot_file || o->csv)) {
+		cli_err("--idle reports connections, not latencies: no --hist, --plot or --csv");
 		return -1;
 	}
 	if (o->threads > o->conns)
@@ -233,11 +401,17 @@ struct bench_main {
 	uint64_t last_ok;         /* progress: ok at the previous report */
 	ev_signal sigint;         /* Ctrl-C */
 	unsigned interrupted;     /* SIGINTs seen */
+	int reported;             /* --idle: the build report was sent */
 };
 
 static void bench_progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct bench_main *m = w->data;
+	if (m->o->idle) { /* the parent prints the sum of its processes' reports */
+		if (!m->reported)
+			bench_idle_report(m->o, m->t, m->o->threads, 2);
+		return;
+	}
 	double secs = (double)(cli_now_ns() - m->start) / 1e9;
 	bench_progress(m->o, m->t, m->o->threads, secs, &m->last_ok, 0);
 }
@@ -245,6 +419,15 @@ static void bench_progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void bench_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct bench_main *m = w->data;
+	if (m->o->idle && !m->reported) {
+		unsigned built = 0;
+		for (unsigned i = 0; i < m->o->threads; i++)
+			built += (unsigned)__atomic_load_n(&m->t[i].built, __ATOMIC_ACQUIRE);
+		if (built == m->o->threads) {
+			bench_idle_report(m->o, m->t, m->o->threads, 0);
+			m->reported = 1;
+		}
+	}
 	for (unsigned i = 0; i < m->o->threads; i++)
 		if (!__atomic_load_n(&m->t[i].finished, __ATOMIC_ACQUIRE))
 			return;
@@ -264,7 +447,7 @@ static void bench_sigint_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		__atomic_store_n(&m->t[i].stop_req, 1, __ATOMIC_RELAXED);
 }
 
-static int bench_run(struct bench_opts *o)
+int bench_run(struct bench_opts *o)
 {
 	struct ev_loop *loop = ev_default_loop(0);
 	struct bench_main m = {.o = o};
@@ -279,7 +462,7 @@ static int bench_run(struct bench_opts *o)
 	ev_async_start(loop, &m.done);
 	ev_timer_init(&m.progress, bench_progress_cb, 1.0, 1.0);
 	m.progress.data = &m;
-	if (!o->quiet)
+	if (!o->quiet || o->idle)
 		ev_timer_start(loop, &m.progress);
 	ev_signal_init(&m.sigint, bench_sigint_cb, SIGINT);
 	m.sigint.data = &m;
@@ -320,15 +503,18 @@ static int bench_run(struct bench_opts *o)
 	ev_async_stop(loop, &m.done);
 	ev_signal_stop(loop, &m.sigint);
 	int rc = KSOCK_USAGE;
-	if (started == o->threads) {
+	if (started == o->threads && o->idle) {
+		bench_idle_report(o, m.t, o->threads, 1);
+		rc = KSOCK_OK; /* the parent judges the errors */
+	} else if (started == o->threads) {
 		if (!o->quiet)
 			bench_progress(o, m.t, o->threads, (double)(cli_now_ns() - m.start) / 1e9,
 			               &m.last_ok, 1);
-		bench_summary(o, m.t, o->threads);
+		int exported = bench_summary(o, m.t, o->threads);
 		uint64_t errs = 0;
 		for (unsigned i = 0; i < o->threads; i++)
 			errs += bench_errors_total(&m.t[i].st);
-		rc = errs ? KSOCK_BENCH_ERRORS : KSOCK_OK;
+		rc = exported < 0 ? KSOCK_USAGE : errs ? KSOCK_BENCH_ERRORS : KSOCK_OK;
 	}
 	free(m.t);
 	free(wbuf);
@@ -351,8 +537,9 @@ int bench_main(int argc, char **argv)
 		cli_err("%s", err);
 		goto out;
 	}
-	rc = bench_run(&o);
+	rc = o.idle ? bench_idle_main(&o) : bench_run(&o);
 out:
+	free(o.src);
 	if (o.ai)
 		freeaddrinfo(o.ai);
 	tls_client_free(&o.tc);

@@ -96,11 +96,11 @@ static void bench_json(const struct bench_opts *o, const struct bench_stats *s,
 	printf("{\"mode\":\"%s\",\"host\":\"%s\",\"port\":\"%s\",\"connections\":%u,"
 	       "\"pipeline\":%u,\"threads\":%u,\"line_bytes\":%zu,\"seconds\":%.3f,"
 	       "\"sent\":%llu,\"ok\":%llu,\"lines_per_sec\":%.1f,\"mb_per_sec\":%.3f,"
-	       "\"connects\":%llu,\"handshakes\":%llu,\"resumed\":%llu,",
+	       "\"connects\":%llu,\"handshakes\":%llu,\"resumed\":%llu,\"target_rate\":%.1f,",
 	       bench_mode_name(o->mode), o->t.host, o->t.port, o->conns, o->pipeline, o->threads,
 	       o->line_len, secs, (unsigned long long)s->sent, (unsigned long long)s->ok, rate,
 	       rate * (double)o->line_len / 1e6, (unsigned long long)s->conns,
-	       (unsigned long long)s->handshakes, (unsigned long long)s->resumed);
+	       (unsigned long long)s->handshakes, (unsigned long long)s->resumed, o->rate);
 	printf("\"latency_us\":{\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,"
 	       "\"p99\":%.1f,\"p99.9\":%.1f,\"max\":%.1f},",
 	       h->count ? (double)h->min / 1e3 : 0, h->count ? h->sum / (double)h->count / 1e3 : 0,
@@ -116,6 +116,71 @@ static void bench_json(const struct bench_opts *o, const struct bench_stats *s,
 	printf("\"}\n");
 }
 
+/* --csv: a header line and one row (latencies in microseconds). */
+static void bench_csv(const struct bench_opts *o, const struct bench_stats *s,
+                      const struct histogram *h, double secs)
+{
+	double rate = secs > 0 ? (double)s->ok / secs : 0;
+	printf("mode,host,port,connections,pipeline,threads,line_bytes,target_rate,seconds,sent,ok,"
+	       "lines_per_sec,mb_per_sec,p50_us,p90_us,p99_us,p99.9_us,max_us,errors");
+	for (int k = 0; k < BE_MAX; k++)
+		printf(",%s", err_names[k]);
+	printf(
+	    "\n%s,%s,%s,%u,%u,%u,%zu,%.1f,%.3f,%llu,%llu,%.1f,%.3f,%.1f,%.1f,%.1f,%.1f,%.1f,%llu",
+	    bench_mode_name(o->mode), o->t.host, o->t.port, o->conns, o->pipeline, o->threads,
+	    o->line_len, o->rate, secs, (unsigned long long)s->sent, (unsigned long long)s->ok,
+	    rate, rate * (double)o->line_len / 1e6, (double)hist_percentile(h, 50) / 1e3,
+	    (double)hist_percentile(h, 90) / 1e3, (double)hist_percentile(h, 99) / 1e3,
+	    (double)hist_percentile(h, 99.9) / 1e3, (double)h->max / 1e3,
+	    (unsigned long long)bench_errors_total(s));
+	for (int k = 0; k < BE_MAX; k++)
+		printf(",%llu", (unsigned long long)s->err[k]);
+	printf("\n");
+}
+
+/* UDP: what the timeouts suggest. A server that answers some datagrams of
+ * each socket and drops the rest at a steady rate is most likely limiting
+ * the rate per source (ksockd: udp_rate/udp_burst); loopback itself rarely
+ * drops. Returns the hint, or NULL. */
+static const char *bench_udp_hint(const struct bench_opts *o, const struct bench_stats *s)
+{
+	if (o->mode != BM_UDP || !s->err[BE_TIMEOUT])
+		return NULL;
+	if (!s->ok)
+		return "no datagram was answered: is the server listening on UDP at this port, "
+		       "and does it allow this source address?";
+	if (s->err[BE_TIMEOUT] * 100 >= s->sent)
+		return "some datagrams were answered and many were not: the server may limit "
+		       "the rate per source (ksockd: udp_rate, udp_burst); try -R with a rate "
+		       "below its limit, or fewer connections (-c) and a smaller pipeline (-P)";
+	return NULL;
+}
+
+/* Writes n bytes of p into out as C escapes (\n, \r, \t, \\, \x00), at most max of
+ * them, "..." after if there were more. */
+void bench_escape(char *out, size_t outlen, const char *p, size_t n, size_t max)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && i < max && o + 5 < outlen; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		const char *e = ch == '\n'   ? "\\n"
+		                : ch == '\r' ? "\\r"
+		                : ch == '\t' ? "\\t"
+		                : ch == '\\' ? "\\\\"
+		                : ch == '\'' ? "\\'"
+		                             : NULL;
+		if (e)
+			o += (size_t)snprintf(out + o, outlen - o, "%s", e);
+		else if (ch < 32 || ch > 126)
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = 0;
+	if (n > max && o + 4 < outlen)
+		snprintf(out + o, outlen - o, "...");
+}
+
 static void bench_ms(char *buf, size_t len, uint64_t ns)
 {
 	if (ns < 1000000)
@@ -124,7 +189,7 @@ static void bench_ms(char *buf, size_t len, uint64_t ns)
 		snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
 }
 
-void bench_summary(const struct bench_opts *o, struct bench_thread *t, unsigned n)
+int bench_summary(const struct bench_opts *o, struct bench_thread *t, unsigned n)
 {
 	struct bench_stats s;
 	struct histogram h;
@@ -137,9 +202,15 @@ void bench_summary(const struct bench_opts *o, struct bench_thread *t, unsigned 
 			first_err = t[i].first_err;
 	}
 	double secs = bench_elapsed(t, n);
-	if (o->json) {
-		bench_json(o, &s, &h, secs, first_err);
-		return;
+	const char *hint = bench_udp_hint(o, &s);
+	if (hint)
+		fprintf(stderr, "ksock: hint: %s\n", hint);
+	if (o->json || o->csv) {
+		if (o->json)
+			bench_json(o, &s, &h, secs, first_err);
+		else
+			bench_csv(o, &s, &h, secs);
+		return bench_export(o, &h);
 	}
 	double rate = secs > 0 ? (double)s.ok / secs : 0;
 	printf("ksock bench: %s %s:%s, %u connections, pipeline %u, %u thread(s), %zu-byte lines\n",
@@ -158,7 +229,11 @@ void bench_summary(const struct bench_opts *o, struct bench_thread *t, unsigned 
 	bench_ms(p99, sizeof p99, hist_percentile(&h, 99));
 	bench_ms(p999, sizeof p999, hist_percentile(&h, 99.9));
 	bench_ms(mx, sizeof mx, h.max);
-	printf("  latency: p50 %s, p90 %s, p99 %s, p99.9 %s, max %s\n", p50, p90, p99, p999, mx);
+	printf("  latency%s: p50 %s, p90 %s, p99 %s, p99.9 %s, max %s\n",
+	       o->rate > 0 ? " (from each line's scheduled send time)" : "", p50, p90, p99, p999,
+	       mx);
+	if (o->rate > 0)
+		printf("  fixed rate: %.0f lines/s asked, %.0f lines/s done\n", o->rate, rate);
 	printf("  errors: %llu", (unsigned long long)bench_errors_total(&s));
 	const char *sep = " (";
 	for (int k = 0; k < BE_MAX; k++)
@@ -169,4 +244,5 @@ void bench_summary(const struct bench_opts *o, struct bench_thread *t, unsigned 
 	printf("%s\n", sep[0] == ',' ? ")" : "");
 	if (first_err[0])
 		printf("  first error: %s\n", first_err);
+	return bench_export(o, &h);
 }

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "histogram.h"
@@ -76,4 +77,61 @@ uint64_t hist_percentile(const struct histogram *h, double p)
 		}
 	}
 	return h->max;
+}
+
+/* The first bucket where the cumulative count reaches rank; *seen is that count. */
+static uint64_t hist_value_at_rank(const struct histogram *h, uint64_t rank, uint64_t *seen)
+{
+	*seen = 0;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		*seen += h->bucket[i];
+		if (*seen >= rank) {
+			uint64_t low, high;
+			hist_bounds(i, &low, &high);
+			return high < h->max ? high : h->max;
+		}
+	}
+	*seen = h->count;
+	return h->max;
+}
+
+int hist_write_percentiles(const struct histogram *h, FILE *f, double scale)
+{
+	enum { TICKS = 5 }; /* levels per halving of the distance to 100% */
+	double sq = 0, mean = h->count ? h->sum / (double)h->count : 0;
+	fprintf(f, "%12s %12s %12s %12s\n\n", "Value", "Percentile", "TotalCount",
+	        "1/(1-Percentile)");
+	for (unsigned half = 0; h->count && half < 64; half++) {
+		double base = 1.0 - ldexp(1.0, -(int)half),
+		       step = ldexp(1.0, -(int)half - 1) / TICKS;
+		int beyond = 0;
+		for (unsigned j = 0; j < TICKS && !beyond; j++) {
+			double p = base + step * j;
+			uint64_t rank = (uint64_t)ceil(p * (double)h->count), seen;
+			uint64_t v = hist_value_at_rank(h, rank < 1 ? 1 : rank, &seen);
+			fprintf(f, "%12.3f %12f %12llu %12.2f\n", (double)v / scale, p,
+			        (unsigned long long)seen, 1.0 / (1.0 - p));
+			/* Past the resolution of count values, every level is the max. */
+			beyond = 1.0 / (1.0 - p) > (double)h->count;
+		}
+		if (beyond)
+			break;
+	}
+	if (h->count)
+		fprintf(f, "%12.3f %12f %12llu %12s\n", (double)h->max / scale, 1.0,
+		        (unsigned long long)h->count, "inf");
+	/* The standard deviation from the buckets' midpoints. */
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		if (h->bucket[i]) {
+			uint64_t low, high;
+			hist_bounds(i, &low, &high);
+			double d = ((double)low + (double)high) / 2 - mean;
+			sq += d * d * (double)h->bucket[i];
+		}
+	fprintf(f, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n", mean / scale,
+	        h->count ? sqrt(sq / (double)h->count) / scale : 0.0);
+	fprintf(f, "#[Max     = %12.3f, Total count    = %12llu]\n", (double)h->max / scale,
+	        (unsigned long long)h->count);
+	fprintf(f, "#[Buckets = %12d, SubBuckets     = %12d]\n", 58, 32);
+	return ferror(f) ? -1 : 0;
 }

@@ -11,6 +11,7 @@
 #define KSOCK_HISTOGRAM_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define HIST_BUCKETS (64 + 58 * 32)
 
@@ -28,6 +29,11 @@ void hist_merge(struct histogram *into, const struct histogram *from);
 /* The value at percentile p (0 < p <= 100): the upper edge of its bucket,
  * never above max. 0 when empty. */
 uint64_t hist_percentile(const struct histogram *h, double p);
+/* Writes h as an HdrHistogram percentile distribution ("Value Percentile
+ * TotalCount 1/(1-Percentile)", values divided by scale, 5 ticks per half
+ * distance, the #[Mean ...] footer): the text HdrHistogram's plotter and
+ * wrk2's --latency output use. Returns 0, or -1 on a write error. */
+int hist_write_percentiles(const struct histogram *h, FILE *f, double scale);
 /* Bucket index and its [low, high] value range (exposed for tests). */
 unsigned hist_index(uint64_t v);
 void hist_bounds(unsigned idx, uint64_t *low, uint64_t *high);

@@ -7,6 +7,7 @@
 #define KSOCK_NET_H
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stddef.h>
 
 /* Resolves t's host and port for a stream (or datagram) socket. Returns 0, or
@@ -16,6 +17,8 @@ int net_resolve(const char *host, const char *port, int udp, struct addrinfo **o
 /* Starts a non-blocking connect to ai; returns the fd (connect may still be in
  * progress), or -1 with errno set. */
 int net_connect_start(const struct addrinfo *ai);
+/* The same, bound to the IPv4 source address src first (NULL: any). */
+int net_connect_start_from(const struct addrinfo *ai, const struct in_addr *src);
 /* After the fd turned writable: 0 if connected, else -1 with errno set. */
 int net_connect_finish(int fd);
 /* Tries each address in turn, waiting up to timeout seconds each; returns a

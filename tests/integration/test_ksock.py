@@ -488,10 +488,272 @@ class Bench(unittest.TestCase):
                               "-c", 1, "-n", 3, "127.0.0.1", port)
                 self.assertEqual((rc, j["ok"], j["errors"]["tls"]), (6, 0, 3))
                 self.assertIn("issuer is unknown", j["first_error"])
+                # --idle over TLS: handshake, one line, then held (-d: 0.5 s).
+                r = ksock("bench", "--json", "-m", "tls", "--cafile", ca, "--idle", 20,
+                          "-d", 0.5, "127.0.0.1", port)
+                built, end = (json.loads(l) for l in r.stdout.decode().splitlines())
+                self.assertEqual((r.returncode, built["held"], built["mode"], end["held_at_end"]),
+                                 (0, 20, "tls", 20), r.stderr)
             finally:
                 s.stop()
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+def tcp_peers(port):
+    """Source addresses of the established TCP connections to 127.0.0.1:port.
+    /proc/net/tcp is read in pages, not as one snapshot: other processes'
+    connections coming and going can repeat or skip a row, so the table is
+    read until two readings agree (bounded)."""
+    last = None
+    for _ in range(20):
+        now = tcp_peers_once(port)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def tcp_peers_once(port):
+    peers = {}
+    with open("/proc/net/tcp") as f:
+        for row in f.read().splitlines()[1:]:
+            fields = row.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            if state == "01" and int(local.split(":")[1], 16) == port:
+                ip = socket.inet_ntoa(bytes.fromhex(remote.split(":")[0])[::-1])
+                peers[ip] = peers.get(ip, 0) + 1
+    return peers
+
+
+def children(pid):
+    """Live children of pid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            fields = st[st.rindex(")") + 2:].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d))
+    return out
+
+
+class BenchScale(unittest.TestCase):
+    """ksock bench --idle, --procs, --source against the real daemon."""
+
+    def idle(self, d, *args):
+        """Starts ksock bench --idle; returns the process and its build report."""
+        p = subprocess.Popen([KSOCK, "bench", "--json"] + [str(a) for a in args] +
+                             ["127.0.0.1", str(d.port("echo"))], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(p.kill)
+        line = p.stdout.readline()  # written once every connection was tried
+        self.assertTrue(line.startswith("{"), p.stderr.read() if not line else line)
+        return p, json.loads(line)
+
+    def test_idle_connections_held_over_processes_and_source_addresses(self):
+        d = H.Daemon([H.listener("echo", "echo")], workers=2)
+        self.addCleanup(d.kill)
+        p, built = self.idle(d, "--idle", 600, "--procs", 3, "--source", "127.0.0.2-127.0.0.5",
+                             "-c", 40)
+        self.assertEqual((built["phase"], built["held"], built["failed"], built["procs"],
+                          built["sources"], built["errors"]["total"]),
+                         ("established", 600, 0, 3, 4, 0))
+        self.assertGreater(built["connects_per_sec"], 0)
+        self.assertGreater(built["seconds"], 0)
+        # The kernel's view: 600 connections, 150 from each source address,
+        # opened by the 3 processes ksock forked.
+        self.assertEqual(tcp_peers(d.port("echo")),
+                         {"127.0.0.%d" % i: 150 for i in range(2, 6)})
+        self.assertEqual(len(children(p.pid)), 3)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        end = json.loads(out.splitlines()[-1])
+        self.assertEqual((end["phase"], end["held_at_end"], end["errors"]["total"]),
+                         ("end", 600, 0))
+        self.assertEqual(d.stop(), 0)
+
+    def test_held_connections_the_server_closes_are_counted(self):
+        d = H.Daemon([H.listener("echo", "echo", idle_timeout=1)], workers=1)
+        self.addCleanup(d.kill)
+        p, built = self.idle(d, "--idle", 50, "-d", 3)
+        self.assertEqual((built["held"], built["failed"]), (50, 0))
+        out, err = p.communicate(timeout=30)  # -d 3: held 3 s, ksockd closes them after 1 s
+        self.assertEqual(p.returncode, 6, err)
+        end = json.loads(out.splitlines()[-1])
+        self.assertEqual((end["held_at_end"], end["errors"]["closed"], end["errors"]["total"]),
+                         (0, 50, 50))
+        self.assertIn("closed a connection in use", end["first_error"])
+
+    def test_progress_each_second_while_building(self):
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen()
+        done = threading.Event()
+
+        def slow_echo():  # answers the three connections' lines after 1.5 s
+            conns = [lsock.accept()[0] for _ in range(3)]
+            for c in conns:
+                c.recv(64)
+            time.sleep(1.5)  # the slow server under test, not a synchronisation
+            for c in conns:
+                c.sendall(b"ping\n")
+            done.wait(20)
+            for c in conns:
+                c.close()
+
+        t = threading.Thread(target=slow_echo, daemon=True)
+        t.start()
+        try:
+            r = ksock("bench", "--idle", 3, "-d", 0.1, "127.0.0.1", lsock.getsockname()[1])
+        finally:
+            done.set()
+            t.join(5)
+            lsock.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stderr.decode(), r"^\[ +1\.\ds\] 0 connections held, 0 failed\n")
+        self.assertIn("3 established and held, 0 failed", r.stdout.decode())
+
+    def test_limits_of_the_machine_are_explained(self):
+        soft, hard = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
+        n = (hard - 100) * 2 + 1  # one more than two processes may hold
+        r = ksock("bench", "--idle", n, "--procs", 2, "--source", "127.0.0.2-127.0.0.250",
+                  "127.0.0.1", 9)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("use --procs 3 or more", r.stderr.decode())
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = map(int, f.read().split())
+        r = ksock("bench", "--idle", (hi - lo + 1) + 1, "127.0.0.1", 9)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("use --source with 2 addresses or more", r.stderr.decode())
+        r = ksock("bench", "--idle", 10, "--source", "127.0.0.9-127.0.0.2", "127.0.0.1", 9)
+        self.assertIn("--source: '127.0.0.9-127.0.0.2' is not", r.stderr.decode())
+
+
+class BenchReports(unittest.TestCase):
+    """ksock bench's reports: wrong bytes, UDP hint, -R, --csv, --hist, --plot."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = H.Daemon([H.listener("echo", "echo"),
+                          H.listener("udp", "echo", protocol="udp", udp_rate=50, udp_burst=5)],
+                         workers=1)
+        cls.dir = tempfile.mkdtemp(prefix="ksock-bench-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.kill()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_wrong_reply_shows_the_bytes_received_escaped(self):
+        rc, j = bench("-c", 1, "-n", 5, "--line", "a\tb", "--expect", "pong", "127.0.0.1",
+                      self.d.port("echo"))
+        self.assertEqual((rc, j["errors"]["wrong"]), (6, 5))
+        self.assertEqual(j["first_error"],
+                         "wrong reply: expected 'pong\\n', received 'a\\tb\\n' (4 bytes)")
+        # The text summary says the same.
+        r = ksock("bench", "-q", "-c", 1, "-n", 1, "--expect", "pong", "127.0.0.1",
+                  self.d.port("echo"))
+        self.assertIn("first error: wrong reply: expected 'pong\\n', received 'ping\\n' (5 bytes)",
+                      r.stdout.decode())
+
+    def test_udp_timeouts_under_a_rate_limit_give_a_hint(self):
+        # ksockd answers 50 datagrams/s per source (burst 5): most of 2 s at full speed time out.
+        r = ksock("bench", "-q", "--json", "-m", "udp", "-c", 2, "-P", 8, "-d", 2, "-t", 0.2,
+                  "127.0.0.1", self.d.port("udp"))
+        j = json.loads(r.stdout.decode().splitlines()[0])
+        self.assertEqual(r.returncode, 6)
+        self.assertGreater(j["ok"], 0)
+        self.assertGreater(j["errors"]["timeout"], j["ok"])
+        self.assertIn("hint: some datagrams were answered and many were not: the server may "
+                      "limit the rate per source (ksockd: udp_rate, udp_burst)", r.stderr.decode())
+        # Below the limit, -R gets every reply and no hint.
+        r = ksock("bench", "-q", "--json", "-m", "udp", "-c", 1, "-R", 20, "-d", 1, "-t", 0.5,
+                  "127.0.0.1", self.d.port("udp"))
+        j = json.loads(r.stdout.decode().splitlines()[0])
+        self.assertEqual((r.returncode, j["errors"]["total"]), (0, 0), r.stderr)
+        self.assertNotIn("hint", r.stderr.decode())
+
+    def test_fixed_rate_sends_on_schedule(self):
+        rc, j = bench("-R", 500, "-c", 5, "-d", 2, "127.0.0.1", self.d.port("echo"))
+        self.assertEqual((rc, j["errors"]["total"], j["target_rate"]), (0, 0, 500))
+        self.assertEqual(j["sent"], j["ok"])
+        self.assertGreaterEqual(j["sent"], 900)   # 2 s at 500/s, whatever the machine's load
+        self.assertLessEqual(j["sent"], 1005)     # and never faster than the schedule
+
+    def test_fixed_rate_latency_includes_the_wait_for_a_stalled_server(self):
+        worker = self.d.workers()[0]
+        p = subprocess.Popen([KSOCK, "bench", "--json", "-R", "1000", "-c", "1", "-d", "3",
+                              "127.0.0.1", str(self.d.port("echo"))], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        self.addCleanup(p.kill)
+        p.stderr.readline()  # the first progress line: one second of sending
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            time.sleep(0.5)  # the stall under test, not a synchronisation
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        out, _ = p.communicate(timeout=30)
+        j = json.loads(out)
+        # ~500 lines fell due during the stall; each counts its wait from its due
+        # time (uniform up to 500 ms): over 10% of the 3,000 lines wait > 100 ms.
+        # Measured from the actual send, only the one line in flight would.
+        self.assertEqual(j["errors"]["total"], 0)
+        self.assertGreater(j["latency_us"]["p90"], 100000)
+        self.assertGreater(j["latency_us"]["max"], 400000)
+
+    def test_csv_summary(self):
+        r = ksock("bench", "-q", "--csv", "-c", 2, "-n", 300, "127.0.0.1", self.d.port("echo"))
+        self.assertEqual(r.returncode, 0)
+        head, row = r.stdout.decode().splitlines()
+        rec = dict(zip(head.split(","), row.split(",")))
+        self.assertEqual(len(head.split(",")), len(row.split(",")))
+        self.assertEqual((rec["mode"], rec["sent"], rec["ok"], rec["errors"]), ("tcp", "300",
+                                                                                "300", "0"))
+        self.assertLessEqual(float(rec["p50_us"]), float(rec["p99_us"]))
+
+    def test_hist_file_is_an_hdrhistogram_percentile_distribution(self):
+        path = os.path.join(self.dir, "lat.hgrm")
+        rc, j = bench("-c", 2, "-n", 2000, "--hist", path, "127.0.0.1", self.d.port("echo"))
+        self.assertEqual(rc, 0)
+        with open(path) as f:
+            text = f.read().splitlines()
+        self.assertEqual(text[0].split(), ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"])
+        self.assertEqual(text[1], "")
+        rows = [l.split() for l in text[2:] if not l.startswith("#")]
+        vals = [float(r[0]) for r in rows]
+        pcts = [float(r[1]) for r in rows]
+        self.assertEqual(vals, sorted(vals))
+        self.assertEqual(pcts, sorted(pcts))
+        self.assertEqual((pcts[0], rows[-1][1], rows[-1][2], rows[-1][3]),
+                         (0.0, "1.000000", "2000", "inf"))
+        # The value at 50% is the summary's p50 (ms here, us there).
+        p50 = next(float(r[0]) for r in rows if float(r[1]) == 0.5)
+        self.assertAlmostEqual(p50 * 1000, j["latency_us"]["p50"], delta=1.0)
+        self.assertRegex(text[-2], r"^#\[Max     = +[\d.]+, Total count    = +2000\]$")
+        self.assertAlmostEqual(float(text[-2].split()[2].rstrip(",")) * 1000,
+                               j["latency_us"]["max"], delta=1.0)
+
+    def test_plot_draws_the_distribution_with_gnuplot(self):
+        need("gnuplot")
+        path = os.path.join(self.dir, "lat.svg")
+        rc, j = bench("-c", 2, "-n", 2000, "--plot", path, "127.0.0.1", self.d.port("echo"))
+        self.assertEqual(rc, 0)
+        import xml.etree.ElementTree as ET
+        root = ET.parse(path).getroot()
+        self.assertEqual(root.tag, "{http://www.w3.org/2000/svg}svg")
+        text = " ".join(t for t in root.itertext())
+        self.assertIn("GNUPLOT", text)
+        self.assertIn("ksock bench tcp 127.0.0.1:%d: 2 connections" % self.d.port("echo"), text)
+        self.assertIn("99.9%", text)
+        self.assertIn("latency (ms)", text)
+        r = ksock("bench", "-q", "-n", 10, "--plot", path, "--idle", 5, "127.0.0.1", 9)
+        self.assertEqual(r.returncode, 1)
 
 
 if __name__ == "__main__":
