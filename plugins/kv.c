@@ -2,7 +2,7 @@
  * plugins/kv.c: an example handler plug-in: a small key-value line protocol,
  * one store per session. Built with only <ksockd/handler.h>:
  *
- *   cc $(pkg-config --cflags ksockd) -shared -fPIC -o kv.so kv.c
+ *   cc $(pkg-config --cflags ksockd) -O2 -fno-plt -shared -fPIC -o kv.so kv.c
  *
  * Commands (one per line; replies end with the client's terminator):
  *   SET key value   -> OK

@@ -2,18 +2,14 @@
  * plugin_api.c: the functions <ksockd/handler.h> gives plug-ins, exported
  * from the ksockd binary (src/plugin_api.syms lists them for the linker).
  * Thin wrappers, so that plug-ins never depend on the daemon's internal
- * names or struct layouts.
+ * names or struct layouts (ksockd_out_append, the one on every reply's path,
+ * is an alias of outbuf_append, in outbuf.c).
  */
 #include "config.h"
 
 #include <stdarg.h>
 
 #include "handler.h"
-
-int ksockd_out_append(struct outbuf *out, const void *data, size_t len)
-{
-	return outbuf_append(out, data, len);
-}
 
 int ksockd_out_printf(struct outbuf *out, const char *fmt, ...)
 {
