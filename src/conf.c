@@ -25,6 +25,7 @@
 #include "conf_diag.h"
 #include "handler.h"
 #include "handlers/handlers.h"
+#include "plugin.h"
 #include "log.h"
 
 enum setting_type {
@@ -64,6 +65,7 @@ static const struct setting settings[] = {
 	{"pid_file", SET_STRING, G(pid_file), 0, 0},
 	{"shutdown_timeout", SET_SECONDS, G(shutdown_timeout), 0, 3600},
 	{"listeners", SET_SPECIAL, IN_GLOBAL, 0, 0, 0},
+	{"plugins", SET_SPECIAL, IN_GLOBAL, 0, 0, 0},
 	{"max_line", SET_UINT, LIM(max_line), 1, 16 * 1024 * 1024},
 	{"max_connections", SET_UINT, LIM(max_connections), 1, 1000000},
 	{"idle_timeout", SET_SECONDS, LIM(idle_timeout), 0, 31 * 86400},
@@ -412,6 +414,23 @@ static bool set_tls_special(struct loader *ld, const config_setting_t *s, const 
 	return true;
 }
 
+/*
+ * plugins: loaded now, before the listeners that name their handlers (globals
+ * are applied first). Each file's errors name its own entry's line.
+ */
+static void load_plugins(struct loader *ld, const config_setting_t *s, struct conf *conf)
+{
+	set_string_list(ld, s, "plugins", true, &conf->plugins, &conf->n_plugins);
+	for (size_t i = 0; i < conf->n_plugins && !ld->failed; i++) {
+		char why[512];
+		const config_setting_t *e = config_setting_type(s) == CONFIG_TYPE_STRING
+						    ? s
+						    : config_setting_get_elem(s, (unsigned)i);
+		if (plugin_load(conf->plugins[i], why, sizeof why) < 0)
+			fail_at(ld, e, "%s", why);
+	}
+}
+
 static void set_special(struct loader *ld, const config_setting_t *s, const struct setting *def,
 			void *base)
 {
@@ -422,6 +441,10 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 	if ((def->scope & IN_LISTENER) &&
 	    set_tls_special(ld, s, def->name, &((struct listener_conf *)base)->tls))
 		return;
+	if (strcmp(def->name, "plugins") == 0) {
+		load_plugins(ld, s, base);
+		return;
+	}
 	const char *v = get_string(ld, s, def->name);
 	if (!v)
 		return;
@@ -847,6 +870,7 @@ void conf_free(struct conf *conf)
 		conf_free_tls(&conf->listeners[i].tls);
 	}
 	free(conf->listeners);
+	conf_free_vec(conf->plugins, conf->n_plugins);
 	free(conf->path);
 	free(conf->user);
 	free(conf->group);

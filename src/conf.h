@@ -110,6 +110,8 @@ struct conf {
 	unsigned worker_buffer_limit; /* bytes of connection buffers per worker (0: none) */
 	struct listener_conf *listeners; /* listeners, in file order */
 	size_t n_listeners;              /* number of listeners */
+	char **plugins;                  /* plug-in files loaded for this config (paths resolved) */
+	size_t n_plugins;                /* number of plugins */
 };
 
 /* How a setting of conf.c's table is stored, for printing it back (conf_dump.c). */

@@ -102,6 +102,12 @@ static void put_special(struct dump *d, const char *name)
 			v = log_level_name(d->conf->log_level);
 		else if (strcmp(name, "log_target") == 0)
 			v = d->conf->log_syslog ? "syslog" : "stderr";
+		else if (strcmp(name, "plugins") == 0 && d->conf->n_plugins) {
+			fprintf(out, "%splugins = ", d->indent);
+			put_strings(out, d->conf->plugins, d->conf->n_plugins);
+			fputs(";\n", out);
+			return;
+		}
 	} else if (strcmp(name, "protocol") == 0)
 		v = proto_name(lc->protocol);
 	else if (strcmp(name, "handler") == 0)

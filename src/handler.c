@@ -1,12 +1,15 @@
 /*
- * handler.c: the registry of line handlers, looked up by name from the config.
+ * handler.c: the registry of line handlers, looked up by name from the config:
+ * the built-in ones here, then those of loaded plug-ins (plugin.c).
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "handler.h"
 #include "handlers/handlers.h"
+#include "plugin.h"
 
 static const struct handler *const registry[] = {
 	&handler_echo,
@@ -25,7 +28,7 @@ static const struct handler *const registry[] = {
 	&handler_metrics,
 };
 
-const struct handler *handler_find(const char *name)
+const struct handler *handler_builtin(const char *name)
 {
 	for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
 		if (strcmp(registry[i]->name, name) == 0)
@@ -33,8 +36,20 @@ const struct handler *handler_find(const char *name)
 	return NULL;
 }
 
+const struct handler *handler_find(const char *name)
+{
+	const struct handler *h = handler_builtin(name);
+	return h ? h : plugin_find(name);
+}
+
 const char *handler_names(void)
 {
-	return "echo, echo-lines, hello, whoami, health, discard, chargen, daytime, time, qotd, "
-	       "stats, metrics";
+	/* Rebuilt on each call: plug-ins may have been loaded since. */
+	static char names[1024];
+	names[0] = '\0';
+	for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+			 i ? ", " : "", registry[i]->name);
+	plugin_names(names, sizeof names);
+	return names;
 }

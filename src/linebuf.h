@@ -22,12 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct line {
-	const char *data; /* first byte of the line */
-	size_t len;       /* bytes, terminator excluded */
-	const char *eol;  /* the terminator as received ("\n", "\r\n", "" at EOF), at data + len */
-	size_t eol_len;   /* its length */
-};
+#include <ksockd/handler.h> /* struct line */
 
 enum line_status {
 	LINE_TOO_LONG = -1, /* more than max_line bytes without a terminator */

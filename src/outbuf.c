@@ -48,24 +48,38 @@ int outbuf_append(struct outbuf *ob, const void *data, size_t len)
 	return 0;
 }
 
-int outbuf_printf(struct outbuf *ob, const char *fmt, ...)
+/* The same function under its public name for plug-ins (<ksockd/handler.h>):
+ * an alias, so a plug-in's reply costs what a built-in handler's does. */
+int ksockd_out_append(struct outbuf *ob, const void *data, size_t len)
+	__attribute__((alias("outbuf_append")));
+
+int outbuf_vprintf(struct outbuf *ob, const char *fmt, va_list ap)
 {
 	char small[256];
-	va_list ap;
-	va_start(ap, fmt);
+	va_list again;
+	va_copy(again, ap);
 	int n = vsnprintf(small, sizeof small, fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (n < 0 || (size_t)n < sizeof small) {
+		va_end(again);
+		return n < 0 ? -1 : outbuf_append(ob, small, (size_t)n);
+	}
+	if (outbuf_reserve(ob, (size_t)n + 1) < 0) {
+		va_end(again);
 		return -1;
-	if ((size_t)n < sizeof small)
-		return outbuf_append(ob, small, (size_t)n);
-	if (outbuf_reserve(ob, (size_t)n + 1) < 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(ob->data + ob->tail, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	}
+	vsnprintf(ob->data + ob->tail, (size_t)n + 1, fmt, again);
+	va_end(again);
 	ob->tail += (size_t)n;
 	return 0;
+}
+
+int outbuf_printf(struct outbuf *ob, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = outbuf_vprintf(ob, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 void outbuf_consume(struct outbuf *ob, size_t n)

@@ -126,6 +126,32 @@ class Package(unittest.TestCase):
         tags = [l for l in r.stdout.splitlines() if re.match(r"^[EW]: ", l)]
         self.assertEqual((r.returncode, tags), (0, []), r.stdout + r.stderr)
 
+    def test_1_dev_package_builds_a_plugin(self):
+        """ksockd-dev alone (header + pkg-config file) builds a plug-in that loads."""
+        dev = glob.glob(os.path.join(self.work, "ksockd-dev_*_all.deb"))
+        self.assertEqual(len(dev), 1, os.listdir(self.work))
+        root = os.path.join(self.work, "dev-root")
+        N.run(["dpkg-deb", "-x", dev[0], root], check=True)
+        files = [l.split()[-1] for l in
+                 N.run(["dpkg-deb", "-c", dev[0]], check=True).stdout.splitlines()
+                 if not l.endswith("/")]
+        self.assertIn("./usr/include/ksockd/handler.h", files)
+        self.assertIn("./usr/share/pkgconfig/ksockd.pc", files)
+        env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(root, "usr/share/pkgconfig"),
+                   PKG_CONFIG_SYSROOT_DIR=root)
+        cflags = N.run(["pkg-config", "--cflags", "ksockd"], env=env, check=True).stdout.split()
+        self.assertEqual(cflags, ["-I%s/usr/include" % root])
+        so = os.path.join(self.work, "kv-from-dev.so")
+        N.run(["cc", "-Wall", "-Werror", "-shared", "-fPIC"] + cflags +
+              ["-o", so, os.path.join(SRC, "plugins", "kv.c")], check=True)
+        conf = os.path.join(self.work, "dev.conf")
+        with open(conf, "w") as f:
+            f.write('user = "nobody"; plugins = [ "%s" ];\nlisteners = ( { name = "kv"; '
+                    'protocol = "tcp"; address = "127.0.0.1"; port = 1; handler = "kv"; } );\n'
+                    % so)
+        r = N.run([N.KSOCKD, "-t", "-c", conf])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
     def test_2_install_upgrade_purge(self):
         c = Package.c = N.Container(install=False)
         newer = bump(self.deb, self.version + ".1", self.work)
@@ -159,9 +185,13 @@ class Package(unittest.TestCase):
                          ["ksock", "ksockd"])
 
         # Upgrade with an edited conffile: the edit stays, the service restarts with it.
+        # ... and a listener served by the example plug-in the package ships.
         conf = c.read("/etc/ksockd.conf").replace(
-            "listeners = (", 'listeners = (\n  { name = "extra"; protocol = "tcp"; '
-            'address = "127.0.0.1"; port = 7011; handler = "echo"; },', 1)
+            "listeners = (", 'plugins = [ "/usr/lib/ksockd/plugins/kv.so" ];\n'
+            'listeners = (\n  { name = "extra"; protocol = "tcp"; '
+            'address = "127.0.0.1"; port = 7011; handler = "echo"; },\n'
+            '  { name = "kv"; protocol = "tcp"; address = "127.0.0.1"; port = 7012; '
+            'handler = "kv"; },', 1)
         c.write("/etc/ksockd.conf", conf)
         c.ok(dpkg % (os.path.basename(newer), os.path.basename(newer_client)))
         for pkg in ("ksockd", "ksock"):
@@ -171,6 +201,7 @@ class Package(unittest.TestCase):
         self.assertEqual(c.prop("ksockd", "ActiveState"), "active")
         self.assertNotEqual(c.prop("ksockd", "MainPID"), main, "not restarted on upgrade")
         self.assertEqual(c.talk(7011), b"ping\n")
+        self.assertEqual(c.talk(7012, b"SET k v\nGET k\n"), b"OK\nVALUE v\n")
         self.assertEqual(c.sh("systemctl --failed --plain --no-legend").stdout.strip(), "")
 
         # Purge: nothing left.
@@ -185,7 +216,7 @@ class Package(unittest.TestCase):
                     "/usr/lib/sysusers.d/ksockd.conf /run/ksockd "
                     "/etc/systemd/system/*/ksockd* /var/lib/systemd/deb-systemd-helper-enabled/"
                     "*ksockd* /usr/share/doc/ksockd /etc/logrotate.d/ksockd /usr/bin/ksock "
-                    "/usr/share/doc/ksock /usr/share/man/*/ksock* /var/log/ksockd "
+                    "/usr/share/doc/ksock /usr/share/man/*/ksock* /var/log/ksockd /usr/lib/ksockd "
                     "/var/log/private/ksockd 2>/dev/null").stdout
         self.assertEqual(left.strip(), "", "left behind after purge")
         self.assertEqual(c.prop("ksockd", "LoadState"), "not-found")
