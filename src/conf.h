@@ -16,6 +16,7 @@
 #include "cidr.h"
 #include "proxy.h"
 #include "acl.h"
+#include "exec_conf.h"
 
 struct handler;
 struct qotd_quotes;
@@ -95,6 +96,7 @@ struct listener_conf {
 	char *access_log;             /* NULL (off), "journal" or an absolute file path */
 	int stats_id;                 /* row in the shared counters (stats.h), -1: none; set by the master */
 	struct tls_conf tls;          /* TLS settings (protocol "tls" only) */
+	struct exec_conf exec;        /* handler "exec" settings (conf_exec.c) */
 };
 
 struct conf {

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
@@ -50,6 +51,8 @@ static void conn_update_watchers(struct conn *c)
 {
 	struct ev_loop *loop = c->w->loop;
 	bool want_read = !c->read_eof && !c->closing && conn_has_room(c);
+	if (c->handler->backend && !c->handshaking) /* exec: read while the backend has room */
+		want_read = want_read && c->handler->backend->wants_input(c->state);
 	bool want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c);
 	if (c->tls) {
 		/* TLS (issue 6): follow GnuTLS's direction while it is blocked. */
@@ -298,7 +301,12 @@ static int conn_advance(struct conn *c)
 	for (int round = 0; round < CONN_MAX_ROUNDS; round++) {
 		if (linebuf_len(&c->in) > 0 && !c->closing && conn_has_room(c))
 			linebuf_consume(&c->in, conn_frame(c, linebuf_head(&c->in), linebuf_len(&c->in)));
-		if (c->read_eof && !c->closing && conn_has_room(c)) {
+		if (c->handler->backend) { /* exec: the backend frames nothing, closes itself */
+			if (c->read_eof && !c->closing)
+				c->handler->backend->client_eof(c->state);
+			if (!c->closing && conn_has_room(c))
+				c->handler->backend->drained(c->state);
+		} else if (c->read_eof && !c->closing && conn_has_room(c)) {
 			/*
 			 * Only a partial line can be left: it is the last line. It may be
 			 * one byte over max_line (a line of max_line bytes and a '\r'
@@ -363,7 +371,11 @@ static int conn_take(struct conn *c, const char *data, size_t len)
 	c->bytes_in += (uint64_t)len;
 	c->last_activity = ev_now(c->w->loop);
 	stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)len);
-	if (c->handler->ignore_input)
+	if (c->handler->backend && c->handler->backend->data(c->state, data, len) < 0) {
+		conn_free(c, "out of memory");
+		return -1;
+	}
+	if (c->handler->ignore_input || c->handler->backend)
 		return 0;
 	if (linebuf_len(&c->in) == 0) {
 		/* Common case: frame straight from the shared buffer. */
@@ -399,6 +411,8 @@ static void conn_read(struct conn *c)
 			return;
 		/* TCP: the socket wakes us for the rest. TLS: drain what GnuTLS holds. */
 		if (!c->tls || c->closing || !conn_has_room(c) || tls_session_pending(c->tls) == 0)
+			break;
+		if (c->handler->backend && !c->handler->backend->wants_input(c->state))
 			break;
 	}
 	conn_advance(c);
@@ -471,12 +485,40 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_timer_start(loop, t);
 }
 
+/* A backend session starts (exec): it gets the connection's side of backend.h. */
+static int conn_backend_open(struct conn *c, const struct session_info *si)
+{
+	const char *reason = "refused by backend";
+	struct backend_link link = {.conn = c, .w = c->w, .conf = c->l->conf,
+				    .stats = c->l->stats, .out = &c->out,
+				    .out_limit = conn_limits(c)->output_buffer};
+	if (c->handler->backend->open(c->state, si, &link, &reason) < 0) {
+		conn_free(c, reason);
+		return -1;
+	}
+	return conn_advance(c);
+}
+
+int conn_backend_output(struct conn *c) { return conn_advance(c); }
+
+int conn_backend_resume(struct conn *c)
+{
+	conn_update_watchers(c);
+	return 0;
+}
+
+int conn_backend_done(struct conn *c, const char *reason)
+{
+	conn_begin_close(c, reason);
+	return conn_advance(c);
+}
+
 /* The session starts: the handler's open (a greeting), then the first flush.
  * Returns -1 if c was freed. */
 static int conn_open(struct conn *c)
 {
 	const struct handler *h = c->handler;
-	if (h->open) {
+	if (h->open || h->backend) {
 		struct sockaddr_storage local;
 		socklen_t llen = sizeof local;
 		if (getsockname(c->fd, (struct sockaddr *)&local, &llen) < 0)
@@ -492,6 +534,8 @@ static int conn_open(struct conn *c)
 			.stats = c->w->stats,
 			.tls = c->tls ? tls_session_info(c->tls) : NULL,
 		};
+		if (h->backend)
+			return conn_backend_open(c, &si);
 		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
 			conn_begin_close(c, "closed by handler");
 	}
@@ -641,7 +685,7 @@ static enum stat_id conn_close_stat(const char *reason)
 		{"client closed", STAT_CLOSED_CLIENT},       {"closed by handler", STAT_CLOSED_HANDLER},
 		{"line too long", STAT_CLOSED_LINE_TOO_LONG}, {"idle timeout", STAT_CLOSED_IDLE},
 		{"shutdown timeout", STAT_CLOSED_SHUTDOWN},   {"immediate stop", STAT_CLOSED_SHUTDOWN},
-		{"worker exit", STAT_CLOSED_SHUTDOWN},
+		{"worker exit", STAT_CLOSED_SHUTDOWN},        {"program exited", STAT_CLOSED_HANDLER},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (strcmp(map[i].reason, reason) == 0)

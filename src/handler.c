@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "handler.h"
+#include "exec_session.h"
 #include "handlers/handlers.h"
 
 static const struct handler *const registry[] = {
@@ -22,6 +23,8 @@ static const struct handler *const registry[] = {
 	/* observability */
 	&handler_stats,
 	&handler_metrics,
+	/* a program per connection */
+	&handler_exec,
 };
 
 const struct handler *handler_find(const char *name)
@@ -35,5 +38,5 @@ const struct handler *handler_find(const char *name)
 const char *handler_names(void)
 {
 	return "echo, hello, whoami, health, discard, chargen, daytime, time, qotd, stats, "
-	       "metrics";
+	       "metrics, exec";
 }

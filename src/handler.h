@@ -22,6 +22,7 @@
 #include "linebuf.h"
 #include "outbuf.h"
 
+struct backend_ops;
 struct listener_conf;
 struct stats;
 
@@ -85,6 +86,9 @@ struct handler {
 	   included, and changes nothing else; conn may then send the complete
 	   lines of a read back in one call without calling line(). */
 	bool echoes;
+	/* Not a line protocol: the connection's bytes go to this backend (backend.h;
+	   exec). line is then NULL; close ends the backend's session. */
+	const struct backend_ops *backend;
 };
 
 /* Looks a handler up by name; NULL if unknown. */

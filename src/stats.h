@@ -69,6 +69,13 @@ enum stat_id {
 	STAT_TLS_HANDSHAKE_OK,     /* handshakes completed */
 	STAT_TLS_HANDSHAKE_FAILED, /* handshakes failed */
 	STAT_TLS_RESUMED,          /* handshakes that resumed a session */
+	/* handler exec (exec_session.c) */
+	STAT_EXEC_STARTED,           /* programs started */
+	STAT_EXEC_START_FAILED,      /* programs that could not be started (connection refused) */
+	STAT_EXEC_REFUSED_INSTANCES, /* connections refused: max_instances programs running */
+	STAT_EXEC_EXIT_OK,           /* programs that exited with status 0 */
+	STAT_EXEC_EXIT_ERROR,        /* programs that exited with another status */
+	STAT_EXEC_EXIT_SIGNAL,       /* programs killed by a signal */
 	STAT_COUNT                 /* number of counters */
 };
 

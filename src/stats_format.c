@@ -88,6 +88,18 @@ static const struct stat_desc descs[] = {
      NULL},
     {STAT_TLS_RESUMED, "ksockd_tls_sessions_resumed_total", NULL, NULL, false, FOR_TLS,
      "TLS handshakes that resumed a session."},
+    /* handler exec: shown for every stream listener (the protocol does not say the handler) */
+    {STAT_EXEC_STARTED, "ksockd_exec_started_total", NULL, NULL, false, FOR_STREAMS,
+     "Programs started (handler exec)."},
+    {STAT_EXEC_START_FAILED, "ksockd_exec_refused_total", "reason", "start_failed", false,
+     FOR_STREAMS, "Connections refused by handler exec, by reason."},
+    {STAT_EXEC_REFUSED_INSTANCES, "ksockd_exec_refused_total", "reason", "max_instances", false,
+     FOR_STREAMS, NULL},
+    {STAT_EXEC_EXIT_OK, "ksockd_exec_exited_total", "how", "status_0", false, FOR_STREAMS,
+     "Programs ended, by how (handler exec)."},
+    {STAT_EXEC_EXIT_ERROR, "ksockd_exec_exited_total", "how", "status_other", false, FOR_STREAMS,
+     NULL},
+    {STAT_EXEC_EXIT_SIGNAL, "ksockd_exec_exited_total", "how", "signal", false, FOR_STREAMS, NULL},
 };
 #define N_DESCS (sizeof descs / sizeof descs[0])
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "exec_session.h"
 #include "listener.h"
 #include "log.h"
 #include "udp.h"
@@ -191,6 +192,7 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 
 	worker_close_listeners(w);
 	worker_close_all(w, "worker exit");
+	exec_worker_stop(w); /* programs whose connection is gone: terminate and reap */
 	for (size_t i = 0; i < w->n_listeners; i++)
 		guard_log_totals(&w->listeners[i].guard, w->slot);
 	ev_signal_stop(loop, &w->sig_term);
