@@ -304,8 +304,6 @@ static int conn_advance(struct conn *c)
 		if (c->handler->backend) { /* exec: the backend frames nothing, closes itself */
 			if (c->read_eof && !c->closing)
 				c->handler->backend->client_eof(c->state);
-			if (!c->closing && conn_has_room(c))
-				c->handler->backend->drained(c->state);
 		} else if (c->read_eof && !c->closing && conn_has_room(c)) {
 			/*
 			 * Only a partial line can be left: it is the last line. It may be
@@ -336,6 +334,8 @@ static int conn_advance(struct conn *c)
 		    (!conn_wants_more(c) && (before == 0 || linebuf_len(&c->in) == 0)))
 			break;
 	}
+	if (c->handler->backend && !c->closing && conn_has_room(c))
+		c->handler->backend->drained(c->state); /* exec: read the program's output again */
 	conn_account(c);
 	if (conn_enforce_budget(c) < 0)
 		return -1;
