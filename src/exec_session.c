@@ -247,13 +247,11 @@ static void exec_out_cb(struct ev_loop *loop, ev_io *io, int revents)
 	exec_settle(s);
 }
 
-static void exec_err_cb(struct ev_loop *loop, ev_io *io, int revents)
+/* Reads stderr for up to rounds x 4 KiB (a pipe holds 64 KiB), logging its lines. */
+static void exec_err_read(struct exec_session *s, int rounds)
 {
-	struct exec_session *s = container_of(io, struct exec_session, err_io);
 	char buf[4096];
-	(void)loop;
-	(void)revents;
-	for (int round = 0; round < 8; round++) {
+	for (int round = 0; round < rounds && s->err_fd >= 0; round++) {
 		ssize_t n = read(s->err_fd, buf, sizeof buf);
 		if (n > 0) {
 			exec_err_take(s, buf, (size_t)n);
@@ -266,6 +264,13 @@ static void exec_err_cb(struct ev_loop *loop, ev_io *io, int revents)
 		exec_close_fd(s, &s->err_io, &s->err_fd);
 		return;
 	}
+}
+
+static void exec_err_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	(void)loop;
+	(void)revents;
+	exec_err_read(container_of(io, struct exec_session, err_io), 8);
 }
 
 /* Logs and counts how the program ended. */
@@ -362,6 +367,7 @@ static void exec_free(struct exec_session *s)
 	struct ev_loop *loop = w->loop;
 	exec_close_fd(s, &s->in_io, &s->in_fd);
 	exec_close_fd(s, &s->out_io, &s->out_fd);
+	exec_err_read(s, 16); /* what it wrote last, even if its connection closed first */
 	exec_close_fd(s, &s->err_io, &s->err_fd);
 	ev_child_stop(loop, &s->child);
 	ev_timer_stop(loop, &s->timer);

@@ -95,11 +95,11 @@ static const struct stat_desc descs[] = {
      FOR_STREAMS, "Connections refused by handler exec, by reason."},
     {STAT_EXEC_REFUSED_INSTANCES, "ksockd_exec_refused_total", "reason", "max_instances", false,
      FOR_STREAMS, NULL},
-    {STAT_EXEC_EXIT_OK, "ksockd_exec_exited_total", "how", "status_0", false, FOR_STREAMS,
-     "Programs ended, by how (handler exec)."},
-    {STAT_EXEC_EXIT_ERROR, "ksockd_exec_exited_total", "how", "status_other", false, FOR_STREAMS,
+    {STAT_EXEC_EXIT_OK, "ksockd_exec_exited_total", "reason", "exit_zero", false, FOR_STREAMS,
+     "Programs ended, by reason: exit status 0, another status, a signal (handler exec)."},
+    {STAT_EXEC_EXIT_ERROR, "ksockd_exec_exited_total", "reason", "exit_nonzero", false, FOR_STREAMS,
      NULL},
-    {STAT_EXEC_EXIT_SIGNAL, "ksockd_exec_exited_total", "how", "signal", false, FOR_STREAMS, NULL},
+    {STAT_EXEC_EXIT_SIGNAL, "ksockd_exec_exited_total", "reason", "signal", false, FOR_STREAMS, NULL},
 };
 #define N_DESCS (sizeof descs / sizeof descs[0])
 

@@ -252,13 +252,13 @@ class Exec(unittest.TestCase):
         self.assertFalse(alive(pid))
 
     def test_exit_status_logged_and_counted(self):
-        before = self.metric("ksockd_exec_exited_total", "exit3", 'how="status_other"')
+        before = self.metric("ksockd_exec_exited_total", "exit3", 'reason="exit_nonzero"')
         s = H.connect(self.port("exit3"))
         self.assertEqual(H.recv_all(s), b"bye\n")
         self.d.wait_log(r"exit3: peer 127\.0\.0\.1:%d: program \d+ exited with status 3"
                         % s.getsockname()[1])
         wait_until(lambda: self.metric("ksockd_exec_exited_total", "exit3",
-                                       'how="status_other"') == before + 1, what="counter")
+                                       'reason="exit_nonzero"') == before + 1, what="counter")
 
     def test_program_ignoring_sigterm_is_killed(self):
         s = H.connect(self.port("ignoreterm"))
@@ -269,7 +269,7 @@ class Exec(unittest.TestCase):
         self.d.wait_log(r"program %d killed by signal 9 \(SIGKILL\)" % pid)
         self.assertFalse(alive(pid))
         self.assertGreaterEqual(self.metric("ksockd_exec_exited_total", "ignoreterm",
-                                            'how="signal"'), 1)
+                                            'reason="signal"'), 1)
 
     def test_exec_timeout_terminates(self):
         s = H.connect(self.port("timeout"))
