@@ -11,6 +11,7 @@
  *   noread          print "ready", never read stdin, wait for ever
  *   flood N         write N bytes (a repeating pattern) to stdout, exit 0
  *   hello           print "hello", exit 0
+ *   line            read one line, write it back, exit 0 (the bench's program)
  *   sleep S         print "ready", sleep S seconds, print "done", exit 0
  */
 #include <dirent.h>
@@ -148,6 +149,21 @@ int main(int argc, char **argv)
 			left -= (long)k;
 		}
 		return 0;
+	}
+	if (strcmp(mode, "line") == 0) {
+		char buf[4096];
+		size_t len = 0;
+		while (len < sizeof buf) {
+			ssize_t r = read(0, buf + len, sizeof buf - len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			len += (size_t)r;
+			if (memchr(buf, '\n', len))
+				break;
+		}
+		return write_all(1, buf, len) < 0;
 	}
 	if (strcmp(mode, "hello") == 0)
 		return write_all(1, "hello\n", 6) < 0;
