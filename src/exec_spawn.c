@@ -1,5 +1,5 @@
 /*
- * exec_spawn.c: fork + execve of a connection's program (exec_spawn.h has
+ * exec_spawn.c: clone + execve of a connection's program (exec_spawn.h has
  * the child's steps and why). Owns nothing once it returns: the descriptors
  * and the process belong to the caller.
  */
@@ -10,7 +10,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,6 +46,16 @@ static const char *const step_names[] = {
 	[STEP_EXEC] = "execve",
 };
 
+#define SPAWN_STACK (64 * 1024) /* the child's own stack until execve */
+
+/* What the child needs: read-only to it (it shares the worker's memory until execve). */
+struct spawn_args {
+	const struct exec_conf *ec; /* program, limits, ids */
+	char *const *envp;          /* its environment */
+	int in_r, out_w, err_w;     /* its ends of the pipes */
+	int rep;                    /* error report pipe (write end) */
+};
+
 struct spawn_report {
 	int step;  /* enum spawn_step */
 	int error; /* errno */
@@ -71,10 +84,18 @@ static int child_limit(int resource, rlim_t value)
 	return value ? setrlimit(resource, &rl) : 0;
 }
 
-/* Child only: everything between fork and execve (see exec_spawn.h). */
-__attribute__((noreturn)) static void child_run(const struct exec_conf *ec, char *const envp[],
-						 int in_r, int out_w, int err_w, int rep)
+/*
+ * Child only: everything between clone and execve (see exec_spawn.h). It
+ * runs in the worker's memory (CLONE_VM) with every signal blocked, on its
+ * own stack, so it writes nothing but its stack; the id changes are raw
+ * system calls (glibc's wrappers would broadcast to threads it believes it
+ * shares with the worker).
+ */
+static int child_run(void *arg)
 {
+	const struct spawn_args *sa = arg;
+	const struct exec_conf *ec = sa->ec;
+	int in_r = sa->in_r, out_w = sa->out_w, err_w = sa->err_w, rep = sa->rep;
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
@@ -108,17 +129,44 @@ __attribute__((noreturn)) static void child_run(const struct exec_conf *ec, char
 	if (chdir(ec->dir ? ec->dir : "/") < 0)
 		child_fail(rep, STEP_CHDIR);
 	if (ec->switch_ids) {
-		if (setgroups((size_t)ec->n_groups, ec->groups) < 0)
+		if (syscall(SYS_setgroups, (size_t)ec->n_groups, ec->groups) < 0)
 			child_fail(rep, STEP_GROUPS);
-		if (setresgid(ec->gid, ec->gid, ec->gid) < 0)
+		if (syscall(SYS_setresgid, ec->gid, ec->gid, ec->gid) < 0)
 			child_fail(rep, STEP_GID);
-		if (setresuid(ec->uid, ec->uid, ec->uid) < 0)
+		if (syscall(SYS_setresuid, ec->uid, ec->uid, ec->uid) < 0)
 			child_fail(rep, STEP_UID);
 	}
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		child_fail(rep, STEP_PDEATH);
-	execve(ec->argv[0], ec->argv, envp);
+	execve(ec->argv[0], ec->argv, sa->envp);
 	child_fail(rep, STEP_EXEC);
+}
+
+/*
+ * clone(CLONE_VM | CLONE_VFORK), as glibc's posix_spawn does: no copy of the
+ * worker's page tables (fork's cost grows with the worker's memory); the
+ * worker waits until the child has called execve or exited. All signals are
+ * blocked meanwhile, so no handler of the worker runs in the child.
+ */
+static pid_t spawn_clone(struct spawn_args *sa, char *why, size_t len)
+{
+	void *stack = mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		snprintf(why, len, "mmap (child stack): %s", strerror(errno));
+		return -1;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid_t pid = clone(child_run, (char *)stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD,
+			  sa);
+	int err = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	munmap(stack, SPAWN_STACK);
+	if (pid < 0)
+		snprintf(why, len, "clone: %s", strerror(err));
+	return pid;
 }
 
 static void close_pair(int p[2])
@@ -148,13 +196,10 @@ int exec_spawn(const struct exec_conf *ec, char *const envp[], struct exec_child
 		snprintf(why, len, "cannot create pipes: %s", strerror(errno));
 		goto fail;
 	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(why, len, "fork: %s", strerror(errno));
+	struct spawn_args sa = {ec, envp, in[0], out[1], err[1], rep[1]};
+	pid_t pid = spawn_clone(&sa, why, len);
+	if (pid < 0)
 		goto fail;
-	}
-	if (pid == 0)
-		child_run(ec, envp, in[0], out[1], err[1], rep[1]);
 	close(in[0]);
 	close(out[1]);
 	close(err[1]);

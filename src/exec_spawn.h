@@ -1,8 +1,9 @@
 /*
- * exec_spawn.h: starts one program for a connection (fork + execve, never a
+ * exec_spawn.h: starts one program for a connection (clone + execve, never a
  * shell) with pipes for its stdin, stdout and stderr.
  *
- * The child, between fork and execve, makes only async-signal-safe system
+ * The child (clone with CLONE_VM and CLONE_VFORK, as posix_spawn: no copy of
+ * the worker's memory), between clone and execve, makes only async-signal-safe system
  * calls, in this order: every signal back to SIG_DFL and an empty mask (the
  * worker ignores SIGPIPE and libev blocks or catches others), setsid (its
  * own session and process group, so signals reach all it starts), the pipes
