@@ -139,6 +139,7 @@ class Exec(unittest.TestCase):
         cls.d = H.Daemon([
             xl("report", "report", exec_env=["FOO=bar baz", "LANG=C.UTF-8"]),
             xl("echo", "echo"),
+            xl("limited", "report", exec_max_files=64, exec_dir="/usr"),
             xl("exit3", "exit", 3),
             xl("stderr", "stderr", 100),
             xl("ignoreterm", "ignoreterm"),
@@ -198,6 +199,11 @@ class Exec(unittest.TestCase):
             self.assertEqual(rep["UID"], "65534")
             self.assertEqual(rep["GID"], "65534")
             self.assertEqual(rep["GROUPS"], "")
+
+    def test_exec_dir_and_resource_limits_applied(self):
+        rep = report(H.recv_all(H.connect(self.port("limited"))))
+        self.assertEqual(rep["CWD"], "/usr")
+        self.assertEqual(rep["NOFILE"], "64")
 
     def test_binary_10mb_both_ways_with_half_close(self):
         data = random.Random(7).randbytes(10 * MB)
