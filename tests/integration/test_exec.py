@@ -327,8 +327,13 @@ class ExecTls(unittest.TestCase):
         p = subprocess.run(cmd, input=b"", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                            timeout=20)
         text = p.stdout.decode(errors="replace")
-        return {l[4:].split("=", 1)[0]: l[4:].split("=", 1)[1] for l in text.splitlines()
-                if l.startswith("ENV_") and "=" in l}
+        env = {l[4:].split("=", 1)[0]: l[4:].split("=", 1)[1] for l in text.splitlines()
+               if l.startswith("ENV_") and "=" in l}
+        fds = re.search(r"^FDS=(.*)$", text, re.M)
+        self.assertIsNotNone(fds, text)
+        # The TLS socket stays with ksockd: the program has its three pipes only.
+        self.assertRegex(fds.group(1), r"^(\d:pipe:\[\d+\],){3}$")
+        return env
 
     def check(self, env, version):
         self.assertEqual(env["PROTO"], "SSL")
