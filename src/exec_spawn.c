@@ -47,6 +47,9 @@ static const char *const step_names[] = {
 };
 
 #define SPAWN_STACK (64 * 1024) /* the child's own stack until execve */
+/* Code the child runs on its own stack: ASan cannot follow a stack switch (it warns at
+   each noreturn call), and there is nothing to check in a few system calls. */
+#define CHILD_CODE __attribute__((no_sanitize_address))
 
 /* What the child needs: read-only to it (it shares the worker's memory until execve). */
 struct spawn_args {
@@ -62,7 +65,7 @@ struct spawn_report {
 };
 
 /* Child only: reports the failed step and exits. Async-signal-safe. */
-__attribute__((noreturn)) static void child_fail(int fd, enum spawn_step step)
+CHILD_CODE __attribute__((noreturn)) static void child_fail(int fd, enum spawn_step step)
 {
 	struct spawn_report r = {(int)step, errno};
 	ssize_t n = write(fd, &r, sizeof r);
@@ -71,14 +74,14 @@ __attribute__((noreturn)) static void child_fail(int fd, enum spawn_step step)
 }
 
 /* Child only: fd onto target without close-on-exec. */
-static int child_place(int fd, int target)
+CHILD_CODE static int child_place(int fd, int target)
 {
 	if (fd == target)
 		return fcntl(target, F_SETFD, 0);
 	return dup2(fd, target) < 0 ? -1 : 0;
 }
 
-static int child_limit(int resource, rlim_t value)
+CHILD_CODE static int child_limit(int resource, rlim_t value)
 {
 	struct rlimit rl = {value, value};
 	return value ? setrlimit(resource, &rl) : 0;
@@ -91,7 +94,7 @@ static int child_limit(int resource, rlim_t value)
  * system calls (glibc's wrappers would broadcast to threads it believes it
  * shares with the worker).
  */
-static int child_run(void *arg)
+CHILD_CODE static int child_run(void *arg)
 {
 	const struct spawn_args *sa = arg;
 	const struct exec_conf *ec = sa->ec;
