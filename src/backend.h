@@ -10,6 +10,7 @@
  *                           <--wants_input()--          client while false)
  *   client <--flush-- conn.out <--append-- backend     (stop producing while
  *                           --drained()-->              out >= out_limit)
+ *   client <--FIN--- conn <--output_ended()-- backend   (TCP half-close)
  *   client EOF --> client_eof()      backend ends --> conn_backend_done()
  *   conn gone  --> handler close()  (the backend detaches; it may outlive
  *                                     the connection, never touches it again)
@@ -55,6 +56,10 @@ struct backend_ops {
 	void (*drained)(void *state);
 	/* The client shut down its sending side (may be called more than once). */
 	void (*client_eof)(void *state);
+	/* True once (then false) when the backend will queue no more output although its
+	   session goes on: the connection half-closes (TCP: shutdown SHUT_WR) once its
+	   queue is flushed. NULL: never. */
+	bool (*output_ended)(void *state);
 };
 
 /* Called by a backend (never from inside its own data/drained/client_eof). Each returns -1

@@ -336,6 +336,9 @@ static int conn_advance(struct conn *c)
 	}
 	if (c->handler->backend && !c->closing && conn_has_room(c))
 		c->handler->backend->drained(c->state); /* exec: read the program's output again */
+	if (c->handler->backend && outbuf_len(&c->out) == 0 && !c->tls && !c->closing &&
+	    c->handler->backend->output_ended && c->handler->backend->output_ended(c->state))
+		shutdown(c->fd, SHUT_WR); /* exec: the program closed its stdout, still runs */
 	conn_account(c);
 	if (conn_enforce_budget(c) < 0)
 		return -1;

@@ -53,6 +53,7 @@ struct exec_session {
 	struct outbuf inq;                /* client bytes the stdin pipe did not take yet */
 	bool client_eof;                  /* close stdin once inq is written */
 	bool done_told;                   /* conn_backend_done was called */
+	bool out_ended_told;              /* output_ended has said true */
 	bool busy;                        /* inside one of our callbacks: do not free */
 	int inst;                         /* max_instances word in srctab, -1: none held */
 	int status;                       /* wait status, once EXITED */
@@ -214,7 +215,7 @@ static void exec_out_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct exec_session *s = container_of(io, struct exec_session, out_io);
 	char *buf = s->link.w->rbuf;
-	bool queued = false;
+	bool queued = false, eof = false;
 	(void)loop;
 	(void)revents;
 	s->busy = true;
@@ -238,8 +239,9 @@ static void exec_out_cb(struct ev_loop *loop, ev_io *io, int revents)
 		if (n < 0 && errno == EAGAIN)
 			break;
 		exec_close_fd(s, &s->out_io, &s->out_fd); /* EOF (or error): no more output */
+		eof = true;
 	}
-	if (queued && s->link.conn)
+	if ((queued || eof) && s->link.conn)
 		conn_backend_output(s->link.conn); /* may run exec_close */
 	s->busy = false;
 	if (s->link.conn)
@@ -530,12 +532,23 @@ static void exec_close(void *state)
 	exec_settle(s);
 }
 
+/* The program closed its stdout but runs on (still reading, say): half-close the client. */
+static bool exec_output_ended(void *state)
+{
+	struct exec_session *s = ((struct exec_state_slot *)state)->s;
+	if (!s || s->out_fd >= 0 || s->state == EXEC_EXITED || s->out_ended_told)
+		return false;
+	s->out_ended_told = true;
+	return true;
+}
+
 static const struct backend_ops exec_ops = {
 	.open = exec_open,
 	.data = exec_data,
 	.wants_input = exec_wants_input,
 	.drained = exec_drained,
 	.client_eof = exec_client_eof,
+	.output_ended = exec_output_ended,
 };
 
 const struct handler handler_exec = {

@@ -13,6 +13,8 @@
  *   hello           print "hello", exit 0
  *   line            read one line, write it back, exit 0 (the bench's program)
  *   sleep S         print "ready", sleep S seconds, print "done", exit 0
+ *   closeout        print "bye", close stdout, read stdin to EOF, write
+ *                   "read N bytes after closing stdout" to stderr, exit 0
  */
 #include <dirent.h>
 #include <errno.h>
@@ -164,6 +166,22 @@ int main(int argc, char **argv)
 				break;
 		}
 		return write_all(1, buf, len) < 0;
+	}
+	if (strcmp(mode, "closeout") == 0) {
+		char buf[65536];
+		long total = 0;
+		write_all(1, "bye\n", 4);
+		close(1);
+		for (;;) {
+			ssize_t r = read(0, buf, sizeof buf);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			total += r;
+		}
+		dprintf(2, "read %ld bytes after closing stdout\n", total);
+		return 0;
 	}
 	if (strcmp(mode, "hello") == 0)
 		return write_all(1, "hello\n", 6) < 0;

@@ -139,6 +139,7 @@ class Exec(unittest.TestCase):
         cls.d = H.Daemon([
             xl("report", "report", exec_env=["FOO=bar baz", "LANG=C.UTF-8"]),
             xl("echo", "echo"),
+            xl("closeout", "closeout"),
             xl("limited", "report", exec_max_files=64, exec_dir="/usr"),
             xl("exit3", "exit", 3),
             xl("stderr", "stderr", 100),
@@ -212,6 +213,18 @@ class Exec(unittest.TestCase):
         self.assertEqual(len(got), len(data))
         self.assertTrue(got == data, "echoed bytes differ")
         self.d.wait_log(r"echo: peer 127\.0\.0\.1:%d: program \d+ exited with status 0"
+                        % s.getsockname()[1])
+
+    def test_program_half_close_reaches_the_client(self):
+        """The program closes its stdout and keeps reading: the client gets EOF and can
+        still send, and the program reads it all."""
+        s = H.connect(self.port("closeout"))
+        self.assertEqual(H.recv_all(s), b"bye\n")  # EOF while the program runs
+        s.sendall(b"z" * 100000)
+        s.shutdown(socket.SHUT_WR)
+        self.d.wait_log(r"closeout: peer 127\.0\.0\.1:%d: program \d+: read 100000 bytes after "
+                        r"closing stdout" % s.getsockname()[1])
+        self.d.wait_log(r"closeout: peer 127\.0\.0\.1:%d: connection \d+ closed \(program exited\)"
                         % s.getsockname()[1])
 
     def test_program_flood_client_not_reading_is_bounded(self):
