@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -282,7 +283,9 @@ static void exec_report_exit(struct exec_session *s)
 	double took = ev_now(exec_loop(s)) - s->started;
 	if (WIFEXITED(st)) {
 		stats_add(s->link.stats, WEXITSTATUS(st) ? STAT_EXEC_EXIT_ERROR : STAT_EXEC_EXIT_OK, 1);
-		log_info("%s: peer %s: program %d exited with status %d after %.3f s", exec_name(s),
+		/* A normal end is the common case (debug); a failure is worth a line (info). */
+		log_emit(WEXITSTATUS(st) ? LOG_INFO : LOG_DEBUG,
+			 "%s: peer %s: program %d exited with status %d after %.3f s", exec_name(s),
 			 s->peer, (int)s->pid, WEXITSTATUS(st), took);
 	} else if (WIFSIGNALED(st)) {
 		stats_add(s->link.stats, STAT_EXEC_EXIT_SIGNAL, 1);

@@ -430,7 +430,7 @@ class ExecLifecycle(unittest.TestCase):
                 c.close()
 
     def test_reload_does_not_kill_running_programs(self):
-        with H.Daemon([xl("sl", "sleep", 2)], shutdown_timeout=30) as d:
+        with H.Daemon([xl("sl", "sleep", 2)], shutdown_timeout=30, log_level="debug") as d:
             s = H.connect(d.port("sl"))
             self.assertEqual(H.recv_until(s), b"ready\n")
             d.reload()
