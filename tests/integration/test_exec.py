@@ -51,6 +51,16 @@ def xl(name, *mode, **extra):
     return H.listener(name, "exec", exec=[XPROG] + [str(m) for m in mode], **extra)
 
 
+def distinct_ports(listeners):
+    """free_port() does not reserve: with many listeners two may draw the same port."""
+    seen = set()
+    for l in listeners:
+        while l["port"] in seen:
+            l["port"] = H.free_port()
+        seen.add(l["port"])
+    return listeners
+
+
 def report(raw):
     """xprog report output -> dict (ENV_ entries keep their prefix)."""
     text = raw.decode(errors="replace")
@@ -136,7 +146,7 @@ class Exec(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = H.Daemon([
+        cls.d = H.Daemon(distinct_ports([
             xl("report", "report", exec_env=["FOO=bar baz", "LANG=C.UTF-8"]),
             xl("echo", "echo"),
             xl("closeout", "closeout"),
@@ -153,7 +163,7 @@ class Exec(unittest.TestCase):
             H.listener("addcr", "exec", exec=["/usr/bin/addcr"]),
             H.listener("recordio", "exec", exec=["/usr/bin/recordio", "/bin/cat"]),
             H.listener("metrics", "metrics"),
-        ], log_level="debug")
+        ]), log_level="debug")
 
     @classmethod
     def tearDownClass(cls):
