@@ -22,16 +22,25 @@
 #include "exec_session.h"
 
 const char *const conf_exec_keys[] = {
-	"exec",          "exec_env",      "exec_user",          "exec_group",
-	"exec_dir",      "exec_timeout",  "max_instances",      "exec_max_files",
-	"exec_max_processes", "exec_max_memory", "exec_max_cpu", NULL,
+    "exec",
+    "exec_env",
+    "exec_user",
+    "exec_group",
+    "exec_dir",
+    "exec_timeout",
+    "max_instances",
+    "exec_max_files",
+    "exec_max_processes",
+    "exec_max_memory",
+    "exec_max_cpu",
+    NULL,
 };
 
-#define FAIL(k, ...)                                                                             \
-	do {                                                                                     \
-		*key = (k);                                                                      \
-		snprintf(why, len, __VA_ARGS__);                                                 \
-		return -1;                                                                       \
+#define FAIL(k, ...)                                                                               \
+	do {                                                                                       \
+		*key = (k);                                                                        \
+		snprintf(why, len, __VA_ARGS__);                                                   \
+		return -1;                                                                         \
 	} while (0)
 
 static int check_program(const struct exec_conf *ec, const char **key, char *why, size_t len)
@@ -39,8 +48,10 @@ static int check_program(const struct exec_conf *ec, const char **key, char *why
 	const char *prog = ec->argv[0];
 	struct stat st;
 	if (prog[0] != '/')
-		FAIL("exec", "exec: the program must be an absolute path, not '%s' (no shell, no PATH "
-		     "search)", prog);
+		FAIL("exec",
+		     "exec: the program must be an absolute path, not '%s' (no shell, no PATH "
+		     "search)",
+		     prog);
 	if (stat(prog, &st) < 0)
 		FAIL("exec", "exec: program '%s': %s", prog, strerror(errno));
 	if (!S_ISREG(st.st_mode))
@@ -57,14 +68,15 @@ static int check_env(const struct exec_conf *ec, const char **key, char *why, si
 		size_t n = eq ? (size_t)(eq - e) : 0;
 		bool ok = n > 0 && !(e[0] >= '0' && e[0] <= '9');
 		for (size_t j = 0; j < n && ok; j++)
-			ok = e[j] == '_' || (e[j] >= 'A' && e[j] <= 'Z') || (e[j] >= 'a' && e[j] <= 'z') ||
-			     (e[j] >= '0' && e[j] <= '9');
+			ok = e[j] == '_' || (e[j] >= 'A' && e[j] <= 'Z') ||
+			     (e[j] >= 'a' && e[j] <= 'z') || (e[j] >= '0' && e[j] <= '9');
 		if (!ok)
-			FAIL("exec_env", "exec_env: '%s' is not NAME=value (NAME: letters, digits, _)",
-			     e);
+			FAIL("exec_env",
+			     "exec_env: '%s' is not NAME=value (NAME: letters, digits, _)", e);
 		if (exec_env_reserved(e, n))
-			FAIL("exec_env", "exec_env: %.*s is set by ksockd itself (see ksockd.conf(5))",
-			     (int)n, e);
+			FAIL("exec_env",
+			     "exec_env: %.*s is set by ksockd itself (see ksockd.conf(5))", (int)n,
+			     e);
 	}
 	return 0;
 }
@@ -75,7 +87,7 @@ static int check_env(const struct exec_conf *ec, const char **key, char *why, si
  * Workers that dropped to an unprivileged user cannot switch to another one.
  */
 static int resolve_ids(const struct conf *conf, struct exec_conf *ec, const char **key, char *why,
-		       size_t len)
+                       size_t len)
 {
 	bool root = geteuid() == 0;
 	const char *user = ec->user ? ec->user : (root ? conf->user : NULL);
@@ -99,11 +111,13 @@ static int resolve_ids(const struct conf *conf, struct exec_conf *ec, const char
 	}
 	if (ec->uid == 0 && !(ec->user && strcmp(ec->user, "root") == 0))
 		FAIL(NULL, "programs would run as root: set exec_user to an unprivileged user, or "
-		     "exec_user = \"root\" to run them as root on purpose");
+		           "exec_user = \"root\" to run them as root on purpose");
 	if (!root) {
 		if (ec->uid != geteuid() || ec->gid != getegid())
-			FAIL("exec_user", "exec_user '%s': ksockd does not run as root and cannot "
-			     "switch users", user);
+			FAIL("exec_user",
+			     "exec_user '%s': ksockd does not run as root and cannot "
+			     "switch users",
+			     user);
 		return 0;
 	}
 	/* Workers run as conf->user: unless that is root, they cannot become anyone else. */
@@ -113,11 +127,13 @@ static int resolve_ids(const struct conf *conf, struct exec_conf *ec, const char
 		struct group *wgr = conf->group ? getgrnam(conf->group) : NULL;
 		gid_t wgid = wgr ? wgr->gr_gid : wpw->pw_gid;
 		if (ec->uid != wpw->pw_uid || ec->gid != wgid)
-			FAIL(ec->group && ec->uid == wpw->pw_uid ? "exec_group" : "exec_user",
-			     "exec_user/exec_group '%s' differ from the workers' user '%s': workers "
-			     "run unprivileged and cannot switch; leave exec_user and exec_group out "
-			     "(the workers' user), or set user = \"root\" for the workers",
-			     user, conf->user);
+			FAIL(
+			    ec->group && ec->uid == wpw->pw_uid ? "exec_group" : "exec_user",
+			    "exec_user/exec_group '%s' differ from the workers' user '%s': workers "
+			    "run unprivileged and cannot switch; leave exec_user and exec_group "
+			    "out "
+			    "(the workers' user), or set user = \"root\" for the workers",
+			    user, conf->user);
 	}
 	ec->switch_ids = workers_root;
 	ec->n_groups = EXEC_MAX_GROUPS;
@@ -128,7 +144,7 @@ static int resolve_ids(const struct conf *conf, struct exec_conf *ec, const char
 }
 
 int conf_exec_check(const struct conf *conf, struct listener_conf *lc, bool has_exec_settings,
-		    const char **key, char *why, size_t len)
+                    const char **key, char *why, size_t len)
 {
 	struct exec_conf *ec = &lc->exec;
 	bool is_exec = lc->handler == &handler_exec;
@@ -141,19 +157,20 @@ int conf_exec_check(const struct conf *conf, struct listener_conf *lc, bool has_
 		return 0;
 	}
 	if (lc->protocol == PROTO_UDP)
-		FAIL("handler", "handler \"exec\" is for tcp and tls listeners: a program per "
+		FAIL("handler",
+		     "handler \"exec\" is for tcp and tls listeners: a program per "
 		     "datagram (inetd's udp \"wait\" mode) can be made to spawn without end by "
 		     "spoofed or looping datagrams, so ksockd refuses it");
 	if (!ec->argv)
 		FAIL(NULL, "handler \"exec\" needs 'exec' (the program and its arguments: exec = "
-		     "[ \"/usr/bin/prog\", \"arg\" ])");
+		           "[ \"/usr/bin/prog\", \"arg\" ])");
 	if (check_program(ec, key, why, len) < 0 || check_env(ec, key, why, len) < 0)
 		return -1;
 	if (ec->dir) {
 		struct stat st;
 		if (ec->dir[0] != '/' || stat(ec->dir, &st) < 0 || !S_ISDIR(st.st_mode))
-			FAIL("exec_dir", "exec_dir '%s' is not an existing directory (absolute path)",
-			     ec->dir);
+			FAIL("exec_dir",
+			     "exec_dir '%s' is not an existing directory (absolute path)", ec->dir);
 	}
 	return resolve_ids(conf, ec, key, why, len);
 }

@@ -28,11 +28,11 @@ struct exec_conf {
 	unsigned max_memory_mb; /* exec_max_memory: RLIMIT_AS, MiB */
 	unsigned max_cpu;       /* exec_max_cpu: RLIMIT_CPU, seconds */
 	/* Resolved by conf_exec_check. */
-	bool switch_ids;        /* the child changes uid/gid/groups before exec */
-	uid_t uid;              /* target user */
-	gid_t gid;              /* target group */
+	bool switch_ids;               /* the child changes uid/gid/groups before exec */
+	uid_t uid;                     /* target user */
+	gid_t gid;                     /* target group */
 	gid_t groups[EXEC_MAX_GROUPS]; /* supplementary groups of uid */
-	int n_groups;           /* entries in groups */
+	int n_groups;                  /* entries in groups */
 };
 
 struct conf;
@@ -44,7 +44,7 @@ struct listener_conf;
  * setting to blame (NULL: the listener as a whole).
  */
 int conf_exec_check(const struct conf *conf, struct listener_conf *lc, bool has_exec_settings,
-		    const char **key, char *why, size_t len);
+                    const char **key, char *why, size_t len);
 void conf_exec_free(struct exec_conf *ec);
 /* The setting names of this module, for "only with handler exec" checks. */
 extern const char *const conf_exec_keys[];

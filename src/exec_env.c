@@ -107,7 +107,7 @@ char **exec_env_build(const struct exec_conf *ec, const struct session_info *si)
 	bool tls = si->tls != NULL;
 	bool proxied = si->proxy && !si->proxy->local;
 	const struct sockaddr *local =
-		proxied ? (const struct sockaddr *)&si->proxy->dst : si->local;
+	    proxied ? (const struct sockaddr *)&si->proxy->dst : si->local;
 	envb_put(&b, "PROTO", tls ? "SSL" : "TCP");
 	envb_put_addr(&b, "TCPREMOTE", si->peer);
 	envb_put_addr(&b, "TCPLOCAL", local);
@@ -143,10 +143,11 @@ void exec_env_free(char **env)
 int exec_env_reserved(const char *name, size_t len)
 {
 	static const char *const own[] = {
-		"PROTO",         "TCPREMOTEIP",     "TCPREMOTEPORT", "TCPLOCALIP",    "TCPLOCALPORT",
-		"SSLREMOTEIP",   "SSLREMOTEPORT",   "SSLLOCALIP",    "SSLLOCALPORT",  "SSL_PROTOCOL",
-		"SSL_CIPHER",    "SSL_SERVER_NAME", "SSL_ALPN",      "SSL_CLIENT_DN", "PROXYREMOTEIP",
-		"PROXYREMOTEPORT", "PROXYLOCALIP",  "PROXYLOCALPORT",
+	    "PROTO",        "TCPREMOTEIP",    "TCPREMOTEPORT", "TCPLOCALIP",
+	    "TCPLOCALPORT", "SSLREMOTEIP",    "SSLREMOTEPORT", "SSLLOCALIP",
+	    "SSLLOCALPORT", "SSL_PROTOCOL",   "SSL_CIPHER",    "SSL_SERVER_NAME",
+	    "SSL_ALPN",     "SSL_CLIENT_DN",  "PROXYREMOTEIP", "PROXYREMOTEPORT",
+	    "PROXYLOCALIP", "PROXYLOCALPORT",
 	};
 	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
 		if (strlen(own[i]) == len && strncmp(name, own[i], len) == 0)

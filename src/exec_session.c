@@ -71,8 +71,14 @@ struct exec_state_slot {
 	struct exec_session *s; /* NULL if the program did not start */
 };
 
-static const char *exec_name(const struct exec_session *s) { return s->link.conf->name; }
-static struct ev_loop *exec_loop(const struct exec_session *s) { return s->link.w->loop; }
+static const char *exec_name(const struct exec_session *s)
+{
+	return s->link.conf->name;
+}
+static struct ev_loop *exec_loop(const struct exec_session *s)
+{
+	return s->link.w->loop;
+}
 
 static void exec_close_fd(struct exec_session *s, ev_io *io, int *fd)
 {
@@ -87,7 +93,8 @@ static void exec_close_fd(struct exec_session *s, ev_io *io, int *fd)
 static void exec_update(struct exec_session *s)
 {
 	struct ev_loop *loop = exec_loop(s);
-	bool want_out = s->out_fd >= 0 && s->link.conn && outbuf_len(s->link.out) < s->link.out_limit;
+	bool want_out =
+	    s->out_fd >= 0 && s->link.conn && outbuf_len(s->link.out) < s->link.out_limit;
 	bool want_in = s->in_fd >= 0 && outbuf_len(&s->inq) > 0;
 	if (want_out != (ev_is_active(&s->out_io) != 0))
 		(want_out ? ev_io_start : ev_io_stop)(loop, &s->out_io);
@@ -108,7 +115,7 @@ static void exec_signal(struct exec_session *s, int sig, enum exec_state next)
 		return;
 	if (kill(-s->pid, sig) < 0 && errno != ESRCH)
 		log_warn("%s: peer %s: kill(%d, %s)", exec_name(s), s->peer, -(int)s->pid,
-			 sigabbrev_np(sig));
+		         sigabbrev_np(sig));
 	s->state = next;
 	exec_timer(s, EXEC_GRACE);
 }
@@ -120,7 +127,7 @@ static void exec_err_emit(struct exec_session *s)
 	if (now - s->err_window >= EXEC_ERR_WINDOW) {
 		if (s->err_dropped)
 			log_info("%s: peer %s: program %d: %lu stderr line(s) not logged",
-				 exec_name(s), s->peer, (int)s->pid, s->err_dropped);
+			         exec_name(s), s->peer, (int)s->pid, s->err_dropped);
 		s->err_window = now;
 		s->err_logged = 0;
 		s->err_dropped = 0;
@@ -133,7 +140,7 @@ static void exec_err_emit(struct exec_session *s)
 			if ((unsigned char)s->errline[i] < 0x20 || s->errline[i] == 0x7f)
 				s->errline[i] = '?';
 		log_info("%s: peer %s: program %d: %.*s", exec_name(s), s->peer, (int)s->pid,
-			 (int)s->errlen, s->errline);
+		         (int)s->errlen, s->errline);
 	}
 	s->errlen = 0;
 }
@@ -192,7 +199,7 @@ static void exec_in_flush(struct exec_session *s)
 			break;
 		/* EPIPE: the program closed its stdin; what the client sends is dropped. */
 		log_debug("%s: peer %s: program %d no longer reads its input", exec_name(s),
-			  s->peer, (int)s->pid);
+		          s->peer, (int)s->pid);
 		outbuf_free(&s->inq);
 		exec_close_fd(s, &s->in_io, &s->in_fd);
 	}
@@ -228,7 +235,7 @@ static void exec_out_cb(struct ev_loop *loop, ev_io *io, int revents)
 		if (n > 0) {
 			if (outbuf_append(s->link.out, buf, (size_t)n) < 0) {
 				log_warnx("%s: peer %s: out of memory for program output",
-					  exec_name(s), s->peer);
+				          exec_name(s), s->peer);
 				exec_close_fd(s, &s->out_io, &s->out_fd);
 				break;
 			}
@@ -282,16 +289,17 @@ static void exec_report_exit(struct exec_session *s)
 	int st = s->status;
 	double took = ev_now(exec_loop(s)) - s->started;
 	if (WIFEXITED(st)) {
-		stats_add(s->link.stats, WEXITSTATUS(st) ? STAT_EXEC_EXIT_ERROR : STAT_EXEC_EXIT_OK, 1);
+		stats_add(s->link.stats, WEXITSTATUS(st) ? STAT_EXEC_EXIT_ERROR : STAT_EXEC_EXIT_OK,
+		          1);
 		/* A normal end is the common case (debug); a failure is worth a line (info). */
 		log_emit(WEXITSTATUS(st) ? LOG_INFO : LOG_DEBUG,
-			 "%s: peer %s: program %d exited with status %d after %.3f s", exec_name(s),
-			 s->peer, (int)s->pid, WEXITSTATUS(st), took);
+		         "%s: peer %s: program %d exited with status %d after %.3f s", exec_name(s),
+		         s->peer, (int)s->pid, WEXITSTATUS(st), took);
 	} else if (WIFSIGNALED(st)) {
 		stats_add(s->link.stats, STAT_EXEC_EXIT_SIGNAL, 1);
 		log_info("%s: peer %s: program %d killed by signal %d (SIG%s) after %.3f s",
-			 exec_name(s), s->peer, (int)s->pid, WTERMSIG(st),
-			 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?", took);
+		         exec_name(s), s->peer, (int)s->pid, WTERMSIG(st),
+		         sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?", took);
 	}
 	if (s->inst >= 0) {
 		srctab_release(s->link.w->srctab, s->link.w->srctab_proc, s->inst);
@@ -307,7 +315,8 @@ static void exec_exited(struct exec_session *s, int status)
 	s->status = status;
 	exec_report_exit(s);
 	if (s->out_fd >= 0)
-		exec_timer(s, EXEC_GRACE); /* stdout may still hold output, or a grandchild holds it */
+		exec_timer(s,
+		           EXEC_GRACE); /* stdout may still hold output, or a grandchild holds it */
 	else
 		ev_timer_stop(exec_loop(s), &s->timer);
 }
@@ -330,19 +339,16 @@ static void exec_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)revents;
 	switch (s->state) {
-	case EXEC_RUNNING:
-		break;
-	case EXEC_STOPPING:
-		exec_signal(s, SIGTERM, EXEC_TERMED);
-		break;
+	case EXEC_RUNNING: break;
+	case EXEC_STOPPING: exec_signal(s, SIGTERM, EXEC_TERMED); break;
 	case EXEC_TERMED:
 		log_info("%s: peer %s: program %d still running %.0f s after SIGTERM: SIGKILL",
-			 exec_name(s), s->peer, (int)s->pid, EXEC_GRACE);
+		         exec_name(s), s->peer, (int)s->pid, EXEC_GRACE);
 		exec_signal(s, SIGKILL, EXEC_KILLED);
 		break;
 	case EXEC_KILLED:
 		log_warnx("%s: peer %s: program %d not gone after SIGKILL", exec_name(s), s->peer,
-			  (int)s->pid);
+		          (int)s->pid);
 		break;
 	case EXEC_EXITED: /* its stdout did not end after the exit: stop waiting */
 		if (s->link.conn && s->out_fd >= 0 &&
@@ -362,7 +368,7 @@ static void exec_life_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)revents;
 	log_info("%s: peer %s: program %d ran for exec_timeout (%g s): SIGTERM", exec_name(s),
-		 s->peer, (int)s->pid, s->ec->timeout);
+	         s->peer, (int)s->pid, s->ec->timeout);
 	exec_signal(s, SIGTERM, EXEC_TERMED);
 }
 
@@ -381,7 +387,7 @@ static void exec_free(struct exec_session *s)
 		exec_err_emit(s);
 	if (s->err_dropped)
 		log_info("%s: peer %s: program %d: %lu stderr line(s) not logged", exec_name(s),
-			 s->peer, (int)s->pid, s->err_dropped);
+		         s->peer, (int)s->pid, s->err_dropped);
 	outbuf_free(&s->inq);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -402,14 +408,14 @@ static bool exec_take_instance(struct exec_session *s)
 	if (!w->srctab || w->srctab_proc < 0) {
 		/* No shared table: the limit cannot be enforced across workers, so refuse. */
 		log_warnx("%s: max_instances cannot be counted (no shared table): refusing",
-			  exec_name(s));
+		          exec_name(s));
 		return false;
 	}
 	struct sockaddr_in any = {.sin_family = AF_INET}; /* 0.0.0.0:0, never a real client */
 	char key[160];
 	snprintf(key, sizeof key, "exec instances of %s", exec_name(s));
 	int idx = srctab_acquire(w->srctab, w->srctab_proc,
-				 srctab_key(key, (struct sockaddr *)&any), max);
+	                         srctab_key(key, (struct sockaddr *)&any), max);
 	if (idx < 0) /* SRCTAB_FULL, or SRCTAB_UNTRACKED: fail closed, never bypassed */
 		return false;
 	s->inst = idx;
@@ -417,7 +423,7 @@ static bool exec_take_instance(struct exec_session *s)
 }
 
 static int exec_open(void *state, const struct session_info *si, const struct backend_link *link,
-		     const char **reason)
+                     const char **reason)
 {
 	struct exec_state_slot *slot = state;
 	const struct exec_conf *ec = &link->conf->exec;
@@ -434,7 +440,7 @@ static int exec_open(void *state, const struct session_info *si, const struct ba
 	if (!exec_take_instance(s)) {
 		stats_add(link->stats, STAT_EXEC_REFUSED_INSTANCES, 1);
 		log_info("%s: peer %s: max_instances (%u) programs running: refused", exec_name(s),
-			 s->peer, ec->max_instances);
+		         s->peer, ec->max_instances);
 		free(s);
 		*reason = "refused (max_instances)";
 		return -1;
@@ -479,7 +485,7 @@ static int exec_open(void *state, const struct session_info *si, const struct ba
 	link->w->execs = s;
 	stats_add(link->stats, STAT_EXEC_STARTED, 1);
 	log_debug("%s: peer %s: started %s (pid %d)", exec_name(s), s->peer, ec->argv[0],
-		  (int)s->pid);
+	          (int)s->pid);
 	slot->s = s;
 	exec_update(s);
 	return 0;
@@ -546,19 +552,19 @@ static bool exec_output_ended(void *state)
 }
 
 static const struct backend_ops exec_ops = {
-	.open = exec_open,
-	.data = exec_data,
-	.wants_input = exec_wants_input,
-	.drained = exec_drained,
-	.client_eof = exec_client_eof,
-	.output_ended = exec_output_ended,
+    .open = exec_open,
+    .data = exec_data,
+    .wants_input = exec_wants_input,
+    .drained = exec_drained,
+    .client_eof = exec_client_eof,
+    .output_ended = exec_output_ended,
 };
 
 const struct handler handler_exec = {
-	.name = "exec",
-	.state_size = sizeof(struct exec_state_slot),
-	.close = exec_close,
-	.backend = &exec_ops,
+    .name = "exec",
+    .state_size = sizeof(struct exec_state_slot),
+    .close = exec_close,
+    .backend = &exec_ops,
 };
 
 /* Non-blocking reap of s; true once it is gone. */

@@ -34,10 +34,10 @@
 
 #include "handler.h"
 
-#define EXEC_GRACE 2.0        /* seconds between stdin closed, SIGTERM and SIGKILL */
-#define EXEC_ERR_WINDOW 10.0  /* seconds per window of stderr lines logged */
-#define EXEC_ERR_BURST 20     /* stderr lines logged per window and session */
-#define EXEC_ERR_LINE 512     /* longest stderr line logged, bytes (longer ones are split) */
+#define EXEC_GRACE 2.0         /* seconds between stdin closed, SIGTERM and SIGKILL */
+#define EXEC_ERR_WINDOW 10.0   /* seconds per window of stderr lines logged */
+#define EXEC_ERR_BURST 20      /* stderr lines logged per window and session */
+#define EXEC_ERR_LINE 512      /* longest stderr line logged, bytes (longer ones are split) */
 #define EXEC_STDIN_QUEUE 65536 /* client bytes queued for stdin before reading pauses */
 
 struct worker;

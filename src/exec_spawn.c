@@ -24,26 +24,31 @@
 
 /* The step that failed in the child, reported through the error pipe. */
 enum spawn_step {
-	STEP_SIGNALS,  /* resetting signal dispositions and mask */
-	STEP_SETSID,   /* new session and process group */
-	STEP_DUP,      /* pipes onto 0/1/2 */
-	STEP_CLOSE,    /* closing inherited descriptors */
-	STEP_RLIMIT,   /* resource limits */
-	STEP_CHDIR,    /* exec_dir */
-	STEP_GROUPS,   /* setgroups */
-	STEP_GID,      /* setresgid */
-	STEP_UID,      /* setresuid */
-	STEP_PDEATH,   /* PR_SET_PDEATHSIG */
-	STEP_EXEC,     /* execve */
+	STEP_SIGNALS, /* resetting signal dispositions and mask */
+	STEP_SETSID,  /* new session and process group */
+	STEP_DUP,     /* pipes onto 0/1/2 */
+	STEP_CLOSE,   /* closing inherited descriptors */
+	STEP_RLIMIT,  /* resource limits */
+	STEP_CHDIR,   /* exec_dir */
+	STEP_GROUPS,  /* setgroups */
+	STEP_GID,     /* setresgid */
+	STEP_UID,     /* setresuid */
+	STEP_PDEATH,  /* PR_SET_PDEATHSIG */
+	STEP_EXEC,    /* execve */
 };
 
 static const char *const step_names[] = {
-	[STEP_SIGNALS] = "resetting signals", [STEP_SETSID] = "setsid",
-	[STEP_DUP] = "setting up stdin/stdout/stderr", [STEP_CLOSE] = "closing descriptors",
-	[STEP_RLIMIT] = "setting resource limits", [STEP_CHDIR] = "changing to exec_dir",
-	[STEP_GROUPS] = "setgroups", [STEP_GID] = "setting the group (exec_group)",
-	[STEP_UID] = "setting the user (exec_user)", [STEP_PDEATH] = "PR_SET_PDEATHSIG",
-	[STEP_EXEC] = "execve",
+    [STEP_SIGNALS] = "resetting signals",
+    [STEP_SETSID] = "setsid",
+    [STEP_DUP] = "setting up stdin/stdout/stderr",
+    [STEP_CLOSE] = "closing descriptors",
+    [STEP_RLIMIT] = "setting resource limits",
+    [STEP_CHDIR] = "changing to exec_dir",
+    [STEP_GROUPS] = "setgroups",
+    [STEP_GID] = "setting the group (exec_group)",
+    [STEP_UID] = "setting the user (exec_user)",
+    [STEP_PDEATH] = "PR_SET_PDEATHSIG",
+    [STEP_EXEC] = "execve",
 };
 
 #define SPAWN_STACK (64 * 1024) /* the child's own stack until execve */
@@ -154,7 +159,7 @@ CHILD_CODE static int child_run(void *arg)
 static pid_t spawn_clone(struct spawn_args *sa, char *why, size_t len)
 {
 	void *stack = mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED) {
 		snprintf(why, len, "mmap (child stack): %s", strerror(errno));
 		return -1;
@@ -162,8 +167,8 @@ static pid_t spawn_clone(struct spawn_args *sa, char *why, size_t len)
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid_t pid = clone(child_run, (char *)stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD,
-			  sa);
+	pid_t pid =
+	    clone(child_run, (char *)stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, sa);
 	int err = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	munmap(stack, SPAWN_STACK);
@@ -190,8 +195,8 @@ static int spawn_wait_report(int fd, struct spawn_report *r)
 	return n == (ssize_t)sizeof *r ? -1 : 0;
 }
 
-int exec_spawn(const struct exec_conf *ec, char *const envp[], struct exec_child *child,
-	       char *why, size_t len)
+int exec_spawn(const struct exec_conf *ec, char *const envp[], struct exec_child *child, char *why,
+               size_t len)
 {
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1};
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||

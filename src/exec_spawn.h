@@ -30,7 +30,7 @@ struct exec_child {
 };
 
 /* Starts ec->argv with envp. Returns 0, or -1 with why set (nothing left open or running). */
-int exec_spawn(const struct exec_conf *ec, char *const envp[], struct exec_child *child,
-	       char *why, size_t len);
+int exec_spawn(const struct exec_conf *ec, char *const envp[], struct exec_child *child, char *why,
+               size_t len);
 
 #endif

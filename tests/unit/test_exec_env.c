@@ -46,7 +46,7 @@ START_TEST(tcp_has_path_extras_and_ucspi_only)
 	struct exec_conf ec = {.env = extra, .n_env = 1};
 	struct sockaddr_in peer = v4("192.0.2.7", 4321), local = v4("198.51.100.1", 79);
 	struct session_info si = {.peer = (struct sockaddr *)&peer,
-				  .local = (struct sockaddr *)&local};
+	                          .local = (struct sockaddr *)&local};
 	char **env = exec_env_build(&ec, &si);
 	ck_assert_ptr_nonnull(env);
 	ck_assert_uint_eq(count(env), 7);
@@ -67,7 +67,7 @@ START_TEST(exec_env_path_replaces_the_default)
 	struct exec_conf ec = {.env = extra, .n_env = 1};
 	struct sockaddr_in peer = v4("192.0.2.7", 1), local = v4("192.0.2.8", 2);
 	struct session_info si = {.peer = (struct sockaddr *)&peer,
-				  .local = (struct sockaddr *)&local};
+	                          .local = (struct sockaddr *)&local};
 	char **env = exec_env_build(&ec, &si);
 	ck_assert_str_eq(get(env, "PATH"), "/opt/bin");
 	ck_assert_uint_eq(count(env), 6);
@@ -82,11 +82,13 @@ START_TEST(tls_values_from_the_network_are_byte_safe)
 	char long_dn[3000];
 	memset(long_dn, 'A', sizeof long_dn - 1);
 	long_dn[sizeof long_dn - 1] = '\0';
-	struct tls_info ti = {.version = "TLS1.3", .cipher = "AES-256-GCM",
-			      .server_name = "evil\nX=1\r\t\x7f.example", .alpn = "h2",
-			      .client_subject = long_dn};
-	struct session_info si = {.peer = (struct sockaddr *)&peer,
-				  .local = (struct sockaddr *)&local, .tls = &ti};
+	struct tls_info ti = {.version = "TLS1.3",
+	                      .cipher = "AES-256-GCM",
+	                      .server_name = "evil\nX=1\r\t\x7f.example",
+	                      .alpn = "h2",
+	                      .client_subject = long_dn};
+	struct session_info si = {
+	    .peer = (struct sockaddr *)&peer, .local = (struct sockaddr *)&local, .tls = &ti};
 	char **env = exec_env_build(&ec, &si);
 	ck_assert_str_eq(get(env, "PROTO"), "SSL");
 	ck_assert_str_eq(get(env, "SSLLOCALPORT"), "443");
@@ -110,8 +112,9 @@ START_TEST(proxy_names_the_header_client_and_the_balancer)
 	memcpy(&pi.src, &client, sizeof client);
 	memcpy(&pi.dst, &dst, sizeof dst);
 	struct session_info si = {.peer = (struct sockaddr *)&client,
-				  .local = (struct sockaddr *)&local,
-				  .sock_peer = (struct sockaddr *)&lb, .proxy = &pi};
+	                          .local = (struct sockaddr *)&local,
+	                          .sock_peer = (struct sockaddr *)&lb,
+	                          .proxy = &pi};
 	char **env = exec_env_build(&ec, &si);
 	ck_assert_str_eq(get(env, "TCPREMOTEIP"), "203.0.113.9");
 	ck_assert_str_eq(get(env, "TCPLOCALIP"), "198.51.100.80");
@@ -127,14 +130,14 @@ static const struct {
 	const char *name; /* candidate exec_env name */
 	int reserved;     /* ksockd sets it itself */
 } names[] = {
-	{"PROTO", 1},        {"TCPREMOTEIP", 1}, {"SSL_CLIENT_DN", 1}, {"PROXYREMOTEPORT", 1},
-	{"SSL_CERT_FILE", 0}, {"TCP", 0},        {"PROTOCOL", 0},      {"HOME", 0},
+    {"PROTO", 1},         {"TCPREMOTEIP", 1}, {"SSL_CLIENT_DN", 1}, {"PROXYREMOTEPORT", 1},
+    {"SSL_CERT_FILE", 0}, {"TCP", 0},         {"PROTOCOL", 0},      {"HOME", 0},
 };
 
 START_TEST(reserved_names)
 {
 	ck_assert_int_eq(exec_env_reserved(names[_i].name, strlen(names[_i].name)),
-			 names[_i].reserved);
+	                 names[_i].reserved);
 }
 END_TEST
 
