@@ -439,6 +439,20 @@ class ExecLifecycle(unittest.TestCase):
             for c in conns:
                 c.close()
 
+    def test_max_instances_holds_across_a_reload(self):
+        """The old generation's running program still counts for the new one."""
+        with H.Daemon([xl("one", "noread", max_instances=1)], shutdown_timeout=30) as d:
+            s = H.connect(d.port("one"))
+            self.assertEqual(H.recv_until(s), b"ready\n")
+            d.reload()
+            self.assertEqual(H.recv_all(H.connect(d.port("one"))), b"")
+            d.wait_log(r"one: peer \S+: max_instances \(1\) programs running: refused")
+            hang_up(s)  # the old program ends: its count is given back
+            d.wait_log(r"one: peer \S+: program \d+ killed by signal 15")
+            s2 = H.connect(d.port("one"))
+            self.assertEqual(H.recv_until(s2), b"ready\n")
+            hang_up(s2)
+
     def test_reload_does_not_kill_running_programs(self):
         with H.Daemon([xl("sl", "sleep", 2)], shutdown_timeout=30, log_level="debug") as d:
             s = H.connect(d.port("sl"))
