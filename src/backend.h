@@ -26,6 +26,7 @@
 #include <stddef.h>
 
 #include "outbuf.h"
+#include "reason.h"
 #include "stats.h"
 
 struct conn;
@@ -46,7 +47,7 @@ struct backend_link {
 struct backend_ops {
 	/* Session start. Returns 0, or -1 with *reason set: the connection closes at once. */
 	int (*open)(void *state, const struct session_info *si, const struct backend_link *link,
-	            const char **reason);
+	            enum conn_reason *reason);
 	/* Client bytes, all of them taken (the connection asks wants_input first).
 	   Returns 0, or -1 (out of memory): the connection closes. */
 	int (*data)(void *state, const char *data, size_t len);
@@ -66,6 +67,6 @@ struct backend_ops {
  * when the connection was freed meanwhile (the backend's close has then run). */
 int conn_backend_output(struct conn *c);                   /* bytes were queued: send them */
 int conn_backend_resume(struct conn *c);                   /* wants_input became true */
-int conn_backend_done(struct conn *c, const char *reason); /* send what is queued, close */
+int conn_backend_done(struct conn *c, enum conn_reason reason); /* send what is queued, close */
 
 #endif

@@ -82,7 +82,7 @@ struct listener_conf {
 	struct limits limits;         /* effective limits (global, then overrides) */
 	int backlog;                  /* listen(2) backlog */
 	bool ipv6_only;               /* IPV6_V6ONLY on v6 sockets */
-	/* Load balancer: PROXY protocol and SO_REUSEPORT (proxy_conn.c, master.c). */
+	/* Load balancer: PROXY protocol and SO_REUSEPORT (conn.c, master.c). */
 	enum proxy_mode proxy_mode;   /* PROXY header expected on each connection */
 	struct cidr *proxy_trusted;   /* sources allowed to send a header */
 	size_t n_proxy_trusted;       /* entries in proxy_trusted */

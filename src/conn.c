@@ -1,8 +1,10 @@
 /*
- * conn.c: a stream connection: reads into the worker's shared buffer, frames
- * lines, hands them to the handler, writes replies with back-pressure, and
- * enforces max_line, output_buffer, idle_timeout, slow_client_timeout and
- * (with the worker) worker_buffer_limit.
+ * conn.c: a stream connection: the state machine drawn in conn.h, the PROXY
+ * header phase (parsed by proxy.c), and the line logic: reads into the
+ * worker's shared buffer, frames lines, hands them to the handler, writes
+ * replies with back-pressure, and enforces max_line, output_buffer,
+ * idle_timeout, slow_client_timeout and (with the worker) worker_buffer_limit.
+ * Bytes move only through c->tp (transport.h); nothing here knows TLS.
  *
  * Owns everything in struct conn. Must not touch other connections or the
  * listening sockets. A function that may free the connection returns -1 and
@@ -11,8 +13,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,16 +22,13 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
-#include "proxy_conn.h"
-#include "tls.h"
+#include "proxy.h"
+#include "reason.h"
 #include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#define CONN_MAX_ROUNDS 64 /* process/flush rounds per event before yielding */
-#define CONN_IO_AGAIN TLS_IO_AGAIN /* conn_recv: would block */
-#define CONN_IO_FREED TLS_IO_ERROR /* conn_recv: error, the connection was freed */
-#define TLS_LOG_WINDOW 10.0 /* seconds per window of TLS failure logs, per listener */
-#define TLS_LOG_BURST 5     /* TLS failures logged per window; the rest are counted */
+#define CONN_MAX_ROUNDS 64     /* process/flush rounds per event before yielding */
+#define PROXY_LOG_INTERVAL 10. /* seconds between PROXY refusal log lines per listener */
 
 static const struct limits *conn_limits(const struct conn *c) { return &c->l->conf->limits; }
 
@@ -40,26 +37,38 @@ static bool conn_has_room(const struct conn *c)
 	return outbuf_len(&c->out) < conn_limits(c)->output_buffer;
 }
 
+/* The handler is open and input may still be framed. */
+static bool conn_serving(const struct conn *c)
+{
+	return c->state == CONN_OPEN || c->state == CONN_EOF;
+}
+
 /* The handler sends unasked (chargen) and the output queue has room for more. */
 static bool conn_wants_more(const struct conn *c)
 {
-	return c->handler->more && !c->closing && conn_has_room(c);
+	return c->handler->more && conn_serving(c) && conn_has_room(c);
 }
 
-/* Derives which watchers run from the connection's state. */
+/* Derives which watchers run from the connection's state and buffers. */
 static void conn_update_watchers(struct conn *c)
 {
 	struct ev_loop *loop = c->w->loop;
-	bool want_read = !c->read_eof && !c->closing && conn_has_room(c);
-	if (c->handler->backend && !c->handshaking) /* exec: read while the backend has room */
-		want_read = want_read && c->handler->backend->wants_input(c->state);
-	bool want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c);
-	if (c->tls) {
-		/* TLS (issue 6): follow GnuTLS's direction while it is blocked. */
-		if (c->handshaking)
-			want_read = !(want_write = tls_session_wants_write(c->tls));
-		else if (c->tls_read_blocked)
-			want_write = true;
+	bool want_read = false, want_write = false;
+	switch ((enum conn_state)c->state) {
+	case CONN_ADMIT: break;
+	case CONN_PROXY: want_read = true; break;
+	case CONN_HANDSHAKE: /* follow the handshake's direction */
+		want_write = c->tp->wants_write(c->tctx);
+		want_read = !want_write;
+		break;
+	case CONN_OPEN:
+		want_read = conn_has_room(c);
+		if (c->handler->backend) /* exec: read while the backend has room */
+			want_read = want_read && c->handler->backend->wants_input(c->hstate);
+		want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c) || c->read_wants_write;
+		break;
+	case CONN_EOF: want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c); break;
+	case CONN_CLOSING: want_write = outbuf_len(&c->out) > 0; break;
 	}
 	if (want_read && !ev_is_active(&c->rio))
 		ev_io_start(loop, &c->rio);
@@ -69,38 +78,42 @@ static void conn_update_watchers(struct conn *c)
 		ev_io_start(loop, &c->wio);
 	else if (!want_write && ev_is_active(&c->wio))
 		ev_io_stop(loop, &c->wio);
-	/* Decrypted bytes held by GnuTLS never make the socket readable: wake ourselves. */
-	if (want_read && c->tls && tls_session_pending(c->tls) > 0)
+	/* Bytes the transport holds (TLS: decrypted) never make the socket readable: wake
+	 * ourselves. */
+	if (want_read && c->state == CONN_OPEN && c->tp->pending(c->tctx) > 0)
 		ev_feed_event(loop, &c->rio, EV_READ);
 }
 
-/* TLS (issue 6): logs a TLS failure a peer caused, at most TLS_LOG_BURST per window. */
-static void conn_tls_log(struct conn *c, const char *what, const char *why)
+/* Enters state s and arms the phase timer it needs (see the diagram in conn.h). */
+static void conn_set_state(struct conn *c, enum conn_state s)
 {
-	struct listener *l = c->l;
-	ev_tstamp now = ev_now(c->w->loop);
-	if (now - l->tls_log_window >= TLS_LOG_WINDOW) {
-		if (l->tls_suppressed)
-			log_info("%s: %lu more TLS failure(s) not logged in %.0f s", l->conf->name,
-				 l->tls_suppressed, TLS_LOG_WINDOW);
-		l->tls_log_window = now;
-		l->tls_logged = 0;
-		l->tls_suppressed = 0;
+	struct ev_loop *loop = c->w->loop;
+	ev_tstamp timeout = 0;
+	c->state = (uint8_t)s;
+	switch (s) {
+	case CONN_PROXY: timeout = c->l->conf->proxy_timeout; break;
+	case CONN_HANDSHAKE: timeout = c->l->conf->tls.handshake_timeout; break;
+	case CONN_OPEN:
+		timeout = conn_limits(c)->idle_timeout;
+		c->last_activity = ev_now(loop);
+		break;
+	case CONN_ADMIT:
+	case CONN_EOF:
+	case CONN_CLOSING: return; /* idle_timeout keeps running: a stuck flush stays bounded */
 	}
-	if (l->tls_logged >= TLS_LOG_BURST) {
-		l->tls_suppressed++;
-		return;
+	ev_timer_stop(loop, &c->idle);
+	if (timeout > 0) {
+		ev_timer_set(&c->idle, timeout, 0);
+		ev_timer_start(loop, &c->idle);
 	}
-	l->tls_logged++;
-	log_info("%s: peer %s: %s: %s", l->conf->name, c->peer_str, what, why);
 }
 
-static void conn_begin_close(struct conn *c, const char *reason)
+static void conn_begin_close(struct conn *c, enum conn_reason reason)
 {
-	if (c->closing)
+	if (c->state == CONN_CLOSING)
 		return;
-	c->closing = true;
-	c->close_reason = reason;
+	c->state = CONN_CLOSING;
+	c->close_reason = (uint8_t)reason;
 }
 
 /* Keeps the worker's total of connection buffer storage up to date. */
@@ -127,7 +140,7 @@ static int conn_enforce_budget(struct conn *c)
 		if (o->buffered > big->buffered)
 			big = o;
 	guard_note(&big->l->guard, GUARD_BUFFER_LIMIT, big->peer_str, ev_now(w->loop));
-	conn_free(big, "worker buffer limit");
+	conn_free(big, REASON_BUFFER_LIMIT);
 	return big == c ? -1 : 0;
 }
 
@@ -138,7 +151,7 @@ static int conn_enforce_budget(struct conn *c)
 static void conn_update_slow(struct conn *c)
 {
 	ev_tstamp timeout = conn_limits(c)->slow_client_timeout;
-	bool partial = linebuf_len(&c->in) > 0 && !c->closing && !c->read_eof;
+	bool partial = linebuf_len(&c->in) > 0 && c->state == CONN_OPEN;
 	if (timeout <= 0)
 		return;
 	if (!partial) {
@@ -160,7 +173,7 @@ static void conn_line_too_long(struct conn *c)
 		 c->peer_str, max);
 	if (outbuf_printf(&c->out, "ERROR line too long (max_line is %u bytes)\r\n", max) < 0)
 		outbuf_reset(&c->out);
-	conn_begin_close(c, "line too long");
+	conn_begin_close(c, REASON_LINE_TOO_LONG);
 }
 
 /* Hands one line to the handler. */
@@ -168,76 +181,70 @@ static void conn_dispatch(struct conn *c, const struct line *line)
 {
 	c->lines_in++;
 	stats_add(c->l->stats, STAT_LINES_IN, 1);
-	if (c->handler->line(c->state, line, &c->out) != HANDLER_OK)
-		conn_begin_close(c, "closed by handler");
+	if (c->handler->line(c->hstate, line, &c->out) != HANDLER_OK)
+		conn_begin_close(c, REASON_HANDLER);
 }
 
-/*
- * Performance (issue 11): the echo handler's lines, without calling it. On
- * plain TCP with no output queued, sends the complete lines at the start of data[0..len)
- * straight from where they were read, in one call, and queues what the socket
- * did not take. Stops before a line longer than max_line and once output
- * would be full, leaving those to conn_frame. Returns the bytes consumed.
- */
 static uint64_t conn_count_lines(const char *data, size_t len);
 
-static size_t conn_echo_lines(struct conn *c, const char *data, size_t len)
+/*
+ * Echo (RFC 862), the hot path: data[0..len), just read, goes straight back
+ * unframed. With nothing queued it is written at once from where it was read
+ * and only what the transport did not take is queued; behind queued output
+ * it is queued whole. Reading stops while the queue is at output_buffer
+ * (conn_update_watchers), so the queue stays below output_buffer plus one
+ * read. The line counters count the newlines that pass.
+ */
+static void conn_echo(struct conn *c, const char *data, size_t len)
 {
-	size_t done = 0, lines = 0, max_line = conn_limits(c)->max_line;
-	size_t room = conn_limits(c)->output_buffer;
-	if (c->closing || c->tls || outbuf_len(&c->out) > 0)
-		return 0; /* TLS: replies must go through the session (conn_flush) */
-	const char *nl;
-	while (done < room && (nl = memchr(data + done, '\n', len - done))) {
-		size_t n = (size_t)(nl - data) - done; /* terminator excluded */
-		if (n > max_line && n - (nl[-1] == '\r') > max_line)
-			break;
-		done += n + 1;
-		lines++;
-	}
-	if (done == 0)
-		return 0;
+	uint64_t lines = conn_count_lines(data, len);
+	ssize_t sent = 0;
 	c->lines_in += lines;
 	stats_add(c->l->stats, STAT_LINES_IN, lines);
-	ssize_t sent = send(c->fd, data, done, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (sent > 0) {
-		/* Lines out: those sent (the rest are counted by conn_flush). */
-		uint64_t out = (size_t)sent == done ? lines : conn_count_lines(data, (size_t)sent);
+	if (outbuf_len(&c->out) == 0 && (sent = c->tp->write(c->tctx, data, len)) > 0) {
+		uint64_t out = (size_t)sent == len ? lines : conn_count_lines(data, (size_t)sent);
 		c->lines_out += out;
 		stats_add(c->l->stats, STAT_LINES_OUT, out);
 		stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)sent);
 		c->bytes_out += (uint64_t)sent;
 		c->last_activity = ev_now(c->w->loop);
 	} else {
-		sent = 0; /* an error comes back to conn_flush, which frees */
+		sent = 0; /* queued: conn_flush writes it again, and frees on an error */
 	}
-	if ((size_t)sent < done && outbuf_append(&c->out, data + sent, done - (size_t)sent) < 0)
-		conn_begin_close(c, "out of memory");
-	return done;
+	if ((size_t)sent < len && outbuf_append(&c->out, data + sent, len - (size_t)sent) < 0)
+		conn_begin_close(c, REASON_NO_MEMORY);
+}
+
+/* linebuf's sink: one framed line to the handler; framing goes on while there is room. */
+static bool conn_sink(void *ctx, const struct line *line)
+{
+	struct conn *c = ctx;
+	conn_dispatch(c, line);
+	return conn_serving(c) && conn_has_room(c);
 }
 
 /*
- * Frames and dispatches lines from data[0..len) while output has room.
- * Returns the number of bytes consumed.
+ * Input for the handler: data[0..len) just read, after what c->in holds back
+ * (len 0: only that). Echo sends it back unframed; otherwise linebuf frames
+ * it (the one framing function, fuzzed as is). Returns -1 if c was freed.
  */
-static size_t conn_frame(struct conn *c, const char *data, size_t len)
+static int conn_input(struct conn *c, const char *data, size_t len)
 {
-	size_t done = c->handler->echoes ? conn_echo_lines(c, data, len) : 0;
-	size_t max_line = conn_limits(c)->max_line;
-	while (!c->closing && conn_has_room(c) && done < len) {
-		struct line line;
-		size_t used;
-		enum line_status st = line_next(data + done, len - done, max_line, &line, &used);
-		if (st == LINE_PARTIAL)
-			break;
-		if (st == LINE_TOO_LONG) {
-			conn_line_too_long(c);
-			return len;
+	if (c->handler->echoes) {
+		if (linebuf_len(&c->in) > 0) { /* optional PROXY mode: bytes taken while peeking */
+			conn_echo(c, linebuf_head(&c->in), linebuf_len(&c->in));
+			linebuf_free(&c->in);
 		}
-		done += used;
-		conn_dispatch(c, &line);
+		if (len > 0)
+			conn_echo(c, data, len);
+		return 0;
 	}
-	return done;
+	switch (linebuf_feed(&c->in, data, len, conn_limits(c)->max_line, conn_sink, c)) {
+	case LINEBUF_OK: break;
+	case LINEBUF_TOO_LONG: conn_line_too_long(c); break;
+	case LINEBUF_NO_MEMORY: conn_free(c, REASON_NO_MEMORY); return -1;
+	}
+	return 0;
 }
 
 /* Newlines in data[0..len): lines written, for the counters. */
@@ -252,41 +259,24 @@ static uint64_t conn_count_lines(const char *data, size_t len)
 	return n;
 }
 
-/* Writes queued output until it is sent or the socket is full. Returns -1 if c was freed. */
+/* Writes queued output until it is sent or the transport is full. Returns -1 if c was freed. */
 static int conn_flush(struct conn *c)
 {
 	while (outbuf_len(&c->out) > 0) {
-		ssize_t n;
-		if (c->tls) {
-			n = tls_session_send(c->tls, outbuf_head(&c->out), outbuf_len(&c->out));
-			if (n == TLS_IO_AGAIN)
-				return 0;
-			if (n == TLS_IO_ERROR) {
-				conn_tls_log(c, "TLS write failed", tls_session_error(c->tls));
-				conn_free(c, "TLS write error");
-				return -1;
-			}
-		} else {
-			n = send(c->fd, outbuf_head(&c->out), outbuf_len(&c->out), MSG_NOSIGNAL);
-		}
-		if (n > 0) {
-			uint64_t lines = conn_count_lines(outbuf_head(&c->out), (size_t)n);
-			c->lines_out += lines;
-			stats_add(c->l->stats, STAT_LINES_OUT, lines);
-			stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)n);
-			outbuf_consume(&c->out, (size_t)n);
-			c->bytes_out += (uint64_t)n;
-			c->last_activity = ev_now(c->w->loop);
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		ssize_t n = c->tp->write(c->tctx, outbuf_head(&c->out), outbuf_len(&c->out));
+		if (n == TRANSPORT_AGAIN)
 			return 0;
-		conn_free(c, n < 0 && errno == EPIPE	   ? "peer closed while writing"
-			     : n < 0 && errno == ECONNRESET ? "connection reset by peer"
-							    : "write error");
-		return -1;
+		if (n == TRANSPORT_ERROR) {
+			conn_free(c, c->tp->error(c->tctx));
+			return -1;
+		}
+		uint64_t lines = conn_count_lines(outbuf_head(&c->out), (size_t)n);
+		c->lines_out += lines;
+		stats_add(c->l->stats, STAT_LINES_OUT, lines);
+		stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)n);
+		outbuf_consume(&c->out, (size_t)n);
+		c->bytes_out += (uint64_t)n;
+		c->last_activity = ev_now(c->w->loop);
 	}
 	return 0;
 }
@@ -299,34 +289,25 @@ static int conn_flush(struct conn *c)
 static int conn_advance(struct conn *c)
 {
 	for (int round = 0; round < CONN_MAX_ROUNDS; round++) {
-		if (linebuf_len(&c->in) > 0 && !c->closing && conn_has_room(c))
-			linebuf_consume(&c->in, conn_frame(c, linebuf_head(&c->in), linebuf_len(&c->in)));
-		if (c->handler->backend) { /* exec: the backend frames nothing, closes itself */
-			if (c->read_eof && !c->closing)
-				c->handler->backend->client_eof(c->state);
-		} else if (c->read_eof && !c->closing && conn_has_room(c)) {
-			/*
-			 * Only a partial line can be left: it is the last line. It may be
-			 * one byte over max_line (a line of max_line bytes and a '\r'
-			 * still waiting for its '\n'): that is too long too.
-			 */
-			if (linebuf_len(&c->in) > conn_limits(c)->max_line) {
+		if (linebuf_len(&c->in) > 0 && conn_serving(c) && conn_has_room(c) &&
+		    conn_input(c, NULL, 0) < 0)
+			return -1;
+		if (c->state == CONN_EOF && c->handler->backend) {
+			c->handler->backend->client_eof(c->hstate); /* exec: it closes itself */
+		} else if (c->state == CONN_EOF && conn_has_room(c)) {
+			/* Only a partial line can be left: it is the last line. */
+			if (linebuf_finish(&c->in, conn_limits(c)->max_line, conn_sink, c) ==
+			    LINEBUF_TOO_LONG)
 				conn_line_too_long(c);
-			} else if (linebuf_len(&c->in) > 0) {
-				struct line line;
-				line_final(linebuf_head(&c->in), linebuf_len(&c->in), &line);
-				conn_dispatch(c, &line);
-			}
-			linebuf_free(&c->in);
-			conn_begin_close(c, "client closed");
+			conn_begin_close(c, REASON_CLIENT_CLOSED);
 		}
-		if (conn_wants_more(c) && c->handler->more(c->state, &c->out) != HANDLER_OK)
-			conn_begin_close(c, "closed by handler");
+		if (conn_wants_more(c) && c->handler->more(c->hstate, &c->out) != HANDLER_OK)
+			conn_begin_close(c, REASON_HANDLER);
 		size_t before = outbuf_len(&c->out);
 		if (conn_flush(c) < 0)
 			return -1;
-		if (c->closing && outbuf_len(&c->out) == 0) {
-			conn_free(c, c->close_reason);
+		if (c->state == CONN_CLOSING && outbuf_len(&c->out) == 0) {
+			conn_free(c, (enum conn_reason)c->close_reason);
 			return -1;
 		}
 		/* Stop when the socket is full or nothing more can be framed or generated. */
@@ -334,10 +315,11 @@ static int conn_advance(struct conn *c)
 		    (!conn_wants_more(c) && (before == 0 || linebuf_len(&c->in) == 0)))
 			break;
 	}
-	if (c->handler->backend && !c->closing && conn_has_room(c))
-		c->handler->backend->drained(c->state); /* exec: read the program's output again */
-	if (c->handler->backend && outbuf_len(&c->out) == 0 && !c->tls && !c->closing &&
-	    c->handler->backend->output_ended && c->handler->backend->output_ended(c->state))
+	if (c->handler->backend && conn_serving(c) && conn_has_room(c))
+		c->handler->backend->drained(c->hstate); /* exec: read the program's output again */
+	if (c->handler->backend && outbuf_len(&c->out) == 0 && c->tp == &transport_tcp &&
+	    conn_serving(c) && c->handler->backend->output_ended &&
+	    c->handler->backend->output_ended(c->hstate))
 		shutdown(c->fd, SHUT_WR); /* exec: the program closed its stdout, still runs */
 	conn_account(c);
 	if (conn_enforce_budget(c) < 0)
@@ -347,106 +329,48 @@ static int conn_advance(struct conn *c)
 	return 0;
 }
 
-/* Reads once from the socket or TLS: bytes (>0), 0 at EOF, CONN_IO_AGAIN or CONN_IO_FREED. */
-static ssize_t conn_recv(struct conn *c, char *buf, size_t len)
-{
-	if (c->tls) {
-		ssize_t t = tls_session_recv(c->tls, buf, len);
-		c->tls_read_blocked = t == TLS_IO_AGAIN && tls_session_wants_write(c->tls);
-		if (t == TLS_IO_ERROR) {
-			conn_tls_log(c, "TLS read failed", tls_session_error(c->tls));
-			conn_free(c, "TLS read error");
-		}
-		return t;
-	}
-	ssize_t n = recv(c->fd, buf, len, 0);
-	if (n >= 0)
-		return n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return CONN_IO_AGAIN;
-	conn_free(c, errno == ECONNRESET ? "connection reset by peer" : "read error");
-	return CONN_IO_FREED;
-}
-
-/* Frames what was just read, keeping a partial line. Returns -1 if c was freed. */
+/* Counts what was just read and hands it on. Returns -1 if c was freed. */
 static int conn_take(struct conn *c, const char *data, size_t len)
 {
 	c->bytes_in += (uint64_t)len;
 	c->last_activity = ev_now(c->w->loop);
 	stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)len);
-	if (c->handler->backend && c->handler->backend->data(c->state, data, len) < 0) {
-		conn_free(c, "out of memory");
+	if (c->handler->backend && c->handler->backend->data(c->hstate, data, len) < 0) {
+		conn_free(c, REASON_NO_MEMORY);
 		return -1;
 	}
 	if (c->handler->ignore_input || c->handler->backend)
 		return 0;
-	if (linebuf_len(&c->in) == 0) {
-		/* Common case: frame straight from the shared buffer. */
-		size_t used = conn_frame(c, data, len);
-		data += used;
-		len -= used;
-	}
-	if (len > 0 && !c->closing) {
-		if (linebuf_append(&c->in, data, len) < 0) {
-			conn_free(c, "out of memory");
-			return -1;
-		}
-		if (c->tls) /* TLS reads loop: frame now so a partial line stays bounded */
-			linebuf_consume(&c->in,
-					conn_frame(c, linebuf_head(&c->in), linebuf_len(&c->in)));
-	}
-	return 0;
+	return conn_input(c, data, len);
 }
 
 static void conn_read(struct conn *c)
 {
 	for (int round = 0; round < CONN_MAX_ROUNDS; round++) {
-		ssize_t n = conn_recv(c, c->w->rbuf, sizeof c->w->rbuf);
-		if (n == CONN_IO_FREED)
+		ssize_t n = c->tp->read(c->tctx, c->w->rbuf, sizeof c->w->rbuf);
+		c->read_wants_write = n == TRANSPORT_AGAIN && c->tp->wants_write(c->tctx);
+		if (n == TRANSPORT_ERROR) {
+			conn_free(c, c->tp->error(c->tctx));
 			return;
-		if (n == CONN_IO_AGAIN)
+		}
+		if (n == TRANSPORT_AGAIN)
 			break;
 		if (n == 0) {
-			c->read_eof = true;
+			if (c->state == CONN_OPEN)
+				c->state = CONN_EOF;
 			break;
 		}
 		if (conn_take(c, c->w->rbuf, (size_t)n) < 0)
 			return;
-		/* TCP: the socket wakes us for the rest. TLS: drain what GnuTLS holds. */
-		if (!c->tls || c->closing || !conn_has_room(c) || tls_session_pending(c->tls) == 0)
+		/* The socket wakes us for the rest, but not for bytes the transport holds:
+		 * drain those now (each read is framed at once, so a partial line stays
+		 * bounded). */
+		if (c->state != CONN_OPEN || !conn_has_room(c) || c->tp->pending(c->tctx) == 0)
 			break;
-		if (c->handler->backend && !c->handler->backend->wants_input(c->state))
+		if (c->handler->backend && !c->handler->backend->wants_input(c->hstate))
 			break;
 	}
 	conn_advance(c);
-}
-
-static void conn_handshake(struct conn *c);
-
-static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct conn *c = container_of(io, struct conn, rio);
-	(void)loop;
-	(void)revents;
-	if (c->handshaking)
-		conn_handshake(c);
-	else
-		conn_read(c);
-}
-
-static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct conn *c = container_of(io, struct conn, wio);
-	(void)loop;
-	(void)revents;
-	if (c->handshaking) {
-		conn_handshake(c);
-	} else if (c->tls_read_blocked) {
-		c->tls_read_blocked = false;
-		conn_read(c);
-	} else {
-		conn_advance(c);
-	}
 }
 
 /* A started line did not complete in time (unless we are the ones not reading). */
@@ -460,42 +384,51 @@ static void conn_slow_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	}
 	guard_note(&c->l->guard, GUARD_SLOW_CLIENT, c->peer_str, ev_now(loop));
-	conn_free(c, "slow client");
+	conn_free(c, REASON_SLOW_CLIENT);
 }
 
 /* Idle timeout, "be smart about timeouts" style: one timer re-armed only when it fires. */
-static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+static void conn_idle_expired(struct conn *c)
 {
-	struct conn *c = container_of(t, struct conn, idle);
-	(void)revents;
-	if (c->handshaking) {
-		/* Armed once for handshake_timeout at accept: the handshake is late. */
-		stats_add(c->l->stats, STAT_TLS_HANDSHAKE_FAILED, 1);
-		conn_tls_log(c, "TLS handshake timed out",
-			     "not complete within handshake_timeout");
-		conn_free(c, "TLS handshake timeout");
-		return;
-	}
+	struct ev_loop *loop = c->w->loop;
 	ev_tstamp timeout = conn_limits(c)->idle_timeout;
 	ev_tstamp after = c->last_activity + timeout - ev_now(loop);
 	if (after <= 0) {
 		log_info("%s: peer %s: idle for %g s: closing", c->l->conf->name, c->peer_str,
 			 timeout);
-		conn_free(c, "idle timeout");
+		conn_free(c, REASON_IDLE_TIMEOUT);
 		return;
 	}
-	ev_timer_set(t, after, 0);
-	ev_timer_start(loop, t);
+	ev_timer_set(&c->idle, after, 0);
+	ev_timer_start(loop, &c->idle);
+}
+
+static void conn_proxy_timeout(struct conn *c);
+
+/* The state's phase timer fired (see conn_set_state). */
+static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn *c = container_of(t, struct conn, idle);
+	(void)loop;
+	(void)revents;
+	switch ((enum conn_state)c->state) {
+	case CONN_PROXY: conn_proxy_timeout(c); return;
+	case CONN_HANDSHAKE: conn_free(c, REASON_TLS_HANDSHAKE_TIMEOUT); return;
+	case CONN_ADMIT: return; /* never armed */
+	case CONN_OPEN:
+	case CONN_EOF:
+	case CONN_CLOSING: conn_idle_expired(c); return;
+	}
 }
 
 /* A backend session starts (exec): it gets the connection's side of backend.h. */
 static int conn_backend_open(struct conn *c, const struct session_info *si)
 {
-	const char *reason = "refused by backend";
+	enum conn_reason reason = REASON_HANDLER;
 	struct backend_link link = {.conn = c, .w = c->w, .conf = c->l->conf,
 				    .stats = c->l->stats, .out = &c->out,
 				    .out_limit = conn_limits(c)->output_buffer};
-	if (c->handler->backend->open(c->state, si, &link, &reason) < 0) {
+	if (c->handler->backend->open(c->hstate, si, &link, &reason) < 0) {
 		conn_free(c, reason);
 		return -1;
 	}
@@ -510,17 +443,18 @@ int conn_backend_resume(struct conn *c)
 	return 0;
 }
 
-int conn_backend_done(struct conn *c, const char *reason)
+int conn_backend_done(struct conn *c, enum conn_reason reason)
 {
 	conn_begin_close(c, reason);
 	return conn_advance(c);
 }
 
-/* The session starts: the handler's open (a greeting), then the first flush.
+/* The session starts: OPEN, the handler's open (a greeting), then the first flush.
  * Returns -1 if c was freed. */
 static int conn_open(struct conn *c)
 {
 	const struct handler *h = c->handler;
+	conn_set_state(c, CONN_OPEN);
 	if (h->open || h->backend) {
 		struct sockaddr_storage local;
 		socklen_t llen = sizeof local;
@@ -535,74 +469,228 @@ static int conn_open(struct conn *c)
 			.draining = c->w->drain_flag,
 			.conf = c->l->conf,
 			.stats = c->w->stats,
-			.tls = c->tls ? tls_session_info(c->tls) : NULL,
+			.tls = c->tp->tls_info ? c->tp->tls_info(c->tctx) : NULL,
 		};
 		if (h->backend)
 			return conn_backend_open(c, &si);
-		if (h->open(c->state, &si, &c->out) != HANDLER_OK)
-			conn_begin_close(c, "closed by handler");
+		if (h->open(c->hstate, &si, &c->out) != HANDLER_OK)
+			conn_begin_close(c, REASON_HANDLER);
 	}
 	return conn_advance(c);
 }
 
-/* TLS (issue 6): drives the handshake; once done, the session opens as on TCP. */
+/* One step of the transport's handshake; once done, the session opens. */
 static void conn_handshake(struct conn *c)
 {
-	int r = tls_session_handshake(c->tls);
-	if (r == TLS_IO_AGAIN) {
+	int r = c->tp->handshake(c->tctx);
+	if (r == TRANSPORT_AGAIN) {
 		conn_update_watchers(c);
 		return;
 	}
-	if (r == TLS_IO_ERROR) {
-		stats_add(c->l->stats, STAT_TLS_HANDSHAKE_FAILED, 1);
-		conn_tls_log(c, "TLS handshake failed", tls_session_error(c->tls));
-		conn_free(c, "TLS handshake failed");
+	if (r == TRANSPORT_ERROR) {
+		conn_free(c, c->tp->error(c->tctx));
 		return;
-	}
-	const struct tls_info *ti = tls_session_info(c->tls);
-	stats_add(c->l->stats, STAT_TLS_HANDSHAKE_OK, 1);
-	if (ti->resumed)
-		stats_add(c->l->stats, STAT_TLS_RESUMED, 1);
-	c->handshaking = false;
-	c->last_activity = ev_now(c->w->loop);
-	log_debug("%s: peer %s: connection %llu: %s %s %s%s, SNI '%s', ALPN '%s'", c->l->conf->name,
-		  c->peer_str, c->id, ti->version, ti->kx, ti->cipher,
-		  ti->resumed ? " (resumed)" : "", ti->server_name, ti->alpn);
-	if (ti->client_subject[0])
-		log_info("%s: peer %s: client certificate verified: %s", c->l->conf->name,
-			 c->peer_str, ti->client_subject);
-	ev_timer_stop(c->w->loop, &c->idle);
-	if (conn_limits(c)->idle_timeout > 0) {
-		ev_timer_set(&c->idle, conn_limits(c)->idle_timeout, 0);
-		ev_timer_start(c->w->loop, &c->idle);
 	}
 	conn_open(c);
 }
 
-/* TLS (issue 6): a session on the new socket, its handshake timed by handshake_timeout. */
-static int conn_start_tls(struct conn *c)
+/*
+ * Past ADMIT (and PROXY): the client, now known, faces allow/deny and the
+ * per-source limits if a PROXY header named it; the transport starts on the
+ * first byte after any header; then the handshake, or the session at once.
+ */
+static void conn_start(struct conn *c)
 {
-	char err[256];
-	int one = 1;
-	/*
-	 * A TLS flight is several records written one after another (a resumed
-	 * TLS 1.3 handshake ends with a session ticket, then the first reply):
-	 * without TCP_NODELAY, Nagle holds the last one for the peer's delayed
-	 * ACK, ~40 ms per handshake.
-	 */
-	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
-		log_debug("%s: peer %s: TCP_NODELAY: %m", c->l->conf->name, c->peer_str);
-	c->handshaking = true; /* until it completes, the handler has not been opened */
-	c->tls = tls_session_new(c->l->conf->tls.ctx, c->fd, err, sizeof err);
-	if (!c->tls) {
-		log_warnx("%s: peer %s: %s", c->l->conf->name, c->peer_str, err);
-		conn_free(c, "TLS setup failed");
+	struct worker *w = c->w;
+	if (c->l->conf->proxy_mode != PROXY_OFF) {
+		enum guard_reason g = guard_admit(&c->l->guard, (struct sockaddr *)&c->peer,
+						  ev_now(w->loop), &c->ticket);
+		if (g != GUARD_OK) {
+			conn_free(c, reason_of_guard(g));
+			return;
+		}
+	}
+	struct transport_env env = {.l = c->l, .peer = c->peer_str, .id = c->id, .fd = c->fd};
+	enum conn_reason why = REASON_IO_ERROR;
+	if (c->tp->open(&env, &c->tctx, &why) < 0) {
+		conn_free(c, why);
+		return;
+	}
+	if (!c->tp->handshake) {
+		conn_open(c);
+		return;
+	}
+	conn_set_state(c, CONN_HANDSHAKE);
+	conn_handshake(c);
+}
+
+/* PROXY header phase. The header's bytes are peeked, then only they are consumed, so
+ * the socket is left on the first byte after it; while reading, c->in holds them. */
+
+/* Closes c because of its header, counting it on the listener (logged once per interval). */
+static void conn_proxy_refuse(struct conn *c, enum conn_reason reason, const char *why)
+{
+	struct listener *l = c->l;
+	ev_tstamp now = ev_now(c->w->loop);
+	l->proxy_refused++;
+	l->proxy_refused_unlogged++;
+	if (now - l->last_proxy_log >= PROXY_LOG_INTERVAL) {
+		char sock_str[ADDR_STRLEN];
+		log_info("listener '%s': refused %lu connection(s) for their PROXY header (%lu in "
+			 "all); last: peer %s: %s",
+			 l->conf->name, l->proxy_refused_unlogged, l->proxy_refused,
+			 addr_format(&c->sock_peer.sa, sock_str), why);
+		l->last_proxy_log = now;
+		l->proxy_refused_unlogged = 0;
+	}
+	conn_free_detail(c, reason, why);
+}
+
+/* Takes n bytes already peeked off the socket into c->w->rbuf + at (and into c->in
+ * if keep). Returns -1 if c was freed. */
+static int conn_proxy_consume(struct conn *c, size_t at, size_t n, bool keep)
+{
+	char *buf = c->w->rbuf + at;
+	for (size_t got = 0; got < n;) {
+		ssize_t r = recv(c->fd, buf + got, n - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) { /* cannot happen after a successful peek, but check */
+			conn_free(c, REASON_IO_ERROR);
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	c->bytes_in += (uint64_t)n;
+	if (keep && linebuf_append(&c->in, buf, n) < 0) {
+		conn_free(c, REASON_NO_MEMORY);
 		return -1;
 	}
-	ev_timer_set(&c->idle, c->l->conf->tls.handshake_timeout, 0);
-	ev_timer_start(c->w->loop, &c->idle);
-	conn_handshake(c);
 	return 0;
+}
+
+/* A complete, trusted header: the original client becomes the connection's peer. */
+static int conn_proxy_apply(struct conn *c, const struct proxy_info *info)
+{
+	c->proxy = malloc(sizeof *c->proxy);
+	if (!c->proxy) {
+		conn_free(c, REASON_NO_MEMORY);
+		return -1;
+	}
+	*c->proxy = *info;
+	if (!info->local) {
+		memcpy(&c->peer, &info->src, sizeof c->peer);
+		addr_format((const struct sockaddr *)&c->peer, c->peer_str);
+	}
+	char sock_str[ADDR_STRLEN];
+	log_debug("%s: peer %s: connection %llu: PROXY v%d header from %s", c->l->conf->name,
+		  c->peer_str, c->id, info->version, addr_format(&c->sock_peer.sa, sock_str));
+	return 0;
+}
+
+static bool conn_proxy_trusted(const struct conn *c)
+{
+	const struct listener_conf *lc = c->l->conf;
+	return cidr_list_match(lc->proxy_trusted, lc->n_proxy_trusted,
+			       (const struct sockaddr *)&c->sock_peer);
+}
+
+static void conn_proxy_read(struct conn *c)
+{
+	enum proxy_mode mode = c->l->conf->proxy_mode;
+	size_t have = linebuf_len(&c->in);
+	char *buf = c->w->rbuf; /* what c->in holds, then what the socket has after it */
+	if (have > 0) /* c->in owns no storage while empty */
+		memcpy(buf, linebuf_head(&c->in), have);
+	ssize_t n = recv(c->fd, buf + have, PROXY_MAX_HEADER - have, MSG_PEEK);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		conn_free(c, errno == ECONNRESET ? REASON_RESET : REASON_IO_ERROR);
+		return;
+	}
+	if (n == 0) {
+		if (have == 0) /* connect and close: a balancer's plain TCP check */
+			conn_free(c, REASON_CLIENT_CLOSED);
+		else
+			conn_proxy_refuse(c, REASON_PROXY_HEADER, "client closed inside the PROXY header");
+		return;
+	}
+	struct proxy_info info;
+	size_t hl = 0;
+	const char *why;
+	switch (proxy_parse((const uint8_t *)buf, have + (size_t)n, mode, &info, &hl, &why)) {
+	case PROXY_MORE:
+		/* Every byte seen belongs to the header (or could): take them off the socket. */
+		if (conn_proxy_consume(c, have, (size_t)n, true) == 0 &&
+		    linebuf_len(&c->in) == PROXY_MAX_HEADER)
+			conn_proxy_refuse(c, REASON_PROXY_HEADER, "PROXY header too long");
+		return;
+	case PROXY_NONE: /* optional mode, plain client: what was taken is its first input */
+		conn_start(c);
+		return;
+	case PROXY_ERROR: conn_proxy_refuse(c, REASON_PROXY_HEADER, why); return;
+	case PROXY_DONE: break;
+	}
+	if (!conn_proxy_trusted(c)) {
+		conn_proxy_refuse(c, REASON_PROXY_HEADER,
+				  "PROXY header from a source not in proxy_trusted");
+		return;
+	}
+	if (conn_proxy_consume(c, have, hl - have, false) < 0 || conn_proxy_apply(c, &info) < 0)
+		return;
+	linebuf_free(&c->in); /* the header is not input */
+	conn_start(c);
+}
+
+static void conn_proxy_timeout(struct conn *c)
+{
+	/* Optional mode: a client that sent nothing yet may wait for a greeting. */
+	if (c->l->conf->proxy_mode == PROXY_OPTIONAL && linebuf_len(&c->in) == 0)
+		conn_start(c);
+	else
+		conn_proxy_refuse(c, REASON_PROXY_TIMEOUT,
+				  "no complete PROXY header within proxy_timeout");
+}
+
+static void conn_proxy_start(struct conn *c)
+{
+	if (!conn_proxy_trusted(c) && c->l->conf->proxy_mode != PROXY_OPTIONAL) {
+		conn_proxy_refuse(c, REASON_PROXY_HEADER, "source not in proxy_trusted");
+		return;
+	}
+	conn_set_state(c, CONN_PROXY);
+	conn_update_watchers(c);
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = container_of(io, struct conn, rio);
+	(void)loop;
+	(void)revents;
+	switch ((enum conn_state)c->state) {
+	case CONN_PROXY: conn_proxy_read(c); return;
+	case CONN_HANDSHAKE: conn_handshake(c); return;
+	case CONN_OPEN: conn_read(c); return;
+	case CONN_ADMIT:
+	case CONN_EOF:
+	case CONN_CLOSING: conn_advance(c); return; /* not reading: nothing to do but move on */
+	}
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = container_of(io, struct conn, wio);
+	(void)loop;
+	(void)revents;
+	if (c->state == CONN_HANDSHAKE) {
+		conn_handshake(c);
+	} else if (c->state == CONN_OPEN && c->read_wants_write) {
+		c->read_wants_write = false;
+		conn_read(c);
+	} else {
+		conn_advance(c);
+	}
 }
 
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
@@ -612,7 +700,7 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	struct conn *c = calloc(1, sizeof *c + h->state_size);
 	if (!c) {
 		log_warnx("%s: out of memory for a new connection", l->conf->name);
-		stats_add(l->stats, STAT_REFUSED_NO_MEMORY, 1);
+		reason_count(l->stats, REASON_REFUSED_NO_MEMORY);
 		struct guard_ticket t = *ticket;
 		guard_release(&l->guard, &t);
 		close(fd);
@@ -622,7 +710,10 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	c->w = w;
 	c->l = l;
 	c->handler = h;
+	/* The only place a transport is chosen. */
+	c->tp = l->conf->protocol == PROTO_TLS ? &transport_tls : &transport_tcp;
 	c->fd = fd;
+	c->state = CONN_ADMIT;
 	c->id = ++w->next_conn_id;
 	if (peerlen > sizeof c->peer) /* not IPv4 or IPv6: cannot happen on TCP listeners */
 		peerlen = sizeof c->peer;
@@ -643,60 +734,14 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	stats_add(l->stats, STAT_CONN_ACCEPTED, 1);
 	stats_add(l->stats, STAT_CONN_OPEN, 1);
 	log_debug("%s: peer %s: connection %llu accepted", l->conf->name, c->peer_str, c->id);
-	if (l->conf->proxy_mode != PROXY_OFF) {
-		proxy_conn_start(c); /* calls conn_begin once the header is read */
-		return 0;
-	}
-	conn_begin(c);
+	if (l->conf->proxy_mode != PROXY_OFF)
+		conn_proxy_start(c);
+	else
+		conn_start(c);
 	return 0;
 }
 
-int conn_begin(struct conn *c)
-{
-	struct worker *w = c->w;
-	/* The PROXY header phase may have used these watchers with its own callbacks. */
-	ev_io_stop(w->loop, &c->rio);
-	ev_timer_stop(w->loop, &c->idle);
-	ev_io_init(&c->rio, conn_read_cb, c->fd, EV_READ);
-	ev_init(&c->idle, conn_idle_cb);
-	c->last_activity = ev_now(w->loop);
-	/* The client a PROXY header named faces allow/deny and per-source limits now. */
-	if (c->l->conf->proxy_mode != PROXY_OFF &&
-	    guard_admit(&c->l->guard, (struct sockaddr *)&c->peer, ev_now(w->loop), &c->ticket) !=
-		    GUARD_OK) {
-		conn_free(c, "refused (allow/deny or per-source limit)");
-		return -1;
-	}
-	c->begun = true;
-	/* TLS: the handshake starts on the first byte after any PROXY header. */
-	if (c->l->conf->protocol == PROTO_TLS)
-		return conn_start_tls(c);
-	if (conn_limits(c)->idle_timeout > 0) {
-		ev_timer_set(&c->idle, conn_limits(c)->idle_timeout, 0);
-		ev_timer_start(w->loop, &c->idle);
-	}
-	return conn_open(c);
-}
-
-/* The closed-by-reason counter for a close reason of this file or worker.c. */
-static enum stat_id conn_close_stat(const char *reason)
-{
-	static const struct {
-		const char *reason; /* as logged */
-		enum stat_id id;    /* counter */
-	} map[] = {
-		{"client closed", STAT_CLOSED_CLIENT},       {"closed by handler", STAT_CLOSED_HANDLER},
-		{"line too long", STAT_CLOSED_LINE_TOO_LONG}, {"idle timeout", STAT_CLOSED_IDLE},
-		{"shutdown timeout", STAT_CLOSED_SHUTDOWN},   {"immediate stop", STAT_CLOSED_SHUTDOWN},
-		{"worker exit", STAT_CLOSED_SHUTDOWN},        {"program exited", STAT_CLOSED_HANDLER},
-	};
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (strcmp(map[i].reason, reason) == 0)
-			return map[i].id;
-	return STAT_CLOSED_ERROR;
-}
-
-void conn_free(struct conn *c, const char *reason)
+void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detail)
 {
 	struct worker *w = c->w;
 	struct ev_loop *loop = w->loop;
@@ -704,28 +749,30 @@ void conn_free(struct conn *c, const char *reason)
 	ev_io_stop(loop, &c->wio);
 	ev_timer_stop(loop, &c->idle);
 	ev_timer_stop(loop, &c->slow);
-	tls_session_free(c->tls); /* close_notify first, if the session is healthy */
+	if (c->state >= CONN_HANDSHAKE) /* the transport was opened */
+		c->tp->close(c->tctx, reason);
 	close(c->fd);
 	guard_release(&c->l->guard, &c->ticket);
-	if (c->handler->close && c->begun && !c->handshaking)
-		c->handler->close(c->state);
+	if (c->handler->close && c->state >= CONN_OPEN) /* the handler was opened */
+		c->handler->close(c->hstate);
 	bool via = c->proxy && !c->proxy->local;
 	char sock_str[ADDR_STRLEN];
-	log_debug("%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
+	const struct reason_desc *rd = reason_desc(reason);
+	if (log_enabled(rd->level))
+		log_emit(rd->level, "%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
 		  "lines, out %llu bytes",
 		  c->l->conf->name, c->peer_str, via ? " via " : "",
-		  via ? addr_format(&c->sock_peer.sa, sock_str) : "", c->id, reason, ev_now(loop) - c->started,
+		  via ? addr_format(&c->sock_peer.sa, sock_str) : "", c->id, detail ? detail : rd->text, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
 	struct accesslog_entry e = {.started = c->started, .ended = ev_now(loop),
 				    .peer = c->peer_str, .lines_in = c->lines_in,
 				    .bytes_in = c->bytes_in, .lines_out = c->lines_out,
-				    .bytes_out = c->bytes_out, .reason = reason};
+				    .bytes_out = c->bytes_out, .reason = rd->text};
 	accesslog_write(&c->l->alog, &e);
 	stats_sub(c->l->stats, STAT_CONN_OPEN, 1);
-	/* Still reading the PROXY header: the session never began. */
-	stats_add(c->l->stats, c->proxy_hdr ? STAT_CLOSED_PROXY : conn_close_stat(reason), 1);
-	proxy_conn_free(c);
+	reason_count(c->l->stats, reason);
+	free(c->proxy);
 	linebuf_free(&c->in);
 	outbuf_free(&c->out);
 	conn_account(c);

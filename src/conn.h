@@ -1,17 +1,33 @@
 /*
  * conn.h: one client connection on a stream listener.
  *
- * The connection owns its socket, its watchers, its unframed input and its
- * queued output, and the handler state that follows it in memory. conn_free()
- * is the one place all of that is released. The set of running watchers is
- * derived from buffer state by one function (conn_update_watchers).
+ * The connection owns its socket, its watchers, its unframed input, its
+ * queued output, its transport (transport.h: plain TCP or TLS) and the
+ * handler state that follows it in memory. conn_free() is the one place all
+ * of that is released. What runs in each state (watchers, the phase timer)
+ * is derived in one place (conn_update_watchers, conn_set_state).
  *
- * A TLS connection first goes through HANDSHAKE (watchers follow GnuTLS's
- * direction; no handler yet; handshake_timeout instead of idle_timeout).
+ *            accept
+ *              |
+ *            ADMIT --proxy_protocol set--> PROXY --header read, client admitted--+
+ *              |                            |                                   |
+ *              |                            +--bad/late/untrusted header,       |
+ *              |                               client refused--> freed          |
+ *              +<---------------------------------------------------------------+
+ *              |
+ *              +--transport has a handshake (TLS)--> HANDSHAKE --failed/timeout--> freed
+ *              |                                        |
+ *              +<------------------ done ----------------+
+ *              |
+ *            OPEN --peer EOF--> EOF --held-back input framed--> CLOSING --output sent--> freed
+ *              |                                                   ^
+ *              +--handler CLOSE / line too long / no memory--------+
  *
- *   OPEN --handler CLOSE / line too long / peer EOF--> CLOSING (flush, then free)
- *     |                                                   |
- *     +--error / idle timeout / worker stop--> freed <-----+
+ *   Any state --error / idle timeout / slow client / buffer limit / worker stop--> freed
+ *
+ * Phase timer (c->idle): PROXY proxy_timeout, HANDSHAKE handshake_timeout,
+ * OPEN/EOF/CLOSING idle_timeout. The handler is opened on entering OPEN and
+ * closed by conn_free if it was opened.
  */
 #ifndef KSOCKD_CONN_H
 #define KSOCKD_CONN_H
@@ -26,63 +42,68 @@
 #include "handler.h"
 #include "linebuf.h"
 #include "outbuf.h"
+#include "reason.h"
+#include "transport.h"
 
 struct listener;
-struct tls_session;
 struct worker;
+
+enum conn_state {
+	CONN_ADMIT,     /* accepted, not yet judged (transient inside conn_create) */
+	CONN_PROXY,     /* reading the PROXY header (c->in holds its bytes) */
+	CONN_HANDSHAKE, /* the transport's handshake runs; no handler yet */
+	CONN_OPEN,      /* serving: lines to the handler, replies back */
+	CONN_EOF,       /* the peer shut its side; held-back input still to frame */
+	CONN_CLOSING,   /* send what is queued, then free */
+};
 
 struct conn {
 	struct conn *prev, *next;        /* worker's list of connections */
 	struct worker *w;                /* owning worker */
 	struct listener *l;              /* listener it came from */
 	const struct handler *handler;   /* line protocol */
+	const struct transport *tp;      /* byte stream: TCP or TLS (transport.h) */
+	void *tctx;                      /* the transport's own state */
 	unsigned long long id;           /* per-worker id, for logs */
 	ev_io rio;                       /* readable */
 	ev_io wio;                       /* writable (armed only while output waits) */
-	ev_timer idle;                   /* idle_timeout, re-armed lazily */
+	ev_timer idle;                   /* the state's phase timer (see diagram) */
 	ev_timer slow;                   /* slow_client_timeout, while a line is incomplete */
 	uint64_t slow_lines;             /* lines_in when slow was armed */
 	struct guard_ticket ticket;      /* what the listener's guard holds for it */
+	int fd;                          /* the socket */
 	size_t buffered;                 /* bytes of in/out storage counted in the worker */
 	ev_tstamp last_activity;         /* last byte read or written */
 	ev_tstamp started;               /* accept time */
-	struct linebuf in;               /* bytes read but not yet framed */
+	struct linebuf in;               /* bytes read but not yet framed (PROXY: the header) */
 	struct outbuf out;               /* replies not yet written */
-	bool read_eof;                   /* peer shut down its side */
-	bool closing;                    /* send what is queued, then free */
-	bool begun;                      /* conn_begin ran: the handler's close is due */
-	int fd;                          /* the socket (here, in the bools' padding: issue 11) */
-	const char *close_reason;        /* why, for the close log line */
+	uint8_t state;                   /* enum conn_state */
+	uint8_t close_reason;            /* enum conn_reason, once CLOSING */
+	bool read_wants_write;           /* the transport's last read waits for writability */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
-	uint64_t lines_in;               /* lines handed to the handler */
+	uint64_t lines_in;               /* lines handed to the handler (echo: newlines read) */
 	uint64_t lines_out;              /* newlines written to the client */
 	union addr_inet peer;            /* effective client address: the PROXY header's
 					    source if one came, else the socket's peer. Use
 					    this for logs, limits and allow/deny. */
 	char peer_str[ADDR_STRLEN];      /* peer, formatted */
 	union addr_inet sock_peer;       /* the socket's peer (the balancer when proxied);
-					    formatted only when logged (64 bytes less per
-					    connection: issue 11) */
+					    formatted only when logged, to keep the struct small */
 	struct proxy_info *proxy;        /* PROXY header received, NULL if none (freed by conn_free) */
-	struct proxy_hdr *proxy_hdr;     /* header being read, NULL outside that phase */
-	struct tls_session *tls;         /* TLS (issue 6): NULL on plain TCP */
-	bool handshaking;                /* TLS handshake not complete: no handler yet */
-	bool tls_read_blocked;           /* TLS read waits for the socket to be writable */
-	_Alignas(max_align_t) char state[]; /* handler state (handler->state_size) */
+	_Alignas(max_align_t) char hstate[]; /* handler state (handler->state_size) */
 };
 
 /* Takes ownership of fd and ticket; returns 0, or -1 after closing fd and
  * releasing ticket (no memory). */
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
 		socklen_t peerlen, const struct guard_ticket *ticket);
-/*
- * Starts the session proper: watchers, idle timer, handler open. Called by
- * conn_create, or by the PROXY header phase (proxy_conn.c) once the header is
- * read and the socket is positioned on the first byte after it: the place a
- * TLS transport starts its handshake. Returns -1 if c was freed.
- */
-int conn_begin(struct conn *c);
-/* Closes and frees c at once, logging reason. */
-void conn_free(struct conn *c, const char *reason);
+/* Closes and frees c at once, counting reason and logging it; detail (may be NULL) names
+ * the particulars in the close log line instead of the reason's text ("source not in
+ * proxy_trusted"); the access log always gets the reason's text. */
+void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detail);
+static inline void conn_free(struct conn *c, enum conn_reason reason)
+{
+	conn_free_detail(c, reason, NULL);
+}
 
 #endif

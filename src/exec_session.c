@@ -174,7 +174,7 @@ static int exec_settle(struct exec_session *s)
 	if (s->link.conn && s->out_fd < 0 && !s->done_told) {
 		s->done_told = true;
 		s->busy = true;
-		conn_backend_done(s->link.conn, "program exited"); /* may run exec_close */
+		conn_backend_done(s->link.conn, REASON_PROGRAM_EXITED); /* may run exec_close */
 		s->busy = false;
 	}
 	if (!s->link.conn) {
@@ -423,13 +423,13 @@ static bool exec_take_instance(struct exec_session *s)
 }
 
 static int exec_open(void *state, const struct session_info *si, const struct backend_link *link,
-                     const char **reason)
+                     enum conn_reason *reason)
 {
 	struct exec_state_slot *slot = state;
 	const struct exec_conf *ec = &link->conf->exec;
 	struct exec_session *s = calloc(1, sizeof *s);
 	if (!s) {
-		*reason = "out of memory";
+		*reason = REASON_NO_MEMORY;
 		return -1;
 	}
 	s->link = *link;
@@ -438,11 +438,10 @@ static int exec_open(void *state, const struct session_info *si, const struct ba
 	s->in_fd = s->out_fd = s->err_fd = -1;
 	addr_format(si->peer, s->peer);
 	if (!exec_take_instance(s)) {
-		stats_add(link->stats, STAT_EXEC_REFUSED_INSTANCES, 1);
 		log_info("%s: peer %s: max_instances (%u) programs running: refused", exec_name(s),
 		         s->peer, ec->max_instances);
 		free(s);
-		*reason = "refused (max_instances)";
+		*reason = REASON_EXEC_MAX_INSTANCES; /* counted by the connection */
 		return -1;
 	}
 	char why[512];
@@ -453,12 +452,11 @@ static int exec_open(void *state, const struct session_info *si, const struct ba
 		snprintf(why, sizeof why, "out of memory for the environment");
 	exec_env_free(envp);
 	if (rc < 0) {
-		stats_add(link->stats, STAT_EXEC_START_FAILED, 1);
 		log_warnx("%s: peer %s: %s", exec_name(s), s->peer, why);
 		if (s->inst >= 0)
 			srctab_release(link->w->srctab, link->w->srctab_proc, s->inst);
 		free(s);
-		*reason = "program failed to start";
+		*reason = REASON_EXEC_START_FAILED; /* counted by the connection */
 		return -1;
 	}
 	struct ev_loop *loop = link->w->loop;

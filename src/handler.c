@@ -11,6 +11,7 @@
 
 static const struct handler *const registry[] = {
 	&handler_echo,
+	&handler_echo_lines,
 	&handler_hello,
 	&handler_whoami,
 	&handler_health,
@@ -37,6 +38,6 @@ const struct handler *handler_find(const char *name)
 
 const char *handler_names(void)
 {
-	return "echo, hello, whoami, health, discard, chargen, daytime, time, qotd, stats, "
-	       "metrics, exec";
+	return "echo, echo-lines, hello, whoami, health, discard, chargen, daytime, time, qotd, "
+	       "stats, metrics, exec";
 }

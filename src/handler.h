@@ -33,7 +33,7 @@ enum handler_result {
 
 struct proxy_info;
 
-/* TLS (issue 6): what a handler may know about a TLS session. Strings live as long as the
+/* What a handler may know about a TLS session. Strings live as long as the
  * session; "" when absent. */
 struct tls_info {
 	const char *version;        /* "TLS1.3", "TLS1.2" */
@@ -82,9 +82,11 @@ struct handler {
 	/* Datagrams: answer even when the reply is empty (echo of an empty datagram).
 	 * Otherwise a datagram for which the handler queued nothing gets no reply. */
 	bool empty_reply;
-	/* Performance (issue 11): line() only queues the line itself, terminator
-	   included, and changes nothing else; conn may then send the complete
-	   lines of a read back in one call without calling line(). */
+	/* Streams: a raw-bytes echo (RFC 862). Every byte read is sent back as soon as it
+	   is read, unframed: the connection writes what it read and queues what the
+	   transport did not take; line() is not called, max_line and
+	   slow_client_timeout do not apply, output_buffer bounds the queue (reading
+	   stops while it is full). Datagrams still reach line(). */
 	bool echoes;
 	/* Not a line protocol: the connection's bytes go to this backend (backend.h;
 	   exec). line is then NULL; close ends the backend's session. */

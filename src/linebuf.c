@@ -1,6 +1,7 @@
 /*
  * linebuf.c: line framing and the per-connection unframed-bytes buffer.
- * Pure memory operations; fuzzed by tests/fuzz/fuzz_linebuf.c.
+ * Pure memory operations; fuzzed by tests/fuzz/fuzz_linebuf.c, which calls
+ * the same linebuf_feed/linebuf_finish as conn.c.
  */
 #include "config.h"
 
@@ -83,4 +84,66 @@ void linebuf_free(struct linebuf *lb)
 	free(lb->data);
 	lb->data = NULL;
 	lb->head = lb->tail = lb->cap = 0;
+}
+
+/* Frames complete lines of data[0..len) into sink; *stopped when sink refused one. */
+static size_t line_frame(const char *data, size_t len, size_t max_line, line_sink sink,
+			 void *ctx, bool *stopped, bool *too_long)
+{
+	size_t done = 0;
+	while (done < len) {
+		struct line line;
+		size_t used;
+		enum line_status st = line_next(data + done, len - done, max_line, &line, &used);
+		if (st == LINE_PARTIAL)
+			break;
+		if (st == LINE_TOO_LONG) {
+			*too_long = true;
+			return len;
+		}
+		done += used;
+		if (!sink(ctx, &line)) {
+			*stopped = true;
+			break;
+		}
+	}
+	return done;
+}
+
+enum linebuf_result linebuf_feed(struct linebuf *lb, const char *data, size_t len,
+				 size_t max_line, line_sink sink, void *ctx)
+{
+	bool stopped = false, too_long = false, held = linebuf_len(lb) > 0;
+	if (!held && len > 0) {
+		/* Common case: frame straight from where the bytes were read. */
+		size_t used = line_frame(data, len, max_line, sink, ctx, &stopped, &too_long);
+		if (too_long)
+			return LINEBUF_TOO_LONG;
+		data += used;
+		len -= used;
+	}
+	if (linebuf_append(lb, data, len) < 0)
+		return LINEBUF_NO_MEMORY;
+	/* Framed already, unless bytes were held back: then the new ones may end a line. */
+	if (!held || stopped)
+		return LINEBUF_OK;
+	linebuf_consume(lb, line_frame(linebuf_head(lb), linebuf_len(lb), max_line, sink, ctx,
+				       &stopped, &too_long));
+	return too_long ? LINEBUF_TOO_LONG : LINEBUF_OK;
+}
+
+enum linebuf_result linebuf_finish(struct linebuf *lb, size_t max_line, line_sink sink,
+				   void *ctx)
+{
+	enum linebuf_result r = LINEBUF_OK;
+	size_t n = linebuf_len(lb);
+	if (n > max_line) {
+		r = LINEBUF_TOO_LONG;
+	} else if (n > 0) {
+		struct line line;
+		line_final(linebuf_head(lb), n, &line);
+		(void)sink(ctx, &line); /* the last line: nothing follows to hold back */
+	}
+	linebuf_free(lb);
+	return r;
 }

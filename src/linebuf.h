@@ -9,10 +9,17 @@
  * struct linebuf keeps the bytes a connection has read but not yet framed (a
  * partial line, or lines held back while output drains). It is empty, and
  * owns no memory, whenever a connection is idle between complete lines.
+ *
+ * linebuf_feed() and linebuf_finish() are the whole of a connection's line
+ * framing (conn.c calls nothing else to frame), so fuzz_linebuf fuzzes what
+ * runs: a read is framed straight from where it was read while nothing is
+ * held back, the rest is kept, and a sink that has no room stops framing
+ * until the next call.
  */
 #ifndef KSOCKD_LINEBUF_H
 #define KSOCKD_LINEBUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct line {
@@ -34,6 +41,15 @@ enum line_status line_next(const char *data, size_t len, size_t max_line, struct
 /* The unterminated rest at end of input, as a final line (eol ""). */
 void line_final(const char *data, size_t len, struct line *line);
 
+/* Takes one framed line; returns whether framing may go on (room for its replies). */
+typedef bool (*line_sink)(void *ctx, const struct line *line);
+
+enum linebuf_result {
+	LINEBUF_OK = 0,        /* framed what could be; the rest is kept */
+	LINEBUF_TOO_LONG = 1,  /* a line over max_line: nothing more is framed, lb is empty */
+	LINEBUF_NO_MEMORY = -1, /* the rest could not be kept */
+};
+
 struct linebuf {
 	char *data;  /* storage, NULL while empty */
 	size_t head; /* first unframed byte */
@@ -46,5 +62,21 @@ static inline const char *linebuf_head(const struct linebuf *lb) { return lb->da
 int linebuf_append(struct linebuf *lb, const char *data, size_t len);
 void linebuf_consume(struct linebuf *lb, size_t n);
 void linebuf_free(struct linebuf *lb);
+
+/*
+ * One read of data[0..len) arriving where lb is the unframed input (len 0:
+ * frame only what lb holds). Complete lines go to sink in order while it
+ * accepts them; a partial line and lines after a refusal stay in lb.
+ */
+enum linebuf_result linebuf_feed(struct linebuf *lb, const char *data, size_t len,
+				 size_t max_line, line_sink sink, void *ctx);
+/*
+ * End of input: what lb holds (only a partial line once feeding had room) is
+ * the last line, given to sink with eol ""; too long if over max_line (a
+ * line of max_line bytes and a '\r' still waiting for its '\n' included).
+ * lb is empty afterwards.
+ */
+enum linebuf_result linebuf_finish(struct linebuf *lb, size_t max_line, line_sink sink,
+				   void *ctx);
 
 #endif

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "reason.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH 64        /* connections accepted per readiness event */
@@ -69,7 +70,7 @@ fail_op:
 static void listener_refuse_full(struct listener *l, int fd)
 {
 	close(fd);
-	stats_add(l->stats, STAT_REFUSED_MAX_CONN, 1);
+	reason_count(l->stats, REASON_MAX_CONNECTIONS);
 	l->refused_full++;
 	ev_tstamp now = ev_now(l->w->loop);
 	if (now - l->last_full_log >= LIMIT_LOG_INTERVAL) {
@@ -130,12 +131,14 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		/*
 		 * allow/deny and per-source limits first: nothing else is spent on a
 		 * refused peer. Behind a PROXY header the peer is the balancer: the
-		 * client is judged in conn_begin, once the header has named it.
+		 * client is judged in conn_start, once the header has named it.
 		 */
 		struct guard_ticket ticket = {.slot = -1};
-		if (l->conf->proxy_mode == PROXY_OFF &&
-		    guard_admit(&l->guard, (struct sockaddr *)&peer, ev_now(loop), &ticket) !=
-			    GUARD_OK) {
+		enum guard_reason g = GUARD_OK;
+		if (l->conf->proxy_mode == PROXY_OFF)
+			g = guard_admit(&l->guard, (struct sockaddr *)&peer, ev_now(loop), &ticket);
+		if (g != GUARD_OK) {
+			reason_count(l->stats, reason_of_guard(g));
 			close(fd);
 			continue;
 		}

@@ -47,7 +47,7 @@ struct listener {
 	unsigned long proxy_refused_unlogged; /* of those, not yet in a log line */
 	ev_tstamp last_proxy_log;         /* rate limit for PROXY refusal lines */
 	struct guard guard;               /* allow/deny and per-source limits */
-	ev_tstamp tls_log_window;         /* TLS (issue 6): start of the handshake-log window */
+	ev_tstamp tls_log_window;         /* TLS transport: start of its failure-log window */
 	unsigned tls_logged;              /* handshake failures logged in that window */
 	unsigned long tls_suppressed;     /* handshake failures not logged in that window */
 };

@@ -41,14 +41,25 @@ enum stat_id {
 	STAT_CONN_OPEN,            /* gauge: connections open now */
 	STAT_REFUSED_MAX_CONN,     /* accepted and closed at once: max_connections */
 	STAT_REFUSED_NO_MEMORY,    /* accepted and closed at once: no memory */
+	STAT_REFUSED_DENIED,       /* refused: allow/deny (at accept or after a PROXY header) */
+	STAT_REFUSED_PER_SOURCE,   /* refused: max_connections_per_source */
+	STAT_REFUSED_RATE,         /* refused: connect_rate */
 	STAT_ACCEPT_BACKOFF,       /* accepting paused: out of file descriptors or memory */
 	STAT_CLOSED_CLIENT,        /* closed: the client closed its side */
 	STAT_CLOSED_HANDLER,       /* closed: the handler ended the session */
 	STAT_CLOSED_LINE_TOO_LONG, /* closed: a line over max_line */
 	STAT_CLOSED_IDLE,          /* closed: idle_timeout */
-	STAT_CLOSED_ERROR,         /* closed: reset, I/O error, out of memory */
+	STAT_CLOSED_SLOW,          /* closed: slow_client_timeout */
+	STAT_CLOSED_BUFFER_LIMIT,  /* closed: worker_buffer_limit */
+	STAT_CLOSED_TLS_HANDSHAKE, /* closed: TLS handshake failed */
+	STAT_CLOSED_TLS_TIMEOUT,   /* closed: TLS handshake_timeout */
+	STAT_CLOSED_TLS_ERROR,     /* closed: TLS error after the handshake */
+	STAT_CLOSED_NO_MEMORY,     /* closed: out of memory */
+	STAT_CLOSED_RESET,         /* closed: reset by the peer */
+	STAT_CLOSED_ERROR,         /* closed: another socket error */
 	STAT_CLOSED_SHUTDOWN,      /* closed: worker stop (shutdown_timeout, SIGQUIT) */
-	STAT_CLOSED_PROXY,         /* closed while reading the PROXY header (refused, timeout) */
+	STAT_CLOSED_PROXY,         /* closed: bad or untrusted PROXY header */
+	STAT_CLOSED_PROXY_TIMEOUT, /* closed: no complete PROXY header within proxy_timeout */
 	/* Every transport */
 	STAT_LINES_IN,  /* lines handed to the handler */
 	STAT_LINES_OUT, /* newline characters sent */

@@ -37,7 +37,7 @@ static void worker_close_listeners(struct worker *w)
 }
 
 /* Closes every remaining connection; used at shutdown_timeout and SIGQUIT. */
-static unsigned worker_close_all(struct worker *w, const char *reason)
+static unsigned worker_close_all(struct worker *w, enum conn_reason reason)
 {
 	unsigned n = 0;
 	while (w->conns) {
@@ -61,7 +61,7 @@ static void worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int reven
 	(void)revents;
 	unsigned n = w->n_conns;
 	w->draining = false; /* so the closes below do not break the loop one by one */
-	worker_close_all(w, "shutdown timeout");
+	worker_close_all(w, REASON_SHUTDOWN_TIMEOUT);
 	log_notice("worker %u: shutdown_timeout (%.1f s) passed: closed %u connection(s)",
 		   w->slot, w->conf->shutdown_timeout, n);
 	ev_break(w->loop, EVBREAK_ALL);
@@ -91,7 +91,7 @@ static void worker_sigquit_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	(void)revents;
 	worker_close_listeners(w);
 	w->draining = false;
-	unsigned n = worker_close_all(w, "immediate stop");
+	unsigned n = worker_close_all(w, REASON_IMMEDIATE_STOP);
 	if (n)
 		log_notice("worker %u: stopped at once: closed %u connection(s)", w->slot, n);
 	ev_break(loop, EVBREAK_ALL);
@@ -191,7 +191,7 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	ev_run(loop, 0);
 
 	worker_close_listeners(w);
-	worker_close_all(w, "worker exit");
+	worker_close_all(w, REASON_WORKER_EXIT);
 	exec_worker_stop(w); /* programs whose connection is gone: terminate and reap */
 	for (size_t i = 0; i < w->n_listeners; i++)
 		guard_log_totals(&w->listeners[i].guard, w->slot);

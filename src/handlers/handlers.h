@@ -10,7 +10,8 @@
 
 #include "../handler.h"
 
-extern const struct handler handler_echo;  /* each line back, terminator included */
+extern const struct handler handler_echo;  /* RFC 862: every byte back as it is read */
+extern const struct handler handler_echo_lines; /* each line back, terminator included */
 extern const struct handler handler_hello; /* "Please enter your name" / "Hello, NAME!" */
 extern const struct handler handler_whoami; /* what the server sees of the client */
 extern const struct handler handler_health; /* "ready" / "draining", for balancers */

@@ -110,7 +110,8 @@ class ConnectRate(unittest.TestCase):
 class SlowClient(unittest.TestCase):
     def test_slowloris_cut_at_timeout_while_100_clients_are_served(self):
         timeout = 2.0
-        with H.Daemon([H.listener("e", slow_client_timeout=timeout, idle_timeout=60)],
+        # echo-lines: echo (RFC 862) sends a partial line back at once, so it has none.
+        with H.Daemon([H.listener("e", "echo-lines", slow_client_timeout=timeout, idle_timeout=60)],
                       workers=2) as d:
             port = d.port("e")
             slow = client(port, OTHER, timeout=30)
@@ -238,7 +239,7 @@ class EdgeCases(unittest.TestCase):
 
     def test_last_line_one_byte_over_max_line_is_too_long(self):
         """Found while writing fuzz_linebuf: max_line bytes and a lone '\\r' at EOF."""
-        with H.Daemon([H.listener("e", max_line=4)], workers=1) as d:
+        with H.Daemon([H.listener("e", "echo-lines", max_line=4)], workers=1) as d:
             for data, want in ((b"abcd\r", b"ERROR line too long"), (b"abc\r", b"abc\r"),
                                (b"abcd", b"abcd")):
                 with client(d.port("e")) as s:

@@ -50,7 +50,7 @@ class AccessLog(unittest.TestCase):
         self.path = os.path.join(self.dir, "access.log")
 
     def test_one_line_per_closed_connection_with_its_numbers(self):
-        with H.Daemon([H.listener("echo", access_log=self.path, max_line=100),
+        with H.Daemon([H.listener("echo", "echo-lines", access_log=self.path, max_line=100),
                        H.listener("quiet")], workers=2) as d:
             t0 = time.time()
             with H.connect(d.port("echo")) as a:

@@ -14,10 +14,23 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
 
 
+def recv_exactly(s, n, timeout=5.0):
+    """Reads n bytes, failing on EOF or timeout (no sleep: recv blocks until data comes)."""
+    s.settimeout(timeout * H.SLOW)
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
 class Exchanges(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.d = H.Daemon([H.listener("echo", "echo"), H.listener("hello", "hello")])
+        cls.d = H.Daemon([H.listener("echo", "echo"), H.listener("hello", "hello"),
+                          H.listener("echo16", "echo", max_line=16)])
 
     @classmethod
     def tearDownClass(cls):
@@ -31,6 +44,21 @@ class Exchanges(unittest.TestCase):
             self.assertEqual(H.recv_until(s), b"crlf kept\r\n")
             s.sendall(b"\x00\xff binary\x01\n\n")
             self.assertEqual(H.recv_until(s, 2), b"\x00\xff binary\x01\n\n")
+
+    def test_echo_is_byte_transparent_rfc_862(self):
+        """RFC 862: any data received is sent back, at once: no waiting for a newline or
+        the end of input, no max_line (the listener's is 16), CR and LF untouched."""
+        with H.connect(self.d.port("echo16")) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for piece in (b"\r", b"x\ry", b"\x00\x01\r", b"after the last newline\n tail",
+                          bytes(range(256))):
+                s.sendall(piece)
+                self.assertEqual(recv_exactly(s, len(piece)), piece)
+            big = b"z" * 10000 + b"\n"  # a 10,001-byte line comes back whole
+            threading.Thread(target=s.sendall, args=(big,), daemon=True).start()
+            self.assertEqual(recv_exactly(s, len(big)), big)
+            s.sendall(b"still open\n")
+            self.assertEqual(H.recv_until(s), b"still open\n")
 
     def test_hello_greets_and_answers_names(self):
         with H.connect(self.d.port("hello")) as s:

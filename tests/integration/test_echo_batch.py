@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""test_echo_batch.py: echo sends the complete lines of a read back in one
-call from the read buffer (conn.c, conn_echo_lines; issue 11). Checks that it
-keeps echo's contract: bytes and terminators unchanged, partial lines kept
-across reads, max_line still enforced (lines before the long one answered
-first), and the output_buffer back-pressure still holds."""
+"""test_echo_batch.py: echo sends what a read brought back in one call from
+the read buffer (conn.c, conn_echo). Checks that it keeps echo's contract:
+bytes and terminators unchanged, and the output_buffer back-pressure still
+holds; and that echo-lines, the line-mode echo, keeps partial lines across
+reads and enforces max_line (lines before the long one answered first)."""
 import os
 import socket
 import sys
@@ -26,7 +26,7 @@ class EchoBatch(unittest.TestCase):
             self.assertEqual(got, data)
 
     def test_partial_line_is_kept_until_its_newline(self):
-        with H.Daemon([H.listener("e")], workers=1) as d:
+        with H.Daemon([H.listener("e", "echo-lines")], workers=1) as d:
             with H.connect(d.port("e")) as s:
                 s.sendall(b"one\ntwo\nthr")
                 self.assertEqual(H.recv_until(s, n_lines=2), b"one\ntwo\n")
@@ -35,7 +35,7 @@ class EchoBatch(unittest.TestCase):
                 self.assertEqual(H.recv_until(s, n_lines=2), b"three\r\nfour\n")
 
     def test_lines_before_an_overlong_line_are_answered_first(self):
-        with H.Daemon([H.listener("e", max_line=16)], workers=1) as d:
+        with H.Daemon([H.listener("e", "echo-lines", max_line=16)], workers=1) as d:
             with H.connect(d.port("e")) as s:
                 # Exactly max_line before "\r\n" and before "\n" is fine; 17 is not.
                 s.sendall(b"a\n" + b"b" * 16 + b"\r\n" + b"c" * 16 + b"\n" + b"d" * 17 + b"\nz\n")

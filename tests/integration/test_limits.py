@@ -15,7 +15,8 @@ import harness as H  # noqa: E402
 
 class Limits(unittest.TestCase):
     def test_line_over_max_line_gets_an_error_and_is_closed(self):
-        with H.Daemon([H.listener("e", max_line=64)], workers=1) as d:
+        # echo-lines: echo (RFC 862) has no lines, hence no max_line.
+        with H.Daemon([H.listener("e", "echo-lines", max_line=64)], workers=1) as d:
             with H.connect(d.port("e")) as s:
                 s.sendall(b"short\n" + b"x" * 200 + b"\n")
                 out = H.recv_all(s)

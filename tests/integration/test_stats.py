@@ -69,7 +69,9 @@ def c(listener, name, **labels):
 
 class Counters(unittest.TestCase):
     def test_exact_counts_after_a_known_workload_on_2_workers(self):
-        with H.Daemon([H.listener("echo"), H.listener("st", "stats")], workers=2) as d:
+        # echo-lines: the long line below must be refused (echo, RFC 862, has no max_line).
+        with H.Daemon([H.listener("echo", "echo-lines"), H.listener("st", "stats")],
+                      workers=2) as d:
             held = [H.connect(d.port("echo")) for _ in range(10)]
             sent = 0
             for i, s in enumerate(held):
