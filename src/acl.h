@@ -8,8 +8,9 @@
  *      deny wins.
  *   3. No rule matches: denied if the list has any allow rule, else allowed.
  * So "allow 10.0.0.0/8; deny 10.1.0.0/16" serves 10.2.3.4 but not 10.1.2.3,
- * and an empty list allows everyone. IPv4 rules match IPv4 peers (and
- * v4-mapped IPv6 peers, ::ffff:a.b.c.d); IPv6 rules match IPv6 peers.
+ * and an empty list allows everyone. Prefixes follow prefix.h's rule
+ * (host bits refused, IPv4-mapped addresses are IPv4), the same as
+ * proxy_trusted's.
  *
  * Pure data and functions: no sockets, no logging; the same check serves
  * TCP right after accept, TLS before its handshake, and each UDP datagram.
@@ -22,11 +23,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "prefix.h"
+
 struct acl_rule {
-	uint8_t addr[16]; /* network address: 4 bytes for IPv4, 16 for IPv6 */
-	uint8_t v6;       /* 1: IPv6 rule, 0: IPv4 rule */
-	uint8_t prefix;   /* prefix length in bits */
-	bool allow;       /* allow or deny */
+	struct prefix p; /* addresses it covers */
+	bool allow;      /* allow or deny */
 };
 
 struct acl {
@@ -35,10 +36,7 @@ struct acl {
 	bool has_allow;         /* some rule allows: unmatched peers are denied */
 };
 
-/*
- * Adds "ADDR" or "ADDR/LEN" (IPv4 or IPv6) as an allow or deny rule. Host
- * bits below the prefix must be zero. Returns 0, or -1 with a reason in err.
- */
+/* Adds "ADDR" or "ADDR/LEN" (prefix_parse) as an allow or deny rule. 0, or -1 with err set. */
 int acl_add(struct acl *acl, const char *cidr, bool allow, char *err, size_t errlen);
 /* True if peer may be served. */
 bool acl_check(const struct acl *acl, const struct sockaddr *peer);

@@ -3,7 +3,7 @@
  * listeners by name, and checks that each fits its listener's config
  * (stream or datagram, family, address and port, listening state,
  * IPV6_V6ONLY for wildcard addresses). Owns the passed fds; hands out dups.
- * Must not bind anything itself except through listener_bind.
+ * Never binds: a listener without a passed socket is gensock.c's to bind.
  */
 #include "config.h"
 
@@ -84,15 +84,16 @@ static int activation_getopt(int fd, int level, int name, int *val)
 }
 
 /* Checks that passed socket fd can serve lc; 0 if so, else -1 with err set. */
-static int activation_check(int fd, const char *fdname, const struct listener_conf *lc, char *err,
+static int activation_check(int fd, const char *fdname, const struct gen_listener *gl, char *err,
                             size_t errlen)
 {
+	const struct listener_conf *lc = gl->conf;
 	int type, listening = 0, v6only = 0;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof ss;
 	char want[ADDR_STRLEN], got[ADDR_STRLEN];
 	int want_type = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
-	addr_format((const struct sockaddr *)&lc->addr, want);
+	addr_format((const struct sockaddr *)&gl->addr, want);
 	if (activation_getopt(fd, SOL_SOCKET, SO_TYPE, &type) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0) {
 		snprintf(err, errlen, "listener '%s': passed fd %d named '%s' is not a socket: %s",
@@ -116,7 +117,7 @@ static int activation_check(int fd, const char *fdname, const struct listener_co
 		return -1;
 	}
 	addr_format((const struct sockaddr *)&ss, got);
-	if (!activation_same_addr(&ss, &lc->addr)) {
+	if (!activation_same_addr(&ss, &gl->addr)) {
 		snprintf(err, errlen,
 		         "listener '%s' (line %d): passed fd %d named '%s' is bound to %s, but the "
 		         "config says %s",
@@ -144,15 +145,15 @@ static int activation_check(int fd, const char *fdname, const struct listener_co
 	return 0;
 }
 
-int activation_socket(const struct activation *a, const struct listener_conf *lc, int *passed,
-                      char *err, size_t errlen)
+int activation_take(const struct activation *a, const struct gen_listener *gl, int *fd, char *err,
+                    size_t errlen)
 {
+	const struct listener_conf *lc = gl->conf;
+	*fd = -1;
 	for (size_t i = 0; i < a->n; i++) {
 		if (strcmp(a->names[i], lc->name) != 0)
 			continue;
-		if (passed)
-			*passed = 1;
-		if (activation_check(a->fds[i], a->names[i], lc, err, errlen) < 0)
+		if (activation_check(a->fds[i], a->names[i], gl, err, errlen) < 0)
 			return -1;
 		int fl = fcntl(a->fds[i], F_GETFL);
 		if (fl < 0 || fcntl(a->fds[i], F_SETFL, fl | O_NONBLOCK) < 0) {
@@ -161,15 +162,15 @@ int activation_socket(const struct activation *a, const struct listener_conf *lc
 			         lc->name, a->fds[i], strerror(errno));
 			return -1;
 		}
-		int fd = fcntl(a->fds[i], F_DUPFD_CLOEXEC, 0);
-		if (fd < 0)
+		*fd = fcntl(a->fds[i], F_DUPFD_CLOEXEC, 0);
+		if (*fd < 0) {
 			snprintf(err, errlen, "listener '%s': cannot dup passed fd %d: %s",
 			         lc->name, a->fds[i], strerror(errno));
-		return fd;
+			return -1;
+		}
+		return 1;
 	}
-	if (passed)
-		*passed = 0;
-	return listener_bind(lc, err, errlen);
+	return 0;
 }
 
 size_t activation_report_unmatched(const struct activation *a, const struct conf *conf)

@@ -6,7 +6,7 @@
  * state are checked against the listener's config.
  *
  * The master owns the passed fds for its whole life (struct activation);
- * each listener gets its own dup, so the master's usual bookkeeping (keep
+ * each listener gets its own dup, so gensock.c's usual bookkeeping (keep
  * across reloads, close when removed) applies unchanged, and a listener
  * removed by a reload and added back later finds its socket again.
  */
@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "generation.h"
 
 struct activation {
 	size_t n;     /* sockets passed by the service manager */
@@ -28,12 +29,12 @@ void activation_collect(struct activation *a);
 /* Adopts already open sockets (fds and names are copied; for tests). */
 void activation_adopt(struct activation *a, size_t n, const int *fds, const char *const *names);
 /*
- * A socket for listener lc: a dup of the passed socket of the same name when
- * there is one (-1 with err set when it does not fit lc), else a newly bound
- * one (listener_bind). *passed tells which (may be NULL).
+ * The passed socket named like gl's listener, checked against gl (resolved
+ * address included) and dup'ed into *fd: returns 1. 0 when none has that
+ * name (*fd = -1); -1 with err set when it does not fit.
  */
-int activation_socket(const struct activation *a, const struct listener_conf *lc, int *passed,
-                      char *err, size_t errlen);
+int activation_take(const struct activation *a, const struct gen_listener *gl, int *fd, char *err,
+                    size_t errlen);
 /* Logs every passed socket whose name matches no listener of conf; returns their number. */
 size_t activation_report_unmatched(const struct activation *a, const struct conf *conf);
 void activation_free(struct activation *a);

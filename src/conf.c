@@ -4,12 +4,14 @@
  * Every setting is declared once in the settings table below (name, type,
  * bounds, where it is stored, where it may appear); the loader walks the file
  * and rejects anything the table does not know, naming the file and line.
- * Must not open sockets or touch processes: a conf is plain data.
+ * Must not open sockets, read other files, resolve names, load credentials
+ * or touch processes: a conf is plain data (generation.c prepares it). An
+ * allocation failure is an error like any other, never an exit: a reload
+ * must be able to fail without consequence.
  */
 #include "config.h"
 
 #include <libconfig.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,6 @@
 #include "handler.h"
 #include "handlers/handlers.h"
 #include "log.h"
-#include "tls.h"
 
 enum setting_type {
 	SET_UINT,    /* non-negative integer within [min, max] */
@@ -96,7 +97,7 @@ static const struct setting settings[] = {
 	/* Access control (acl.c). */
 	{"allow", SET_CIDRS, L(acl), 0, 0},
 	{"deny", SET_CIDRS, L(acl), 0, 0},
-	/* TLS (issue 6): only in listeners with protocol "tls". */
+	/* TLS: only in listeners with protocol "tls". */
 	{"certificate", SET_SPECIAL, L(tls.certificates), 0, 0},
 	{"key", SET_SPECIAL, L(tls.keys), 0, 0},
 	{"priority", SET_STRING, L(tls.priority), 0, 0},
@@ -119,7 +120,7 @@ static const struct setting settings[] = {
 	{"exec_max_cpu", SET_UINT, L(exec.max_cpu), 0, 31 * 86400},
 };
 
-/* TLS (issue 6): settings that only a "tls" listener may have. */
+/* Settings that only a "tls" listener may have. */
 static const char *const tls_only[] = {
 	"certificate", "key", "priority", "client_ca",
 	"verify_client", "alpn", "handshake_timeout", "ticket_lifetime",
@@ -149,6 +150,21 @@ __attribute__((format(printf, 3, 4))) static void fail_at(struct loader *ld,
 	va_start(ap, fmt);
 	vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
+}
+
+/* An allocation for setting s failed: the load fails, the process does not. */
+static void fail_oom(struct loader *ld, const config_setting_t *s)
+{
+	fail_at(ld, s, "out of memory while loading the configuration");
+}
+
+/* strdup that records an error instead of returning NULL unnoticed. */
+static char *loader_strdup(struct loader *ld, const config_setting_t *s, const char *v)
+{
+	char *d = strdup(v);
+	if (!d)
+		fail_oom(ld, s);
+	return d;
 }
 
 const char *proto_name(enum proto p)
@@ -231,23 +247,27 @@ static void set_proxy_trusted(struct loader *ld, const config_setting_t *s,
 	int n = config_setting_length(s);
 	free(lc->proxy_trusted);
 	lc->proxy_trusted = calloc(n > 0 ? (size_t)n : 1, sizeof *lc->proxy_trusted);
-	if (!lc->proxy_trusted)
-		fatal("calloc");
+	if (!lc->proxy_trusted) {
+		fail_oom(ld, s);
+		return;
+	}
 	lc->n_proxy_trusted = 0;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const char *v = get_string(ld, e, "proxy_trusted");
 		if (!v)
 			return;
-		if (cidr_parse(v, &lc->proxy_trusted[i]) < 0) {
-			fail_at(ld, e, "bad address or CIDR range '%s' in 'proxy_trusted'", v);
+		char why[256];
+		if (prefix_parse(v, &lc->proxy_trusted[i], why, sizeof why) < 0) {
+			fail_at(ld, e, "bad address or CIDR range in 'proxy_trusted': %s", why);
 			return;
 		}
 		lc->n_proxy_trusted++;
 	}
 }
 
-/* TLS (issue 6): v made absolute against the directory of the file s was written in. */
+/* v made absolute against the directory of the file s was written in, so that a
+   reload after daemon() changed directory to / finds the same file. */
 static char *conf_resolve_path(struct loader *ld, const config_setting_t *s, const char *v)
 {
 	const char *file = config_setting_source_file(s);
@@ -260,11 +280,11 @@ static char *conf_resolve_path(struct loader *ld, const config_setting_t *s, con
 	else if (asprintf(&out, "%.*s/%s", (int)(slash - file), file, v) < 0)
 		out = NULL;
 	if (!out)
-		fatal("strdup");
+		fail_oom(ld, s);
 	return out;
 }
 
-/* TLS (issue 6): a string or an array of strings, stored as a NULL-terminated vector. */
+/* A string or an array of strings, stored as a NULL-terminated vector. */
 static void set_string_list(struct loader *ld, const config_setting_t *s, const char *name,
 			    bool paths, char ***vec, size_t *n)
 {
@@ -281,15 +301,17 @@ static void set_string_list(struct loader *ld, const config_setting_t *s, const 
 		return;
 	}
 	char **v = calloc((size_t)count + 1, sizeof *v);
-	if (!v)
-		fatal("calloc");
+	if (!v) {
+		fail_oom(ld, s);
+		return;
+	}
 	for (int i = 0; i < count && !ld->failed; i++) {
 		const config_setting_t *e = single ? s : config_setting_get_elem(s, (unsigned)i);
 		const char *str = get_string(ld, e, name);
 		if (str && str[0] == '\0')
 			fail_at(ld, e, "'%s' has an empty entry", name);
 		else if (str)
-			v[i] = paths ? conf_resolve_path(ld, e, str) : strdup(str);
+			v[i] = paths ? conf_resolve_path(ld, e, str) : loader_strdup(ld, e, str);
 	}
 	for (size_t i = 0; i < *n; i++)
 		free((*vec)[i]);
@@ -298,7 +320,7 @@ static void set_string_list(struct loader *ld, const config_setting_t *s, const 
 	*n = (size_t)count;
 }
 
-/* TLS (issue 6): the settings of set_special that are not single strings or are paths. */
+/* The TLS settings of set_special: lists, paths, and verify_client. */
 static bool set_tls_special(struct loader *ld, const config_setting_t *s, const char *name,
 			    struct tls_conf *tc)
 {
@@ -444,7 +466,7 @@ static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned
 		const char *v = get_string(ld, s, name);
 		if (v) {
 			free(*(char **)field);
-			*(char **)field = strdup(v);
+			*(char **)field = loader_strdup(ld, s, v);
 		}
 		break;
 	}
@@ -463,29 +485,6 @@ static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned
 	}
 }
 
-static void resolve_address(struct loader *ld, const config_setting_t *s,
-			    struct listener_conf *lc)
-{
-	struct addrinfo hints = {0}, *res = NULL;
-	char port[8];
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-	hints.ai_flags |= AI_NUMERICHOST; /* fuzzing must not wait on DNS */
-#endif
-	snprintf(port, sizeof port, "%u", lc->port);
-	int rc = getaddrinfo(lc->address, port, &hints, &res);
-	if (rc != 0) {
-		fail_at(ld, s, "listener '%s': cannot resolve address '%s': %s", lc->name,
-			lc->address, gai_strerror(rc));
-		return;
-	}
-	memcpy(&lc->addr, res->ai_addr, res->ai_addrlen);
-	lc->addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
-}
-
 /* Per-listener settings of the observability and inetd features. */
 static void load_listener_extras(struct loader *ld, const config_setting_t *grp,
 				 struct listener_conf *lc)
@@ -500,14 +499,8 @@ static void load_listener_extras(struct loader *ld, const config_setting_t *grp,
 		fail_at(ld, qf, "'qotd_file' is only for handler qotd");
 		return;
 	}
-	if (qf) {
-		char why[512];
-		lc->qotd = qotd_load(lc->qotd_file, why, sizeof why);
-		if (!lc->qotd) {
-			fail_at(ld, qf, "listener '%s': %s", lc->name, why);
-			return;
-		}
-	}
+	if (qf)
+		lc->qotd_line = (int)config_setting_source_line(qf); /* read by generation.c */
 	if (al && lc->protocol == PROTO_UDP)
 		fail_at(ld, al, "'access_log' is for stream listeners, not udp");
 	else if (al && strcmp(lc->access_log, "journal") != 0 && lc->access_log[0] != '/')
@@ -515,7 +508,7 @@ static void load_listener_extras(struct loader *ld, const config_setting_t *grp,
 			lc->access_log);
 }
 
-/* TLS (issue 6): checks the TLS settings of a listener and loads its credentials. */
+/* Checks the TLS settings of a listener (generation.c loads the credentials). */
 static void load_listener_tls(struct loader *ld, const config_setting_t *grp,
 			      struct listener_conf *lc)
 {
@@ -547,10 +540,6 @@ static void load_listener_tls(struct loader *ld, const config_setting_t *grp,
 			"listener '%s': verify_client needs 'client_ca'", lc->name);
 		return;
 	}
-	char err[768];
-	tc->ctx = tls_ctx_load(lc, err, sizeof err);
-	if (!tc->ctx)
-		fail_at(ld, grp, "listener '%s': %s", lc->name, err);
 }
 
 /* handler "exec": conf_exec.c checks the settings and resolves exec_user. */
@@ -575,7 +564,6 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	lc->limits = conf->limits;
 	lc->backlog = 511;
 	lc->ipv6_only = true;
-	lc->stats_id = -1;
 	lc->proxy_timeout = 5;
 	lc->line = (int)config_setting_source_line(grp);
 	lc->tls.handshake_timeout = 10;
@@ -626,13 +614,9 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 			lc->name);
 		return;
 	}
-	resolve_address(ld, config_setting_get_member(grp, "address"), lc);
-	for (size_t j = 0; j < index && !ld->failed; j++)
-		if (listener_conf_same_socket(&conf->listeners[j], lc))
-			fail_at(ld, grp, "listener '%s' uses the same %s address and port as '%s'",
-				lc->name, proto_name(lc->protocol), conf->listeners[j].name);
-	if (!ld->failed)
-		load_listener_extras(ld, grp, lc);
+	/* Resolved, and checked for two listeners on one socket, by generation.c. */
+	lc->address_line = (int)config_setting_source_line(config_setting_get_member(grp, "address"));
+	load_listener_extras(ld, grp, lc);
 	if (!ld->failed)
 		load_listener_tls(ld, grp, lc);
 	if (!ld->failed)
@@ -655,8 +639,10 @@ static void load_listeners(struct loader *ld, const config_setting_t *list, stru
 		return;
 	}
 	conf->listeners = calloc((size_t)n, sizeof *conf->listeners);
-	if (!conf->listeners)
-		fatal("calloc");
+	if (!conf->listeners) {
+		fail_oom(ld, list);
+		return;
+	}
 	conf->n_listeners = (size_t)n;
 	for (int i = 0; i < n && !ld->failed; i++)
 		load_listener(ld, config_setting_get_elem(list, (unsigned)i), conf, (size_t)i);
@@ -690,9 +676,13 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 	struct loader ld = {path, err, errlen, false};
 	config_t cf;
 	struct conf *conf = calloc(1, sizeof *conf);
-	if (!conf)
-		fatal("calloc");
-	conf->path = strdup(path);
+	if (conf)
+		conf->path = strdup(path);
+	if (!conf || !conf->path) {
+		snprintf(err, errlen, "%s: out of memory while loading the configuration", path);
+		conf_free(conf);
+		return NULL;
+	}
 	conf_defaults(conf);
 	config_init(&cf);
 	if (config_read_file(&cf, path) != CONFIG_TRUE) {
@@ -730,10 +720,8 @@ static void conf_free_vec(char **v, size_t n)
 	free(v);
 }
 
-/* TLS (issue 6) */
 static void conf_free_tls(struct tls_conf *tc)
 {
-	tls_ctx_free(tc->ctx);
 	conf_free_vec(tc->certificates, tc->n_certs);
 	conf_free_vec(tc->keys, tc->n_keys);
 	conf_free_vec(tc->alpn, tc->n_alpn);
@@ -749,7 +737,6 @@ void conf_free(struct conf *conf)
 		free(conf->listeners[i].name);
 		free(conf->listeners[i].address);
 		free(conf->listeners[i].qotd_file);
-		qotd_free(conf->listeners[i].qotd);
 		free(conf->listeners[i].access_log);
 		free(conf->listeners[i].proxy_trusted);
 		acl_free(&conf->listeners[i].acl);
@@ -762,11 +749,4 @@ void conf_free(struct conf *conf)
 	free(conf->group);
 	free(conf->pid_file);
 	free(conf);
-}
-
-bool listener_conf_same_socket(const struct listener_conf *a, const struct listener_conf *b)
-{
-	bool a_dgram = a->protocol == PROTO_UDP, b_dgram = b->protocol == PROTO_UDP;
-	return a_dgram == b_dgram && a->reuseport == b->reuseport && a->addrlen == b->addrlen &&
-	       memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }

@@ -2,9 +2,12 @@
  * conf.h: the configuration snapshot.
  *
  * conf_load() parses a libconfig file into a struct conf that is complete and
- * validated, or fails with one "FILE:LINE: message" error. A loaded conf is
- * immutable: the master hands it to a worker generation and builds a new one
- * on reload. conf_free() is the only place a conf is freed.
+ * validated, or fails with one "FILE:LINE: message" error. A conf is plain
+ * data, a description: parsing opens no file but the config itself, resolves
+ * no name, loads no credential. What it describes is prepared by
+ * generation_prepare() (generation.h), whose errors name FILE:LINE from the
+ * line numbers kept here. A loaded conf is never written again; conf_free()
+ * is the only place one is freed.
  */
 #ifndef KSOCKD_CONF_H
 #define KSOCKD_CONF_H
@@ -13,14 +16,12 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "cidr.h"
+#include "prefix.h"
 #include "proxy.h"
 #include "acl.h"
 #include "exec_conf.h"
 
 struct handler;
-struct qotd_quotes;
-struct tls_ctx;
 
 enum proto {
 	PROTO_TCP, /* plain stream socket */
@@ -43,83 +44,78 @@ struct limits {
 	unsigned udp_rcvbuf;          /* SO_RCVBUF asked for, bytes (0: system default) */
 	/* Abuse limits (guard.c, srctab.c); 0 turns one off. */
 	unsigned max_connections_per_source; /* open connections per source, all workers */
-	double connect_rate;      /* new connections per second per source (token bucket) */
-	unsigned connect_burst;   /* bucket size: connections a source may open at once */
+	double connect_rate;        /* new connections per second per source (token bucket) */
+	unsigned connect_burst;     /* bucket size: connections a source may open at once */
 	double slow_client_timeout; /* seconds a started line may take to complete */
 };
 
-/* TLS (issue 6): who must show a client certificate. */
+/* TLS: who must show a client certificate. */
 enum verify_client {
 	VERIFY_NONE,     /* no certificate requested */
 	VERIFY_OPTIONAL, /* requested; if sent, it must verify against client_ca */
 	VERIFY_REQUIRE,  /* required and verified against client_ca */
 };
 
-/* TLS (issue 6): settings of a "tls" listener; paths are absolute (resolved at load). */
+/* Settings of a "tls" listener; paths are absolute (made so against the config's directory). */
 struct tls_conf {
-	char **certificates;      /* PEM certificate (chain) files; the first is the default */
-	char **keys;              /* PEM private key of each certificate, same order */
-	size_t n_certs;           /* pairs in certificates/keys */
-	size_t n_keys;            /* entries in keys (must equal n_certs) */
-	char *priority;           /* GnuTLS priority string; NULL: TLS_DEFAULT_PRIORITY */
-	char *client_ca;          /* PEM CA file for client certificates; NULL: none */
+	char **certificates; /* PEM certificate (chain) files; the first is the default */
+	char **keys;         /* PEM private key of each certificate, same order */
+	size_t n_certs;      /* pairs in certificates/keys */
+	size_t n_keys;       /* entries in keys (must equal n_certs) */
+	char *priority;      /* GnuTLS priority string; NULL: TLS_DEFAULT_PRIORITY */
+	char *client_ca;     /* PEM CA file for client certificates; NULL: none */
 	enum verify_client verify_client; /* client certificate policy */
-	char **alpn;              /* ALPN protocols, server preference order */
-	size_t n_alpn;            /* entries in alpn */
-	double handshake_timeout; /* seconds a client may take to finish the handshake */
-	double ticket_lifetime;   /* seconds a session ticket is valid (key rotation period) */
-	struct tls_ctx *ctx;      /* credentials loaded by tls_ctx_load(); NULL unless tls */
+	char **alpn;                      /* ALPN protocols, server preference order */
+	size_t n_alpn;                    /* entries in alpn */
+	double handshake_timeout;         /* seconds a client may take to finish the handshake */
+	double ticket_lifetime; /* seconds a session ticket is valid (key rotation period) */
 };
 
 struct listener_conf {
-	char *name;                   /* unique, used in logs and socket activation */
-	enum proto protocol;          /* transport */
-	char *address;                /* as written in the config */
-	unsigned port;                /* 1..65535 */
-	struct sockaddr_storage addr; /* resolved once at load */
-	socklen_t addrlen;            /* length of addr */
+	char *name;                    /* unique, used in logs and socket activation */
+	enum proto protocol;           /* transport */
+	char *address;                 /* as written in the config (resolved by generation.c) */
+	unsigned port;                 /* 1..65535 */
 	const struct handler *handler; /* line handler serving it */
-	struct limits limits;         /* effective limits (global, then overrides) */
-	int backlog;                  /* listen(2) backlog */
-	bool ipv6_only;               /* IPV6_V6ONLY on v6 sockets */
-	/* Load balancer: PROXY protocol and SO_REUSEPORT (conn.c, master.c). */
+	struct limits limits;          /* effective limits (global, then overrides) */
+	int backlog;                   /* listen(2) backlog */
+	bool ipv6_only;                /* IPV6_V6ONLY on v6 sockets */
+	/* Load balancer: PROXY protocol and SO_REUSEPORT (conn.c, gensock.c). */
 	enum proxy_mode proxy_mode;   /* PROXY header expected on each connection */
-	struct cidr *proxy_trusted;   /* sources allowed to send a header */
+	struct prefix *proxy_trusted; /* sources allowed to send a header (prefix.h) */
 	size_t n_proxy_trusted;       /* entries in proxy_trusted */
 	double proxy_timeout;         /* seconds to wait for the header */
 	bool reuseport;               /* one SO_REUSEPORT socket per worker slot */
 	struct acl acl;               /* allow/deny prefixes (acl.h), checked at accept */
-	int line;                     /* config line, for messages */
+	int line;                     /* config line of the listener's group, for messages */
+	int address_line;             /* line of 'address' (resolution errors) */
+	int qotd_line;                /* line of 'qotd_file' (read errors) */
 	/* Observability and inetd services */
-	char *qotd_file;              /* qotd: file of quotes (fortune format) */
-	struct qotd_quotes *qotd;     /* qotd: the quotes, loaded with the config */
-	char *access_log;             /* NULL (off), "journal" or an absolute file path */
-	int stats_id;                 /* row in the shared counters (stats.h), -1: none; set by the master */
-	struct tls_conf tls;          /* TLS settings (protocol "tls" only) */
-	struct exec_conf exec;        /* handler "exec" settings (conf_exec.c) */
+	char *qotd_file;     /* qotd: file of quotes (fortune format), NULL otherwise */
+	char *access_log;    /* NULL (off), "journal" or an absolute file path */
+	struct tls_conf tls; /* TLS settings (protocol "tls" only) */
+	struct exec_conf exec; /* handler "exec" settings (conf_exec.c) */
 };
 
 struct conf {
-	char *path;                 /* file it came from */
-	unsigned workers;           /* worker processes */
-	char *user;                 /* drop to this user when root (NULL: none) */
-	char *group;                /* and this group (NULL: the user's) */
-	int log_level;              /* LOG_ERR..LOG_DEBUG */
-	bool log_syslog;            /* log to syslog instead of stderr */
-	char *pid_file;             /* written by the master when set */
-	double shutdown_timeout;    /* seconds a draining worker waits for clients */
-	double drain_delay;         /* seconds health answers "draining" before SIGTERM stops */
-	struct limits limits;       /* global limits */
+	char *path;                   /* file it came from */
+	unsigned workers;             /* worker processes */
+	char *user;                   /* drop to this user when root (NULL: none) */
+	char *group;                  /* and this group (NULL: the user's) */
+	int log_level;                /* LOG_ERR..LOG_DEBUG */
+	bool log_syslog;              /* log to syslog instead of stderr */
+	char *pid_file;               /* written by the master when set */
+	double shutdown_timeout;      /* seconds a draining worker waits for clients */
+	double drain_delay;           /* seconds health answers "draining" before SIGTERM stops */
+	struct limits limits;         /* global limits */
 	unsigned worker_buffer_limit; /* bytes of connection buffers per worker (0: none) */
 	struct listener_conf *listeners; /* listeners, in file order */
-	size_t n_listeners;         /* number of listeners */
+	size_t n_listeners;              /* number of listeners */
 };
 
 /* Loads and validates path. On error returns NULL and writes "FILE:LINE: why" to err. */
 struct conf *conf_load(const char *path, char *err, size_t errlen);
 void conf_free(struct conf *conf);
 const char *proto_name(enum proto p);
-/* Same protocol, address and port: the socket can be kept across a reload. */
-bool listener_conf_same_socket(const struct listener_conf *a, const struct listener_conf *b);
 
 #endif

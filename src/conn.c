@@ -467,7 +467,7 @@ static int conn_open(struct conn *c)
 			.sock_peer = (struct sockaddr *)&c->sock_peer,
 			.proxy = c->proxy,
 			.draining = c->w->drain_flag,
-			.conf = c->l->conf,
+			.qotd = c->l->gl->qotd,
 			.stats = c->w->stats,
 			.tls = c->tp->tls_info ? c->tp->tls_info(c->tctx) : NULL,
 		};
@@ -531,17 +531,14 @@ static void conn_start(struct conn *c)
 static void conn_proxy_refuse(struct conn *c, enum conn_reason reason, const char *why)
 {
 	struct listener *l = c->l;
-	ev_tstamp now = ev_now(c->w->loop);
 	l->proxy_refused++;
-	l->proxy_refused_unlogged++;
-	if (now - l->last_proxy_log >= PROXY_LOG_INTERVAL) {
+	unsigned long n = log_limit_hit(&l->proxy_log, ev_now(c->w->loop), PROXY_LOG_INTERVAL);
+	if (n) {
 		char sock_str[ADDR_STRLEN];
 		log_info("listener '%s': refused %lu connection(s) for their PROXY header (%lu in "
 			 "all); last: peer %s: %s",
-			 l->conf->name, l->proxy_refused_unlogged, l->proxy_refused,
-			 addr_format(&c->sock_peer.sa, sock_str), why);
-		l->last_proxy_log = now;
-		l->proxy_refused_unlogged = 0;
+			 l->conf->name, n, l->proxy_refused, addr_format(&c->sock_peer.sa, sock_str),
+			 why);
 	}
 	conn_free_detail(c, reason, why);
 }
@@ -591,7 +588,7 @@ static int conn_proxy_apply(struct conn *c, const struct proxy_info *info)
 static bool conn_proxy_trusted(const struct conn *c)
 {
 	const struct listener_conf *lc = c->l->conf;
-	return cidr_list_match(lc->proxy_trusted, lc->n_proxy_trusted,
+	return prefix_list_match(lc->proxy_trusted, lc->n_proxy_trusted,
 			       (const struct sockaddr *)&c->sock_peer);
 }
 

@@ -31,22 +31,18 @@ const char *guard_reason_name(enum guard_reason r)
 void guard_init(struct guard *g, const struct listener_conf *lc, struct srctab *tab, int proc)
 {
 	*g = (struct guard){.lc = lc, .tab = tab, .proc = proc};
-	for (int r = 0; r < GUARD_N_REASONS; r++)
-		g->last_log[r] = -GUARD_LOG_INTERVAL;
 }
 
 void guard_note(struct guard *g, enum guard_reason r, const char *peer_str, double now)
 {
 	g->count[r]++;
-	g->unlogged[r]++;
-	if (now - g->last_log[r] < GUARD_LOG_INTERVAL)
+	unsigned long n = log_limit_hit(&g->log[r], now, GUARD_LOG_INTERVAL);
+	if (n == 0)
 		return;
 	bool refusal = r == GUARD_ACL || r == GUARD_RATE || r == GUARD_PER_SOURCE;
 	log_info("%s: %s: %s %lu %s (last from %s; %lu in total)", g->lc->name,
-		 guard_reason_name(r), refusal ? "refused" : "closed", g->unlogged[r],
+		 guard_reason_name(r), refusal ? "refused" : "closed", n,
 		 refusal ? "connection(s)" : "client(s)", peer_str, g->count[r]);
-	g->unlogged[r] = 0;
-	g->last_log[r] = now;
 }
 
 /* Milliseconds of the monotonic clock: buckets are shared by processes, ev_now() is not. */

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "conf.h"
+#include "log.h"
 
 struct srctab;
 
@@ -36,8 +37,7 @@ struct guard {
 	struct srctab *tab;                      /* shared per-source table, NULL: none */
 	int proc;                                /* this worker's journal in tab */
 	unsigned long count[GUARD_N_REASONS];    /* total per reason */
-	unsigned long unlogged[GUARD_N_REASONS]; /* not yet reported in a log line */
-	double last_log[GUARD_N_REASONS];        /* when the reason was last logged */
+	struct log_limit log[GUARD_N_REASONS];   /* one log line per interval per reason */
 };
 
 /* What a connection holds from the guard, returned by guard_release(). */

@@ -23,7 +23,7 @@
 #include "outbuf.h"
 
 struct backend_ops;
-struct listener_conf;
+struct qotd_quotes;
 struct stats;
 
 enum handler_result {
@@ -55,7 +55,7 @@ struct session_info {
 	const struct sockaddr *sock_peer; /* peer of the socket itself (the balancer); may be NULL */
 	const struct proxy_info *proxy; /* PROXY header received, NULL if none */
 	const volatile int *draining;  /* non-zero while the daemon drains; may be NULL */
-	const struct listener_conf *conf; /* the listener's settings (qotd quotes); may be NULL */
+	const struct qotd_quotes *qotd; /* the listener's quotes (handler qotd); may be NULL */
 	const struct stats *stats;     /* shared counters, read-only (stats, metrics); may be NULL */
 	const struct tls_info *tls;    /* TLS details; NULL unless the listener is "tls" */
 };

@@ -26,13 +26,14 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-int listener_bind(const struct listener_conf *lc, char *err, size_t errlen)
+int listener_bind(const struct gen_listener *gl, char *err, size_t errlen)
 {
+	const struct listener_conf *lc = gl->conf;
 	char a[ADDR_STRLEN];
 	int type = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
-	int fd = socket(lc->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(gl->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
-	addr_format((const struct sockaddr *)&lc->addr, a);
+	addr_format((const struct sockaddr *)&gl->addr, a);
 	if (fd < 0) {
 		snprintf(err, errlen, "listener '%s': socket: %s", lc->name, strerror(errno));
 		return -1;
@@ -42,12 +43,12 @@ int listener_bind(const struct listener_conf *lc, char *err, size_t errlen)
 		goto fail_op;
 	if (lc->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
 		goto fail_op;
-	if (lc->addr.ss_family == AF_INET6) {
+	if (gl->addr.ss_family == AF_INET6) {
 		int v6only = lc->ipv6_only;
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
 			goto fail_op;
 	}
-	if (bind(fd, (const struct sockaddr *)&lc->addr, lc->addrlen) < 0) {
+	if (bind(fd, (const struct sockaddr *)&gl->addr, gl->addrlen) < 0) {
 		snprintf(err, errlen, "listener '%s': cannot bind %s %s: %s", lc->name,
 			 proto_name(lc->protocol), a, strerror(errno));
 		close(fd);
@@ -71,15 +72,11 @@ static void listener_refuse_full(struct listener *l, int fd)
 {
 	close(fd);
 	reason_count(l->stats, REASON_MAX_CONNECTIONS);
-	l->refused_full++;
-	ev_tstamp now = ev_now(l->w->loop);
-	if (now - l->last_full_log >= LIMIT_LOG_INTERVAL) {
+	unsigned long n = log_limit_hit(&l->full_log, ev_now(l->w->loop), LIMIT_LOG_INTERVAL);
+	if (n)
 		log_warnx("listener '%s': max_connections reached (worker %u has %u open): refused "
 			  "%lu connection(s)",
-			  l->conf->name, l->w->slot, l->w->n_conns, l->refused_full);
-		l->last_full_log = now;
-		l->refused_full = 0;
-	}
+			  l->conf->name, l->w->slot, l->w->n_conns, n);
 }
 
 static void listener_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -94,14 +91,11 @@ static void listener_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 static void listener_out_of_fds(struct listener *l, int err)
 {
-	ev_tstamp now = ev_now(l->w->loop);
-	if (now - l->last_emfile_log >= LIMIT_LOG_INTERVAL) {
+	if (log_limit_hit(&l->emfile_log, ev_now(l->w->loop), LIMIT_LOG_INTERVAL))
 		log_warnx("listener '%s': accept: %s: pausing accepts for %.0f ms (worker %u has "
 			  "%u connections)",
 			  l->conf->name, strerror(err), EMFILE_BACKOFF * 1000, l->w->slot,
 			  l->w->n_conns);
-		l->last_emfile_log = now;
-	}
 	stats_add(l->stats, STAT_ACCEPT_BACKOFF, 1);
 	l->state = LISTENER_BACKOFF;
 	ev_io_stop(l->w->loop, &l->io);
@@ -152,22 +146,23 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
-void listener_init(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd)
+void listener_init(struct listener *l, struct worker *w, const struct gen_listener *gl, int fd)
 {
+	const struct listener_conf *lc = gl->conf;
 	memset(l, 0, sizeof *l);
 	l->w = w;
 	l->conf = lc;
+	l->gl = gl;
 	l->fd = fd;
 	l->state = LISTENER_ACTIVE;
-	l->stats = stats_row_of(w->stats, w->stats_slot, lc->stats_id);
+	l->stats = stats_row_of(w->stats, w->stats_slot, gl->stats_id);
 	accesslog_open(&l->alog, lc); /* marks it off where access_log is not set */
-	l->last_full_log = l->last_emfile_log = l->last_proxy_log = -LIMIT_LOG_INTERVAL;
 	guard_init(&l->guard, lc, w->srctab, w->srctab_proc);
 }
 
-void listener_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd)
+void listener_start(struct listener *l, struct worker *w, const struct gen_listener *gl, int fd)
 {
-	listener_init(l, w, lc, fd);
+	listener_init(l, w, gl, fd);
 	ev_io_init(&l->io, listener_accept_cb, fd, EV_READ);
 	ev_timer_init(&l->backoff, listener_backoff_cb, 0, 0);
 	ev_io_start(w->loop, &l->io);

@@ -17,8 +17,10 @@
 
 #include "accesslog.h"
 #include "conf.h"
+#include "generation.h"
 #include "stats.h"
 #include "guard.h"
+#include "log.h"
 
 struct udp;
 struct worker;
@@ -32,33 +34,32 @@ enum listener_state {
 struct listener {
 	struct worker *w;                 /* owning worker */
 	const struct listener_conf *conf; /* its configuration */
+	const struct gen_listener *gl;    /* its prepared resources (address, TLS, quotes) */
 	int fd;                           /* listening socket, -1 when closed */
 	enum listener_state state;        /* see diagram */
 	unsigned n_conns;                 /* open connections from it in this worker */
 	ev_io io;                         /* readable: connections to accept */
 	ev_timer backoff;                 /* EMFILE pause */
-	ev_tstamp last_full_log;          /* rate limit for "max_connections" warnings */
-	ev_tstamp last_emfile_log;        /* rate limit for EMFILE warnings */
-	unsigned long refused_full;       /* refused at max_connections since last log */
+	struct log_limit full_log;        /* "max_connections" warnings, refusals since the last */
+	struct log_limit emfile_log;      /* EMFILE warnings */
 	stats_row *stats;                 /* this worker's counters for it, NULL: not counted */
 	struct accesslog alog;            /* its access log in this worker (outlives the fd) */
 	struct udp *udp;                  /* UDP serving state (udp.c); NULL on stream listeners */
 	unsigned long proxy_refused;      /* refused for their PROXY header, in all */
-	unsigned long proxy_refused_unlogged; /* of those, not yet in a log line */
-	ev_tstamp last_proxy_log;         /* rate limit for PROXY refusal lines */
+	struct log_limit proxy_log;       /* PROXY refusal lines */
 	struct guard guard;               /* allow/deny and per-source limits */
 	ev_tstamp tls_log_window;         /* TLS transport: start of its failure-log window */
 	unsigned tls_logged;              /* handshake failures logged in that window */
 	unsigned long tls_suppressed;     /* handshake failures not logged in that window */
 };
 
-/* Master side: creates, binds and listens; returns the fd or -1 with err set. */
-int listener_bind(const struct listener_conf *lc, char *err, size_t errlen);
+/* Master side: creates, binds and listens on gl->addr; returns the fd or -1 with err set. */
+int listener_bind(const struct gen_listener *gl, char *err, size_t errlen);
 
 /* Worker side. */
 /* The fields every listener has (stream or datagram), before its watchers start. */
-void listener_init(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd);
-void listener_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd);
+void listener_init(struct listener *l, struct worker *w, const struct gen_listener *gl, int fd);
+void listener_start(struct listener *l, struct worker *w, const struct gen_listener *gl, int fd);
 void listener_close(struct listener *l);
 void listener_conn_gone(struct listener *l);
 

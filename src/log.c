@@ -26,10 +26,21 @@ static struct {
 } logstate = {LOG_TARGET_STDERR, LOG_INFO, false, true, "ksockd"};
 
 static const char *const level_names[] = {
-	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit",
-	[LOG_ERR] = "err",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+    [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "err",
+    [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
+
+unsigned long log_limit_hit(struct log_limit *ll, double now, double interval)
+{
+	ll->pending++;
+	if (ll->started && now - ll->last < interval)
+		return 0;
+	unsigned long n = ll->pending;
+	ll->started = true;
+	ll->last = now;
+	ll->pending = 0;
+	return n;
+}
 
 void log_init(const char *ident, enum log_target target, int level)
 {
@@ -42,9 +53,18 @@ void log_init(const char *ident, enum log_target target, int level)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-void log_set_level(int level) { logstate.level = level; }
-int log_get_level(void) { return logstate.level; }
-bool log_enabled(int prio) { return prio <= logstate.level; }
+void log_set_level(int level)
+{
+	logstate.level = level;
+}
+int log_get_level(void)
+{
+	return logstate.level;
+}
+bool log_enabled(int prio)
+{
+	return prio <= logstate.level;
+}
 
 int log_level_from_name(const char *name)
 {
@@ -75,7 +95,8 @@ static void log_vemit(int prio, const char *fmt, va_list ap, const char *suffix)
 		return;
 	}
 	if (logstate.journal) {
-		fprintf(stderr, "<%d>%s%s%s\n", prio, msg, suffix ? ": " : "", suffix ? suffix : "");
+		fprintf(stderr, "<%d>%s%s%s\n", prio, msg, suffix ? ": " : "",
+		        suffix ? suffix : "");
 		return;
 	}
 	char ts[32] = "";
@@ -88,7 +109,7 @@ static void log_vemit(int prio, const char *fmt, va_list ap, const char *suffix)
 		snprintf(ts + n, sizeof ts - n, ".%03ld ", now.tv_nsec / 1000000);
 	}
 	fprintf(stderr, "%s%s[%d] %s: %s%s%s\n", ts, logstate.ident, (int)getpid(),
-		level_names[prio], msg, suffix ? ": " : "", suffix ? suffix : "");
+	        level_names[prio], msg, suffix ? ": " : "", suffix ? suffix : "");
 }
 
 void log_emit(int prio, const char *fmt, ...)

@@ -14,8 +14,8 @@
 #include <syslog.h>
 
 enum log_target {
-	LOG_TARGET_STDERR,  /* stderr: journal prefixes or timestamps */
-	LOG_TARGET_SYSLOG,  /* syslog(3), facility daemon */
+	LOG_TARGET_STDERR, /* stderr: journal prefixes or timestamps */
+	LOG_TARGET_SYSLOG, /* syslog(3), facility daemon */
 };
 
 void log_init(const char *ident, enum log_target target, int level);
@@ -25,6 +25,23 @@ bool log_enabled(int prio);
 /* Parses "debug", "info", "notice", "warning", "err"; -1 if unknown. */
 int log_level_from_name(const char *name);
 const char *log_level_name(int level);
+
+/*
+ * "Log at most once per interval": a repeated condition (a limit hit, a
+ * refusal) counts every occurrence and writes one line per interval with
+ * the number since the last line, so a flood cannot flood the log.
+ */
+struct log_limit {
+	double last;           /* when a line was last allowed, seconds (any clock) */
+	unsigned long pending; /* occurrences not yet reported in a line */
+	bool started;          /* a line was allowed once (last is valid) */
+};
+/*
+ * Counts one occurrence at now. Returns 0 while a line was written less than
+ * interval ago; else the occurrences to report (this one included) and
+ * starts a new interval. A zeroed struct log_limit allows the first line.
+ */
+unsigned long log_limit_hit(struct log_limit *ll, double now, double interval);
 
 void log_emit(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,6 +1,7 @@
 /*
  * main.c: ksockd's command line: parses options, loads the config, and
- * either checks it (-t) or hands it to the master.
+ * either checks it (-t: the master's preparation of a generation, minus
+ * binding) or hands it to the master.
  */
 #include "config.h"
 
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "generation.h"
 #include "log.h"
 #include "master.h"
 #include "priv.h"
@@ -87,14 +89,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (test) {
+		struct generation g;
 		struct priv priv;
-		int rc = priv_resolve(conf, &priv, err, sizeof err);
+		int rc = generation_prepare(&g, conf, err, sizeof err);
+		if (rc == 0)
+			rc = priv_resolve(g.conf, &priv, err, sizeof err);
 		if (rc < 0)
 			fprintf(stderr, "ksockd: configuration invalid: %s\n", err);
 		else
 			printf("ksockd: configuration %s is valid (%zu listener(s), %u worker(s))\n",
-			       path, conf->n_listeners, conf->workers);
-		conf_free(conf);
+			       path, g.conf->n_listeners, g.conf->workers);
+		generation_drop(&g, NULL);
 		return rc < 0 ? 1 : 0;
 	}
 	log_init("ksockd", conf->log_syslog ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR,

@@ -1,13 +1,14 @@
 /*
  * master.c: the prefork master.
  *
- * Owns the current config, the listening sockets bound for it, and the list
- * of worker processes of every generation still alive. A reload builds the
- * new config and sockets completely before anything switches: listeners
- * whose socket address is unchanged keep their socket (never closed, so no
- * connection is refused), new ones are bound, removed ones are closed; a new
+ * Owns the current generation (generation.h: the config and what it serves
+ * with) and the list of worker processes of every generation still alive.
+ * A reload prepares the next generation completely before anything
+ * switches (generation_prepare, generation_bind); any failure there drops
+ * it whole and the running one keeps serving. Once committed, a new
  * generation of workers starts, and once all of it is ready the old one is
- * told to drain (SIGTERM). Must not touch client connections.
+ * told to drain (SIGTERM). Must not touch client connections, and must not
+ * exit on anything a reload or a fork can fail at.
  */
 #include "config.h"
 
@@ -19,11 +20,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "accesslog.h"
 #include "activation.h"
-#include "addr.h"
+#include "generation.h"
+#include "gensock.h"
 #include "handler.h"
 #include "listener.h"
 #include "log.h"
@@ -31,7 +34,6 @@
 #include "notify.h"
 #include "priv.h"
 #include "stats.h"
-#include "reuseport.h"
 #include "shared.h"
 #include "statefile.h"
 #include "watchdog.h"
@@ -43,58 +45,65 @@
 #define CRASH_MAX 5          /* crashes in the window before respawn pauses */
 #define CRASH_PAUSE_MAX 30.0 /* longest respawn pause, seconds */
 #define KILL_GRACE 5.0       /* seconds past shutdown_timeout before SIGKILL */
+#define EV_ALLOC_TRIES 50    /* attempts of one libev allocation, 10 ms apart */
 
 struct master;
 
 /* One worker process. */
 struct wproc {
-	struct wproc *next;   /* master's list */
-	struct master *m;     /* owner */
-	pid_t pid;            /* process id */
-	unsigned slot;        /* position in its generation */
-	unsigned generation;  /* config generation it serves */
-	bool ready;           /* reported that its loop runs */
-	bool draining;        /* told to stop (SIGTERM/SIGQUIT) */
-	bool usr1_pending;    /* SIGUSR1 to forward once its loop runs */
-	int ready_fd;         /* master's end of its channel (socketpair), -1 when closed */
-	int stats_slot;       /* its slot in the shared counters, -1: none */
-	int srctab_proc;      /* its journal in the per-source table, -1: none */
-	ev_io ready_io;       /* readable: readiness byte, ping answers, or EOF */
+	struct wproc *next;      /* master's list */
+	struct master *m;        /* owner */
+	pid_t pid;               /* process id */
+	unsigned slot;           /* position in its generation */
+	unsigned generation;     /* config generation it serves */
+	bool ready;              /* reported that its loop runs */
+	bool draining;           /* told to stop (SIGTERM/SIGQUIT) */
+	bool usr1_pending;       /* SIGUSR1 to forward once its loop runs */
+	int ready_fd;            /* master's end of its channel (socketpair), -1 when closed */
+	int stats_slot;          /* its slot in the shared counters, -1: none */
+	int srctab_proc;         /* its journal in the per-source table, -1: none */
+	ev_io ready_io;          /* readable: readiness byte, ping answers, or EOF */
 	struct watchdog_peer wd; /* ping/answer state (watchdog.c) */
 };
 
 struct master {
-	struct ev_loop *loop;    /* default loop */
-	const char *conf_path;   /* file to re-read on SIGHUP */
-	struct conf *conf;       /* current config */
-	struct priv priv;        /* what workers run as */
-	int *fds;                /* listening sockets, one per conf listener */
-	struct rp_set rp;        /* reuseport listeners' sockets for worker slots 1.. */
-	struct srctab *srctab;   /* per-source counts shared with workers (NULL: unavailable) */
-	struct wproc *procs;     /* all live workers, every generation */
-	unsigned generation;     /* current generation number */
-	unsigned reloads;        /* successful reloads */
-	bool announced;          /* READY=1 sent for the current generation */
-	bool reload_pending;     /* SIGHUP arrived while a reload was in progress */
-	bool stopping;           /* SIGTERM/SIGINT received */
-	bool pid_file_written;   /* remove conf->pid_file at exit */
-	ev_tstamp crashes[CRASH_MAX]; /* times of the last crashes, ring */
-	unsigned crash_idx;      /* next slot in crashes */
-	double pause;            /* current respawn pause, seconds */
+	struct ev_loop *loop;   /* default loop */
+	const char *conf_path;  /* file to re-read on SIGHUP */
+	struct generation gen;  /* current config, its resources and sockets */
+	struct priv priv;       /* what its workers run as */
+	struct generation next; /* a reload's, until all its workers are ready (conf NULL: none) */
+	struct priv next_priv;  /* what next's workers run as */
+	struct srctab *srctab;  /* per-source counts shared with workers (NULL: unavailable) */
+	struct wproc *procs;    /* all live workers, every generation */
+	unsigned generation;    /* current generation number */
+	unsigned reloads;       /* successful reloads */
+	bool announced;         /* READY=1 sent for the current generation */
+	bool reload_pending;    /* SIGHUP arrived while a reload was in progress */
+	bool stopping;          /* SIGTERM/SIGINT received */
+	bool pid_file_written;  /* remove conf->pid_file at exit */
+	ev_tstamp crashes[CRASH_MAX];                   /* times of the last crashes, ring */
+	unsigned crash_idx;                             /* next slot in crashes */
+	double pause;                                   /* current respawn pause, seconds */
 	ev_signal sig_hup, sig_term, sig_int, sig_quit; /* signals handled in loop context */
-	ev_signal sig_usr1;      /* reopen access logs: forwarded to workers */
-	ev_child child;          /* any child exited */
-	ev_timer respawn;        /* respawns missing workers of the current generation */
-	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
-	struct stats *stats;     /* shared counters (stats.h), mapped before any fork */
-	struct shared *shared;   /* page shared with workers (drain flag) */
-	ev_timer drain_timer;    /* drain_delay: health says "draining", then the stop begins */
-	struct activation act;   /* sockets passed by the service manager (activation.c) */
-	struct statefile sf;     /* status file for "ksockd -s reload" (statefile.c) */
-	struct watchdog wd;      /* worker pings, WATCHDOG=1 (watchdog.c) */
+	ev_signal sig_usr1;    /* reopen access logs: forwarded to workers */
+	ev_child child;        /* any child exited */
+	ev_timer respawn;      /* respawns missing workers of the current generation */
+	ev_timer kill_timer;   /* SIGKILL for workers that outlive shutdown */
+	struct stats *stats;   /* shared counters (stats.h), mapped before any fork */
+	struct shared *shared; /* page shared with workers (drain flag) */
+	ev_timer drain_timer;  /* drain_delay: health says "draining", then the stop begins */
+	struct activation act; /* sockets passed by the service manager (activation.c) */
+	struct statefile sf;   /* status file for "ksockd -s reload" (statefile.c) */
+	struct watchdog wd;    /* worker pings, WATCHDOG=1 (watchdog.c) */
 };
 
 static void master_spawn_missing(struct master *m);
+
+/* The generation new workers start from: a reload's until it is committed. */
+static struct generation *master_newest(struct master *m)
+{
+	return m->next.conf ? &m->next : &m->gen;
+}
 
 static unsigned master_count(const struct master *m, bool current, bool ready_only)
 {
@@ -109,9 +118,9 @@ static unsigned master_count(const struct master *m, bool current, bool ready_on
 static void master_update_status(struct master *m)
 {
 	notify_status("%zu listener(s), %u worker(s) ready, %u open connection(s), generation %u, "
-		      "%u reload(s), %u rejected",
-		      m->conf->n_listeners, master_count(m, true, true), m->wd.last_conns,
-		      m->generation, m->reloads, m->sf.rejected);
+	              "%u reload(s), %u rejected",
+	              m->gen.conf->n_listeners, master_count(m, true, true), m->wd.last_conns,
+	              m->generation, m->reloads, m->sf.rejected);
 }
 
 static void wproc_close_pipe(struct wproc *p)
@@ -133,21 +142,34 @@ static void wproc_signal(struct wproc *p, int sig)
 		log_warn("kill(%d, %d)", (int)p->pid, sig);
 }
 
+/* A reload's workers all serve: its generation becomes the current one. */
+static void master_commit(struct master *m)
+{
+	generation_commit(&m->next, &m->gen);
+	m->gen = m->next;
+	m->priv = m->next_priv;
+	memset(&m->next, 0, sizeof m->next);
+	m->reloads++;
+	log_set_level(m->gen.conf->log_level);
+}
+
 /* All of the current generation is ready: announce it, and drain older generations. */
 static void master_generation_ready(struct master *m)
 {
 	unsigned old = 0;
+	if (m->next.conf)
+		master_commit(m);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		if (p->generation != m->generation && !p->draining) {
 			wproc_signal(p, SIGTERM);
 			old++;
 		}
 	if (m->generation == 1)
-		log_notice("all %u worker(s) ready, serving %zu listener(s)", m->conf->workers,
-			   m->conf->n_listeners);
+		log_notice("all %u worker(s) ready, serving %zu listener(s)", m->gen.conf->workers,
+		           m->gen.conf->n_listeners);
 	else
 		log_notice("reload %u: all %u new worker(s) ready; %u old worker(s) draining",
-			   m->reloads, m->conf->workers, old);
+		           m->reloads, m->gen.conf->workers, old);
 	m->announced = true;
 	notify_ready();
 	master_update_status(m);
@@ -155,7 +177,7 @@ static void master_generation_ready(struct master *m)
 	if (m->generation > 1) {
 		char msg[128];
 		snprintf(msg, sizeof msg, "generation %u serves %zu listener(s) with %u worker(s)",
-			 m->generation, m->conf->n_listeners, m->conf->workers);
+		         m->generation, m->gen.conf->n_listeners, m->gen.conf->workers);
 		statefile_reload_end(&m->sf, true, msg);
 	}
 	if (m->reload_pending) {
@@ -186,13 +208,14 @@ static void wproc_ready_cb(struct ev_loop *loop, ev_io *io, int revents)
 		wproc_signal(p, SIGUSR1);
 	log_debug("worker %u (pid %d, generation %u) ready", p->slot, (int)p->pid, p->generation);
 	if (!m->announced && p->generation == m->generation &&
-	    master_count(m, true, true) == m->conf->workers)
+	    master_count(m, true, true) == master_newest(m)->conf->workers)
 		master_generation_ready(m);
 }
 
 /* Child side of fork(): forget the master's watchers and become a worker. */
+/* Child side of fork(): forget everything of the master's, then worker.c takes over. */
 static void master_become_worker(struct master *m, unsigned slot, int ready_fd, int stats_slot,
-				 int tab_proc)
+                                 int tab_proc)
 {
 	struct ev_loop *loop = m->loop;
 	ev_signal_stop(loop, &m->sig_hup);
@@ -207,36 +230,49 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	watchdog_stop(&m->wd, loop);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_close_pipe(p);
-	activation_free(&m->act); /* the worker uses the master's dups in m->fds */
-	ev_loop_fork(loop);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	priv_drop(&m->priv);
-	int *fds = reuseport_worker_fds(&m->rp, m->conf, m->fds, slot);
-	if (!fds)
-		fatal("worker %u: malloc", slot);
-	int rc = worker_main(loop, m->conf, fds, slot, m->generation, ready_fd,
-			     &m->shared->draining, m->stats, stats_slot, m->srctab, tab_proc);
-	free(fds);
-	exit(rc);
+	activation_free(&m->act); /* the worker uses the generation's dups */
+	struct generation *g = master_newest(m);
+	if (g != &m->gen) /* the running generation's sockets are not this worker's to hold */
+		gensock_close_unheld(&m->gen, g);
+	struct worker_args args = {
+	    .loop = loop,
+	    .gen = g,
+	    .priv = m->next.conf ? &m->next_priv : &m->priv,
+	    .slot = slot,
+	    .generation = m->generation,
+	    .ready_fd = ready_fd,
+	    .drain_flag = &m->shared->draining,
+	    .stats = m->stats,
+	    .stats_slot = stats_slot,
+	    .srctab = m->srctab,
+	    .srctab_proc = tab_proc,
+	};
+	worker_start(&args);
 }
 
+/* Everything a worker needs is made before fork(): after it, the master only records. */
 static int master_spawn(struct master *m, unsigned slot)
 {
 	int pipefd[2];
+	struct wproc *p = calloc(1, sizeof *p);
+	if (!p) {
+		log_warn("cannot start worker %u: out of memory", slot);
+		return -1;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pipefd) < 0) {
 		log_warn("cannot create a socketpair for worker %u", slot);
+		free(p);
 		return -1;
 	}
 	int stats_slot = stats_slot_claim(m->stats, slot);
 	if (stats_slot < 0)
-		log_warnx("worker %u: all %d counter slots in use: its traffic is not counted", slot,
-			  STATS_MAX_SLOTS);
+		log_warnx("worker %u: all %d counter slots in use: its traffic is not counted",
+		          slot, STATS_MAX_SLOTS);
 	int tab_proc = m->srctab ? srctab_proc_attach(m->srctab) : -1;
 	if (m->srctab && tab_proc < 0)
 		log_warnx("worker %u: no per-source journal left: its connections are not counted "
-			  "per source", slot);
+		          "per source",
+		          slot);
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warn("cannot fork worker %u", slot);
@@ -244,16 +280,15 @@ static int master_spawn(struct master *m, unsigned slot)
 			srctab_proc_detach(m->srctab, tab_proc);
 		close(pipefd[0]);
 		close(pipefd[1]);
+		free(p);
 		return -1;
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
+		free(p);
 		master_become_worker(m, slot, pipefd[1], stats_slot, tab_proc);
 	}
 	close(pipefd[1]);
-	struct wproc *p = calloc(1, sizeof *p);
-	if (!p)
-		fatal("calloc");
 	p->m = m;
 	p->pid = pid;
 	p->slot = slot;
@@ -270,20 +305,30 @@ static int master_spawn(struct master *m, unsigned slot)
 	return 0;
 }
 
+static void master_reload_abort(struct master *m, const char *why);
+
 static void master_spawn_missing(struct master *m)
 {
 	if (m->stopping)
 		return;
-	for (unsigned slot = 0; slot < m->conf->workers; slot++) {
+	for (unsigned slot = 0; slot < master_newest(m)->conf->workers; slot++) {
 		bool have = false;
 		for (struct wproc *p = m->procs; p; p = p->next)
 			if (p->generation == m->generation && p->slot == slot && !p->draining)
 				have = true;
-		if (!have && master_spawn(m, slot) < 0) {
-			ev_timer_set(&m->respawn, 1.0, 0);
-			ev_timer_start(m->loop, &m->respawn);
+		if (have || master_spawn(m, slot) == 0)
+			continue;
+		if (m->next.conf) {
+			char why[128];
+			snprintf(why, sizeof why,
+			         "cannot start worker %u of generation %u (see above)", slot,
+			         m->generation);
+			master_reload_abort(m, why);
 			return;
 		}
+		ev_timer_set(&m->respawn, 1.0, 0);
+		ev_timer_start(m->loop, &m->respawn);
+		return;
 	}
 }
 
@@ -309,8 +354,8 @@ static void master_worker_crashed(struct master *m)
 			m->pause = CRASH_PAUSE_MAX;
 		delay = m->pause;
 		log_err("workers are crashing too fast (%d crashes in %.1f s): pausing respawn for "
-			"%.0f s",
-			CRASH_MAX, now - oldest, delay);
+		        "%.0f s",
+		        CRASH_MAX, now - oldest, delay);
 	} else {
 		m->pause = 0;
 	}
@@ -329,11 +374,11 @@ static void master_release_sources(struct master *m, struct wproc *p, bool clean
 	unsigned long held = srctab_proc_detach(m->srctab, p->srctab_proc);
 	if (held && clean)
 		log_warnx("worker %u (pid %d) exited cleanly but still held %lu per-source "
-			  "count(s): released",
-			  p->slot, (int)p->pid, held);
+		          "count(s): released",
+		          p->slot, (int)p->pid, held);
 	else if (held)
 		log_info("worker %u (pid %d): released %lu per-source count(s) of its connections",
-			 p->slot, (int)p->pid, held);
+		         p->slot, (int)p->pid, held);
 }
 
 static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
@@ -352,13 +397,13 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	stats_slot_end(m->stats, p->stats_slot, !clean);
 	if (p->draining && clean)
 		log_info("worker %u (pid %d, generation %u) exited after draining", p->slot,
-			 (int)p->pid, p->generation);
+		         (int)p->pid, p->generation);
 	else if (WIFSIGNALED(st))
 		log_warnx("worker %u (pid %d) killed by signal %d (%s)", p->slot, (int)p->pid,
-			  WTERMSIG(st), strsignal(WTERMSIG(st)));
+		          WTERMSIG(st), strsignal(WTERMSIG(st)));
 	else
 		log_warnx("worker %u (pid %d) exited with status %d", p->slot, (int)p->pid,
-			  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		          WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	master_release_sources(m, p, clean);
 	bool current = p->generation == m->generation && !p->draining;
 	free(p);
@@ -373,60 +418,45 @@ static void master_child_cb(struct ev_loop *loop, ev_child *c, int revents)
 	master_update_status(m);
 }
 
-/* Undoes a failed master_bind_all: closes fds[0..n) it bound, keeps those it reused. */
-static void master_unbind(struct master *m, int *fds, size_t n)
+/* The reload is refused: say why everywhere a waiting operator looks. */
+static void master_reject(struct master *m, const char *err)
 {
-	for (size_t k = 0; k < n; k++) {
-		bool reused = false;
-		for (size_t j = 0; m->conf && j < m->conf->n_listeners; j++)
-			reused |= m->fds[j] == fds[k];
-		if (!reused)
-			close(fds[k]);
-	}
-	free(fds);
+	log_err("reload rejected, keeping the running config: %s", err);
+	notify_reload_failed(err);
+	statefile_reload_end(&m->sf, false, err); /* STATUS= keeps the reason until the next */
 }
 
 /*
- * Binds (or keeps, or takes from the service manager) a socket for every
- * listener of conf, and the reuseport sockets of worker slots 1.. into rp.
- * Returns the fd array, or NULL with the reason in err.
+ * A reload's workers cannot all be started: they drain, its generation is
+ * dropped (closing only the sockets the running one does not hold), and the
+ * running generation, which never stopped serving, stays.
  */
-static int *master_bind_all(struct master *m, const struct conf *conf, bool *kept,
-			    struct rp_set *rp, char *err, size_t errlen)
+static void master_reload_abort(struct master *m, const char *why)
 {
-	int *fds = calloc(conf->n_listeners, sizeof *fds);
-	if (!fds)
-		fatal("calloc");
-	for (size_t i = 0; i < conf->n_listeners; i++) {
-		const struct listener_conf *lc = &conf->listeners[i];
-		fds[i] = -1;
-		for (size_t j = 0; m->conf && j < m->conf->n_listeners; j++)
-			if (m->fds[j] >= 0 && !kept[j] &&
-			    listener_conf_same_socket(&m->conf->listeners[j], lc)) {
-				fds[i] = m->fds[j];
-				kept[j] = true;
-				break;
-			}
-		if (fds[i] >= 0)
-			continue;
-		int passed = 0;
-		fds[i] = activation_socket(&m->act, lc, &passed, err, errlen);
-		if (fds[i] < 0) {
-			master_unbind(m, fds, i);
-			return NULL;
-		}
-		char a[ADDR_STRLEN];
-		log_info("listener '%s': %s %s, handler %s%s", lc->name, proto_name(lc->protocol),
-			 addr_format((const struct sockaddr *)&lc->addr, a), lc->handler->name,
-			 passed ? " (socket passed by the service manager)"
-				: lc->reuseport ? ", reuseport" : "");
+	for (struct wproc *p = m->procs; p; p = p->next)
+		if (p->generation == m->generation && !p->draining)
+			wproc_signal(p, SIGTERM);
+	generation_drop(&m->next, &m->gen);
+	m->generation--;
+	m->announced = true;
+	master_reject(m, why);
+	/* Workers of the running generation that died meanwhile are started again. */
+	ev_timer_stop(m->loop, &m->respawn);
+	ev_timer_set(&m->respawn, 0, 0);
+	ev_timer_start(m->loop, &m->respawn);
+	if (m->reload_pending) { /* a SIGHUP that waited for this reload gets its turn */
+		m->reload_pending = false;
+		kill(getpid(), SIGHUP);
 	}
-	if (reuseport_bind(rp, conf, &m->rp, m->conf) < 0) {
-		snprintf(err, errlen, "cannot bind the reuseport sockets (see above)");
-		master_unbind(m, fds, conf->n_listeners);
-		return NULL;
-	}
-	return fds;
+}
+
+/* Listeners of the new generation whose socket the old one already had. */
+static size_t master_count_kept(const struct generation *g)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < g->n_listeners; i++)
+		n += g->listeners[i].origin == GENSOCK_KEPT;
+	return n;
 }
 
 static void master_reload(struct master *m)
@@ -438,7 +468,7 @@ static void master_reload(struct master *m)
 	}
 	if (!m->announced) {
 		log_notice("reload requested while generation %u is starting: will reload after it",
-			   m->generation);
+		           m->generation);
 		m->reload_pending = true;
 		return;
 	}
@@ -446,59 +476,34 @@ static void master_reload(struct master *m)
 	notify_reloading();
 	statefile_reload_begin(&m->sf);
 	struct conf *conf = conf_load(m->conf_path, err, sizeof err);
-	struct priv priv;
-	if (conf && priv_resolve(conf, &priv, err, sizeof err) < 0) {
-		conf_free(conf);
-		conf = NULL;
-	}
 	if (!conf) {
-		log_err("reload rejected, keeping the running config: %s", err);
-		notify_reload_failed(err);
-		statefile_reload_end(&m->sf, false, err);
+		master_reject(m, err);
 		return;
 	}
-	bool *kept = calloc(m->conf->n_listeners, sizeof *kept);
-	if (!kept)
-		fatal("calloc");
-	struct rp_set rp;
-	int *fds = master_bind_all(m, conf, kept, &rp, err, sizeof err);
-	if (!fds) {
-		log_err("reload rejected, keeping the running config: %s", err);
-		notify_reload_failed(err);
-		statefile_reload_end(&m->sf, false, err);
-		conf_free(conf);
-		free(kept);
+	struct generation next;
+	if (generation_prepare(&next, conf, err, sizeof err) < 0) {
+		master_reject(m, err);
 		return;
 	}
-	unsigned n_kept = 0, n_removed = 0;
-	for (size_t j = 0; j < m->conf->n_listeners; j++) {
-		if (kept[j]) {
-			n_kept++;
-			continue;
-		}
-		log_info("listener '%s' removed", m->conf->listeners[j].name);
-		close(m->fds[j]);
-		n_removed++;
+	struct priv priv;
+	if (priv_resolve(next.conf, &priv, err, sizeof err) < 0 ||
+	    generation_bind(&next, &m->gen, &m->act, err, sizeof err) < 0) {
+		generation_drop(&next, &m->gen);
+		master_reject(m, err);
+		return;
 	}
-	free(kept);
-	activation_report_unmatched(&m->act, conf);
-	free(m->fds);
-	reuseport_retire(&m->rp, &rp);
-	m->rp = rp;
-	conf_free(m->conf);
-	stats_bind_conf(m->stats, conf);
-	accesslog_prepare(conf, &priv);
-	m->conf = conf;
-	m->fds = fds;
-	m->priv = priv;
+	size_t n_old = m->gen.n_listeners, n_kept = master_count_kept(&next);
+	activation_report_unmatched(&m->act, next.conf);
+	generation_claim_rows(&next, m->stats);
+	accesslog_prepare(next.conf, &priv); /* the new workers open them */
+	m->next = next;
+	m->next_priv = priv;
 	m->generation++;
-	m->reloads++;
 	m->announced = false;
-	log_set_level(conf->log_level);
-	log_notice("reload %u: config accepted: %u listener(s) kept, %zu added, %u removed; "
-		   "starting %u worker(s) of generation %u",
-		   m->reloads, n_kept, conf->n_listeners - n_kept, n_removed, conf->workers,
-		   m->generation);
+	log_notice("reload %u: config accepted: %zu listener(s) kept, %zu added, %zu removed; "
+	           "starting %u worker(s) of generation %u",
+	           m->reloads + 1, n_kept, next.n_listeners - n_kept, n_old - n_kept,
+	           next.conf->workers, m->generation);
 	master_spawn_missing(m);
 }
 
@@ -508,9 +513,10 @@ static void master_stop(struct master *m, bool at_once)
 	if (!m->stopping) {
 		notify_stopping();
 		statefile_set(&m->sf, "stopping", m->generation);
-		log_notice("%s: stopping %u worker(s)", at_once ? "stopping at once" : "graceful stop",
-			   master_count(m, false, false));
-		ev_timer_set(&m->kill_timer, m->conf->shutdown_timeout + KILL_GRACE, 0);
+		log_notice("%s: stopping %u worker(s)",
+		           at_once ? "stopping at once" : "graceful stop",
+		           master_count(m, false, false));
+		ev_timer_set(&m->kill_timer, m->gen.conf->shutdown_timeout + KILL_GRACE, 0);
 		ev_timer_start(m->loop, &m->kill_timer);
 	} else {
 		sig = SIGQUIT;
@@ -529,7 +535,7 @@ static void master_stop(struct master *m, bool at_once)
 static void master_reopen_logs(struct master *m)
 {
 	unsigned n = 0;
-	accesslog_prepare(m->conf, &m->priv);
+	accesslog_prepare(m->gen.conf, &m->priv);
 	for (struct wproc *p = m->procs; p; p = p->next) {
 		/* A worker whose loop does not run yet has no SIGUSR1 handler: tell it later. */
 		p->usr1_pending = !p->ready;
@@ -556,15 +562,16 @@ static void master_drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
  */
 static bool master_drain_first(struct master *m)
 {
-	if (m->stopping || m->shared->draining || m->conf->drain_delay <= 0)
+	if (m->stopping || m->shared->draining || m->gen.conf->drain_delay <= 0)
 		return false;
 	m->shared->draining = 1;
 	notify_stopping();
 	notify_status("draining: health answers 'draining' for %.1f s before stopping",
-		      m->conf->drain_delay);
+	              m->gen.conf->drain_delay);
 	log_notice("graceful stop: health checks answer 'draining' for %.1f s (drain_delay), "
-		   "then workers stop accepting", m->conf->drain_delay);
-	ev_timer_set(&m->drain_timer, m->conf->drain_delay, 0);
+	           "then workers stop accepting",
+	           m->gen.conf->drain_delay);
+	ev_timer_set(&m->drain_timer, m->gen.conf->drain_delay, 0);
 	ev_timer_start(m->loop, &m->drain_timer);
 	return true;
 }
@@ -596,7 +603,8 @@ static void master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	watchdog_round_begin(&m->wd);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		watchdog_round_peer(&m->wd, &p->wd, p->ready_fd, ev_now(loop),
-				    p->generation == m->generation && !p->draining, p->slot, p->pid);
+		                    p->generation == m->generation && !p->draining, p->slot,
+		                    p->pid);
 	if (watchdog_round_end(&m->wd) && !m->stopping)
 		master_update_status(m);
 }
@@ -608,14 +616,34 @@ static void master_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)revents;
 	for (struct wproc *p = m->procs; p; p = p->next) {
 		log_warnx("worker %u (pid %d) did not stop in time: killing it", p->slot,
-			  (int)p->pid);
+		          (int)p->pid);
 		kill(p->pid, SIGKILL);
 	}
 }
 
+/*
+ * libev aborts the process when an allocation fails (a watcher started on a
+ * new, higher fd grows its arrays): a moment of memory pressure must not
+ * kill the master, so an allocation is retried for up to half a second.
+ */
+static void *master_ev_realloc(void *ptr, long size)
+{
+	if (size == 0) {
+		free(ptr);
+		return NULL;
+	}
+	for (int i = 0; i < EV_ALLOC_TRIES; i++) {
+		void *p = realloc(ptr, (size_t)size);
+		if (p)
+			return p;
+		nanosleep(&(struct timespec){0, 10000000L}, NULL);
+	}
+	return NULL;
+}
+
 static void master_write_pid_file(struct master *m)
 {
-	const char *path = m->conf->pid_file;
+	const char *path = m->gen.conf->pid_file;
 	if (!path)
 		return;
 	FILE *f = fopen(path, "w");
@@ -631,34 +659,39 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	struct master m = {0};
 	char err[1024];
 	m.conf_path = conf_path;
+	ev_set_allocator(master_ev_realloc);
 	m.loop = EV_DEFAULT;
 	ev_set_userdata(m.loop, &m);
 	signal(SIGPIPE, SIG_IGN);
-	if (priv_resolve(conf, &m.priv, err, sizeof err) < 0) {
+	if (generation_prepare(&m.gen, conf, err, sizeof err) < 0) {
 		log_err("%s", err);
-		conf_free(conf);
 		return 1;
 	}
-	priv_raise_nofile(conf);
+	if (priv_resolve(m.gen.conf, &m.priv, err, sizeof err) < 0) {
+		log_err("%s", err);
+		generation_drop(&m.gen, NULL);
+		return 1;
+	}
+	priv_raise_nofile(m.gen.conf);
 	m.stats = stats_create();
 	if (!m.stats)
 		fatal("cannot map the shared counters");
-	stats_bind_conf(m.stats, conf);
 	m.srctab = srctab_create();
 	if (!m.srctab)
 		log_warn("cannot map the per-source table: max_connections_per_source and "
-			 "connect_rate are not enforced");
+		         "connect_rate are not enforced");
 	activation_collect(&m.act);
-	m.fds = master_bind_all(&m, conf, NULL, &m.rp, err, sizeof err);
-	if (!m.fds) {
+	if (generation_bind(&m.gen, NULL, &m.act, err, sizeof err) < 0) {
 		log_err("%s", err);
 		activation_free(&m.act);
-		conf_free(conf);
+		generation_drop(&m.gen, NULL);
 		srctab_destroy(m.srctab);
+		stats_destroy(m.stats);
 		return 1;
 	}
+	generation_claim_rows(&m.gen, m.stats);
+	conf = m.gen.conf;
 	activation_report_unmatched(&m.act, conf);
-	m.conf = conf;
 	m.shared = shared_create();
 	if (!m.shared)
 		fatal("cannot map the page shared with workers");
@@ -691,7 +724,7 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	statefile_set(&m.sf, "starting", m.generation);
 	watchdog_start(&m.wd, m.loop, master_watchdog_cb);
 	log_notice("ksockd %s starting %u worker(s) (config %s)", PACKAGE_VERSION, conf->workers,
-		   conf_path);
+	           conf_path);
 	master_spawn_missing(&m);
 
 	ev_run(m.loop, 0);
@@ -699,14 +732,11 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	watchdog_stop(&m.wd, m.loop);
 	statefile_free(&m.sf);
 	activation_free(&m.act);
-	for (size_t i = 0; i < m.conf->n_listeners; i++)
-		close(m.fds[i]);
-	reuseport_free(&m.rp);
-	if (m.pid_file_written && unlink(m.conf->pid_file) < 0)
-		log_warn("cannot remove pid file %s", m.conf->pid_file);
+	if (m.pid_file_written && unlink(m.gen.conf->pid_file) < 0)
+		log_warn("cannot remove pid file %s", m.gen.conf->pid_file);
 	log_notice("stopped");
-	free(m.fds);
-	conf_free(m.conf);
+	generation_drop(&m.next, &m.gen);
+	generation_drop(&m.gen, NULL);
 	stats_destroy(m.stats);
 	shared_destroy(m.shared);
 	srctab_destroy(m.srctab);

@@ -1,10 +1,9 @@
 /*
  * ratelimit.c: the per-source token bucket table. Owns its entries array;
- * knows nothing of sockets beyond turning an address into a key.
+ * the buckets are bucket.h's and the keys prefix.h's.
  */
 #include "config.h"
 
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,30 +32,14 @@ void ratelimit_free(struct ratelimit *rl)
 
 bool ratelimit_key_from_addr(const struct sockaddr *sa, struct ratelimit_key *key)
 {
-	memset(key, 0, sizeof *key);
-	if (sa->sa_family == AF_INET) {
-		key->b[0] = 4;
-		memcpy(key->b + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return true;
-	}
-	if (sa->sa_family != AF_INET6)
-		return false;
-	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-	if (IN6_IS_ADDR_V4MAPPED(a)) {
-		key->b[0] = 4;
-		memcpy(key->b + 1, a->s6_addr + 12, 4);
-	} else {
-		key->b[0] = 6;
-		memcpy(key->b + 1, a->s6_addr, 8); /* the /64 prefix */
-	}
-	return true;
+	return source_key_of(sa, &key->src);
 }
 
 /* A keyed mix of the key's two halves (not cryptographic; the seed is secret). */
 static uint64_t ratelimit_hash(const struct ratelimit *rl, const struct ratelimit_key *key)
 {
 	uint64_t w[2], h = rl->seed;
-	memcpy(w, key->b, sizeof w);
+	memcpy(w, key->src.b, sizeof w);
 	for (int i = 0; i < 2; i++) {
 		h ^= w[i];
 		h *= 0x9e3779b97f4a7c15ULL;
@@ -75,30 +58,19 @@ static struct ratelimit_entry *ratelimit_slot(struct ratelimit *rl, const struct
 	    rl->entries + (ratelimit_hash(rl, key) & (rl->n_sets - 1)) * RATELIMIT_WAYS;
 	struct ratelimit_entry *victim = &set[0];
 	for (int i = 0; i < RATELIMIT_WAYS; i++) {
-		if (set[i].last > 0 && memcmp(&set[i].key, key, sizeof *key) == 0)
+		if (set[i].b.last > 0 && memcmp(&set[i].key, key, sizeof *key) == 0)
 			return &set[i];
-		if (set[i].last < victim->last)
+		if (set[i].b.last < victim->b.last)
 			victim = &set[i];
 	}
-	if (victim->last > 0 && victim->tokens + (now - victim->last) * rl->rate < rl->burst)
+	if (victim->b.last > 0 && bucket_level(&victim->b, rl->rate, rl->burst, now) < rl->burst)
 		rl->evictions++;
 	victim->key = *key;
-	victim->last = now;
-	victim->tokens = rl->burst;
+	victim->b = (struct bucket){.tokens = rl->burst, .last = now};
 	return victim;
 }
 
 bool ratelimit_allow(struct ratelimit *rl, const struct ratelimit_key *key, double now)
 {
-	struct ratelimit_entry *e = ratelimit_slot(rl, key, now);
-	if (now > e->last) {
-		e->tokens += (now - e->last) * rl->rate;
-		if (e->tokens > rl->burst)
-			e->tokens = rl->burst;
-		e->last = now;
-	}
-	if (e->tokens < 1)
-		return false;
-	e->tokens -= 1;
-	return true;
+	return bucket_take(&ratelimit_slot(rl, key, now)->b, rl->rate, rl->burst, now);
 }

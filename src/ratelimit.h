@@ -8,9 +8,9 @@
  * table allocated by ratelimit_create(). Time is passed in by the caller
  * (seconds, monotonic), so tests drive it directly.
  *
- * Sources are keyed by address only: a whole IPv4 address, the /64 prefix
- * of an IPv6 address (one host usually owns a /64), and v4-mapped IPv6
- * addresses as the IPv4 address they carry.
+ * Sources are keyed by address only, as everywhere (prefix.h's source key:
+ * an IPv4 address, or the /64 of an IPv6 one; IPv4-mapped is IPv4); each
+ * bucket is bucket.h's.
  */
 #ifndef KSOCKD_RATELIMIT_H
 #define KSOCKD_RATELIMIT_H
@@ -20,16 +20,18 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "bucket.h"
+#include "prefix.h"
+
 #define RATELIMIT_WAYS 4 /* entries per hash set */
 
 struct ratelimit_key {
-	uint8_t b[16]; /* family tag + address (prefix), zero padded */
+	struct source_key src; /* the source (prefix.h) */
 };
 
 struct ratelimit_entry {
 	struct ratelimit_key key; /* the source */
-	double last;              /* time tokens were last updated; 0: free entry */
-	double tokens;            /* tokens left at `last` */
+	struct bucket b;          /* its tokens; b.last == 0: free entry */
 };
 
 struct ratelimit {
@@ -45,7 +47,7 @@ struct ratelimit {
 int ratelimit_init(struct ratelimit *rl, unsigned rate, unsigned burst, unsigned sources,
                    uint64_t seed);
 void ratelimit_free(struct ratelimit *rl);
-/* The key of a source address; false for a family it does not know. */
+/* The key of a source address (source_key_of); false for a family it does not know. */
 bool ratelimit_key_from_addr(const struct sockaddr *sa, struct ratelimit_key *key);
 /* Takes one token for key at time now (seconds > 0); false: over its rate, drop. */
 bool ratelimit_allow(struct ratelimit *rl, const struct ratelimit_key *key, double now);

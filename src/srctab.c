@@ -8,22 +8,23 @@
  */
 #include "config.h"
 
-#include <netinet/in.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "bucket.h"
+#include "prefix.h"
 #include "srctab.h"
 
 #define MASK (SRCTAB_ENTRIES - 1)
-#define PROBE 32      /* count words probed per source */
-#define RATE_PROBE 8  /* rate buckets probed per source */
-#define RETRIES 64    /* CAS retries before giving up (admitted untracked) */
+#define PROBE 32     /* count words probed per source */
+#define RATE_PROBE 8 /* rate buckets probed per source */
+#define RETRIES 64   /* CAS retries before giving up (admitted untracked) */
 #define FP(w) ((w) >> 16)
 #define CNT(w) ((unsigned)((w)&0xffff))
-#define TOK_SCALE 1000.0                /* rate tokens are stored in thousandths */
+#define TOK_SCALE 1000.0                         /* rate tokens are stored in thousandths */
 #define TOK(s) ((double)((s) >> 40) / TOK_SCALE) /* 24 bits of tokens */
-#define TIME(s) ((s) & ((1ULL << 40) - 1))        /* 40 bits of milliseconds */
+#define TIME(s) ((s) & ((1ULL << 40) - 1))       /* 40 bits of milliseconds */
 
 struct rate_bucket {
 	_Atomic uint64_t key;   /* source key, 0 when unused */
@@ -31,8 +32,8 @@ struct rate_bucket {
 };
 
 struct srctab {
-	_Atomic uint64_t words[SRCTAB_ENTRIES];          /* fingerprint:48 | count:16 */
-	struct rate_bucket rate[SRCTAB_ENTRIES];         /* connect_rate buckets */
+	_Atomic uint64_t words[SRCTAB_ENTRIES];         /* fingerprint:48 | count:16 */
+	struct rate_bucket rate[SRCTAB_ENTRIES];        /* connect_rate buckets */
 	uint16_t journal[SRCTAB_PROCS][SRCTAB_ENTRIES]; /* per worker: its share of each word */
 	bool proc_used[SRCTAB_PROCS];                   /* written by the master only */
 };
@@ -41,7 +42,7 @@ struct srctab *srctab_create(void)
 {
 	/* Anonymous shared memory is zeroed and touched lazily: unused journals cost nothing. */
 	void *p = mmap(NULL, sizeof(struct srctab), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
@@ -101,23 +102,12 @@ static uint64_t mix64(uint64_t x)
 
 uint64_t srctab_key(const char *listener, const struct sockaddr *peer)
 {
-	uint64_t k;
-	if (peer->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
-		k = 0xffffffff00000000ULL | ntohl(in->sin_addr.s_addr);
-	} else if (peer->sa_family == AF_INET6) {
-		const uint8_t *a = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
-		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-		k = 0;
-		if (memcmp(a, mapped, sizeof mapped) == 0)
-			k = 0xffffffff00000000ULL | (uint64_t)a[12] << 24 | (uint64_t)a[13] << 16 |
-			    (uint64_t)a[14] << 8 | a[15];
-		else
-			for (int i = 0; i < 8; i++) /* the /64 prefix */
-				k = k << 8 | a[i];
-	} else {
+	struct source_key src;
+	uint64_t w[2];
+	if (!source_key_of(peer, &src))
 		return 0;
-	}
+	memcpy(w, src.b, sizeof w);
+	uint64_t k = mix64(w[0]) ^ w[1];
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a of the listener name */
 	for (const char *p = listener; *p; p++)
 		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
@@ -196,13 +186,16 @@ unsigned srctab_count(struct srctab *t, uint64_t key)
 	return n;
 }
 
+/* The bucket packed in a state word (time in seconds, as bucket.h counts it). */
+static struct bucket rate_unpack(uint64_t s)
+{
+	return (struct bucket){.tokens = TOK(s), .last = (double)TIME(s) / 1000.0};
+}
+
 static double rate_tokens(uint64_t s, double rate, unsigned burst, uint64_t now_ms)
 {
-	double tok = TOK(s);
-	uint64_t then = TIME(s);
-	if (now_ms > then)
-		tok += (double)(now_ms - then) * rate / 1000.0;
-	return tok > burst ? burst : tok;
+	struct bucket b = rate_unpack(s);
+	return bucket_level(&b, rate, burst, (double)now_ms / 1000.0);
 }
 
 static uint64_t rate_state(double tokens, uint64_t now_ms)
@@ -211,8 +204,8 @@ static uint64_t rate_state(double tokens, uint64_t now_ms)
 }
 
 /* The bucket of key: found, claimed empty, or taken over from a refilled (idle) source. */
-static struct rate_bucket *rate_find(struct srctab *t, uint64_t key, double rate,
-				     unsigned burst, uint64_t now_ms)
+static struct rate_bucket *rate_find(struct srctab *t, uint64_t key, double rate, unsigned burst,
+                                     uint64_t now_ms)
 {
 	struct rate_bucket *idle = NULL;
 	for (int i = 0; i < RATE_PROBE; i++) {
@@ -238,18 +231,17 @@ static struct rate_bucket *rate_find(struct srctab *t, uint64_t key, double rate
 	return idle;
 }
 
-bool srctab_rate_take(struct srctab *t, uint64_t key, double rate, unsigned burst,
-		      uint64_t now_ms)
+bool srctab_rate_take(struct srctab *t, uint64_t key, double rate, unsigned burst, uint64_t now_ms)
 {
 	struct rate_bucket *b = rate_find(t, key, rate, burst, now_ms);
 	if (!b)
 		return true; /* no bucket free: fail open */
 	uint64_t s = atomic_load(&b->state);
 	for (int retry = 0; retry < RETRIES; retry++) {
-		double tok = rate_tokens(s, rate, burst, now_ms);
-		if (tok < 1.0)
+		struct bucket now = rate_unpack(s);
+		if (!bucket_take(&now, rate, burst, (double)now_ms / 1000.0))
 			return false;
-		if (atomic_compare_exchange_weak(&b->state, &s, rate_state(tok - 1.0, now_ms)))
+		if (atomic_compare_exchange_weak(&b->state, &s, rate_state(now.tokens, now_ms)))
 			return true;
 	}
 	return true;

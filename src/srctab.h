@@ -8,8 +8,9 @@
  * trip to the master. Memory is fixed: SRCTAB_ENTRIES count words, as many
  * rate buckets, and one journal per worker process.
  *
- * A source is an IPv4 address or an IPv6 /64 (v4-mapped IPv6 counts as IPv4),
- * per listener name. A count word packs a 48-bit fingerprint of the source
+ * A source is prefix.h's source key (an IPv4 address or an IPv6 /64;
+ * IPv4-mapped is IPv4), per listener name; its rate bucket is bucket.h's,
+ * packed into one atomic word. A count word packs a 48-bit fingerprint of the source
  * and a 16-bit count; a word whose count is 0 is free for any source.
  *
  * Crash safety: each worker process gets a journal (srctab_proc_attach) in
@@ -31,8 +32,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define SRCTAB_ENTRIES 65536 /* count words and rate buckets (power of two) */
-#define SRCTAB_PROCS 128     /* worker processes alive at once with a journal */
+#define SRCTAB_ENTRIES 65536   /* count words and rate buckets (power of two) */
+#define SRCTAB_PROCS 128       /* worker processes alive at once with a journal */
 #define SRCTAB_MAX_COUNT 65535 /* largest count a word holds */
 
 enum srctab_result {
@@ -65,7 +66,6 @@ unsigned srctab_count(struct srctab *t, uint64_t key);
  * Token bucket: refills rate tokens per second up to burst; takes one token
  * for key at now_ms (a monotonic clock). False when the bucket is empty.
  */
-bool srctab_rate_take(struct srctab *t, uint64_t key, double rate, unsigned burst,
-		      uint64_t now_ms);
+bool srctab_rate_take(struct srctab *t, uint64_t key, double rate, unsigned burst, uint64_t now_ms);
 
 #endif

@@ -54,28 +54,24 @@ static int stats_find_name(const struct stats *s, const char *name)
 	return -1;
 }
 
-void stats_bind_conf(struct stats *s, struct conf *conf)
+int stats_listener_id(struct stats *s, const struct listener_conf *lc)
 {
-	for (size_t i = 0; i < conf->n_listeners; i++) {
-		struct listener_conf *lc = &conf->listeners[i];
-		int id = stats_find_name(s, lc->name);
-		if (id < 0 && strlen(lc->name) >= STATS_NAME_MAX) {
-			log_warnx("listener '%s': name longer than %d bytes: not counted", lc->name,
-			          STATS_NAME_MAX - 1);
-		} else if (id < 0 && s->n_listeners >= STATS_MAX_LISTENERS) {
-			log_warnx(
-			    "listener '%s': %d listener names counted since start: not counted "
-			    "until a restart",
-			    lc->name, STATS_MAX_LISTENERS);
-		} else if (id < 0) {
-			id = (int)s->n_listeners;
-			strcpy(s->listeners[id].name, lc->name);
-			__atomic_store_n(&s->n_listeners, s->n_listeners + 1, __ATOMIC_RELEASE);
-		}
-		lc->stats_id = id;
-		if (id >= 0)
-			s->listeners[id].protocol = (uint32_t)lc->protocol;
+	int id = stats_find_name(s, lc->name);
+	if (id < 0 && strlen(lc->name) >= STATS_NAME_MAX) {
+		log_warnx("listener '%s': name longer than %d bytes: not counted", lc->name,
+		          STATS_NAME_MAX - 1);
+	} else if (id < 0 && s->n_listeners >= STATS_MAX_LISTENERS) {
+		log_warnx("listener '%s': %d listener names counted since start: not counted "
+		          "until a restart",
+		          lc->name, STATS_MAX_LISTENERS);
+	} else if (id < 0) {
+		id = (int)s->n_listeners;
+		strcpy(s->listeners[id].name, lc->name);
+		__atomic_store_n(&s->n_listeners, s->n_listeners + 1, __ATOMIC_RELEASE);
 	}
+	if (id >= 0)
+		s->listeners[id].protocol = (uint32_t)lc->protocol;
+	return id;
 }
 
 int stats_slot_claim(struct stats *s, unsigned position)

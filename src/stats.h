@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 struct conf;
+struct listener_conf;
 
 #define STATS_MAX_LISTENERS 64 /* distinct listener names counted per run */
 #define STATS_MAX_SLOTS 512    /* worker processes alive at once, all generations */
@@ -139,14 +140,14 @@ static inline void stats_sub(stats_row *row, enum stat_id id, uint64_t n)
 	__atomic_store_n(&row[id], v - n, __ATOMIC_RELAXED);
 }
 
-/* Worker side: the row of listener_id (listener_conf.stats_id) in slot; NULL if either is < 0. */
+/* Worker side: the row of listener_id (gen_listener.stats_id) in slot; NULL if either is < 0. */
 stats_row *stats_row_of(struct stats *s, int slot, int listener_id);
 
 /* Master side. */
 struct stats *stats_create(void); /* NULL with errno on failure */
 void stats_destroy(struct stats *s);
-/* Gives every listener of conf its row (conf->listeners[i].stats_id), matched by name. */
-void stats_bind_conf(struct stats *s, struct conf *conf);
+/* The row of lc's counters, matched by name (a new one for a new name); -1: not counted. */
+int stats_listener_id(struct stats *s, const struct listener_conf *lc);
 /* A free slot for the worker at position, preferring the one its predecessor used; -1 if none. */
 int stats_slot_claim(struct stats *s, unsigned position);
 void stats_slot_start(struct stats *s, int slot, pid_t pid, unsigned generation, unsigned position);

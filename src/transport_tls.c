@@ -79,7 +79,7 @@ static int tt_open(const struct transport_env *env, void **ctx, enum conn_reason
 		return -1;
 	}
 	t->env = *env;
-	t->s = tls_session_new(lc->tls.ctx, env->fd, err, sizeof err);
+	t->s = tls_session_new(env->l->gl->tls, env->fd, err, sizeof err);
 	if (!t->s) {
 		log_warnx("%s: peer %s: %s", lc->name, env->peer, err);
 		free(t);

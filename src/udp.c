@@ -257,9 +257,9 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	struct session_info si = {
 	    .listener = u->conf->name,
 	    .peer = peer,
-	    .local = have_dst ? (struct sockaddr *)&dst : (struct sockaddr *)&u->conf->addr,
+	    .local = have_dst ? (struct sockaddr *)&dst : (struct sockaddr *)&u->l->gl->addr,
 	    .datagram = true,
-	    .conf = u->conf,
+	    .qotd = u->l->gl->qotd,
 	    .stats = u->l->w->stats,
 	    .sock_peer = peer,
 	    .draining = u->l->w->drain_flag,
@@ -379,7 +379,7 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 static void udp_enable_pktinfo(struct udp *u)
 {
 	int one = 1, rc;
-	if (u->conf->addr.ss_family == AF_INET)
+	if (u->l->gl->addr.ss_family == AF_INET)
 		rc = setsockopt(u->l->fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
 	else
 		rc = setsockopt(u->l->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
@@ -411,12 +411,11 @@ static void udp_set_rcvbuf(struct udp *u)
 		           u->conf->name, got / 2, want);
 }
 
-static bool udp_is_wildcard(const struct listener_conf *lc)
+static bool udp_is_wildcard(const struct sockaddr_storage *addr)
 {
-	if (lc->addr.ss_family == AF_INET)
-		return ((const struct sockaddr_in *)&lc->addr)->sin_addr.s_addr ==
-		       htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&lc->addr)->sin6_addr);
+	if (addr->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)addr)->sin6_addr);
 }
 
 /* Allocates what serving needs; false when out of memory. */
@@ -436,9 +435,10 @@ static bool udp_alloc(struct udp *u)
 	return u->rbuf && u->state;
 }
 
-void udp_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd)
+void udp_start(struct listener *l, struct worker *w, const struct gen_listener *gl, int fd)
 {
-	listener_init(l, w, lc, fd); /* its guard checks allow/deny per datagram */
+	const struct listener_conf *lc = gl->conf;
+	listener_init(l, w, gl, fd); /* its guard checks allow/deny per datagram */
 	struct udp *u = calloc(1, sizeof *u);
 	if (!u)
 		fatal("udp '%s': calloc", lc->name);
@@ -447,7 +447,7 @@ void udp_start(struct listener *l, struct worker *w, const struct listener_conf 
 	u->conf = lc;
 	u->lim = &lc->limits;
 	u->limited = lc->limits.udp_rate > 0;
-	u->pktinfo = udp_is_wildcard(lc);
+	u->pktinfo = udp_is_wildcard(&gl->addr);
 	if (!udp_alloc(u))
 		fatal("udp '%s': out of memory for %u receive buffers", lc->name, UDP_BATCH);
 	for (int i = 0; i < UDP_BATCH; i++) {

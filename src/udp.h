@@ -24,14 +24,15 @@
 #define KSOCKD_UDP_H
 
 #include "conf.h"
+#include "generation.h"
 
 struct listener;
 struct worker;
 
 #define UDP_LOG_INTERVAL 10. /* seconds between drop summaries */
 
-/* Serves fd for lc in worker w; l is the worker's listener slot for it. */
-void udp_start(struct listener *l, struct worker *w, const struct listener_conf *lc, int fd);
+/* Serves fd for gl in worker w; l is the worker's listener slot for it. */
+void udp_start(struct listener *l, struct worker *w, const struct gen_listener *gl, int fd);
 /* Stops serving, logs the final counts, closes the socket and frees the state. */
 void udp_close(struct listener *l);
 

@@ -3,8 +3,8 @@
  * listeners, signals, readiness report, and graceful drain.
  *
  * Owns struct worker, its listeners and (through conn.c) its connections.
- * Must not touch the master's bookkeeping beyond stopping the inherited
- * watchers (done by the master before calling worker_main).
+ * Must not touch the master's bookkeeping: the master stops its own
+ * watchers and closes its own descriptors before calling worker_start.
  */
 #include "config.h"
 
@@ -80,7 +80,7 @@ static void worker_sigterm_cb(struct ev_loop *loop, ev_signal *s, int revents)
 		return;
 	}
 	log_info("worker %u: draining %u connection(s) (up to %.1f s)", w->slot, w->n_conns,
-		 w->conf->shutdown_timeout);
+	         w->conf->shutdown_timeout);
 	ev_timer_set(&w->drain_timer, w->conf->shutdown_timeout, 0);
 	ev_timer_start(loop, &w->drain_timer);
 }
@@ -141,34 +141,50 @@ static void worker_ping_cb(struct ev_loop *loop, ev_io *io, int revents)
 		ev_io_stop(loop, io); /* the master is gone or stopped listening */
 }
 
-int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, unsigned slot,
-		unsigned generation, int ready_fd, const volatile int *drain_flag,
-		struct stats *stats, int stats_slot, struct srctab *srctab, int srctab_proc)
+void worker_start(const struct worker_args *a)
 {
+	ev_loop_fork(a->loop);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL); /* the master's mask is not the worker's */
+	priv_drop(a->priv);                    /* exits if privileges cannot be dropped */
+	generation_keep_slot(a->gen, a->slot);
+	exit(worker_main(a));
+}
+
+int worker_main(const struct worker_args *a)
+{
+	const struct generation *gen = a->gen;
+	const struct conf *conf = gen->conf;
+	struct ev_loop *loop = a->loop;
+	unsigned slot = a->slot;
 	struct worker *w = calloc(1, sizeof *w);
-	if (!w)
-		fatal("worker %u: calloc", slot);
+	if (w)
+		w->listeners = calloc(conf->n_listeners, sizeof *w->listeners);
+	if (!w || !w->listeners) {
+		log_warn("worker %u: out of memory at start", slot); /* the master respawns it */
+		free(w);
+		return 1;
+	}
 	w->loop = loop;
 	w->conf = conf;
 	w->slot = slot;
-	w->generation = generation;
-	w->ready_fd = ready_fd;
-	w->drain_flag = drain_flag;
-	w->stats = stats;
-	w->stats_slot = stats_slot;
-	w->srctab = srctab;
-	w->srctab_proc = srctab_proc;
+	w->generation = a->generation;
+	w->ready_fd = a->ready_fd;
+	w->drain_flag = a->drain_flag;
+	w->stats = a->stats;
+	w->stats_slot = a->stats_slot;
+	w->srctab = a->srctab;
+	w->srctab_proc = a->srctab_proc;
 	/* A worker must not outlive its master. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	w->n_listeners = conf->n_listeners;
-	w->listeners = calloc(conf->n_listeners, sizeof *w->listeners);
-	if (!w->listeners)
-		fatal("worker %u: calloc", slot);
 	for (size_t i = 0; i < conf->n_listeners; i++) {
-		if (conf->listeners[i].protocol == PROTO_UDP)
-			udp_start(&w->listeners[i], w, &conf->listeners[i], fds[i]);
+		const struct gen_listener *gl = &gen->listeners[i];
+		if (gl->conf->protocol == PROTO_UDP)
+			udp_start(&w->listeners[i], w, gl, gen_listener_fd(gl, slot));
 		else
-			listener_start(&w->listeners[i], w, &conf->listeners[i], fds[i]);
+			listener_start(&w->listeners[i], w, gl, gen_listener_fd(gl, slot));
 	}
 	ev_signal_init(&w->sig_term, worker_sigterm_cb, SIGTERM);
 	ev_signal_init(&w->sig_quit, worker_sigquit_cb, SIGQUIT);
@@ -183,10 +199,10 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	ev_timer_init(&w->drain_timer, worker_drain_timeout_cb, 0, 0);
 	ev_timer_init(&w->ready_timer, worker_ready_cb, 0, 0);
 	ev_timer_start(loop, &w->ready_timer);
-	ev_io_init(&w->ping_io, worker_ping_cb, ready_fd, EV_READ);
+	ev_io_init(&w->ping_io, worker_ping_cb, w->ready_fd, EV_READ);
 	ev_io_start(loop, &w->ping_io);
-	log_debug("worker %u (generation %u) serving %zu listener(s)", slot, generation,
-		  conf->n_listeners);
+	log_debug("worker %u (generation %u) serving %zu listener(s)", slot, w->generation,
+	          conf->n_listeners);
 
 	ev_run(loop, 0);
 
@@ -205,7 +221,7 @@ int worker_main(struct ev_loop *loop, const struct conf *conf, const int *fds, u
 	ev_timer_stop(loop, &w->drain_timer);
 	ev_timer_stop(loop, &w->ready_timer);
 	ev_io_stop(loop, &w->ping_io);
-	close(ready_fd);
+	close(w->ready_fd);
 	free(w->listeners);
 	free(w);
 	return 0;

@@ -31,7 +31,7 @@ size_t daytime_format(time_t t, char *buf, size_t len);
 /* RFC 868 value for t, big-endian. */
 void timeproto_encode(time_t t, unsigned char buf[4]);
 
-/* Quotes of a qotd_file, owned by the listener's config. */
+/* Quotes of a qotd_file, owned by the generation that read them (generation.h). */
 struct qotd_quotes {
 	char **text; /* each quote, lines ending in CRLF, NUL-terminated */
 	size_t n;    /* number of quotes, at least 1 */

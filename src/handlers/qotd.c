@@ -1,8 +1,8 @@
 /*
  * handlers/qotd.c: the quote of the day protocol (RFC 865).
  *
- * The quotes come from the listener's qotd_file, loaded with the config
- * (qotd_load: fortune(6) format, quotes separated by lines holding only "%",
+ * The quotes come from the listener's qotd_file, read by the master when it
+ * prepares a generation and handed over in session_info (qotd_load: fortune(6) format, quotes separated by lines holding only "%",
  * each at most 512 bytes once its lines end in CRLF). The quote of the day
  * is quote number (days since 1970) modulo their number. Streams get it on
  * connect, then the connection closes; each datagram gets it as the reply.
@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "../conf.h"
 #include "handlers.h"
 
 #define QOTD_MAX 512 /* RFC 865: a message should be shorter than 512 characters */
@@ -119,7 +118,7 @@ const char *qotd_pick(const struct qotd_quotes *q, time_t now)
 }
 
 struct qotd {
-	const struct qotd_quotes *quotes; /* the listener's, from the config */
+	const struct qotd_quotes *quotes; /* the listener's, from session_info */
 };
 
 static enum handler_result qotd_reply(const struct qotd *st, struct outbuf *out)
@@ -133,7 +132,7 @@ static enum handler_result qotd_reply(const struct qotd *st, struct outbuf *out)
 static enum handler_result qotd_open(void *state, const struct session_info *si, struct outbuf *out)
 {
 	struct qotd *st = state;
-	st->quotes = si->conf ? si->conf->qotd : NULL;
+	st->quotes = si->qotd;
 	if (si->datagram)
 		return HANDLER_OK;
 	qotd_reply(st, out);

@@ -1,5 +1,7 @@
 /*
  * test_conf.c: config loading: defaults, overrides, and every error with its line number.
+ * Most cases load and then prepare the config (generation.c) as `ksockd -t` does: some
+ * errors (addresses, quote files, credentials) are found only by the preparation.
  */
 #include "config.h"
 
@@ -11,21 +13,60 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "generation.h"
 #include "handler.h"
 
 static char path[64];
+static struct generation gen; /* what the last load_text prepared */
 
-static struct conf *load_text(const char *text, char *err, size_t errlen)
+static void write_text(const char *text)
 {
 	strcpy(path, "/tmp/ksockd-test-conf-XXXXXX");
 	int fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
+}
+
+/* conf_load, then generation_prepare: NULL with err set if either fails. */
+static struct conf *load_text(const char *text, char *err, size_t errlen)
+{
+	write_text(text);
 	struct conf *c = conf_load(path, err, errlen);
+	if (c && generation_prepare(&gen, c, err, errlen) < 0)
+		c = NULL;
 	unlink(path);
 	return c;
 }
+
+static void unload(struct conf *c)
+{
+	ck_assert_ptr_eq(c, gen.conf);
+	generation_drop(&gen, NULL);
+}
+
+/* The description alone: nothing is resolved, read or loaded, so nothing of that fails. */
+START_TEST(a_description_resolves_reads_and_loads_nothing)
+{
+	char err[512] = "";
+	write_text("listeners = (\n{ name = \"q\"; protocol = \"tcp\"; address = "
+		   "\"no.such.host.invalid\"; port = 7; handler = \"qotd\";\n"
+		   " qotd_file = \"/nonexistent/quotes\"; },\n"
+		   "{ name = \"t\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 8;"
+		   " handler = \"echo\"; certificate = \"/nonexistent/c.pem\";"
+		   " key = \"/nonexistent/k.pem\"; });\n");
+	struct conf *c = conf_load(path, err, sizeof err);
+	unlink(path);
+	ck_assert_msg(c != NULL, "unexpected error: %s", err);
+	ck_assert_int_eq(c->listeners[0].address_line, 2);
+	ck_assert_int_eq(c->listeners[0].qotd_line, 3);
+	ck_assert_str_eq(c->listeners[1].tls.certificates[0], "/nonexistent/c.pem");
+	/* The preparation finds the first of the three problems, and names its line. */
+	ck_assert_int_eq(generation_prepare(&gen, c, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, ":2: listener 'q': cannot resolve address"));
+	ck_assert_ptr_null(gen.conf);
+}
+END_TEST
 
 #define L_ECHO "{ name = \"e\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7; handler = \"echo\"; }"
 
@@ -46,10 +87,10 @@ START_TEST(valid_config_gets_defaults_and_overrides)
 	ck_assert_uint_eq(c->listeners[1].limits.output_buffer, 4096);
 	ck_assert_uint_eq(c->listeners[1].limits.max_connections, c->limits.max_connections);
 	ck_assert_ptr_eq(c->listeners[1].handler, handler_find("hello"));
-	ck_assert_int_eq(c->listeners[1].addr.ss_family, AF_INET6);
+	ck_assert_int_eq(gen.listeners[1].addr.ss_family, AF_INET6);
 	ck_assert(c->listeners[1].ipv6_only);
 	ck_assert_int_eq(c->log_level, LOG_INFO);
-	conf_free(c);
+	unload(c);
 }
 END_TEST
 
@@ -72,7 +113,7 @@ START_TEST(abuse_limits_and_lists_have_defaults_and_overrides)
 	ck_assert_uint_eq(c->listeners[0].acl.n, 0);
 	ck_assert_uint_eq(c->listeners[1].acl.n, 3);
 	ck_assert(c->listeners[1].acl.has_allow);
-	conf_free(c);
+	unload(c);
 }
 END_TEST
 
@@ -83,8 +124,8 @@ START_TEST(host_names_are_resolved)
 				   "\"localhost\"; port = 7; handler = \"echo\"; });\n",
 				   err, sizeof err);
 	ck_assert_msg(c != NULL, "unexpected error: %s", err);
-	ck_assert_uint_gt(c->listeners[0].addrlen, 0);
-	conf_free(c);
+	ck_assert_uint_gt(gen.listeners[0].addrlen, 0);
+	unload(c);
 }
 END_TEST
 
@@ -108,7 +149,7 @@ START_TEST(udp_listener_gets_safe_defaults_and_overrides)
 	ck_assert_uint_eq(c->listeners[0].limits.udp_max_reply_ratio, 3);
 	ck_assert_uint_eq(c->listeners[0].limits.udp_sources, 4096);
 	ck_assert_uint_eq(c->listeners[0].limits.udp_rcvbuf, 4 * 1024 * 1024);
-	conf_free(c);
+	unload(c);
 }
 END_TEST
 
@@ -184,7 +225,7 @@ static const struct bad_case bad[] = {
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\";\n deny = \"::1/200\"; });\n",
 	 "3: 'deny': '::1/200': prefix length must be 0..128"},
-	/* TLS (issue 6) */
+	/* TLS listeners: settings only they may have, certificate and key pairs. */
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\";\n certificate = \"c.pem\"; });\n",
 	 "3: 'certificate' is only for protocol \"tls\""},
@@ -235,6 +276,7 @@ static Suite *conf_suite(void)
 	TCase *tc = tcase_create("load");
 	tcase_add_test(tc, valid_config_gets_defaults_and_overrides);
 	tcase_add_test(tc, host_names_are_resolved);
+	tcase_add_test(tc, a_description_resolves_reads_and_loads_nothing);
 	tcase_add_test(tc, udp_listener_gets_safe_defaults_and_overrides);
 	tcase_add_test(tc, abuse_limits_and_lists_have_defaults_and_overrides);
 	tcase_add_loop_test(tc, invalid_config_names_file_and_line, 0,

@@ -22,6 +22,7 @@
 
 #include "conf.h"
 #include "conn.h"
+#include "generation.h"
 #include "listener.h"
 #include "log.h"
 #include "stats.h"
@@ -35,6 +36,7 @@ static char dir[] = "/tmp/ksockd-test-conn-XXXXXX";
 static struct ev_loop *loop;
 static struct worker *w;
 static struct conf *conf;
+static struct generation gen; /* the listeners as served (prepared, never bound) */
 static struct stats *st;
 static struct listener ls[MAX_LISTENERS];
 
@@ -70,12 +72,15 @@ static void start(const char *text)
 	ck_assert_ptr_nonnull(f);
 	fputs(text, f);
 	fclose(f);
-	conf = conf_load(path, err, sizeof err);
-	ck_assert_msg(conf != NULL, "%s", err);
+	memset(&gen, 0, sizeof gen);
+	struct conf *c = conf_load(path, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_msg(generation_prepare(&gen, c, err, sizeof err) == 0, "%s", err);
+	conf = gen.conf;
 	ck_assert_uint_le(conf->n_listeners, MAX_LISTENERS);
 	st = stats_create();
 	ck_assert_ptr_nonnull(st);
-	stats_bind_conf(st, conf);
+	generation_claim_rows(&gen, st);
 	loop = ev_loop_new(EVFLAG_AUTO);
 	w = calloc(1, sizeof *w);
 	ck_assert_ptr_nonnull(w);
@@ -85,14 +90,8 @@ static void start(const char *text)
 	w->stats_slot = stats_slot_claim(st, 0);
 	ck_assert_int_ge(w->stats_slot, 0);
 	stats_slot_start(st, w->stats_slot, getpid(), 1, 0);
-	for (size_t i = 0; i < conf->n_listeners; i++) {
-		struct listener_conf *lc = &conf->listeners[i];
-		if (lc->protocol == PROTO_TLS && !lc->tls.ctx) {
-			lc->tls.ctx = tls_ctx_load(lc, err, sizeof err);
-			ck_assert_msg(lc->tls.ctx != NULL, "%s", err);
-		}
-		listener_init(&ls[i], w, lc, -1);
-	}
+	for (size_t i = 0; i < gen.n_listeners; i++)
+		listener_init(&ls[i], w, &gen.listeners[i], -1);
 	w->listeners = ls;
 	w->n_listeners = conf->n_listeners;
 }
@@ -102,7 +101,7 @@ static void stop(void)
 	while (w->conns)
 		conn_free(w->conns, REASON_WORKER_EXIT);
 	ev_loop_destroy(loop);
-	conf_free(conf);
+	generation_drop(&gen, NULL);
 	stats_destroy(st);
 	free(w);
 }

@@ -225,8 +225,7 @@ START_TEST(qotd_loads_fortune_format_and_picks_by_day)
 	ck_assert_str_eq(qotd_pick(q, 86400), q->text[1]);
 	ck_assert_str_eq(qotd_pick(q, 2 * 86400 + 5), q->text[0]);
 	/* The handler sends it on open and closes. */
-	struct listener_conf lc = {.qotd = q};
-	struct session_info si = {.listener = "q", .conf = &lc};
+	struct session_info si = {.listener = "q", .qotd = q};
 	reset();
 	ck_assert_int_eq(handler_qotd.open(state, &si, &out), HANDLER_CLOSE);
 	out_is(qotd_pick(q, time(NULL)));
