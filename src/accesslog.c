@@ -54,22 +54,11 @@ void accesslog_reopen(struct accesslog *al)
 	accesslog_open(al, al->conf);
 }
 
-static size_t accesslog_time(double t, char *buf, size_t len)
-{
-	time_t sec = (time_t)t;
-	struct tm tm;
-	if (!gmtime_r(&sec, &tm))
-		return 0;
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	int m = snprintf(buf + n, len - n, ".%03dZ", (int)((t - (double)sec) * 1000));
-	return m < 0 ? n : n + (size_t)m;
-}
-
 size_t accesslog_format(const char *listener, const struct accesslog_entry *e, char *buf,
                         size_t len)
 {
 	char when[40];
-	accesslog_time(e->ended, when, sizeof when);
+	log_format_time(e->ended, when, sizeof when); /* the main log's form too */
 	int n = snprintf(buf, len,
 	                 "%s listener=%s peer=%s duration=%.3f lines_in=%llu bytes_in=%llu "
 	                 "lines_out=%llu bytes_out=%llu reason=\"%s\"%s",

@@ -11,7 +11,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "conf_diag.h"
 #include "handler.h"
 #include "handlers/handlers.h"
 #include "log.h"
@@ -126,13 +129,40 @@ static const char *const tls_only[] = {
 	"verify_client", "alpn", "handshake_timeout", "ticket_lifetime",
 };
 
+/* UDP listeners: their settings mean nothing on a stream listener. */
+static const char *const udp_only[] = {"max_datagram", "udp_rate", "udp_burst",
+				       "udp_sources", "udp_max_reply_ratio", "udp_rcvbuf"};
+
+static bool in_list(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], name) == 0)
+			return true;
+	return false;
+}
+
 /* Error context: the first error wins and names FILE:LINE. */
 struct loader {
 	const char *path; /* file being loaded */
 	char *err;        /* caller's buffer */
 	size_t errlen;    /* its size */
 	bool failed;      /* an error was recorded */
+	const char *listener; /* name of the listener being loaded, NULL: none */
+	const char *dir;      /* directory of path: where relative @include files are */
 };
+
+/* The file s was written in, as a path usable from anywhere (includes are relative to dir). */
+static const char *source_file(const struct loader *ld, const config_setting_t *s, char *buf,
+			       size_t len)
+{
+	const char *file = s ? config_setting_source_file(s) : NULL;
+	if (!file || strcmp(file, ld->path) == 0)
+		return ld->path;
+	if (file[0] == '/' || !ld->dir)
+		return file;
+	snprintf(buf, len, "%s%s%s", ld->dir, ld->dir[strlen(ld->dir) - 1] == '/' ? "" : "/", file);
+	return buf;
+}
 
 __attribute__((format(printf, 3, 4))) static void fail_at(struct loader *ld,
 							  const config_setting_t *s,
@@ -141,11 +171,21 @@ __attribute__((format(printf, 3, 4))) static void fail_at(struct loader *ld,
 	if (ld->failed)
 		return;
 	ld->failed = true;
-	const char *file = s ? config_setting_source_file(s) : NULL;
+	char buf[PATH_MAX];
+	const char *file = source_file(ld, s, buf, sizeof buf);
 	int line = s ? (int)config_setting_source_line(s) : 0;
-	int n = snprintf(ld->err, ld->errlen, "%s:%d: ", file ? file : ld->path, line);
+	int n = line > 0 ? snprintf(ld->err, ld->errlen, "%s:%d: ", file, line)
+			 : snprintf(ld->err, ld->errlen, "%s: ", file);
 	if (n < 0 || (size_t)n >= ld->errlen)
 		return;
+	/* FILE:LINE: listener 'NAME': reason; messages that name the listener themselves
+	 * start with "listener '" and get no second prefix. */
+	if (ld->listener && strncmp(fmt, "listener '", 10) != 0) {
+		int m = snprintf(ld->err + n, ld->errlen - (size_t)n, "listener '%s': ", ld->listener);
+		if (m < 0 || (size_t)(n + m) >= ld->errlen)
+			return;
+		n += m;
+	}
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
@@ -175,6 +215,33 @@ const char *proto_name(enum proto p)
 	case PROTO_TLS: return "tls";
 	}
 	return "?";
+}
+
+/* "; did you mean 'x'?" or "", in a buffer that lives until the end of the statement. */
+#define DID_YOU_MEAN(word, list) diag_did_you_mean(word, list, (char[96]){0}, 96)
+
+/* A hint for an unknown setting: a near name in this scope, or the scope it belongs to. */
+static const char *setting_hint(const char *name, unsigned scope, char *buf, size_t len)
+{
+	struct diag_suggest sg;
+	diag_suggest_init(&sg, name);
+	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+		if (settings[i].scope & scope)
+			diag_suggest_add(&sg, settings[i].name);
+	char best[64];
+	if (diag_suggest_best(&sg, best, sizeof best)) {
+		snprintf(buf, len, "; did you mean '%s'?", best);
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+		if (strcmp(settings[i].name, name) == 0) {
+			snprintf(buf, len, "; '%s' belongs %s", name,
+				 (settings[i].scope & IN_LISTENER) ? "inside a listener { ... }"
+								   : "at the top level, outside listeners");
+			return buf;
+		}
+	buf[0] = '\0';
+	return buf;
 }
 
 static const struct setting *setting_find(const char *name, unsigned scope)
@@ -218,8 +285,12 @@ static bool get_number(struct loader *ld, const config_setting_t *s, const struc
 		return false;
 	}
 	if (v < def->min || v > def->max) {
-		fail_at(ld, s, "'%s' must be between %g and %g, not %g", def->name, def->min,
-			def->max, v);
+		/* libconfig 1.5 wraps an integer past 2^31-1 written without L into 32 bits. */
+		bool wrapped = t == CONFIG_TYPE_INT && def->max > 2147483647.0 && v < 0;
+		fail_at(ld, s, "'%s' must be between %.15g and %.15g, not %.15g%s", def->name,
+			def->min, def->max, v,
+			wrapped ? "; an integer above 2147483647 needs an L suffix (4294967295L)"
+				: "");
 		return false;
 	}
 	*out = v;
@@ -270,9 +341,8 @@ static void set_proxy_trusted(struct loader *ld, const config_setting_t *s,
    reload after daemon() changed directory to / finds the same file. */
 static char *conf_resolve_path(struct loader *ld, const config_setting_t *s, const char *v)
 {
-	const char *file = config_setting_source_file(s);
-	if (!file)
-		file = ld->path;
+	char buf[PATH_MAX];
+	const char *file = source_file(ld, s, buf, sizeof buf); /* an @include is relative to dir */
 	const char *slash = strrchr(file, '/');
 	char *out;
 	if (v[0] == '/' || !slash)
@@ -347,7 +417,8 @@ static bool set_tls_special(struct loader *ld, const config_setting_t *s, const 
 		else if (strcmp(v, "require") == 0)
 			tc->verify_client = VERIFY_REQUIRE;
 		else
-			fail_at(ld, s, "unknown verify_client '%s' (none, optional, require)", v);
+			fail_at(ld, s, "unknown verify_client '%s' (none, optional, require)%s", v,
+				DID_YOU_MEAN(v, "none, optional, require"));
 	} else
 		return false;
 	return true;
@@ -376,7 +447,8 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 	if (strcmp(def->name, "log_level") == 0) {
 		int lvl = log_level_from_name(v);
 		if (lvl < 0)
-			fail_at(ld, s, "unknown log_level '%s' (debug, info, notice, warning, err)", v);
+			fail_at(ld, s, "unknown log_level '%s' (debug, info, notice, warning, err)%s", v,
+				DID_YOU_MEAN(v, "debug, info, notice, warning, err"));
 		else
 			((struct conf *)base)->log_level = lvl;
 	} else if (strcmp(def->name, "log_target") == 0) {
@@ -385,7 +457,8 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 		else if (strcmp(v, "syslog") == 0)
 			((struct conf *)base)->log_syslog = true;
 		else
-			fail_at(ld, s, "unknown log_target '%s' (stderr, syslog)", v);
+			fail_at(ld, s, "unknown log_target '%s' (stderr, syslog)%s", v,
+				DID_YOU_MEAN(v, "stderr, syslog"));
 	} else if (strcmp(def->name, "protocol") == 0) {
 		struct listener_conf *lc = base;
 		if (strcmp(v, "tcp") == 0)
@@ -395,18 +468,21 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 		else if (strcmp(v, "tls") == 0)
 			lc->protocol = PROTO_TLS;
 		else
-			fail_at(ld, s, "unknown protocol '%s' (tcp, udp, tls)", v);
+			fail_at(ld, s, "unknown protocol '%s' (tcp, udp, tls)%s", v,
+				DID_YOU_MEAN(v, "tcp, udp, tls"));
 	} else if (strcmp(def->name, "proxy_protocol") == 0) {
 		int mode = proxy_mode_from_name(v);
 		if (mode < 0)
-			fail_at(ld, s, "unknown proxy_protocol '%s' (off, v1, v2, any, optional)", v);
+			fail_at(ld, s, "unknown proxy_protocol '%s' (off, v1, v2, any, optional)%s", v,
+				DID_YOU_MEAN(v, "off, v1, v2, any, optional"));
 		else
 			((struct listener_conf *)base)->proxy_mode = (enum proxy_mode)mode;
 	} else if (strcmp(def->name, "handler") == 0) {
 		struct listener_conf *lc = base;
 		lc->handler = handler_find(v);
 		if (!lc->handler)
-			fail_at(ld, s, "unknown handler '%s' (%s)", v, handler_names());
+			fail_at(ld, s, "unknown handler '%s' (%s)%s", v, handler_names(),
+				DID_YOU_MEAN(v, handler_names()));
 	}
 }
 
@@ -437,8 +513,10 @@ static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned
 	const char *name = config_setting_name(s);
 	const struct setting *def = setting_find(name, scope);
 	if (!def) {
-		fail_at(ld, s, "unknown setting '%s'%s", name,
-			scope == IN_LISTENER ? " in listener" : "");
+		char hint[128];
+		fail_at(ld, s, "unknown setting '%s'%s%s", name,
+			scope == IN_LISTENER ? " in listener" : "",
+			setting_hint(name, scope, hint, sizeof hint));
 		return;
 	}
 	if (def->type == SET_SPECIAL) {
@@ -568,10 +646,16 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	lc->line = (int)config_setting_source_line(grp);
 	lc->tls.handshake_timeout = 10;
 	lc->tls.ticket_lifetime = 21600;
+	char buf[PATH_MAX];
+	lc->file = strdup(source_file(ld, grp, buf, sizeof buf));
 	if (!config_setting_is_group(grp)) {
 		fail_at(ld, grp, "each entry of 'listeners' must be a group ( { ... } )");
 		return;
 	}
+	/* Errors inside this listener name it (fail_at), even before 'name' is applied. */
+	const char *name = NULL;
+	if (config_setting_lookup_string(grp, "name", &name) == CONFIG_TRUE && name[0])
+		ld->listener = name;
 	for (int i = 0; i < config_setting_length(grp); i++)
 		apply_setting(ld, config_setting_get_elem(grp, (unsigned)i), IN_LISTENER, lc,
 			      &lc->limits);
@@ -580,12 +664,10 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	static const char *const required[] = {"name", "protocol", "address", "port", "handler"};
 	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
 		if (!config_setting_get_member(grp, required[i])) {
-			fail_at(ld, grp, "listener is missing '%s'", required[i]);
+			fail_at(ld, grp, "missing '%s'", required[i]);
 			return;
 		}
 	/* UDP listeners: their settings mean nothing on a stream listener. */
-	static const char *const udp_only[] = {"max_datagram", "udp_rate", "udp_burst",
-					       "udp_sources", "udp_max_reply_ratio", "udp_rcvbuf"};
 	for (size_t i = 0; i < sizeof udp_only / sizeof udp_only[0] && lc->protocol != PROTO_UDP; i++)
 		if (config_setting_get_member(grp, udp_only[i])) {
 			fail_at(ld, config_setting_get_member(grp, udp_only[i]),
@@ -626,7 +708,9 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 static void load_listeners(struct loader *ld, const config_setting_t *list, struct conf *conf)
 {
 	if (!list) {
-		fail_at(ld, NULL, "no 'listeners' defined");
+		fail_at(ld, NULL, "no 'listeners' defined; add listeners = ( { name = \"echo\"; "
+			"protocol = \"tcp\"; address = \"127.0.0.1\"; port = 2007; handler = "
+			"\"echo\"; } );");
 		return;
 	}
 	if (!config_setting_is_list(list)) {
@@ -644,8 +728,52 @@ static void load_listeners(struct loader *ld, const config_setting_t *list, stru
 		return;
 	}
 	conf->n_listeners = (size_t)n;
-	for (int i = 0; i < n && !ld->failed; i++)
+	for (int i = 0; i < n && !ld->failed; i++) {
 		load_listener(ld, config_setting_get_elem(list, (unsigned)i), conf, (size_t)i);
+		ld->listener = NULL;
+	}
+}
+
+#define DIAG_MAX_FILE (4 * 1024 * 1024) /* bytes of a rejected file re-scanned for a better message */
+
+/*
+ * libconfig says only "syntax error", "duplicate setting name" or "cannot open
+ * include file": re-scan the file it stopped in to name the token, the key or
+ * the include file.
+ */
+static void conf_parse_error(config_t *cf, const char *path, const char *dir, char *err,
+			     size_t errlen)
+{
+	const char *file = config_error_file(cf) ? config_error_file(cf) : path;
+	int line = config_error_line(cf);
+	snprintf(err, errlen, "%s:%d: %s", file, line, config_error_text(cf));
+	FILE *f = fopen(file, "r");
+	if (!f)
+		return;
+	char *text = malloc(DIAG_MAX_FILE + 1);
+	size_t n = text ? fread(text, 1, DIAG_MAX_FILE, f) : 0;
+	fclose(f);
+	if (!text)
+		return;
+	text[n] = '\0';
+	char msg[512], inc[256];
+	int at = line;
+	if (strcmp(config_error_text(cf), "cannot open include file") == 0) {
+		if (diag_include_name(text, line, inc, sizeof inc) == 0) {
+			char full[PATH_MAX];
+			bool rel = inc[0] != '/';
+			snprintf(full, sizeof full, "%s%s%s", rel ? dir : "",
+				 rel && dir[strlen(dir) - 1] != '/' ? "/" : "", inc);
+			int e = access(full, R_OK) < 0 ? errno : EIO;
+			snprintf(err, errlen, "%s:%d: cannot open include file %s: %s%s%s", file,
+				 line, full, strerror(e),
+				 inc[0] == '/' ? "" : "; relative @include paths start from the "
+						       "directory of ",
+				 inc[0] == '/' ? "" : path);
+		}
+	} else if (diag_syntax(text, &at, msg, sizeof msg) == 0)
+		snprintf(err, errlen, "%s:%d: %s", file, at, msg);
+	free(text);
 }
 
 static void conf_defaults(struct conf *conf)
@@ -673,7 +801,7 @@ static void conf_defaults(struct conf *conf)
 
 struct conf *conf_load(const char *path, char *err, size_t errlen)
 {
-	struct loader ld = {path, err, errlen, false};
+	struct loader ld = {path, err, errlen, false, NULL, NULL};
 	config_t cf;
 	struct conf *conf = calloc(1, sizeof *conf);
 	if (conf)
@@ -683,15 +811,25 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 		conf_free(conf);
 		return NULL;
 	}
+	/* @include "x.conf" is relative to the directory of the main file. */
+	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+	if (!dir) {
+		snprintf(err, errlen, "%s: out of memory while loading the configuration", path);
+		conf_free(conf);
+		return NULL;
+	}
 	conf_defaults(conf);
 	config_init(&cf);
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	config_set_include_dir(&cf, slash ? dir : ".");
+	ld.dir = slash ? dir : ".";
 	if (config_read_file(&cf, path) != CONFIG_TRUE) {
 		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
 			snprintf(err, errlen, "%s: cannot read file: %m", path);
 		else
-			snprintf(err, errlen, "%s:%d: %s",
-				 config_error_file(&cf) ? config_error_file(&cf) : path,
-				 config_error_line(&cf), config_error_text(&cf));
+			conf_parse_error(&cf, path, slash ? dir : ".", err, errlen);
+		free(dir);
 		config_destroy(&cf);
 		conf_free(conf);
 		return NULL;
@@ -706,6 +844,7 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 	if (!ld.failed && conf->group && !conf->user)
 		fail_at(&ld, config_setting_get_member(root, "group"), "'group' is set without 'user'");
 	config_destroy(&cf);
+	free(dir);
 	if (ld.failed) {
 		conf_free(conf);
 		return NULL;
@@ -735,6 +874,7 @@ void conf_free(struct conf *conf)
 		return;
 	for (size_t i = 0; i < conf->n_listeners; i++) {
 		free(conf->listeners[i].name);
+		free(conf->listeners[i].file);
 		free(conf->listeners[i].address);
 		free(conf->listeners[i].qotd_file);
 		free(conf->listeners[i].access_log);
@@ -749,4 +889,37 @@ void conf_free(struct conf *conf)
 	free(conf->group);
 	free(conf->pid_file);
 	free(conf);
+}
+
+/* The table, read back: what conf_dump.c prints for "ksockd -T". */
+void conf_each_setting(const struct conf *conf, const struct listener_conf *lc,
+		       conf_setting_fn *fn, void *ctx)
+{
+	unsigned scope = lc ? IN_LISTENER : IN_GLOBAL;
+	const char *base = lc ? (const char *)lc : (const char *)conf;
+	const char *limits = lc ? (const char *)&lc->limits : (const char *)&conf->limits;
+	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+		const struct setting *d = &settings[i];
+		if (!(d->scope & scope) || strcmp(d->name, "listeners") == 0)
+			continue;
+		/* Only what this listener may have: -t would reject the others. */
+		if (lc && lc->protocol != PROTO_UDP &&
+		    in_list(d->name, udp_only, sizeof udp_only / sizeof udp_only[0]))
+			continue;
+		if (lc && lc->protocol != PROTO_TLS &&
+		    in_list(d->name, tls_only, sizeof tls_only / sizeof tls_only[0]))
+			continue;
+		const void *field = ((d->scope & IN_LIMITS) ? limits : base) + d->offset;
+		enum conf_value t = CONF_VAL_SPECIAL;
+		switch (d->type) {
+		case SET_UINT: t = strcmp(d->name, "backlog") == 0 ? CONF_VAL_INT : CONF_VAL_UINT; break;
+		case SET_SECONDS:
+		case SET_NUMBER: t = CONF_VAL_DOUBLE; break;
+		case SET_STRING: t = CONF_VAL_STRING; break;
+		case SET_BOOL: t = CONF_VAL_BOOL; break;
+		case SET_CIDRS:
+		case SET_SPECIAL: t = CONF_VAL_SPECIAL; break;
+		}
+		fn(ctx, d->name, t, field);
+	}
 }

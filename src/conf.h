@@ -88,6 +88,7 @@ struct listener_conf {
 	bool reuseport;               /* one SO_REUSEPORT socket per worker slot */
 	struct acl acl;               /* allow/deny prefixes (acl.h), checked at accept */
 	int line;                     /* config line of the listener's group, for messages */
+	char *file;                   /* config file it was written in (an @include or the main one) */
 	int address_line;             /* line of 'address' (resolution errors) */
 	int qotd_line;                /* line of 'qotd_file' (read errors) */
 	/* Observability and inetd services */
@@ -112,6 +113,25 @@ struct conf {
 	struct listener_conf *listeners; /* listeners, in file order */
 	size_t n_listeners;              /* number of listeners */
 };
+
+/* How a setting of conf.c's table is stored, for printing it back (conf_dump.c). */
+enum conf_value {
+	CONF_VAL_UINT,    /* unsigned */
+	CONF_VAL_INT,     /* int */
+	CONF_VAL_DOUBLE,  /* double */
+	CONF_VAL_STRING,  /* char *, NULL: unset */
+	CONF_VAL_BOOL,    /* bool */
+	CONF_VAL_SPECIAL, /* its own type: the caller formats it by name */
+};
+/*
+ * Calls fn for each setting of the table that may appear at the top level
+ * (lc NULL: its value in conf) or in a listener (its value in lc), in table
+ * order; field points at the stored value. "listeners" is not passed.
+ */
+typedef void conf_setting_fn(void *ctx, const char *name, enum conf_value type,
+			     const void *field);
+void conf_each_setting(const struct conf *conf, const struct listener_conf *lc,
+		       conf_setting_fn *fn, void *ctx);
 
 /* Loads and validates path. On error returns NULL and writes "FILE:LINE: why" to err. */
 struct conf *conf_load(const char *path, char *err, size_t errlen);

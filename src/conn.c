@@ -356,8 +356,16 @@ static void conn_read(struct conn *c)
 		if (n == TRANSPORT_AGAIN)
 			break;
 		if (n == 0) {
-			if (c->state == CONN_OPEN)
+			enum conn_reason why;
+			if (c->tp->eof_discards &&
+			    c->tp->eof_discards(c->tctx, linebuf_len(&c->in), outbuf_len(&c->out),
+						&why)) {
+				linebuf_free(&c->in);
+				outbuf_reset(&c->out);
+				conn_begin_close(c, why);
+			} else if (c->state == CONN_OPEN) {
 				c->state = CONN_EOF;
+			}
 			break;
 		}
 		if (conn_take(c, c->w->rbuf, (size_t)n) < 0)
@@ -491,6 +499,8 @@ static void conn_handshake(struct conn *c)
 		conn_free(c, c->tp->error(c->tctx));
 		return;
 	}
+	/* ev_time, not the loop's cached ev_now: a handshake can end in its accept's iteration. */
+	stats_observe(c->l->stats, &stats_hists[1], ev_time() - c->started);
 	conn_open(c);
 }
 
@@ -768,6 +778,7 @@ void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detai
 				    .bytes_out = c->bytes_out, .reason = rd->text};
 	accesslog_write(&c->l->alog, &e);
 	stats_sub(c->l->stats, STAT_CONN_OPEN, 1);
+	stats_observe(c->l->stats, &stats_hists[0], ev_now(loop) - c->started);
 	reason_count(c->l->stats, reason);
 	free(c->proxy);
 	linebuf_free(&c->in);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf_diag.h"
 #include "generation.h"
 #include "gensock.h"
 #include "handlers/handlers.h"
@@ -26,7 +27,8 @@ __attribute__((format(printf, 6, 7))) static void gen_fail(const struct generati
                                                            char *err, size_t errlen,
                                                            const char *fmt, ...)
 {
-	int n = snprintf(err, errlen, "%s:%d: listener '%s': ", g->conf->path, line, lc->name);
+	int n = snprintf(err, errlen, "%s:%d: listener '%s': ", lc->file ? lc->file : g->conf->path,
+	                 line, lc->name);
 	if (n < 0 || (size_t)n >= errlen)
 		return;
 	va_list ap;
@@ -47,8 +49,11 @@ static int gen_resolve(const struct generation *g, struct gen_listener *gl, char
 	snprintf(port, sizeof port, "%u", lc->port);
 	int rc = getaddrinfo(lc->address, port, &hints, &res);
 	if (rc != 0) {
-		gen_fail(g, lc, lc->address_line, err, errlen, "cannot resolve address '%s': %s",
-		         lc->address, rc == EAI_MEMORY ? "out of memory" : gai_strerror(rc));
+		char hint[256];
+		const char *h = diag_address_hint(lc->address, hint, sizeof hint);
+		gen_fail(g, lc, lc->address_line, err, errlen, "cannot resolve address '%s': %s%s%s",
+		         lc->address, rc == EAI_MEMORY ? "out of memory" : gai_strerror(rc),
+		         h ? "; " : "", h ? h : "");
 		return -1;
 	}
 	memcpy(&gl->addr, res->ai_addr, res->ai_addrlen);

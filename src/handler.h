@@ -9,8 +9,10 @@
  *
  * Streams: open may queue a greeting and return HANDLER_CLOSE ("send what is
  * queued, then close": daytime, time, qotd). Datagrams (si->datagram): each
- * datagram is one line() call and gets at most one reply; open must not
- * reply.
+ * datagram is one session of its own (open, one line(), close) and gets at
+ * most one reply datagram. The line is the whole datagram, whatever it holds
+ * (embedded newlines, nothing at all): a final "\r\n" or "\n" is its
+ * terminator, everything before it its text. open must not reply.
  */
 #ifndef KSOCKD_HANDLER_H
 #define KSOCKD_HANDLER_H
@@ -58,6 +60,8 @@ struct session_info {
 	const struct qotd_quotes *qotd; /* the listener's quotes (handler qotd); may be NULL */
 	const struct stats *stats;     /* shared counters, read-only (stats, metrics); may be NULL */
 	const struct tls_info *tls;    /* TLS details; NULL unless the listener is "tls" */
+	size_t reply_room;             /* datagrams: the longest reply that will be sent
+	                                  (max_datagram, udp_max_reply_ratio); 0 on streams */
 };
 
 struct handler {
@@ -79,8 +83,9 @@ struct handler {
 	/* Streams only: input is read, counted and dropped without framing lines
 	 * (discard, chargen: no max_line). Datagrams still reach line(). */
 	bool ignore_input;
-	/* Datagrams: answer even when the reply is empty (echo of an empty datagram).
-	 * Otherwise a datagram for which the handler queued nothing gets no reply. */
+	/* Datagrams: answer even when the reply is empty (echo of an empty datagram,
+	 * chargen's 0 characters). Otherwise a datagram for which the handler queued
+	 * nothing gets no reply (counted as no_reply). */
 	bool empty_reply;
 	/* Streams: a raw-bytes echo (RFC 862). Every byte read is sent back as soon as it
 	   is read, unframed: the connection writes what it read and queues what the

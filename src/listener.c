@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "conn.h"
 #include "listener.h"
+#include "conf_diag.h"
 #include "log.h"
 #include "reason.h"
 #include "worker.h"
@@ -49,8 +50,13 @@ int listener_bind(const struct gen_listener *gl, char *err, size_t errlen)
 			goto fail_op;
 	}
 	if (bind(fd, (const struct sockaddr *)&gl->addr, gl->addrlen) < 0) {
-		snprintf(err, errlen, "listener '%s': cannot bind %s %s: %s", lc->name,
-			 proto_name(lc->protocol), a, strerror(errno));
+		/* FILE:LINE: listener 'NAME': reason; hint (conf_diag.c) */
+		int e = errno;
+		char hint[320];
+		const char *h = diag_bind_hint(e, lc->port, lc->address, hint, sizeof hint);
+		snprintf(err, errlen, "%s:%d: listener '%s': cannot bind %s %s: %s%s%s",
+			 lc->file ? lc->file : "?", lc->line, lc->name, proto_name(lc->protocol), a,
+			 strerror(e), h ? "; " : "", h ? h : "");
 		close(fd);
 		return -1;
 	}

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +85,41 @@ const char *log_level_name(int level)
 	return level_names[level];
 }
 
+/* The one timestamp form of both logs: RFC 3339, UTC, milliseconds, "Z". */
+size_t log_format_time(double t, char *buf, size_t len)
+{
+	time_t sec = (time_t)t;
+	int ms = (int)((t - (double)sec) * 1000);
+	struct tm tm;
+	if (len == 0)
+		return 0;
+	buf[0] = '\0';
+	if (!gmtime_r(&sec, &tm))
+		return 0;
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	int m = snprintf(buf + n, len - n, ".%03dZ", ms > 999 ? 999 : ms);
+	return m < 0 || (size_t)m >= len - n ? n : n + (size_t)m;
+}
+
+/* syslog(3) without a listener on /dev/log drops every line without a word. */
+bool log_syslog_available(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", LOG_SYSLOG_SOCKET);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	if (!ok && errno == EPROTOTYPE) { /* a stream-only syslog socket */
+		close(fd);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 static void log_vemit(int prio, const char *fmt, va_list ap, const char *suffix)
 {
 	char msg[2048];
@@ -99,14 +136,14 @@ static void log_vemit(int prio, const char *fmt, va_list ap, const char *suffix)
 		        suffix ? suffix : "");
 		return;
 	}
-	char ts[32] = "";
+	char ts[40] = "";
 	if (logstate.timestamps) {
 		struct timespec now;
-		struct tm tm;
 		clock_gettime(CLOCK_REALTIME, &now);
-		localtime_r(&now.tv_sec, &tm);
-		size_t n = strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
-		snprintf(ts + n, sizeof ts - n, ".%03ld ", now.tv_nsec / 1000000);
+		size_t n = log_format_time((double)now.tv_sec + (double)now.tv_nsec / 1e9, ts,
+					   sizeof ts - 1);
+		ts[n] = ' ';
+		ts[n + 1] = '\0';
 	}
 	fprintf(stderr, "%s%s[%d] %s: %s%s%s\n", ts, logstate.ident, (int)getpid(),
 	        level_names[prio], msg, suffix ? ": " : "", suffix ? suffix : "");

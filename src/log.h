@@ -11,6 +11,7 @@
 #define KSOCKD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 enum log_target {
@@ -24,6 +25,11 @@ int log_get_level(void);
 bool log_enabled(int prio);
 /* Parses "debug", "info", "notice", "warning", "err"; -1 if unknown. */
 int log_level_from_name(const char *name);
+#define LOG_SYSLOG_SOCKET "/dev/log" /* where syslog(3) sends */
+/* Formats t (seconds since the epoch) as 2026-12-02T05:38:06.123Z; returns the length. */
+size_t log_format_time(double t, char *buf, size_t len);
+/* True if something listens on LOG_SYSLOG_SOCKET (else syslog(3) loses lines silently). */
+bool log_syslog_available(void);
 const char *log_level_name(int level);
 
 /*

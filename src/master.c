@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,8 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "procstat.h"
+#include "proctitle.h"
 #include "stats.h"
 #include "shared.h"
 #include "statefile.h"
@@ -85,16 +88,17 @@ struct master {
 	unsigned crash_idx;                             /* next slot in crashes */
 	double pause;                                   /* current respawn pause, seconds */
 	ev_signal sig_hup, sig_term, sig_int, sig_quit; /* signals handled in loop context */
-	ev_signal sig_usr1;    /* reopen access logs: forwarded to workers */
-	ev_child child;        /* any child exited */
-	ev_timer respawn;      /* respawns missing workers of the current generation */
-	ev_timer kill_timer;   /* SIGKILL for workers that outlive shutdown */
-	struct stats *stats;   /* shared counters (stats.h), mapped before any fork */
-	struct shared *shared; /* page shared with workers (drain flag) */
-	ev_timer drain_timer;  /* drain_delay: health says "draining", then the stop begins */
-	struct activation act; /* sockets passed by the service manager (activation.c) */
-	struct statefile sf;   /* status file for "ksockd -s reload" (statefile.c) */
-	struct watchdog wd;    /* worker pings, WATCHDOG=1 (watchdog.c) */
+	ev_signal sig_usr1;      /* reopen access logs: forwarded to workers */
+	ev_child child;          /* any child exited */
+	ev_timer respawn;        /* respawns missing workers of the current generation */
+	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
+	struct stats *stats;     /* shared counters (stats.h), mapped before any fork */
+	struct shared *shared;   /* page shared with workers (drain flag) */
+	ev_timer drain_timer;    /* drain_delay: health says "draining", then the stop begins */
+	ev_timer sample_timer;   /* /proc samples of every process for process_* metrics */
+	struct activation act;   /* sockets passed by the service manager (activation.c) */
+	struct statefile sf;     /* status file for "ksockd -s reload" (statefile.c) */
+	struct watchdog wd;      /* worker pings, WATCHDOG=1 (watchdog.c) */
 };
 
 static void master_spawn_missing(struct master *m);
@@ -179,6 +183,7 @@ static void master_generation_ready(struct master *m)
 		snprintf(msg, sizeof msg, "generation %u serves %zu listener(s) with %u worker(s)",
 		         m->generation, m->gen.conf->n_listeners, m->gen.conf->workers);
 		statefile_reload_end(&m->sf, true, msg);
+		stats_reload_done(m->stats, true);
 	}
 	if (m->reload_pending) {
 		m->reload_pending = false;
@@ -218,6 +223,7 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
                                  int tab_proc)
 {
 	struct ev_loop *loop = m->loop;
+	proctitle_set("worker %u (generation %u)", slot, m->generation);
 	ev_signal_stop(loop, &m->sig_hup);
 	ev_signal_stop(loop, &m->sig_term);
 	ev_signal_stop(loop, &m->sig_int);
@@ -227,6 +233,8 @@ static void master_become_worker(struct master *m, unsigned slot, int ready_fd, 
 	ev_timer_stop(loop, &m->respawn);
 	ev_timer_stop(loop, &m->kill_timer);
 	ev_timer_stop(loop, &m->drain_timer);
+	ev_ref(loop); /* undoes the master's ev_unref for the sample timer */
+	ev_timer_stop(loop, &m->sample_timer);
 	watchdog_stop(&m->wd, loop);
 	for (struct wproc *p = m->procs; p; p = p->next)
 		wproc_close_pipe(p);
@@ -424,6 +432,7 @@ static void master_reject(struct master *m, const char *err)
 	log_err("reload rejected, keeping the running config: %s", err);
 	notify_reload_failed(err);
 	statefile_reload_end(&m->sf, false, err); /* STATUS= keeps the reason until the next */
+	stats_reload_done(m->stats, false);
 }
 
 /*
@@ -595,6 +604,20 @@ static void master_signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	}
 }
 
+/* Samples the master and each live worker into the shared counters (procstat.h). */
+static void master_sample_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = container_of(t, struct master, sample_timer);
+	struct proc_sample ps;
+	(void)loop;
+	(void)revents;
+	if (procstat_read(getpid(), &ps) == 0)
+		stats_sample_store(m->stats, -1, &ps);
+	for (struct wproc *p = m->procs; p; p = p->next)
+		if (p->stats_slot >= 0 && procstat_read(p->pid, &ps) == 0)
+			stats_sample_store(m->stats, p->stats_slot, &ps);
+}
+
 /* One watchdog round: ping every worker, WATCHDOG=1 if the serving ones all answered. */
 static void master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -654,6 +677,38 @@ static void master_write_pid_file(struct master *m)
 	m->pid_file_written = true;
 }
 
+/*
+ * Without -f: detach and log to syslog. Errors so far went to the terminal;
+ * from now on there is none, unless nothing listens on /dev/log: then
+ * syslog(3) would drop every line, so standard error stays open and gets them.
+ */
+static void master_detach(const struct conf *conf)
+{
+	bool sys = log_syslog_available();
+	int keep = -1;
+	struct stat st;
+	/* A pipe held open by a detached daemon would block whoever reads it to its end. */
+	bool pipe = fstat(STDERR_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	if (!sys && !pipe) {
+		log_warnx("nothing listens on %s: detaching, but logging to standard error",
+			  LOG_SYSLOG_SOCKET);
+		keep = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	} else if (!sys)
+		log_warnx("nothing listens on %s and standard error is a pipe, which a detached "
+			  "daemon must not hold: later log lines are lost; run ksockd -f, or send "
+			  "standard error to a file",
+			  LOG_SYSLOG_SOCKET);
+	if (daemon(0, 0) < 0)
+		fatal("daemon");
+	if (keep >= 0) {
+		if (dup2(keep, STDERR_FILENO) < 0)
+			log_warn("cannot keep standard error");
+		close(keep);
+	}
+	log_init("ksockd", sys ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR, conf->log_level);
+	notify_mainpid(getpid());
+}
+
 int master_run(const char *conf_path, struct conf *conf, bool foreground)
 {
 	struct master m = {0};
@@ -695,13 +750,9 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	m.shared = shared_create();
 	if (!m.shared)
 		fatal("cannot map the page shared with workers");
-	if (!foreground) {
-		/* Errors so far went to the terminal; from now on there is none. */
-		if (daemon(0, 0) < 0)
-			fatal("daemon");
-		log_init("ksockd", LOG_TARGET_SYSLOG, conf->log_level);
-		notify_mainpid(getpid());
-	}
+	if (!foreground)
+		master_detach(conf);
+	proctitle_set("master");
 	statefile_init(&m.sf);
 	master_write_pid_file(&m);
 	accesslog_prepare(conf, &m.priv);
@@ -720,6 +771,9 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	ev_timer_init(&m.respawn, master_respawn_cb, 0, 0);
 	ev_timer_init(&m.kill_timer, master_kill_cb, 0, 0);
 	ev_timer_init(&m.drain_timer, master_drain_cb, 0, 0);
+	ev_timer_init(&m.sample_timer, master_sample_cb, 0, PROCSTAT_INTERVAL);
+	ev_timer_start(m.loop, &m.sample_timer);
+	ev_unref(m.loop); /* sampling alone does not keep the master running */
 	m.generation = 1;
 	statefile_set(&m.sf, "starting", m.generation);
 	watchdog_start(&m.wd, m.loop, master_watchdog_cb);
@@ -729,6 +783,8 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 
 	ev_run(m.loop, 0);
 
+	ev_ref(m.loop);
+	ev_timer_stop(m.loop, &m.sample_timer);
 	watchdog_stop(&m.wd, m.loop);
 	statefile_free(&m.sf);
 	activation_free(&m.act);

@@ -19,6 +19,12 @@ static const struct reason_desc reasons[REASON_COUNT] = {
 	[REASON_TLS_HANDSHAKE_TIMEOUT] = {"TLS handshake timeout", STAT_CLOSED_TLS_TIMEOUT,
 					  LOG_DEBUG},
 	[REASON_TLS_ERROR] = {"TLS error", STAT_CLOSED_TLS_ERROR, LOG_DEBUG},
+	[REASON_TLS_ALERT_SENT] = {"TLS alert sent", STAT_CLOSED_TLS_ALERT_SENT, LOG_DEBUG},
+	[REASON_TLS_ALERT_RECEIVED] = {"TLS alert received", STAT_CLOSED_TLS_ALERT_RECEIVED,
+				       LOG_DEBUG},
+	[REASON_TLS_CERT_REJECTED] = {"client certificate rejected", STAT_CLOSED_TLS_CERT,
+				      LOG_DEBUG},
+	[REASON_TLS_RENEGOTIATION] = {"renegotiation refused", STAT_CLOSED_TLS_RENEG, LOG_DEBUG},
 	[REASON_PROXY_HEADER] = {"bad PROXY header", STAT_CLOSED_PROXY, LOG_DEBUG},
 	[REASON_PROXY_TIMEOUT] = {"PROXY header timeout", STAT_CLOSED_PROXY_TIMEOUT, LOG_DEBUG},
 	/* A local failure, not the peer's doing: worth a warning each time. */

@@ -30,6 +30,10 @@ enum conn_reason {
 	REASON_TLS_HANDSHAKE_FAILED,  /* the TLS handshake failed */
 	REASON_TLS_HANDSHAKE_TIMEOUT, /* the TLS handshake exceeded handshake_timeout */
 	REASON_TLS_ERROR,             /* TLS failed after the handshake (or could not start) */
+	REASON_TLS_ALERT_SENT,        /* a fatal alert sent after the handshake (bad record, ...) */
+	REASON_TLS_ALERT_RECEIVED,    /* the client sent a fatal alert after the handshake */
+	REASON_TLS_CERT_REJECTED,     /* the client certificate failed verification */
+	REASON_TLS_RENEGOTIATION,     /* renegotiation refused (warning, then close_notify) */
 	REASON_PROXY_HEADER,          /* bad, oversized, cut or untrusted PROXY header */
 	REASON_PROXY_TIMEOUT,         /* no complete PROXY header within proxy_timeout */
 	REASON_NO_MEMORY,             /* out of memory while serving */

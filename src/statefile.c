@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,9 @@ void statefile_free(struct statefile *sf)
 /* The client's view of the file. */
 struct status {
 	long pid;          /* master */
+	char state[16];    /* state */
+	unsigned generation; /* generation */
+	unsigned rejected; /* reloads_rejected */
 	unsigned requests; /* reload_requests */
 	unsigned done;     /* reload_done */
 	char result[16];   /* reload_result */
@@ -132,6 +136,12 @@ static int status_read(const char *path, struct status *st)
 		*v++ = '\0';
 		if (strcmp(line, "pid") == 0)
 			st->pid = strtol(v, NULL, 10);
+		else if (strcmp(line, "state") == 0)
+			snprintf(st->state, sizeof st->state, "%s", v);
+		else if (strcmp(line, "generation") == 0)
+			st->generation = (unsigned)strtoul(v, NULL, 10);
+		else if (strcmp(line, "reloads_rejected") == 0)
+			st->rejected = (unsigned)strtoul(v, NULL, 10);
 		else if (strcmp(line, "reload_requests") == 0)
 			st->requests = (unsigned)strtoul(v, NULL, 10);
 		else if (strcmp(line, "reload_done") == 0)
@@ -145,6 +155,13 @@ static int status_read(const char *path, struct status *st)
 	return st->pid > 0 ? 0 : -1;
 }
 
+/* The master's pid: $MAINPID (systemd's ExecReload=/ExecStop=) or the file's. */
+static pid_t master_pid(const struct status *st)
+{
+	const char *mainpid = getenv("MAINPID");
+	return mainpid && atoi(mainpid) > 0 ? (pid_t)atoi(mainpid) : (pid_t)st->pid;
+}
+
 /* Sends SIGHUP and waits until the reload it asked for has finished. */
 static int statefile_wait_reload(const char *path)
 {
@@ -156,8 +173,7 @@ static int statefile_wait_reload(const char *path)
 		return 1;
 	}
 	/* Under systemd, ExecReload= gets the main pid; trust it over the file. */
-	const char *mainpid = getenv("MAINPID");
-	pid_t pid = mainpid && atoi(mainpid) > 0 ? (pid_t)atoi(mainpid) : (pid_t)st.pid;
+	pid_t pid = master_pid(&st);
 	unsigned want = st.requests + 1;
 	if (kill(pid, SIGHUP) < 0) {
 		fprintf(stderr, "ksockd: cannot signal ksockd (pid %d): %s\n", (int)pid,
@@ -194,15 +210,110 @@ static int statefile_wait_reload(const char *path)
 	return 0;
 }
 
-int statefile_reload_client(void)
+/* Alive and not a zombie waiting for its parent. */
+static bool pid_running(pid_t pid)
+{
+	char path[64], buf[512];
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return true;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *paren = strrchr(buf, ')');
+	return !(paren && paren[1] == ' ' && paren[2] == 'Z');
+}
+
+static double since(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* SIGTERM, then wait until the master is gone (it removes the status file last). */
+static int statefile_stop(const char *path)
+{
+	struct status st;
+	if (status_read(path, &st) < 0) {
+		fprintf(stderr, "ksockd: not running (no status in %s)\n", path);
+		return 1;
+	}
+	pid_t pid = master_pid(&st);
+	if (kill(pid, SIGTERM) < 0) {
+		fprintf(stderr, "ksockd: cannot signal ksockd (pid %d): %s\n", (int)pid,
+			strerror(errno));
+		return 1;
+	}
+	struct timespec start, tick = {0, POLL_NS};
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (pid_running(pid) && access(path, F_OK) == 0) {
+		if (since(&start) > STATEFILE_STOP_WAIT) {
+			fprintf(stderr, "ksockd: pid %d did not stop within %.0f s\n", (int)pid,
+				STATEFILE_STOP_WAIT);
+			return 1;
+		}
+		nanosleep(&tick, NULL);
+	}
+	printf("ksockd: stopped (pid %d)\n", (int)pid);
+	return 0;
+}
+
+static int statefile_reopen(const char *path)
+{
+	struct status st;
+	if (status_read(path, &st) < 0) {
+		fprintf(stderr, "ksockd: not running (no status in %s)\n", path);
+		return 1;
+	}
+	pid_t pid = master_pid(&st);
+	if (kill(pid, SIGUSR1) < 0) {
+		fprintf(stderr, "ksockd: cannot signal ksockd (pid %d): %s\n", (int)pid,
+			strerror(errno));
+		return 1;
+	}
+	printf("ksockd: pid %d reopens its log files\n", (int)pid);
+	return 0;
+}
+
+/* Exit status as LSB init scripts have it: 0 running, 3 not running. */
+static int statefile_status(const char *path)
+{
+	struct status st;
+	if (status_read(path, &st) < 0 || !pid_running(master_pid(&st))) {
+		printf("ksockd: not running (%s %s)\n", path,
+		       access(path, F_OK) == 0 ? "names no live pid" : "does not exist");
+		return 3;
+	}
+	printf("ksockd: running, pid %d, %s, generation %u, %u reload(s) requested, %u "
+	       "rejected; last reload: %s%s%s\n",
+	       (int)master_pid(&st), st.state, st.generation, st.requests, st.rejected, st.result,
+	       st.message[0] ? ": " : "", st.message);
+	return 0;
+}
+
+int statefile_client(const char *command)
 {
 	char *path = statefile_path();
 	if (!path) {
-		fprintf(stderr, "ksockd: -s reload needs the daemon's runtime directory: run it "
-		                "under systemd with RuntimeDirectory=, or give -r DIR to both\n");
+		fprintf(stderr, "ksockd: -s %s needs the daemon's runtime directory: run it under "
+				"systemd with RuntimeDirectory=, give -r DIR to both, or set "
+				"pid_file (its directory is used)\n",
+			command);
 		return 1;
 	}
-	int rc = statefile_wait_reload(path);
+	int rc;
+	if (strcmp(command, "reload") == 0)
+		rc = statefile_wait_reload(path);
+	else if (strcmp(command, "stop") == 0)
+		rc = statefile_stop(path);
+	else if (strcmp(command, "reopen") == 0)
+		rc = statefile_reopen(path);
+	else
+		rc = statefile_status(path);
 	free(path);
 	return rc;
 }

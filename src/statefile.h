@@ -26,6 +26,7 @@
 
 #define STATEFILE_NAME "ksockd.status"
 #define STATEFILE_WAIT 90.0 /* seconds "ksockd -s reload" waits at most */
+#define STATEFILE_STOP_WAIT 300.0 /* seconds "ksockd -s stop" waits (drain + shutdown) */
 
 struct statefile {
 	char *path;          /* RUNTIME_DIR/ksockd.status; NULL: none written */
@@ -48,7 +49,12 @@ void statefile_set(struct statefile *sf, const char *state, unsigned generation)
 /* Removes the file and frees sf's memory. */
 void statefile_free(struct statefile *sf);
 
-/* "ksockd -s reload": signals the master, waits for the outcome; returns the exit status. */
-int statefile_reload_client(void);
+/*
+ * "ksockd -s COMMAND" (reload, stop, reopen, status): reload signals the
+ * master and waits for the outcome; stop sends SIGTERM and waits until it has
+ * exited; reopen sends SIGUSR1; status prints the file and exits 0 (running)
+ * or 3 (not running). Returns the exit status.
+ */
+int statefile_client(const char *command);
 
 #endif

@@ -37,6 +37,7 @@ struct stats *stats_create(void)
 	s->magic = STATS_MAGIC;
 	s->started_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	s->started_mono = stats_now_mono();
+	s->last_reload_ok_real = s->started_real; /* the config loaded at start */
 	return s;
 }
 
@@ -98,10 +99,59 @@ void stats_slot_start(struct stats *s, int slot, pid_t pid, unsigned generation,
 	p->position = position;
 	p->draining = 0;
 	p->started = stats_now_mono();
+	stats_sample_store(s, slot, &(struct proc_sample){0}); /* not its predecessor's */
 	p->used = 1;
 	__atomic_store_n(&p->pid, (int32_t)pid, __ATOMIC_RELEASE);
 	if ((uint32_t)slot >= s->n_slots)
 		__atomic_store_n(&s->n_slots, (uint32_t)slot + 1, __ATOMIC_RELEASE);
+}
+
+/* Bucket bounds: seconds, chosen for line protocols (a handshake takes ms, a session s to h). */
+const struct stats_hist stats_hists[2] = {
+    {STAT_HIST_CONN_DURATION, "ksockd_connection_duration_seconds",
+     "Time from accept to close of stream connections, seconds.",
+     (1u << PROTO_TCP) | (1u << PROTO_TLS),
+     {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600}},
+    {STAT_HIST_TLS_HANDSHAKE, "ksockd_tls_handshake_duration_seconds",
+     "Time from accept to a completed TLS handshake, seconds.", 1u << PROTO_TLS,
+     {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}},
+};
+
+void stats_observe(stats_row *row, const struct stats_hist *h, double seconds)
+{
+	size_t b = 0;
+	while (b < STATS_HIST_BUCKETS - 1 && seconds > h->bounds[b])
+		b++;
+	stats_add(row, (enum stat_id)(h->first + b), 1);
+	stats_add(row, (enum stat_id)(h->first + STATS_HIST_BUCKETS),
+		  seconds > 0 ? (uint64_t)(seconds * 1e6 + 0.5) : 0);
+}
+
+void stats_sample_store(struct stats *s, int slot, const struct proc_sample *ps)
+{
+	struct proc_sample *to = slot < 0 ? &s->master_sample : &s->procs[slot].sample;
+	__atomic_store_n(&to->rss_bytes, ps->rss_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&to->open_fds, ps->open_fds, __ATOMIC_RELAXED);
+	__atomic_store(&to->cpu_seconds, &ps->cpu_seconds, __ATOMIC_RELAXED);
+}
+
+void stats_sample_load(const struct proc_sample *from, struct proc_sample *to)
+{
+	to->rss_bytes = __atomic_load_n(&from->rss_bytes, __ATOMIC_RELAXED);
+	to->open_fds = __atomic_load_n(&from->open_fds, __ATOMIC_RELAXED);
+	__atomic_load(&from->cpu_seconds, &to->cpu_seconds, __ATOMIC_RELAXED);
+}
+
+void stats_reload_done(struct stats *s, bool ok)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ok) {
+		__atomic_store_n(&s->reloads_ok, s->reloads_ok + 1, __ATOMIC_RELAXED);
+		s->last_reload_ok_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	} else
+		__atomic_store_n(&s->reloads_rejected, s->reloads_rejected + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->last_reload_failed, ok ? 0u : 1u, __ATOMIC_RELAXED);
 }
 
 void stats_slot_draining(struct stats *s, int slot)

@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "procstat.h"
+
 struct conf;
 struct listener_conf;
 
@@ -55,6 +57,10 @@ enum stat_id {
 	STAT_CLOSED_TLS_HANDSHAKE, /* closed: TLS handshake failed */
 	STAT_CLOSED_TLS_TIMEOUT,   /* closed: TLS handshake_timeout */
 	STAT_CLOSED_TLS_ERROR,     /* closed: TLS error after the handshake */
+	STAT_CLOSED_TLS_ALERT_SENT, /* closed: fatal alert sent after the handshake */
+	STAT_CLOSED_TLS_ALERT_RECEIVED, /* closed: fatal alert received after the handshake */
+	STAT_CLOSED_TLS_CERT,      /* closed: client certificate rejected */
+	STAT_CLOSED_TLS_RENEG,     /* closed: renegotiation refused */
 	STAT_CLOSED_NO_MEMORY,     /* closed: out of memory */
 	STAT_CLOSED_RESET,         /* closed: reset by the peer */
 	STAT_CLOSED_ERROR,         /* closed: another socket error */
@@ -77,10 +83,13 @@ enum stat_id {
 	STAT_DGRAM_DROP_SEND_FULL, /* dropped: socket send buffer full */
 	STAT_DGRAM_DROP_ERROR,     /* dropped: send failed otherwise */
 	STAT_DGRAM_DROP_DENIED,    /* dropped: source refused by allow/deny (or connect_rate) */
+	STAT_DGRAM_DROP_NO_REPLY,  /* unanswered: the handler has nothing to send (discard) */
 	/* TLS (tls.c) */
 	STAT_TLS_HANDSHAKE_OK,     /* handshakes completed */
 	STAT_TLS_HANDSHAKE_FAILED, /* handshakes failed */
 	STAT_TLS_RESUMED,          /* handshakes that resumed a session */
+	STAT_TLS_ALERT_FATAL,      /* fatal alerts sent (then the connection closes) */
+	STAT_TLS_ALERT_WARNING,    /* warning alerts sent (no_renegotiation) */
 	/* handler exec (exec_session.c) */
 	STAT_EXEC_STARTED,           /* programs started */
 	STAT_EXEC_START_FAILED,      /* programs that could not be started (connection refused) */
@@ -88,8 +97,25 @@ enum stat_id {
 	STAT_EXEC_EXIT_OK,           /* programs that exited with status 0 */
 	STAT_EXEC_EXIT_ERROR,        /* programs that exited with another status */
 	STAT_EXEC_EXIT_SIGNAL,       /* programs killed by a signal */
-	STAT_COUNT                 /* number of counters */
+	/* Histograms (stats_observe): per bucket (not cumulative), then the sum in microseconds. */
+	STAT_HIST_CONN_DURATION,   /* first of STATS_HIST_SLOTS: connection lifetimes */
+	STAT_HIST_TLS_HANDSHAKE = STAT_HIST_CONN_DURATION + 15, /* accept to handshake done */
+	STAT_COUNT = STAT_HIST_TLS_HANDSHAKE + 15 /* number of counters */
 };
+
+#define STATS_HIST_BUCKETS 14 /* finite bounds, then +Inf */
+#define STATS_HIST_SLOTS (STATS_HIST_BUCKETS + 1) /* buckets and the sum */
+
+/* A histogram kept in STATS_HIST_SLOTS consecutive counters of a row. */
+struct stats_hist {
+	enum stat_id first;                      /* its first counter */
+	const char *family;                      /* metric name */
+	const char *help;                        /* # HELP text */
+	unsigned protocols;                      /* listener protocols (1 << enum proto) */
+	double bounds[STATS_HIST_BUCKETS - 1];   /* upper bounds, seconds; the last bucket: +Inf */
+};
+extern const struct stats_hist stats_hists[2]; /* connection duration, TLS handshake */
+
 
 /* A counted listener name. */
 struct stats_listener {
@@ -105,6 +131,7 @@ struct stats_proc {
 	uint32_t draining;   /* told to stop */
 	uint32_t used;       /* ever used: its counters are part of the totals */
 	double started;      /* CLOCK_MONOTONIC seconds at spawn */
+	struct proc_sample sample; /* master's latest /proc sample of it (procstat.h) */
 };
 
 struct stats {
@@ -114,6 +141,12 @@ struct stats {
 	uint32_t n_listeners;    /* names in use in listeners[] */
 	uint32_t n_slots;        /* slots ever used (high-water mark) */
 	uint64_t worker_crashes; /* workers that died unexpectedly (master writes) */
+	/* Reloads (master writes): ksockd_reloads_total and friends. */
+	uint64_t reloads_ok;          /* reloads whose new generation serves */
+	uint64_t reloads_rejected;    /* reloads refused: the old config stays */
+	double last_reload_ok_real;   /* seconds since 1970 of the last good config (start) */
+	uint32_t last_reload_failed;  /* 1: the latest reload was rejected */
+	struct proc_sample master_sample; /* the master's own latest /proc sample */
 	struct stats_listener listeners[STATS_MAX_LISTENERS]; /* name table */
 	struct stats_proc procs[STATS_MAX_SLOTS];             /* worker slots */
 	uint64_t counters[STATS_MAX_SLOTS][STATS_MAX_LISTENERS]
@@ -140,6 +173,9 @@ static inline void stats_sub(stats_row *row, enum stat_id id, uint64_t n)
 	__atomic_store_n(&row[id], v - n, __ATOMIC_RELAXED);
 }
 
+/* Counts one observation of seconds into histogram h of row (NULL: a no-op). */
+void stats_observe(stats_row *row, const struct stats_hist *h, double seconds);
+
 /* Worker side: the row of listener_id (gen_listener.stats_id) in slot; NULL if either is < 0. */
 stats_row *stats_row_of(struct stats *s, int slot, int listener_id);
 
@@ -152,6 +188,12 @@ int stats_listener_id(struct stats *s, const struct listener_conf *lc);
 int stats_slot_claim(struct stats *s, unsigned position);
 void stats_slot_start(struct stats *s, int slot, pid_t pid, unsigned generation, unsigned position);
 void stats_slot_draining(struct stats *s, int slot);
+/* Stores a /proc sample of the worker in slot (slot < 0: of the master itself). */
+void stats_sample_store(struct stats *s, int slot, const struct proc_sample *ps);
+/* Reads one back (relaxed loads, field by field). */
+void stats_sample_load(const struct proc_sample *from, struct proc_sample *to);
+/* A reload finished: counts it, and for a good one its time. */
+void stats_reload_done(struct stats *s, bool ok);
 /* The slot's worker is gone: its open gauges drop to 0; crashed counts it. */
 void stats_slot_end(struct stats *s, int slot, bool crashed);
 

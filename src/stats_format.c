@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "buildinfo.h"
 #include "conf.h"
 #include "stats.h"
 #include "stats_format.h"
@@ -63,6 +64,14 @@ static const struct stat_desc descs[] = {
      "tls_handshake_timeout", false, FOR_TLS, NULL},
     {STAT_CLOSED_TLS_ERROR, "ksockd_connections_closed_total", "reason", "tls_error", false,
      FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_ALERT_SENT, "ksockd_connections_closed_total", "reason", "tls_alert_sent",
+     false, FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_ALERT_RECEIVED, "ksockd_connections_closed_total", "reason",
+     "tls_alert_received", false, FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_CERT, "ksockd_connections_closed_total", "reason", "tls_certificate_rejected",
+     false, FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_RENEG, "ksockd_connections_closed_total", "reason", "tls_renegotiation",
+     false, FOR_TLS, NULL},
     {STAT_CLOSED_NO_MEMORY, "ksockd_connections_closed_total", "reason", "no_memory", false,
      FOR_STREAMS, NULL},
     {STAT_CLOSED_RESET, "ksockd_connections_closed_total", "reason", "reset", false, FOR_STREAMS,
@@ -79,9 +88,9 @@ static const struct stat_desc descs[] = {
      "Lines handed to the handler."},
     {STAT_LINES_OUT, "ksockd_lines_sent_total", NULL, NULL, false, FOR_ALL,
      "Newline-terminated lines sent."},
-    {STAT_BYTES_IN, "ksockd_bytes_received_total", NULL, NULL, false, FOR_ALL,
+    {STAT_BYTES_IN, "ksockd_received_bytes_total", NULL, NULL, false, FOR_ALL,
      "Bytes received from clients."},
-    {STAT_BYTES_OUT, "ksockd_bytes_sent_total", NULL, NULL, false, FOR_ALL,
+    {STAT_BYTES_OUT, "ksockd_sent_bytes_total", NULL, NULL, false, FOR_ALL,
      "Bytes sent to clients."},
     {STAT_DGRAM_IN, "ksockd_datagrams_received_total", NULL, NULL, false, FOR_UDP,
      "Datagrams received."},
@@ -104,12 +113,23 @@ static const struct stat_desc descs[] = {
      NULL},
     {STAT_DGRAM_DROP_DENIED, "ksockd_datagrams_dropped_total", "reason", "denied", false, FOR_UDP,
      NULL},
+    {STAT_DGRAM_DROP_NO_REPLY, "ksockd_datagrams_dropped_total", "reason", "no_reply", false,
+     FOR_UDP, NULL},
     {STAT_TLS_HANDSHAKE_OK, "ksockd_tls_handshakes_total", "result", "ok", false, FOR_TLS,
      "TLS handshakes, by result."},
     {STAT_TLS_HANDSHAKE_FAILED, "ksockd_tls_handshakes_total", "result", "failed", false, FOR_TLS,
      NULL},
     {STAT_TLS_RESUMED, "ksockd_tls_sessions_resumed_total", NULL, NULL, false, FOR_TLS,
      "TLS handshakes that resumed a session."},
+    {STAT_TLS_ALERT_FATAL, "ksockd_tls_alerts_sent_total", "level", "fatal", false, FOR_TLS,
+     "TLS alerts sent to clients, by level."},
+    {STAT_TLS_ALERT_WARNING, "ksockd_tls_alerts_sent_total", "level", "warning", false, FOR_TLS,
+     NULL},
+    /* Deprecated names (unit before the verb), kept for one release: 0.2 removes them. */
+    {STAT_BYTES_IN, "ksockd_bytes_received_total", NULL, NULL, false, FOR_ALL,
+     "Deprecated, removed in 0.2: use ksockd_received_bytes_total."},
+    {STAT_BYTES_OUT, "ksockd_bytes_sent_total", NULL, NULL, false, FOR_ALL,
+     "Deprecated, removed in 0.2: use ksockd_sent_bytes_total."},
     /* handler exec: shown for every stream listener (the protocol does not say the handler) */
     {STAT_EXEC_STARTED, "ksockd_exec_started_total", NULL, NULL, false, FOR_STREAMS,
      "Programs started (handler exec)."},
@@ -224,8 +244,144 @@ static int format_family(const struct stats *s, struct outbuf *out, size_t first
 	return 0;
 }
 
+/* Label values: escaped as the exposition format says (backslash, quote, newline). */
+static int emit_value(struct outbuf *out, const char *v)
+{
+	for (const char *p = v; *p; p++) {
+		int rc = *p == '"' || *p == '\\' ? outbuf_printf(out, "\\%c", *p)
+		         : *p == '\n'            ? outbuf_append(out, "\\n", 2)
+		                                 : outbuf_append(out, p, 1);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ksockd_build_info: 1, with the versions and build options as labels (ksockd -V). */
+static int format_build_info(struct outbuf *out)
+{
+	struct buildinfo bi;
+	buildinfo_get(&bi);
+	const char *const labels[][2] = {
+	    {"version", PACKAGE_VERSION}, {"libev", bi.libev},         {"gnutls", bi.gnutls},
+	    {"libconfig", bi.libconfig},  {"libsystemd", bi.libsystemd}, {"sanitizers", bi.sanitizers},
+	};
+	if (outbuf_printf(out, "# HELP ksockd_build_info Versions of ksockd and its libraries, "
+	                       "and build options; the value is 1.\n"
+	                       "# TYPE ksockd_build_info gauge\nksockd_build_info{") < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+		if (outbuf_printf(out, "%s%s=\"", i ? "," : "", labels[i][0]) < 0 ||
+		    emit_value(out, labels[i][1]) < 0 || outbuf_append(out, "\"", 1) < 0)
+			return -1;
+	return outbuf_printf(out, "} 1\n");
+}
+
+/* Reloads: counts by result, whether the latest one worked, when a config last loaded. */
+static int format_reloads(const struct stats *s, struct outbuf *out)
+{
+	return outbuf_printf(
+	    out,
+	    "# HELP ksockd_reloads_total Reloads finished, by result (rejected: the running "
+	    "config stayed).\n# TYPE ksockd_reloads_total counter\n"
+	    "ksockd_reloads_total{result=\"ok\"} %llu\n"
+	    "ksockd_reloads_total{result=\"rejected\"} %llu\n"
+	    "# HELP ksockd_config_last_reload_successful 1 unless the latest reload was "
+	    "rejected.\n# TYPE ksockd_config_last_reload_successful gauge\n"
+	    "ksockd_config_last_reload_successful %u\n"
+	    "# HELP ksockd_config_last_reload_success_timestamp_seconds When the serving config "
+	    "was loaded (start or reload), seconds since 1970.\n"
+	    "# TYPE ksockd_config_last_reload_success_timestamp_seconds gauge\n"
+	    "ksockd_config_last_reload_success_timestamp_seconds %.3f\n",
+	    (unsigned long long)__atomic_load_n(&s->reloads_ok, __ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&s->reloads_rejected, __ATOMIC_RELAXED),
+	    __atomic_load_n(&s->last_reload_failed, __ATOMIC_RELAXED) ? 0u : 1u,
+	    s->last_reload_ok_real);
+}
+
+/* One process_* family: the master, then each live worker (sampled every PROCSTAT_INTERVAL). */
+static int format_process_family(const struct stats *s, struct outbuf *out, const char *name,
+				 const char *type, const char *help, int field)
+{
+	struct proc_sample ps;
+	if (outbuf_printf(out, "# HELP %s %s, sampled every %.0f s.\n# TYPE %s %s\n", name, help,
+			  PROCSTAT_INTERVAL, name, type) < 0)
+		return -1;
+	unsigned ns = __atomic_load_n(&s->n_slots, __ATOMIC_ACQUIRE);
+	for (long slot = -1; slot < (long)ns; slot++) {
+		if (slot >= 0 && __atomic_load_n(&s->procs[slot].pid, __ATOMIC_ACQUIRE) == 0)
+			continue;
+		stats_sample_load(slot < 0 ? &s->master_sample : &s->procs[slot].sample, &ps);
+		int rc = slot < 0 ? outbuf_printf(out, "%s{process=\"master\"}", name)
+				  : outbuf_printf(out, "%s{process=\"worker\",worker=\"%ld\"}", name,
+						  slot);
+		if (rc < 0)
+			return -1;
+		rc = field == 0   ? outbuf_printf(out, " %llu\n", (unsigned long long)ps.rss_bytes)
+		     : field == 1 ? outbuf_printf(out, " %llu\n", (unsigned long long)ps.open_fds)
+				  : outbuf_printf(out, " %.2f\n", ps.cpu_seconds);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int format_process(const struct stats *s, struct outbuf *out)
+{
+	if (format_process_family(s, out, "process_resident_memory_bytes", "gauge",
+				  "Resident memory of each ksockd process, bytes", 0) < 0 ||
+	    format_process_family(s, out, "process_open_fds", "gauge",
+				  "Open file descriptors of each ksockd process", 1) < 0)
+		return -1;
+	return format_process_family(s, out, "process_cpu_seconds_total", "counter",
+				     "User and system CPU time of each ksockd process, seconds", 2);
+}
+
+/* A histogram summed over worker slots, per listener: cumulative buckets, sum, count. */
+static int format_histogram(const struct stats *s, struct outbuf *out, const struct stats_hist *h)
+{
+	if (outbuf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", h->family, h->help,
+			  h->family) < 0)
+		return -1;
+	unsigned nl = __atomic_load_n(&s->n_listeners, __ATOMIC_ACQUIRE);
+	for (unsigned l = 0; l < nl; l++) {
+		if (!(h->protocols & (1u << s->listeners[l].protocol)))
+			continue;
+		struct stat_desc d = {.label = "le"};
+		char le[32];
+		uint64_t cum = 0;
+		for (size_t b = 0; b < STATS_HIST_BUCKETS; b++) {
+			cum += stats_sum(s, l, (enum stat_id)(h->first + b));
+			if (b < STATS_HIST_BUCKETS - 1)
+				snprintf(le, sizeof le, "%g", h->bounds[b]);
+			else
+				snprintf(le, sizeof le, "+Inf");
+			d.value = le;
+			char fam[96];
+			snprintf(fam, sizeof fam, "%s_bucket", h->family);
+			if (emit_labels(out, fam, s->listeners[l].name, &d, -1) < 0 ||
+			    outbuf_printf(out, " %llu\n", (unsigned long long)cum) < 0)
+				return -1;
+		}
+		double sum = (double)stats_sum(s, l, (enum stat_id)(h->first + STATS_HIST_BUCKETS)) / 1e6;
+		d.label = NULL;
+		char fam[96];
+		snprintf(fam, sizeof fam, "%s_sum", h->family);
+		if (emit_labels(out, fam, s->listeners[l].name, &d, -1) < 0 ||
+		    outbuf_printf(out, " %.6f\n", sum) < 0)
+			return -1;
+		snprintf(fam, sizeof fam, "%s_count", h->family);
+		if (emit_labels(out, fam, s->listeners[l].name, &d, -1) < 0 ||
+		    outbuf_printf(out, " %llu\n", (unsigned long long)cum) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int stats_format_prometheus(const struct stats *s, struct outbuf *out)
 {
+	if (format_build_info(out) < 0 || format_reloads(s, out) < 0 || format_process(s, out) < 0)
+		return -1;
 	unsigned workers = 0, ns = __atomic_load_n(&s->n_slots, __ATOMIC_ACQUIRE);
 	for (unsigned slot = 0; slot < ns; slot++)
 		workers += __atomic_load_n(&s->procs[slot].pid, __ATOMIC_ACQUIRE) != 0;
@@ -250,5 +406,8 @@ int stats_format_prometheus(const struct stats *s, struct outbuf *out)
 			return -1;
 		first = end;
 	}
+	for (size_t h = 0; h < sizeof stats_hists / sizeof stats_hists[0]; h++)
+		if (format_histogram(s, out, &stats_hists[h]) < 0)
+			return -1;
 	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * tls.h: TLS for stream connections, with GnuTLS (issue 6).
+ * tls.h: TLS for stream connections, with GnuTLS.
  *
  * Two objects:
  * - struct tls_ctx: a listener's credentials (certificate/key pairs chosen by
@@ -13,9 +13,18 @@
  *   socket. Calls never block: TLS_IO_AGAIN means "call again when the socket
  *   is ready in the direction tls_session_wants_write() names".
  *
- *   NEW --handshake AGAIN--> NEW --handshake done--> OPEN --free--> close_notify, freed
- *    |                                                 |
- *    +--------fatal error / timeout-------------------+--> BROKEN --free--> freed
+ *   HANDSHAKE --done--> OPEN --the client's end (recv returns 0)--> ENDED
+ *       |                 |                                           |
+ *       +-----fatal-------+--> FAILED                                  |
+ *                                |                                     |
+ *                       free: no close_notify          free: close_notify
+ *                                                   (not after a bare TCP end)
+ *
+ * FAILED: the fatal alert that fits was sent, one non-blocking try (none if
+ * the client sent one or the socket is gone). ENDED: tls_session_end() says
+ * how (close_notify in TLS 1.2 or 1.3, a TCP end, a refused renegotiation).
+ * A client-initiated renegotiation (TLS 1.2) gets a warning no_renegotiation
+ * and ends the session (ENDED, then close_notify): see ksockd.conf(5).
  */
 #ifndef KSOCKD_TLS_H
 #define KSOCKD_TLS_H
@@ -26,6 +35,8 @@
 
 #include "conf.h"
 #include "handler.h"
+#include "reason.h"
+#include "stats.h"
 
 /* Used when a listener sets no 'priority': TLS 1.2/1.3, ECDHE, AEAD only, our order. */
 #define TLS_DEFAULT_PRIORITY                                                                       \
@@ -39,6 +50,18 @@ enum tls_io {
 
 struct tls_ctx;
 struct tls_session;
+
+/* How the client's side ended, once tls_session_recv() returned 0. */
+struct tls_end {
+	enum conn_reason reason; /* close reason */
+	const char *why;    /* plain words for the log */
+	bool notable;       /* logged even when nothing is dropped */
+	bool discard;       /* drop the partial line and unsent replies, then close:
+			       TLS 1.2 close_notify (RFC 5246 §7.2.1), TCP end without
+			       close_notify (GnuTLS can send nothing more), renegotiation.
+			       false: TLS 1.3 close_notify, a half-close (RFC 8446 §6.1):
+			       the last line is answered and replies are sent first. */
+};
 
 /* Master: loads lc->tls; NULL with err naming the file at fault. */
 struct tls_ctx *tls_ctx_load(const struct listener_conf *lc, char *err, size_t errlen);
@@ -57,11 +80,19 @@ ssize_t tls_session_send(struct tls_session *s, const void *buf, size_t len);
 bool tls_session_wants_write(const struct tls_session *s);
 /* Decrypted bytes GnuTLS holds that the socket will not announce again. */
 size_t tls_session_pending(const struct tls_session *s);
-/* Why the last TLS_IO_ERROR happened (GnuTLS's reason, with the alert if any). */
+/* Why the last TLS_IO_ERROR happened: plain words, GnuTLS's text, the alert sent if any. */
 const char *tls_session_error(const struct tls_session *s);
+/* The close reason after TLS_IO_ERROR or an end (REASON_TLS_ALERT_SENT,
+ * REASON_TLS_CERT_REJECTED, REASON_TLS_RENEGOTIATION, ...). */
+enum conn_reason tls_session_close_reason(const struct tls_session *s);
+/* How the client's side ended, NULL while it has not. */
+const struct tls_end *tls_session_end(const struct tls_session *s);
+/* Counts the alerts this session sends in row (STAT_TLS_ALERT_*); NULL: not counted. */
+void tls_session_set_stats(struct tls_session *s, stats_row *row);
 /* Version, cipher, SNI, ALPN, client subject: valid once the handshake is done. */
 const struct tls_info *tls_session_info(const struct tls_session *s);
-/* Sends close_notify (best effort, never blocks) if the session is healthy, then frees. */
+/* Sends close_notify (best effort, never blocks) unless the session failed or the
+ * client's TCP end came without one, then frees. */
 void tls_session_free(struct tls_session *s);
 
 #endif

@@ -57,6 +57,14 @@ struct transport {
 	/* Why the last TRANSPORT_ERROR happened, as a close reason; called at once after it
 	 * (the TCP transport reads errno). */
 	enum conn_reason (*error)(const void *ctx);
+	/*
+	 * After read() returned 0: whether what is still pending (partial bytes of
+	 * input, replies not yet sent) must be dropped and the connection closed
+	 * under *why (TLS 1.2 close_notify, a TLS end without close_notify, a
+	 * refused renegotiation), or served first as on TCP (false). The counts
+	 * are for the transport's log line. NULL: always served first.
+	 */
+	bool (*eof_discards)(void *ctx, size_t partial, size_t unsent, enum conn_reason *why);
 	/* TLS details for the handler (session_info.tls), NULL if none. */
 	const struct tls_info *(*tls_info)(const void *ctx);
 	/* Orderly end (TLS: close_notify if the session is healthy; never blocks) and release.

@@ -10,6 +10,7 @@
 #include <ev.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -86,6 +87,7 @@ static int tt_open(const struct transport_env *env, void **ctx, enum conn_reason
 		*why = REASON_TLS_ERROR;
 		return -1;
 	}
+	tls_session_set_stats(t->s, env->l->stats);
 	*ctx = t;
 	return 0;
 }
@@ -156,7 +158,26 @@ static bool tt_wants_write(const void *ctx)
 static enum conn_reason tt_error(const void *ctx)
 {
 	const struct tls_transport *t = ctx;
-	return t->done ? REASON_TLS_ERROR : REASON_TLS_HANDSHAKE_FAILED;
+	return tls_session_close_reason(t->s);
+}
+
+/* How the client ended its side decides what happens to what is pending (see struct tls_end). */
+static bool tt_eof_discards(void *ctx, size_t partial, size_t unsent, enum conn_reason *why)
+{
+	struct tls_transport *t = ctx;
+	const struct tls_end *e = tls_session_end(t->s);
+	if (!e || !e->discard)
+		return false;
+	if (partial || unsent || e->notable) {
+		char what[128] = "nothing was pending";
+		if (partial || unsent)
+			snprintf(what, sizeof what,
+				 "dropped a partial line of %zu bytes and %zu bytes of unsent replies",
+				 partial, unsent);
+		tt_log(t, e->why, what);
+	}
+	*why = e->reason;
+	return true;
 }
 
 static const struct tls_info *tt_info(const void *ctx)
@@ -184,6 +205,7 @@ const struct transport transport_tls = {
 	.pending = tt_pending,
 	.wants_write = tt_wants_write,
 	.error = tt_error,
+	.eof_discards = tt_eof_discards,
 	.tls_info = tt_info,
 	.close = tt_close,
 };

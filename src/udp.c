@@ -4,7 +4,7 @@
  *
  * Owns struct udp (hung off the worker's struct listener) and, in this
  * process, the listener's socket. Must not touch stream connections; the
- * handler sees one datagram's lines and an outbuf, never the socket.
+ * handler sees one datagram as one request and an outbuf, never the socket.
  */
 #include "config.h"
 
@@ -47,6 +47,7 @@ struct udp_counts {
 	unsigned long send_full; /* send buffer full (EAGAIN) */
 	unsigned long error;     /* other send errors */
 	unsigned long denied;    /* source refused by allow/deny (guard.c) */
+	unsigned long no_reply;  /* the handler had nothing to send (discard) */
 };
 
 struct udp {
@@ -90,9 +91,9 @@ static void udp_log_counts(struct udp *u, int prio, unsigned kernel, const char 
 	const struct udp_counts *n = &u->n;
 	log_emit(prio,
 	         "udp '%s': worker %u: answered=%lu dropped: too_big=%lu rate=%lu port=%lu "
-	         "ratio=%lu bcast=%lu send_full=%lu error=%lu denied=%lu kernel=%u%s",
+	         "ratio=%lu bcast=%lu send_full=%lu error=%lu denied=%lu no_reply=%lu kernel=%u%s",
 	         u->conf->name, u->l->w->slot, n->answered, n->too_big, n->rate, n->port, n->ratio,
-	         n->bcast, n->send_full, n->error, n->denied, kernel, when);
+	         n->bcast, n->send_full, n->error, n->denied, n->no_reply, kernel, when);
 	u->logged = *n;
 	u->kernel_logged = kernel;
 }
@@ -106,6 +107,7 @@ static void udp_log_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	unsigned kernel = udp_kernel_drops(u);
 	struct udp_counts now = u->n, was = u->logged;
 	now.answered = was.answered = 0;
+	now.no_reply = was.no_reply = 0; /* by design (discard): not worth a summary */
 	bool local = u->n.send_full != u->logged.send_full || u->n.error != u->logged.error ||
 	             kernel != u->kernel_logged;
 	if (local || memcmp(&now, &was, sizeof now) != 0)
@@ -180,33 +182,37 @@ static void udp_set_source(struct udp *u, int j, const struct sockaddr_storage *
 	}
 }
 
+/* The whole datagram as one request: a final "\r\n" or "\n" is its terminator. */
+static void udp_request(const char *data, size_t len, struct line *line)
+{
+	size_t eol = 0;
+	if (len >= 1 && data[len - 1] == '\n')
+		eol = len >= 2 && data[len - 2] == '\r' ? 2 : 1;
+	line->data = data;
+	line->len = len - eol;
+	line->eol = data + len - eol;
+	line->eol_len = eol;
+}
+
 /*
- * Runs the handler over one datagram's lines into out, stopping early once
- * the reply passes limit (it will be dropped anyway). max_line does not
- * apply: max_datagram already bounds the request.
+ * Runs the handler over one datagram, the request, whatever it holds (empty
+ * included): open, one line(), close. max_line does not apply: max_datagram
+ * already bounds the request.
  */
 static void udp_run_handler(struct udp *u, const char *data, size_t len,
-                            const struct session_info *si, struct outbuf *out, size_t limit)
+                            const struct session_info *si, struct outbuf *out)
 {
 	const struct handler *h = u->conf->handler;
-	uint64_t lines = 0;
 	memset(u->state, 0, h->state_size);
 	enum handler_result r = h->open ? h->open(u->state, si, out) : HANDLER_OK;
-	while (r == HANDLER_OK && len > 0 && outbuf_len(out) <= limit) {
+	if (r == HANDLER_OK) {
 		struct line line;
-		size_t used;
-		if (line_next(data, len, len, &line, &used) != LINE_FOUND) {
-			line_final(data, len, &line);
-			used = len;
-		}
-		r = h->line(u->state, &line, out);
-		lines++;
-		data += used;
-		len -= used;
+		udp_request(data, len, &line);
+		h->line(u->state, &line, out);
+		stats_add(u->l->stats, STAT_LINES_IN, 1);
 	}
 	if (h->close)
 		h->close(u->state);
-	stats_add(u->l->stats, STAT_LINES_IN, lines);
 }
 
 /* Serves received datagram i; queues its reply as send slot *ns when there is one. */
@@ -252,8 +258,9 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	}
 	struct outbuf *out = &u->out[*ns];
 	outbuf_reset(out);
-	size_t ratio_limit = len * u->lim->udp_max_reply_ratio;
-	size_t limit = ratio_limit < u->lim->max_datagram ? ratio_limit : u->lim->max_datagram;
+	size_t hdr = udpfilter_overhead(peer);
+	size_t ratio_limit = udpfilter_reply_max(len, u->lim->udp_max_reply_ratio, hdr);
+	size_t room = ratio_limit < u->lim->max_datagram ? ratio_limit : u->lim->max_datagram;
 	struct session_info si = {
 	    .listener = u->conf->name,
 	    .peer = peer,
@@ -263,12 +270,16 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	    .stats = u->l->w->stats,
 	    .sock_peer = peer,
 	    .draining = u->l->w->drain_flag,
+	    .reply_room = room,
 	};
-	udp_run_handler(u, u->riov[i].iov_base, len, &si, out, limit);
+	udp_run_handler(u, u->riov[i].iov_base, len, &si, out);
 	size_t rlen = outbuf_len(out);
-	if (rlen == 0 && !u->conf->handler->empty_reply)
-		return; /* nothing to say (discard, or a handler that ignored it) */
-	if (!udpfilter_reply_ok(len, rlen, u->lim->udp_max_reply_ratio)) {
+	if (rlen == 0 && !u->conf->handler->empty_reply) {
+		u->n.no_reply++; /* nothing to say (discard, or a handler that ignored it) */
+		stats_add(u->l->stats, STAT_DGRAM_DROP_NO_REPLY, 1);
+		return;
+	}
+	if (!udpfilter_reply_ok(len, rlen, u->lim->udp_max_reply_ratio, hdr)) {
 		u->n.ratio++;
 		stats_add(u->l->stats, STAT_DGRAM_DROP_RATIO, 1);
 		return;
@@ -473,7 +484,12 @@ void udp_close(struct listener *l)
 	struct udp *u = l->udp;
 	if (l->state == LISTENER_CLOSED)
 		return;
-	udp_log_counts(u, LOG_INFO, udp_kernel_drops(u), " (final)");
+	/* The final line only when something happened: a reload closes every
+	 * worker's UDP listeners, and all-zero lines hide the ones that matter. */
+	static const struct udp_counts zero;
+	unsigned kernel = udp_kernel_drops(u);
+	if (memcmp(&u->n, &zero, sizeof zero) != 0 || kernel != u->kernel_logged)
+		udp_log_counts(u, LOG_INFO, kernel, " (final)");
 	ev_io_stop(l->w->loop, &l->io);
 	ev_timer_stop(l->w->loop, &u->log_timer);
 	close(l->fd);

@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include <netinet/in.h>
+
 #include "udpfilter.h"
 
 /* Services that answer any datagram: replying to them starts a loop. */
@@ -38,7 +40,22 @@ bool udpfilter_port_blocked(const struct udpfilter *f, uint16_t port)
 	return false;
 }
 
-bool udpfilter_reply_ok(size_t req_len, size_t reply_len, unsigned ratio)
+size_t udpfilter_overhead(const struct sockaddr *peer)
 {
-	return reply_len <= req_len * (size_t)ratio;
+	if (peer->sa_family != AF_INET6)
+		return UDPFILTER_HDR_IPV4;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)peer;
+	return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) ? UDPFILTER_HDR_IPV4 : UDPFILTER_HDR_IPV6;
+}
+
+size_t udpfilter_reply_max(size_t req_len, unsigned ratio, size_t hdr)
+{
+	if (ratio == 0)
+		return 0;
+	return (req_len + hdr) * (size_t)ratio - hdr; /* ratio >= 1: never below req_len */
+}
+
+bool udpfilter_reply_ok(size_t req_len, size_t reply_len, unsigned ratio, size_t hdr)
+{
+	return reply_len <= udpfilter_reply_max(req_len, ratio, hdr);
 }

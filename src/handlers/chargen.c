@@ -6,11 +6,14 @@
  * for as long as the client reads; the connection asks for more (more())
  * only while its output queue has room, so a client that does not read
  * costs at most output_buffer bytes. Input is discarded.
- * Datagrams: each datagram is answered with a random number (1 to 512) of
- * characters of the same pattern.
+ * Datagrams: each datagram, whatever it holds, is answered with a random
+ * number of characters of the same pattern: 0 to 512 (RFC 864), and never
+ * more than the reply may hold (session_info.reply_room: max_datagram and
+ * the reply ratio for that request), so that every datagram is answered.
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "handlers.h"
@@ -24,6 +27,7 @@
 struct chargen {
 	unsigned start; /* offset in the pattern of the next line's first character */
 	bool datagram;  /* datagram session: each line() is a request */
+	size_t room;    /* datagrams: the longest reply that will be sent */
 };
 
 /* Writes the 74-byte line starting at offset start (72 characters and CRLF). */
@@ -51,8 +55,8 @@ static enum handler_result chargen_more(void *state, struct outbuf *out)
 /* Datagram form: a reply of random length, taken from the pattern. */
 static enum handler_result chargen_datagram(struct chargen *cg, struct outbuf *out)
 {
-	/* At least one byte: an empty reply would not be sent at all (udp.c). */
-	size_t want = 1 + arc4random_uniform(CHARGEN_DGRAM_MAX);
+	size_t max = cg->room < CHARGEN_DGRAM_MAX ? cg->room : CHARGEN_DGRAM_MAX;
+	size_t want = arc4random_uniform((uint32_t)max + 1); /* 0..max, uniformly */
 	char buf[CHARGEN_LINE_LEN];
 	while (want > 0) {
 		size_t n = want < sizeof buf ? want : sizeof buf;
@@ -71,6 +75,7 @@ static enum handler_result chargen_open(void *state, const struct session_info *
 	struct chargen *cg = state;
 	(void)out;
 	cg->datagram = si->datagram;
+	cg->room = si->reply_room;
 	return HANDLER_OK;
 }
 
@@ -89,4 +94,5 @@ const struct handler handler_chargen = {
     .line = chargen_line_cb,
     .more = chargen_more,
     .ignore_input = true,
+    .empty_reply = true, /* datagrams: 0 characters is a reply too (RFC 864) */
 };

@@ -1,8 +1,10 @@
 /*
  * handlers/daytime.c: the daytime protocol (RFC 867): the current date and
- * time as one human-readable line, in UTC, in the RFC's example form
- * "Tuesday, February 22, 1982 17:37:43-UTC". Streams get it on connect, then
- * the connection closes; each datagram gets it as the reply.
+ * time as one human-readable line. RFC 867 leaves the form free; this is the
+ * one Unix inetd sends and network tools recognise, ctime(3)'s in local time
+ * (the TZ variable, else /etc/localtime), byte for byte what openbsd-inetd
+ * sends: "Wed Dec  2 04:20:58 2026\r\n" (26 bytes). Streams get it on
+ * connect, then the connection closes; each datagram gets it as the reply.
  */
 #include "config.h"
 
@@ -13,9 +15,10 @@
 size_t daytime_format(time_t t, char *buf, size_t len)
 {
 	struct tm tm;
-	if (!gmtime_r(&t, &tm))
+	if (!localtime_r(&t, &tm))
 		return 0;
-	return strftime(buf, len, "%A, %B %d, %Y %H:%M:%S-UTC\r\n", &tm);
+	/* ctime's "%.3s %.3s%3d %.2d:%.2d:%.2d %d": the day of month space-padded. */
+	return strftime(buf, len, "%a %b %e %H:%M:%S %Y\r\n", &tm);
 }
 
 static enum handler_result daytime_reply(struct outbuf *out)

@@ -2,7 +2,19 @@
 
 The harness plays the service manager: it binds its own NOTIFY_SOCKET and
 waits for READY=1 instead of sleeping. Every daemon it starts runs in its own
-process group and is stopped at exit, even when a test fails.
+process group and is stopped on every way out: at exit (atexit), when the
+test is stopped by SIGTERM, SIGINT or SIGHUP (tests/run-test's time limit:
+every daemon's group is killed), and when the test process dies outright
+(the master gets SIGKILL from PR_SET_PDEATHSIG, its workers SIGTERM from
+theirs).
+
+Ports: listener() picks a free port below the kernel's ephemeral range, so
+no client connection can take it between the pick and the daemon's bind; a
+daemon that still loses the race (EADDRINUSE at start) is started again on
+newly picked ports.
+
+Every wait on the daemon (READY=1, reload, log lines, notify messages) is
+multiplied by SLOW: 10 under valgrind, 3 in a sanitizer build.
 
 Memory checkers: every daemon runs with ASAN_OPTIONS/UBSAN_OPTIONS pointing
 their reports into its own directory (harmless in a plain build). With
@@ -11,7 +23,9 @@ is stopped, any non-empty report fails the test (and the whole script's exit
 status), so a worker's leak or overflow cannot hide behind a passing reply.
 """
 import atexit
+import ctypes
 import os
+import random
 import re
 import select
 import shutil
@@ -20,14 +34,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 KSOCKD = os.environ.get("KSOCKD", os.path.join(os.path.dirname(__file__), "..", "..", "ksockd"))
 VALGRIND = os.environ.get("KSOCKD_VALGRIND", "") not in ("", "0")
+SANITIZED = os.environ.get("KSOCKD_SANITIZED", "") == "yes"
 # Timeouts of tests that wait on the daemon are multiplied by this (valgrind is slow).
-SLOW = float(os.environ.get("KSOCKD_SLOW", "10" if VALGRIND else "1"))
+SLOW = float(os.environ.get("KSOCKD_SLOW", "10" if VALGRIND else "3" if SANITIZED else "1"))
 SUPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")  # *.supp files
 _started = []
+BIND_ATTEMPTS = 3  # starts of a daemon whose picked port another process took first
 _reports = []  # memory-checker reports found, for the exit status
 _dirs = []  # daemons' directories (config, log, reports), removed at exit
 
@@ -47,6 +64,38 @@ def _cleanup():
 
 
 atexit.register(_cleanup)
+
+
+def _on_signal(sig, _frame):
+    """The test is being stopped (a time limit, ^C): kill every daemon's group at once (no
+    leak check: the run has failed anyway) and exit; unittest would catch an exception."""
+    for d in list(_started):
+        try:
+            os.killpg(d.pid, sigmod.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    sys.stderr.write("harness: %s: killed %d daemon(s)\n" % (sigmod.Signals(sig).name,
+                                                            len(_started)))
+    sys.stderr.flush()
+    os._exit(128 + sig)
+
+
+for _sig in (sigmod.SIGTERM, sigmod.SIGINT, sigmod.SIGHUP):
+    if sigmod.getsignal(_sig) in (sigmod.SIG_DFL, sigmod.default_int_handler):
+        sigmod.signal(_sig, _on_signal)
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent(then=None):
+    """A preexec_fn: the child gets SIGKILL when the thread that started it ends (the harness
+    starts daemons from the main thread only, whose end is the test process's end)."""
+    def preexec():
+        _libc.prctl(_PR_SET_PDEATHSIG, sigmod.SIGKILL, 0, 0, 0)
+        if then:
+            then()
+    return preexec
 
 
 def checker_env(report_dir):
@@ -78,12 +127,39 @@ def checker_reports(report_dir):
     return out
 
 
+def _port_range():
+    """Ports free_port picks from: from 10000 up to the start of the ephemeral range, where
+    the kernel never puts a client's source port (nor a bind to port 0)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return (10000, low) if low > 11000 else (1024, 10000)
+
+
+PORT_RANGE = _port_range()
+_picked = set()  # ports free_port handed out, never handed out twice by this process
+_rng = random.Random(os.getpid() ^ int(time.time() * 1e6))
+
+
 def free_port(kind=socket.SOCK_STREAM, host="127.0.0.1"):
-    """A port that is free right now on host (bind to 0, read it, close)."""
+    """A port free right now on host, outside the ephemeral range and not handed out before by
+    this process (a daemon started on it may still lose it to another test process: Daemon
+    starts again on new ports then)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, kind) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(1000):
+        port = _rng.randrange(*PORT_RANGE)
+        if port in _picked:
+            continue
+        with socket.socket(fam, kind) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _picked.add(port)
+        return port
+    raise AssertionError("no free port in %d..%d on %s" % (PORT_RANGE + (host,)))
 
 
 def listener(name, handler="echo", protocol="tcp", address="127.0.0.1", port=None, **extra):
@@ -91,6 +167,7 @@ def listener(name, handler="echo", protocol="tcp", address="127.0.0.1", port=Non
              port=port or free_port(socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM,
                                     address),
              handler=handler)
+    d["_picked"] = port is None  # the harness chose the port: it may choose another
     d.update(extra)
     return d
 
@@ -114,7 +191,8 @@ def render_config(listeners, **globals_):
     out = ["%s = %s;" % (k, _value(v)) for k, v in globals_.items() if v is not None]
     items = []
     for l in listeners:
-        items.append("  { " + " ".join("%s = %s;" % (k, _value(v)) for k, v in l.items()) + " }")
+        items.append("  { " + " ".join("%s = %s;" % (k, _value(v)) for k, v in l.items()
+                                       if not k.startswith("_")) + " }")
     out.append("listeners = (\n" + ",\n".join(items) + "\n);")
     return "\n".join(out) + "\n"
 
@@ -128,8 +206,10 @@ class Notify:
         self.sock.bind(path)
         self.messages = []
 
-    def wait_for(self, pred, timeout=10.0):
-        deadline = time.monotonic() + timeout
+    def wait_for(self, pred, timeout=10.0, alive=None):
+        """The first message pred accepts (earlier ones are dropped), within timeout * SLOW
+        seconds; alive() false (the sender exited) ends the wait early."""
+        deadline = time.monotonic() + timeout * SLOW
         while True:
             for i, m in enumerate(self.messages):
                 if pred(m):
@@ -138,9 +218,11 @@ class Notify:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("no matching notify message; got %r" % self.messages)
-            r, _, _ = select.select([self.sock], [], [], left)
+            r, _, _ = select.select([self.sock], [], [], min(left, 0.5))
             if r:
                 self.messages.append(self.sock.recv(4096).decode())
+            elif alive and not alive():
+                raise TimeoutError("the daemon exited; notify messages: %r" % self.messages)
 
     def close(self):
         self.sock.close()
@@ -169,18 +251,58 @@ class Daemon:
         os.chmod(self.report_dir, 0o1777)
         e.update(checker_env(self.report_dir))
         e.update(env or {})
-        self.logf = open(self.log_path, "wb")
         # wrap: a command that execs ksockd (an activator), so self.pid stays the master's.
         argv = [KSOCKD, "-f", "-c", self.conf_path] + list(args or [])
         if VALGRIND:
             argv = valgrind_argv(self.report_dir) + argv
-        argv = list(wrap or []) + argv
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=subprocess.STDOUT, env=e,
-                                     start_new_session=True, preexec_fn=preexec)
+        self.argv = list(wrap or []) + argv
+        self.env = e
+        self.preexec = preexec
+        if threading.current_thread() is threading.main_thread():
+            self.preexec = _die_with_parent(preexec)
+        self._start()
+        for attempt in range(BIND_ATTEMPTS):
+            if not wait_ready:
+                return
+            try:
+                self.wait_ready()
+                return
+            except AssertionError:
+                if attempt + 1 == BIND_ATTEMPTS or not self._lost_port_race():
+                    raise
+            self._restart_on_new_ports()
+
+    def _start(self):
+        self.logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=subprocess.STDOUT, env=self.env,
+                                     start_new_session=True, preexec_fn=self.preexec)
         _started.append(self)
-        if wait_ready:
-            self.wait_ready()
+
+    def _lost_port_race(self):
+        """True if the daemon exited before READY=1 because a port the harness picked was
+        taken in the meantime (by another test process)."""
+        if self.alive():
+            return False
+        picked = [l for l in self.listeners.values() if l.get("_picked")]
+        return any("listener '%s': cannot bind" % l["name"] in self.log()
+                   and "Address already in use" in self.log() for l in picked)
+
+    def _restart_on_new_ports(self):
+        self.kill()
+        sys.stderr.write("harness: a picked port was taken before ksockd bound it; "
+                         "starting again on new ports\n")
+        for l in self.listeners.values():
+            if l.get("_picked"):
+                l["port"] = free_port(socket.SOCK_DGRAM if l["protocol"] == "udp"
+                                      else socket.SOCK_STREAM, l["address"])
+        self.write_config(list(self.listeners.values()), **self.globals)
+        self.notify = Notify(self.notify.path + "1")
+        self.env["NOTIFY_SOCKET"] = self.notify.path
+        self._start()
+
+    def alive(self):
+        return self.proc.poll() is None
 
     def write_config(self, listeners, **globals_):
         with open(self.conf_path, "w") as f:
@@ -188,7 +310,7 @@ class Daemon:
 
     def wait_ready(self, timeout=10.0):
         try:
-            self.notify.wait_for(lambda m: "READY=1" in m, timeout * SLOW)
+            self.notify.wait_for(lambda m: "READY=1" in m, timeout, alive=self.alive)
         except TimeoutError:
             raise AssertionError("ksockd did not become ready; log:\n" + self.log())
 
@@ -204,7 +326,7 @@ class Daemon:
             return f.read().decode(errors="replace")
 
     def wait_log(self, pattern, timeout=10.0, count=1):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOW
         while True:
             found = re.findall(pattern, self.log())
             if len(found) >= count:
@@ -239,8 +361,8 @@ class Daemon:
             g.update(globals_)
             self.write_config(listeners, **g)
         self.signal(sigmod.SIGHUP)
-        self.notify.wait_for(lambda m: "RELOADING=1" in m, timeout)
-        m = self.notify.wait_for(lambda m: "READY=1" in m, timeout)
+        self.notify.wait_for(lambda m: "RELOADING=1" in m, timeout, alive=self.alive)
+        m = self.notify.wait_for(lambda m: "READY=1" in m, timeout, alive=self.alive)
         rejected = "reload rejected" in m
         if expect_ok and rejected:
             raise AssertionError("reload rejected: %s\n%s" % (m, self.log()))

@@ -1,6 +1,6 @@
 """lb.py: runs the real HAProxy (Debian's haproxy 2.6) in front of ksockd for
 tests, on the configuration shipped in conf/haproxy-example.cfg (the one the
-README shows), with its @PLACEHOLDERS@ filled in."""
+doc/LOAD_BALANCERS.md shows), with its @PLACEHOLDERS@ filled in."""
 import os
 import shutil
 import socket

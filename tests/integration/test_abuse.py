@@ -4,9 +4,12 @@ max_connections_per_source (across workers, released when a worker is killed),
 connect_rate, slow_client_timeout (slowloris) and worker_buffer_limit; and
 edge cases: half-close, RST mid-reply, a peer that never reads, clients that
 vanish between accept and the first read, SIGPIPE."""
+import atexit
 import os
+import shutil
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -15,8 +18,20 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
+import tlscerts  # noqa: E402
 
 OTHER = "127.0.0.2"  # a second source address on loopback
+
+
+_certs = []
+
+
+def test_certs():
+    """The test CA and certificates, made once for this file (certtool is slow)."""
+    if not _certs:
+        _certs.append(tlscerts.Certs())
+        atexit.register(shutil.rmtree, _certs[0].dir, True)
+    return _certs[0]
 
 
 def client(port, source=None, timeout=5.0):
@@ -154,6 +169,80 @@ class SlowClient(unittest.TestCase):
             self.assertLess(result["cut_after"], timeout + 2.5 * H.SLOW)
             d.wait_log(r"slow_client_timeout: closed 1 client")
             slow.close()
+
+    def trickle(self, send, recv, sock, data, interval, give_up=5.0):
+        """Sends data one byte every interval seconds until the daemon closes; returns
+        (bytes sent, seconds from the first byte to the close). Fails if not closed
+        within give_up seconds (times H.SLOW)."""
+        start = time.monotonic()
+        for i in range(len(data)):
+            if time.monotonic() - start > give_up * H.SLOW:
+                self.fail("not cut within %.0f s (%d bytes sent)" % (give_up * H.SLOW, i))
+            try:
+                send(data[i:i + 1])
+                r, _, _ = H.select.select([sock], [], [], interval)
+                if r and recv() == b"":
+                    return i + 1, time.monotonic() - start
+            except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+                return i + 1, time.monotonic() - start
+        self.fail("not cut: all %d bytes sent in %.1f s" % (len(data),
+                                                           time.monotonic() - start))
+
+    def assert_cut_at(self, sent, secs, total, limit):
+        self.assertLess(sent, total, "the whole trickle got through")
+        self.assertGreaterEqual(secs, limit - 0.3)
+        self.assertLess(secs, limit + 1.5 * H.SLOW)
+
+    def test_tls_handshake_trickled_a_byte_at_a_time_is_cut_at_handshake_timeout(self):
+        """handshake_timeout bounds the whole handshake: a ClientHello sent one byte per
+        0.05 s (every byte is activity) is cut after 1 s, not after it completes."""
+        certs = test_certs()
+        lst = H.listener("t", "echo", protocol="tls", certificate=certs.cert("server"),
+                         key=certs.key("server"), handshake_timeout=1.0, idle_timeout=60)
+        with H.Daemon([lst], workers=1, log_level="debug") as d:
+            ctx = ssl.create_default_context(cafile=certs.cert("ca"))
+            out = ssl.MemoryBIO()
+            tls = ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname="localhost")
+            with self.assertRaises(ssl.SSLWantReadError):
+                tls.do_handshake()
+            hello = out.read()
+            with client(d.port("t"), timeout=10) as s:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sent, secs = self.trickle(s.sendall, lambda: s.recv(100), s, hello, 0.05)
+            self.assert_cut_at(sent, secs, len(hello), 1.0)
+            d.wait_log(r"t: peer [^ ]+: TLS handshake timed out")
+            d.wait_log(r"connection \d+ closed \(TLS handshake timeout\)")
+
+    def test_tls_line_trickled_a_byte_per_record_is_cut_at_slow_client_timeout(self):
+        """After the handshake, one byte per TLS record every 0.2 s: the line never
+        completes within slow_client_timeout (1 s) and is cut, though bytes keep coming."""
+        certs = test_certs()
+        lst = H.listener("t", "echo", protocol="tls", certificate=certs.cert("server"),
+                         key=certs.key("server"), slow_client_timeout=1.0, idle_timeout=60)
+        with H.Daemon([lst], workers=1, log_level="debug") as d:
+            ctx = ssl.create_default_context(cafile=certs.cert("ca"))
+            with client(d.port("t"), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    self.assertTrue(served(s, b"a whole line\n"))
+                    line = b"x" * 40 + b"\n"
+                    sent, secs = self.trickle(s.sendall, lambda: s.recv(100), s, line, 0.2)
+            self.assert_cut_at(sent, secs, len(line), 1.0)
+            d.wait_log(r"connection \d+ closed \(slow client\)")
+
+    def test_proxy_header_trickled_a_byte_at_a_time_is_cut_at_proxy_timeout(self):
+        """proxy_timeout bounds the whole PROXY header: one byte per 0.1 s is cut after
+        1 s, long before the 43-byte header would be complete."""
+        lst = H.listener("p", "echo", proxy_protocol="v1", proxy_trusted=["127.0.0.1/32"],
+                         proxy_timeout=1.0, idle_timeout=60)
+        with H.Daemon([lst], workers=1, log_level="debug") as d:
+            hdr = b"PROXY TCP4 192.0.2.1 192.0.2.2 1234 5678\r\n"
+            with client(d.port("p"), timeout=10) as s:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sent, secs = self.trickle(s.sendall, lambda: s.recv(100), s, hdr, 0.1)
+            self.assert_cut_at(sent, secs, len(hdr), 1.0)
+            with client(d.port("p")) as s:  # a header sent at once is still served
+                s.sendall(hdr)
+                self.assertTrue(served(s))
 
     def test_a_line_completed_in_time_is_served_and_restarts_the_clock(self):
         with H.Daemon([H.listener("e", slow_client_timeout=1.5)], workers=1) as d:

@@ -129,7 +129,7 @@ class AccessLog(unittest.TestCase):
             f.write(H.render_config([H.listener("e", access_log="access.log")]))
         r = subprocess.run([H.KSOCKD, "-t", "-c", conf], capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 1)
-        self.assertRegex(r.stderr, r"bad\.conf:\d+: 'access_log' must be \"journal\" or an absolute path")
+        self.assertRegex(r.stderr, r"bad\.conf:\d+: listener 'e': 'access_log' must be \"journal\" or an absolute path")
 
     def test_journal_target_sends_one_entry_per_connection(self):
         # journald's socket path is fixed: give ksockd its own /run in a private mount

@@ -139,7 +139,7 @@ class CommandLine(unittest.TestCase):
             f.write(H.render_config([H.listener("e", handler="nosuch")]))
         r = self.run_ksockd("-t", "-c", path)
         self.assertEqual(r.returncode, 1)
-        self.assertRegex(r.stderr, r"%s:\d+: unknown handler 'nosuch'" % path)
+        self.assertRegex(r.stderr, r"%s:\d+: listener 'e': unknown handler 'nosuch'" % path)
 
     def test_shipped_default_config_is_valid(self):
         # As the Debian package installs it (tools/package-conf: the TLS

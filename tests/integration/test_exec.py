@@ -521,6 +521,25 @@ class ExecConfigCheck(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_dump_of_an_exec_listener_loads(self):
+        """ksockd -T writes exec and exec_env back; its output passes ksockd -t."""
+        d = tempfile.mkdtemp(prefix="ksockd-exec-conf-")
+        try:
+            path, dumped = os.path.join(d, "k.conf"), os.path.join(d, "dump.conf")
+            with open(path, "w") as f:
+                f.write(H.render_config([xl("m", "echo", exec_env=["A=b c"])]))
+            out = subprocess.run([H.KSOCKD, "-T", "-c", path], capture_output=True, text=True,
+                                 timeout=20).stdout
+            self.assertIn('exec = [ "%s", "echo" ];' % XPROG, out)
+            self.assertIn('exec_env = [ "A=b c" ];', out)
+            with open(dumped, "w") as f:
+                f.write(out)
+            r = subprocess.run([H.KSOCKD, "-t", "-c", dumped], capture_output=True, text=True,
+                               timeout=20)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            shutil.rmtree(d)
+
     def test_missing_program(self):
         self.check(H.listener("m", "exec", exec=["/nonexistent/prog"]),
                    r"program '/nonexistent/prog': No such file or directory")

@@ -117,10 +117,10 @@ class BehindHAProxy(unittest.TestCase):
                     pass
         self.d.wait_log(r"listener 'w2': refused \d+ connection\(s\) for their PROXY header")
 
-    def test_readme_shows_the_tested_haproxy_config(self):
+    def test_doc_shows_the_tested_haproxy_config(self):
         with open(lb.EXAMPLE) as f:
             example = f.read()
-        with open(os.path.join(lb.SRCDIR, "README")) as f:
+        with open(os.path.join(lb.SRCDIR, "doc", "LOAD_BALANCERS.md")) as f:
             readme = f.read()
         indented = "".join("    " + l if l.strip() else l for l in example.splitlines(True))
         self.assertIn(indented, readme)

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""test_inetd.py: inetd's internal services over TCP against real clients:
+"""test_inetd.py: inetd's internal services against real clients, over TCP:
 discard (RFC 863), chargen (RFC 864) byte for byte and under a client that
-never reads, daytime (RFC 867), time (RFC 868, with rdate), qotd (RFC 865)."""
+never reads, daytime (RFC 867, inetd's ctime form in local time), time
+(RFC 868, with rdate), qotd (RFC 865); over UDP: exactly one reply per
+datagram whatever it holds (empty included: rdate -u), within RFC sizes and
+the reply ratio."""
 import array
 import calendar
 import fcntl
@@ -14,6 +17,10 @@ import sys
 import termios
 import time
 import unittest
+
+# A zone without DST and without tzdata files, 9 hours east of UTC.
+TZ, TZ_OFFSET = "KST-9", 9 * 3600
+CTIME = r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d \d{4}\r\n$"
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
@@ -46,7 +53,8 @@ class Inetd(unittest.TestCase):
                           H.listener("chargen", "chargen", output_buffer=65536),
                           H.listener("daytime", "daytime"),
                           H.listener("time", "time"),
-                          H.listener("qotd", "qotd", qotd_file=cls.qotd)], workers=1)
+                          H.listener("qotd", "qotd", qotd_file=cls.qotd)], workers=1,
+                         env={"TZ": TZ})
 
     @classmethod
     def tearDownClass(cls):
@@ -104,13 +112,13 @@ class Inetd(unittest.TestCase):
             n = len(data) // 74
             self.assertEqual(data[:n * 74], b"".join(chargen_line(i) for i in range(n)))
 
-    def test_daytime_is_now_in_utc(self):
+    def test_daytime_is_ctime_in_local_time(self):
         need("nc")
         r = subprocess.run(["nc", "-d", "127.0.0.1", str(self.d.port("daytime"))],
                            capture_output=True, timeout=10)
         text = r.stdout.decode()
-        self.assertRegex(text, r"^[A-Z][a-z]+day, [A-Z][a-z]+ \d\d, \d{4} \d\d:\d\d:\d\d-UTC\r\n$")
-        t = calendar.timegm(time.strptime(text.strip(), "%A, %B %d, %Y %H:%M:%S-UTC"))
+        self.assertRegex(text, CTIME)  # "Wed Dec  2 13:20:58 2026\r\n", as inetd sends
+        t = calendar.timegm(time.strptime(text.strip(), "%a %b %d %H:%M:%S %Y")) - TZ_OFFSET
         self.assertLess(abs(t - time.time()), 2)
 
     def test_time_is_seconds_since_1900_within_a_second(self):
@@ -149,9 +157,13 @@ class Inetd(unittest.TestCase):
 
 
 class InetdUdp(unittest.TestCase):
-    """The same handlers on UDP listeners: one reply per datagram, under the UDP
-    reflection rules (a reply is at most udp_max_reply_ratio x its request, so
-    an empty request, as rdate -u sends, is never answered)."""
+    """The same handlers on UDP listeners: one reply per datagram, the datagram
+    being the request whatever it holds, under the UDP reflection rules (a
+    reply is at most udp_max_reply_ratio x its request, both on the wire with
+    their 28 bytes of IPv4 and UDP headers, so that an empty request, as
+    rdate -u sends, gets its 4 bytes). One worker: datagrams are served in the
+    order they were sent, so once a later request's reply arrived, every reply
+    to an earlier one has arrived too."""
 
     @classmethod
     def setUpClass(cls):
@@ -161,7 +173,9 @@ class InetdUdp(unittest.TestCase):
             f.write("The only quote.\n")
         cls.d = H.Daemon([H.listener(n, n, "udp", udp_rate=0) for n in
                           ("discard", "chargen", "daytime", "time")] +
-                         [H.listener("qotd", "qotd", "udp", qotd_file=qotd)], workers=2)
+                         [H.listener("qotd", "qotd", "udp", qotd_file=qotd, udp_rate=0),
+                          H.listener("chargen6", "chargen", "udp", address="::1", udp_rate=0)],
+                         workers=1, env={"TZ": TZ})
 
     @classmethod
     def tearDownClass(cls):
@@ -176,6 +190,29 @@ class InetdUdp(unittest.TestCase):
             except socket.timeout:
                 return None
 
+    def replies(self, name, request):
+        """Every reply to request: sends it, then a control request, and reads
+        both replies; a third would have been sent before the control's."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(2)
+            s.connect(("127.0.0.1", self.d.port(name)))
+            s.send(request)
+            s.send(b"control")
+            got = [s.recv(65536), s.recv(65536)]
+            s.setblocking(False)
+            try:
+                got.append(s.recv(65536))
+            except BlockingIOError:
+                pass
+            self.assertEqual(len(got), 2, "%s answered %r more than once: %r" % (name, request, got))
+            return got[0]
+
+    def check_daytime(self, data, t0):
+        text = data.decode()
+        self.assertRegex(text, CTIME)
+        t = calendar.timegm(time.strptime(text.strip(), "%a %b %d %H:%M:%S %Y")) - TZ_OFFSET
+        self.assertLess(abs(t - t0), 1.5)
+
     def test_time_and_daytime_answer_each_datagram(self):
         data = self.ask("time", b"what time is it?\n")
         self.assertEqual(len(data), 4)
@@ -184,21 +221,59 @@ class InetdUdp(unittest.TestCase):
         t0 = time.time()  # socat lingers 1 s after its input ends: compare with the start
         r = subprocess.run(["socat", "-t", "1", "-", "UDP:127.0.0.1:%d" % self.d.port("daytime")],
                            input=b"what day is it today?\n", capture_output=True, timeout=10)
-        t = calendar.timegm(time.strptime(r.stdout.decode().strip(), "%A, %B %d, %Y %H:%M:%S-UTC"))
-        self.assertLess(abs(t - t0), 1.5)
+        self.check_daytime(r.stdout, t0)
 
-    def test_empty_datagrams_get_no_answer(self):
-        self.assertIsNone(self.ask("time", b"", expect_reply=False))
-
-    def test_chargen_replies_are_random_length_pattern_prefixes(self):
+    def test_every_datagram_gets_exactly_one_reply_within_rfc_sizes(self):
         pattern = b"".join(chargen_line(n) for n in range(8))
-        lengths = set()
-        for i in range(20):
-            data = self.ask("chargen", b"c" * 60)  # 60 x 10 > 512: never over the reply ratio
-            self.assertLessEqual(len(data), 512)
-            self.assertEqual(data, pattern[:len(data)])
-            lengths.add(len(data))
-        self.assertGreater(len(lengths), 1)
+        for request in (b"", b"x", b"\n", b"abcd", b"a\nb\nc\n", b"one\r\ntwo\r\nthree",
+                        b"\x00\xff" * 300):
+            with self.subTest(request=request[:20]):
+                t0 = time.time()
+                data = self.replies("time", request)
+                self.assertEqual(len(data), 4)  # RFC 868: 4 bytes, whatever the request
+                self.assertLessEqual(abs(struct.unpack("!I", data)[0] - RFC868_OFFSET - t0), 1.0)
+                self.check_daytime(self.replies("daytime", request), t0)  # one line
+                data = self.replies("chargen", request)
+                room = min(512, (len(request) + 28) * 10 - 28)  # RFC 864, then the ratio
+                self.assertLessEqual(len(data), room)
+                self.assertEqual(data, pattern[:len(data)])
+                self.assertEqual(self.replies("qotd", request), b"The only quote.\r\n")
+
+    def test_rdate_u_gets_the_time_from_an_empty_datagram(self):
+        need("rdate")
+        r = subprocess.run(["rdate", "-p", "-u", "-4", "-o", str(self.d.port("time")),
+                            "127.0.0.1"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stamp = r.stdout.strip().split("\t")[-1].split()
+        t = time.mktime(time.strptime(" ".join(stamp[:4] + stamp[5:]), "%a %b %d %H:%M:%S %Y"))
+        self.assertLessEqual(abs(t - time.time()), 2)
+
+    def test_chargen_answers_empty_and_tiny_datagrams_within_the_ratio(self):
+        pattern = b"".join(chargen_line(n) for n in range(8))
+        for request, room in ((b"", 252), (b"c", 262), (b"c" * 60, 512)):
+            lengths = set()
+            for i in range(40):
+                data = self.ask("chargen", request)
+                self.assertIsNotNone(data, "no reply to %r" % request)  # 0 bytes is a reply
+                self.assertLessEqual(len(data), room)
+                self.assertEqual(data, pattern[:len(data)])
+                lengths.add(len(data))
+            self.assertGreater(len(lengths), 1)
+
+    def test_chargen_room_over_ipv6_counts_its_48_header_bytes(self):
+        # (0 + 48) x 10 - 48 = 432 for an empty request, against 252 over IPv4.
+        pattern = b"".join(chargen_line(n) for n in range(8))
+        lengths = []
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.settimeout(2)
+            s.connect(("::1", self.d.port("chargen6")))
+            for i in range(40):
+                s.send(b"")
+                data = s.recv(65536)
+                self.assertLessEqual(len(data), 432)
+                self.assertEqual(data, pattern[:len(data)])
+                lengths.append(len(data))
+        self.assertGreater(max(lengths), 252, lengths)  # all 40 in 0..252: p < 1e-9
 
     def test_qotd_and_discard(self):
         self.assertEqual(self.ask("qotd", b"q" * 10), b"The only quote.\r\n")

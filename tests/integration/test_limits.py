@@ -72,7 +72,8 @@ class Limits(unittest.TestCase):
             d.wait_log(r"idle for 0.5 s: closing")
 
     def test_connections_past_max_connections_are_closed_at_once(self):
-        with H.Daemon([H.listener("e")], workers=1, max_connections=5) as d:
+        with H.Daemon([H.listener("e")], workers=1, max_connections=5,
+                      log_level="debug") as d:
             held = [H.connect(d.port("e")) for _ in range(5)]
             for s in held:
                 s.sendall(b"x\n")
@@ -82,7 +83,8 @@ class Limits(unittest.TestCase):
             extra.close()
             d.wait_log(r"listener 'e': max_connections reached")
             held.pop().close()
-            time.sleep(0.2)
+            # The worker has seen the close (its log line) before the slot is reused.
+            d.wait_log(r"e: peer [^ ]+: connection \d+ closed \(client closed\)")
             with H.connect(d.port("e")) as s:  # a freed slot is usable again
                 s.sendall(b"again\n")
                 self.assertEqual(H.recv_until(s), b"again\n")

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_nginx.py: nginx's stream module (proxy_protocol on: PROXY v1) in front
-of ksockd on loopback, on the configuration the README shows
+of ksockd on loopback, on the configuration doc/LOAD_BALANCERS.md shows
 (conf/nginx-example.conf), with a failed upstream retried on the other."""
 import os
 import shutil
@@ -82,10 +82,10 @@ class BehindNginx(unittest.TestCase):
                 self.assertEqual((r["client"], r["proxy"]), (me, "v1"))
                 self.assertRegex(r["peer"], r"^127\.0\.0\.1:\d+$")
 
-    def test_readme_shows_the_tested_nginx_config(self):
+    def test_doc_shows_the_tested_nginx_config(self):
         with open(EXAMPLE) as f:
             example = f.read()
-        with open(os.path.join(lb.SRCDIR, "README")) as f:
+        with open(os.path.join(lb.SRCDIR, "doc", "LOAD_BALANCERS.md")) as f:
             readme = f.read()
         self.assertIn("".join("    " + l if l.strip() else l for l in example.splitlines(True)),
                       readme)

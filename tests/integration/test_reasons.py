@@ -23,7 +23,8 @@ import tlscerts  # noqa: E402
 CERTS = None
 CLOSED = ("client", "handler", "line_too_long", "idle_timeout", "slow_client", "buffer_limit",
           "tls_handshake_failed", "tls_handshake_timeout", "tls_error", "no_memory", "reset",
-          "io_error", "shutdown", "proxy_header", "proxy_timeout")
+          "io_error", "shutdown", "proxy_header", "proxy_timeout", "tls_alert_sent",
+          "tls_alert_received", "tls_certificate_rejected", "tls_renegotiation")
 REFUSED = ("max_connections", "out_of_memory", "denied", "per_source_limit", "connect_rate")
 
 
@@ -183,7 +184,7 @@ class Reasons(unittest.TestCase):
                 self.assertEqual(wait_closed(s), b"")
         self.expect("hstime", go, closed_tls_handshake_timeout=1)
 
-    def test_tls_error_after_the_handshake(self):
+    def test_tls_bad_record_after_the_handshake_gets_an_alert(self):
         def go(port):
             with tls_context().wrap_socket(H.connect(port)) as t:
                 t.sendall(b"ok\n")
@@ -193,7 +194,7 @@ class Reasons(unittest.TestCase):
                 raw.sendall(b"\x17\x03\x03\x00\x20" + b"\x55" * 32)
                 wait_closed(raw)
                 raw.close()
-        self.expect("tlserr", go, closed_tls_error=1)
+        self.expect("tlserr", go, closed_tls_alert_sent=1)
 
     def test_bad_proxy_header(self):
         def go(port):

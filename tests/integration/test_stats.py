@@ -177,7 +177,8 @@ class Counters(unittest.TestCase):
 
     def test_udp_datagrams_answered_and_dropped_by_reason(self):
         with H.Daemon([H.listener("echo", "echo", "udp", max_datagram=100, udp_rate=0),
-                       H.listener("hello", "hello", "udp", udp_max_reply_ratio=2, udp_rate=0),
+                       H.listener("time", "time", "udp", udp_max_reply_ratio=1, udp_rate=0),
+                       H.listener("discard", "discard", "udp", udp_rate=0),
                        H.listener("st", "stats")], workers=2) as d:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 u.settimeout(5)
@@ -188,20 +189,24 @@ class Counters(unittest.TestCase):
                 u.send(b"")
                 self.assertEqual(u.recv(200), b"")
                 u.send(b"x" * 101)  # over max_datagram: dropped
-                u.connect(("127.0.0.1", d.port("hello")))
-                u.send(b"Al\n")  # 3 bytes in, 11 out: over 2x, dropped
-                u.send(b"Alexandrina\n")
-                self.assertEqual(u.recv(200), b"Hello, Alexandrina!\n")
+                u.connect(("127.0.0.1", d.port("time")))
+                u.send(b"")  # 28 bytes on the wire in, 32 out: over 1x, dropped
+                u.send(b"four")
+                self.assertEqual(len(u.recv(200)), 4)
+                u.connect(("127.0.0.1", d.port("discard")))
+                u.send(b"into the void\n")  # never answered, by design
             want = {c("echo", "datagrams_received_total"): 7,
                     c("echo", "datagrams_answered_total"): 6,
                     c("echo", "datagrams_dropped_total", reason="too_big"): 1,
-                    c("echo", "lines_received_total"): 5,
+                    c("echo", "lines_received_total"): 6,  # one per datagram, the empty one too
                     c("echo", "lines_sent_total"): 5,
                     c("echo", "bytes_received_total"): 121,
                     c("echo", "bytes_sent_total"): 20,
-                    c("hello", "datagrams_received_total"): 2,
-                    c("hello", "datagrams_answered_total"): 1,
-                    c("hello", "datagrams_dropped_total", reason="ratio"): 1}
+                    c("time", "datagrams_received_total"): 2,
+                    c("time", "datagrams_answered_total"): 1,
+                    c("time", "datagrams_dropped_total", reason="ratio"): 1,
+                    c("discard", "datagrams_received_total"): 1,
+                    c("discard", "datagrams_dropped_total", reason="no_reply"): 1}
             st = wait_for(lambda: (lambda x: x if all(x.get(k) == v for k, v in want.items()) else None)(
                 stats(d.port("st"))), "the UDP counters")
             self.assertNotIn(c("echo", "connections_accepted_total"), st)  # no stream counters on UDP
@@ -316,7 +321,8 @@ class Metrics(unittest.TestCase):
 
             def value():
                 if p.poll() is not None:
-                    raise unittest.SkipTest("prometheus exited at start (status %s)" % p.returncode)
+                    raise AssertionError("prometheus exited at start (status %s); log:\n%s"
+                                         % (p.returncode, open(logf.name).read()))
                 try:
                     q = "sum(ksockd_lines_received_total%7Blistener%3D%22echo%22%7D)"
                     res = json.load(urllib.request.urlopen(api + q, timeout=2))["data"]["result"]

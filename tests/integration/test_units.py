@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_units.py: the systemd units in systemd/ verify with systemd-analyze,
-and their sandboxing scores stay within the limits the README records:
+and their sandboxing scores stay within the limits doc/SYSTEMD.md records:
 ksockd.service (binds its own ports) <= 1.6, ksockd-socket.service (every
 listener passed by a socket unit) <= 1.0."""
 import os

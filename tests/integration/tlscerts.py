@@ -9,6 +9,8 @@ Certs(dir) creates, in a fresh directory:
   clientca    a second CA, for client certificates
   client      CN=client one, signed by clientca
   rogue       CN=rogue, self-signed: not trusted by clientca
+  expired     CN=expired client, signed by clientca, valid only in January 2020
+  serveronly  CN=server only, signed by clientca, key purpose TLS server only
 Each name gives NAME.pem (certificate) and NAME-key.pem (private key).
 """
 import hashlib
@@ -33,6 +35,10 @@ class Certs:
         self._make("clientca", "ksockd test client CA", ca=True)
         self._make("client", "client one", signer="clientca")
         self._make("rogue", "rogue")
+        self._make("expired", "expired client", signer="clientca",
+                   extra=['activation_date = "2020-01-01 00:00:00"',
+                          'expiration_date = "2020-02-01 00:00:00"'])
+        self._make("serveronly", "server only", signer="clientca", purpose="tls_www_server")
 
     def cert(self, name):
         return os.path.join(self.dir, name + ".pem")
@@ -45,9 +51,11 @@ class Certs:
         with open(self.cert(name)) as f:
             return hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
 
-    def _make(self, name, cn, signer=None, ca=False, rsa=False, server=False):
+    def _make(self, name, cn, signer=None, ca=False, rsa=False, server=False, extra=(),
+              purpose="tls_www_client"):
         tmpl = os.path.join(self.dir, name + ".tmpl")
-        lines = ['cn = "%s"' % cn, 'organization = "ksockd tests"', "expiration_days = 90"]
+        lines = ['cn = "%s"' % cn, 'organization = "ksockd tests"']
+        lines += list(extra) or ["expiration_days = 90"]
         if ca:
             lines += ["ca", "cert_signing_key"]
         elif server:
@@ -59,7 +67,7 @@ class Certs:
             if cn == "localhost":
                 lines += ['ip_address = "127.0.0.1"']
         else:
-            lines += ["tls_www_client", "signing_key"]
+            lines += [purpose, "signing_key"]
         with open(tmpl, "w") as f:
             f.write("\n".join(lines) + "\n")
         keyargs = ["--key-type", "rsa", "--bits", "2048"] if rsa else \

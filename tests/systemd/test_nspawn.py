@@ -66,13 +66,20 @@ def run(argv, timeout=60, check=False, **kw):
 class Container:
     """A booted copy of the cached tree."""
 
-    def __init__(self, install=True):
+    def __init__(self, install=True, prepare=None):
+        """prepare(root), if given, runs on the copied tree before it boots."""
         cache = run([os.path.join(HERE, "make-root")], timeout=900, check=True).stdout.strip()
         self.dir = tempfile.mkdtemp(prefix="ksockd-nspawn-", dir="/var/tmp")
         self.root = os.path.join(self.dir, "root")
         run(["cp", "-a", cache, self.root], timeout=300, check=True)
         if install:
             self.install()
+        if prepare:
+            try:
+                prepare(self.root)
+            except BaseException:
+                shutil.rmtree(self.dir, ignore_errors=True)  # never booted: nothing else to stop
+                raise
         self.log = open(os.path.join(self.dir, "console.log"), "wb")
         self.proc = subprocess.Popen(
             ["systemd-nspawn", "-D", self.root, "--boot", "--register=no", "--keep-unit",

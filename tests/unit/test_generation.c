@@ -185,7 +185,7 @@ START_TEST(two_listeners_on_one_socket_are_refused_with_the_line)
 	snprintf(text, sizeof text,
 	         "listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
 	         "port = %u; handler = \"echo\"; },\n{ name = \"b\"; protocol = \"tcp\"; "
-	         "address = \"localhost\"; port = %u; handler = \"echo\"; });\n",
+	         "address = \"127.1\"; port = %u; handler = \"echo\"; });\n",
 	         p, p);
 	int fd = mkstemp(path);
 	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
@@ -193,16 +193,12 @@ START_TEST(two_listeners_on_one_socket_are_refused_with_the_line)
 	struct conf *c = conf_load(path, err, sizeof err);
 	ck_assert_msg(c != NULL, "%s", err);
 	struct generation g;
-	/* localhost may resolve to ::1 first; only the same address is a conflict. */
-	int rc = generation_prepare(&g, c, err, sizeof err);
-	if (rc < 0) {
-		char want[128];
-		snprintf(want, sizeof want, "%s:3: listener 'b' uses the same tcp address", path);
-		ck_assert_msg(strstr(err, want), "%s", err);
-	} else {
-		ck_assert_int_ne(g.listeners[1].addr.ss_family, AF_INET);
-		generation_drop(&g, NULL);
-	}
+	/* "127.1" is 127.0.0.1 written another way (resolved without DNS, as package
+	 * builds have none): the same socket, refused at b's line. */
+	ck_assert_int_eq(generation_prepare(&g, c, err, sizeof err), -1);
+	char want[128];
+	snprintf(want, sizeof want, "%s:3: listener 'b' uses the same tcp address", path);
+	ck_assert_msg(strstr(err, want), "%s", err);
 	unlink(path);
 }
 END_TEST

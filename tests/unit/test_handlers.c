@@ -84,7 +84,10 @@ START_TEST(hello_sends_no_prompt_on_datagrams)
 	ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
 	ck_assert_uint_eq(outbuf_len(&out), 0);
 	feed(h, "A", "");
-	out_is("Hello, A!\n"); /* the worst reply ratio: 10 bytes for 1 */
+	out_is("Hello, A!\n"); /* 10 bytes for 1: 38 for 29 on the wire */
+	/* A datagram is one request (udp.c): its inner newlines are part of the name. */
+	feed(h, "Alice\nBob", "\r\n");
+	out_is("Hello, Alice\nBob!\r\n");
 }
 END_TEST
 
@@ -97,7 +100,7 @@ END_TEST
 
 
 static struct session_info stream_si = {.listener = "t"};
-static struct session_info dgram_si = {.listener = "t", .datagram = true};
+static struct session_info dgram_si = {.listener = "t", .datagram = true, .reply_room = 65507};
 
 START_TEST(discard_sends_nothing_and_ignores_input)
 {
@@ -158,12 +161,56 @@ START_TEST(chargen_datagram_reply_is_a_pattern_prefix_of_at_most_512)
 }
 END_TEST
 
-START_TEST(daytime_uses_the_rfc_867_example_form)
+/* Rooms a datagram reply may have (udp.c: max_datagram, reply ratio). */
+static const size_t chargen_rooms[] = {0, 1, 73, 252, 511, 512, 513, 65507};
+
+START_TEST(chargen_datagram_reply_fits_its_room)
 {
-	char buf[96];
-	size_t n = daytime_format(383247463, buf, sizeof buf);
-	ck_assert_uint_eq(n, strlen(buf));
-	ck_assert_str_eq(buf, "Monday, February 22, 1982 17:37:43-UTC\r\n");
+	const struct handler *h = handler_find("chargen");
+	struct session_info si = dgram_si;
+	si.reply_room = chargen_rooms[_i];
+	size_t max = si.reply_room < 512 ? si.reply_room : 512, seen_max = 0;
+	ck_assert(h->empty_reply); /* 0 characters is a reply too (RFC 864) */
+	for (int i = 0; i < 300; i++) {
+		reset();
+		ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
+		feed(h, "", "");
+		ck_assert_uint_le(outbuf_len(&out), max);
+		seen_max = outbuf_len(&out) > seen_max ? outbuf_len(&out) : seen_max;
+		outbuf_free(&out);
+	}
+	if (max > 1)
+		ck_assert_uint_gt(seen_max, 0); /* 300 draws of 0..max: not all 0 */
+}
+END_TEST
+
+START_TEST(daytime_uses_the_ctime_form_in_local_time)
+{
+	static const time_t when[] = {0, 383247463, 1796098858, 2147483647};
+	static const char *zones[] = {"UTC0", "KST-9", "EST5EDT,M3.2.0,M11.1.0"};
+	char buf[96], want[64];
+	setenv("TZ", "UTC0", 1);
+	tzset();
+	ck_assert_uint_eq(daytime_format(383247463, buf, sizeof buf), 26);
+	ck_assert_str_eq(buf, "Mon Feb 22 17:37:43 1982\r\n");
+	ck_assert_uint_eq(daytime_format(0, buf, sizeof buf), 26);
+	ck_assert_str_eq(buf, "Thu Jan  1 00:00:00 1970\r\n"); /* day space-padded */
+	setenv("TZ", "KST-9", 1);
+	tzset();
+	daytime_format(383247463, buf, sizeof buf);
+	ck_assert_str_eq(buf, "Tue Feb 23 02:37:43 1982\r\n");
+	/* Byte for byte what inetd sends: ctime(3)'s first 24 characters and CRLF. */
+	for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++) {
+		setenv("TZ", zones[z], 1);
+		tzset();
+		for (size_t i = 0; i < sizeof when / sizeof when[0]; i++) {
+			snprintf(want, sizeof want, "%.24s\r\n", ctime(&when[i]));
+			ck_assert_uint_eq(daytime_format(when[i], buf, sizeof buf), strlen(want));
+			ck_assert_str_eq(buf, want);
+		}
+	}
+	unsetenv("TZ");
+	tzset();
 }
 END_TEST
 
@@ -172,7 +219,7 @@ START_TEST(daytime_and_time_answer_on_open_then_close_streams)
 	const struct handler *d = handler_find("daytime"), *t = handler_find("time");
 	reset();
 	ck_assert_int_eq(d->open(state, &stream_si, &out), HANDLER_CLOSE);
-	ck_assert_uint_gt(outbuf_len(&out), 30);
+	ck_assert_uint_eq(outbuf_len(&out), 26);
 	outbuf_free(&out);
 	ck_assert_int_eq(t->open(state, &stream_si, &out), HANDLER_CLOSE);
 	ck_assert_uint_eq(outbuf_len(&out), 4);
@@ -182,6 +229,12 @@ START_TEST(daytime_and_time_answer_on_open_then_close_streams)
 	ck_assert_uint_eq(outbuf_len(&out), 0);
 	feed(t, "", "");
 	ck_assert_uint_eq(outbuf_len(&out), 4);
+	outbuf_free(&out);
+	/* Daytime too: an empty datagram gets one line. */
+	ck_assert_int_eq(d->open(state, &dgram_si, &out), HANDLER_OK);
+	ck_assert_uint_eq(outbuf_len(&out), 0);
+	feed(d, "", "");
+	ck_assert_uint_eq(outbuf_len(&out), 26);
 	outbuf_free(&out);
 }
 END_TEST
@@ -265,7 +318,9 @@ static Suite *handlers_suite(void)
 	tcase_add_test(tc, discard_sends_nothing_and_ignores_input);
 	tcase_add_test(tc, chargen_lines_rotate_through_95_printable_characters);
 	tcase_add_test(tc, chargen_datagram_reply_is_a_pattern_prefix_of_at_most_512);
-	tcase_add_test(tc, daytime_uses_the_rfc_867_example_form);
+	tcase_add_loop_test(tc, chargen_datagram_reply_fits_its_room, 0,
+	                    (int)(sizeof chargen_rooms / sizeof chargen_rooms[0]));
+	tcase_add_test(tc, daytime_uses_the_ctime_form_in_local_time);
 	tcase_add_test(tc, daytime_and_time_answer_on_open_then_close_streams);
 	tcase_add_test(tc, time_is_seconds_since_1900_big_endian);
 	tcase_add_test(tc, qotd_loads_fortune_format_and_picks_by_day);

@@ -150,8 +150,13 @@ START_TEST(prometheus_format_has_help_type_and_one_series_per_worker)
 	stats_add(stats_row_of(s, 0, 1), STAT_DGRAM_DROP_RATE, 3);
 	stats_add(stats_row_of(s, 1, 1), STAT_LINES_IN, 4);
 	char *t = text_of(stats_format_prometheus, s);
-	ck_assert_ptr_nonnull(strstr(t, "# HELP ksockd_bytes_sent_total Bytes sent to clients.\n"
-	                                "# TYPE ksockd_bytes_sent_total counter\n"));
+	ck_assert_ptr_nonnull(strstr(t, "# HELP ksockd_sent_bytes_total Bytes sent to clients.\n"
+	                                "# TYPE ksockd_sent_bytes_total counter\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(t, "ksockd_sent_bytes_total{listener=\"echo\",worker=\"1\"} 42\n"));
+	/* The old name, deprecated, for one more release: same value. */
+	ck_assert_ptr_nonnull(strstr(t, "# HELP ksockd_bytes_sent_total Deprecated, removed in 0.2: "
+	                                "use ksockd_sent_bytes_total.\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(t, "ksockd_bytes_sent_total{listener=\"echo\",worker=\"1\"} 42\n"));
 	ck_assert_ptr_nonnull(strstr(t, "# TYPE ksockd_connections_open gauge\n"));
