@@ -493,9 +493,10 @@ class ExecLifecycle(unittest.TestCase):
             self.assertEqual(H.recv_all(H.connect(d.port("v"))), b"")
             d.wait_log(r"v: peer \S+: cannot start %s: execve: No such file or directory"
                        % re.escape(prog))
-            text = metrics_text(d.port("metrics"))
-            self.assertRegex(text, r'ksockd_exec_refused_total\{listener="v".*reason='
-                                   r'"start_failed".*\} 1')
+            # The warning is logged just before the refusal is counted: poll the counter.
+            refused = r'ksockd_exec_refused_total\{listener="v".*reason="start_failed".*\} 1'
+            wait_until(lambda: re.search(refused, metrics_text(d.port("metrics"))),
+                       what="the start_failed refusal counted")
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root (CI runs as root)")
     def test_exec_user_applied(self):
