@@ -306,7 +306,7 @@ static const struct bad_case bad[] = {
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 "\n handler = \"ecoh\"; });\n",
 	 "3: listener 'x': unknown handler 'ecoh' (echo, echo-lines, hello, whoami, health, discard, chargen, "
-	 "daytime, time, qotd, stats, metrics); did you mean 'echo'?"},
+	 "daytime, time, qotd, stats, metrics, exec); did you mean 'echo'?"},
 	{"listeners = (\n{ name = \"x\";\n protocol = \"tpc\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\"; });\n",
 	 "3: listener 'x': unknown protocol 'tpc' (tcp, udp, tls); did you mean 'tcp'?"},
