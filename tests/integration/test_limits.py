@@ -94,7 +94,11 @@ class Limits(unittest.TestCase):
                 self.assertEqual(H.recv_until(s), b"still here\n")
                 self.assertLess(time.monotonic() - t0, 1.0)
             grown = H.rss_kb(worker) - base
-            self.assertLess(grown, 8 * 1024, "worker RSS grew by %d KiB" % grown)
+            # ASan keeps freed blocks in its quarantine and maps shadow memory for what
+            # the queue's reallocations touched: RSS says less there (the bound on what
+            # the daemon read, above, holds in every build).
+            limit = (32 if H.SANITIZED else 8) * 1024
+            self.assertLess(grown, limit, "worker RSS grew by %d KiB" % grown)
             hog.close()
             self.assertNotIn("worker_buffer_limit", d.log())
 
