@@ -678,12 +678,65 @@ static void master_write_pid_file(struct master *m)
 }
 
 /*
+ * daemon(3), except that the parent exits only once the child says it may
+ * (master_release, after the pid file is written), so that whoever started
+ * ksockd finds the pid file when the command returns (what systemd's
+ * Type=forking and init scripts expect). The parent exits 0 when released, 1
+ * if the child died first. Returns 0 in the child with *released the fd to
+ * release the parent through, or -1.
+ */
+static int master_daemonize(int *released)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		char c;
+		ssize_t n;
+		while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		_exit(n == 1 ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0 || chdir("/") < 0)
+		return -1;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0)
+		return -1;
+	for (int fd = 0; fd <= 2; fd++)
+		if (dup2(null, fd) < 0)
+			return -1;
+	if (null > 2)
+		close(null);
+	*released = p[1];
+	return 0;
+}
+
+/* Lets the parent of master_daemonize exit (fd < 0: running in the foreground). */
+static void master_release(int fd)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) != 1)
+		log_warn("cannot release the starting process");
+	close(fd);
+}
+
+/*
  * Without -f: detach and log to syslog. Errors so far went to the terminal;
  * from now on there is none, unless nothing listens on /dev/log: then
  * syslog(3) would drop every line, so standard error stays open and gets them.
  */
-static void master_detach(const struct conf *conf)
+static int master_detach(const struct conf *conf)
 {
+	int released = -1;
 	bool sys = log_syslog_available();
 	int keep = -1;
 	struct stat st;
@@ -699,8 +752,8 @@ static void master_detach(const struct conf *conf)
 		          "daemon must not hold: later log lines are lost; run ksockd -f, or send "
 		          "standard error to a file",
 		          LOG_SYSLOG_SOCKET);
-	if (daemon(0, 0) < 0)
-		fatal("daemon");
+	if (master_daemonize(&released) < 0)
+		fatal("detach");
 	if (keep >= 0) {
 		if (dup2(keep, STDERR_FILENO) < 0)
 			log_warn("cannot keep standard error");
@@ -708,6 +761,7 @@ static void master_detach(const struct conf *conf)
 	}
 	log_init("ksockd", sys ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR, conf->log_level);
 	notify_mainpid(getpid());
+	return released;
 }
 
 int master_run(const char *conf_path, struct conf *conf, bool foreground)
@@ -751,11 +805,11 @@ int master_run(const char *conf_path, struct conf *conf, bool foreground)
 	m.shared = shared_create();
 	if (!m.shared)
 		fatal("cannot map the page shared with workers");
-	if (!foreground)
-		master_detach(conf);
+	int released = foreground ? -1 : master_detach(conf);
 	proctitle_set("master");
 	statefile_init(&m.sf);
 	master_write_pid_file(&m);
+	master_release(released);
 	accesslog_prepare(conf, &m.priv);
 	ev_signal_init(&m.sig_hup, master_signal_cb, SIGHUP);
 	ev_signal_init(&m.sig_term, master_signal_cb, SIGTERM);
