@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "generation.h"
+#include "log.h"
 #include "unixsock.h"
 
 /* "FILE:LINE: listener 'NAME': " before a unix listener's message. */
@@ -179,6 +180,8 @@ static int unixsock_clear(const struct gen_listener *gl, char *err, size_t errle
 		      strerror(errno));
 		return -1;
 	}
+	log_notice("listener '%s': removed stale socket %s (nothing was listening on it)",
+		   lc->name, path);
 	return 0;
 }
 
