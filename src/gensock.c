@@ -52,6 +52,8 @@ static int gensock_choose(struct gen_listener *gl, unsigned s, const struct gene
 {
 	int fd = gensock_find_old(old, gl, s);
 	enum gensock_origin origin = GENSOCK_KEPT;
+	if (fd >= 0 && unixsock_reapply(gl, err, errlen) < 0)
+		return -1; /* the kept socket stays the running generation's */
 	if (fd < 0 && s == 0 && act) {
 		int rc = activation_take(act, gl, &fd, err, errlen);
 		if (rc < 0)

@@ -231,6 +231,25 @@ fail:
 	return -1;
 }
 
+int unixsock_reapply(const struct gen_listener *gl, char *err, size_t errlen)
+{
+	const struct listener_conf *lc = gl->conf;
+	const struct unix_ids *u = gl->un;
+	if (!u || !u->owned) /* a passed socket's file is the service manager's */
+		return 0;
+	if (lc->un.mode >= 0 && chmod(lc->un.path, (mode_t)lc->un.mode) < 0) {
+		UFAIL(err, errlen, lc, lc->un.path_line, "cannot chmod %s to 0%03o: %s", lc->un.path,
+		      (unsigned)lc->un.mode, strerror(errno));
+		return -1;
+	}
+	if (u->chown && chown(lc->un.path, u->owner, u->group) < 0) {
+		UFAIL(err, errlen, lc, lc->un.cred_line, "cannot chown %s: %s", lc->un.path,
+		      strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 void unixsock_note_bound(struct gen_listener *gl)
 {
 	struct stat st;

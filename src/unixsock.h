@@ -54,6 +54,9 @@ void unixsock_free(struct unix_ids *u);
 int unixsock_bind(const struct gen_listener *gl, char *err, size_t errlen);
 /* Master: gl's fd was just bound by unixsock_bind: remember the file as ours. */
 void unixsock_note_bound(struct gen_listener *gl);
+/* Master: gl kept the previous generation's socket: gives its file the (new) mode, owner
+   and group. 0, or -1 with err set (the reload is refused). */
+int unixsock_reapply(const struct gen_listener *gl, char *err, size_t errlen);
 /* Master: gl's socket is being closed for good: remove its file if still ours. */
 void unixsock_unlink(const struct gen_listener *gl);
 /* The peer of an accepted unix stream socket as a struct sockaddr_cred. 0, or -1 (errno). */

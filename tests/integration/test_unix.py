@@ -355,6 +355,10 @@ class Reload(UnixTest):
             self.assertGreater(served[0], 0)
             self.assertEqual(os.stat(a).st_ino, ino)  # the same socket file throughout
             self.assertEqual(stream_exchange(a, b"z\n"), b"z\n")
+            # A kept socket's file takes the new mode and owner.
+            d.reload([dict(la, mode="0640", owner="nobody"), lb])
+            st = os.stat(a)
+            self.assertEqual((st.st_ino, stat.S_IMODE(st.st_mode), st.st_uid), (ino, 0o640, NOBODY))
             d.reload([lb])
             self.assertFalse(os.path.exists(a))
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
