@@ -37,18 +37,18 @@ static inline bool proto_is_unix(int p) { return p == PROTO_UNIX || p == PROTO_U
 
 /* A unix listener's socket file and who may use it (resolved by generation.c). */
 struct unix_conf {
-	char *path;        /* absolute path of the socket file */
-	int mode;          /* permission bits given to it, -1: as umask leaves them */
-	char *owner;       /* user name or number it is chown'ed to, NULL: the master's */
-	char *group;       /* group name or number, NULL: the owner's or the master's */
-	char **allow_uid;  /* peers served by uid (names or numbers), NULL: any */
-	size_t n_allow_uid;
-	char **allow_gid;  /* peers served by primary gid, NULL: any */
-	size_t n_allow_gid;
-	char **deny_uid;   /* peers refused by uid, checked first */
-	size_t n_deny_uid;
-	int path_line;     /* line of 'path' (bind errors) */
-	int cred_line;     /* line of the first uid/gid list or owner/group (resolution errors) */
+	char *path;         /* absolute path of the socket file */
+	int mode;           /* permission bits given to it, -1: as the umask leaves them */
+	char *owner;        /* user (name or number) it is chown'ed to, NULL: unchanged */
+	char *group;        /* group (name or number), NULL: unchanged */
+	char **allow_uid;   /* peers served by uid (names or numbers), NULL: any */
+	size_t n_allow_uid; /* entries in allow_uid */
+	char **allow_gid;   /* peers served by primary gid, NULL: any */
+	size_t n_allow_gid; /* entries in allow_gid */
+	char **deny_uid;    /* peers refused by uid, checked first */
+	size_t n_deny_uid;  /* entries in deny_uid */
+	int path_line;      /* line of 'path' (bind errors) */
+	int cred_line;      /* line of the first of owner/group/id lists (resolution errors) */
 };
 
 /* Limits settable globally and overridden per listener. */
