@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_unix.py: unix-domain listeners against the real daemon: socat and
-nc -U as stream clients (echo, hello, whoami), socat UNIX-SENDTO and bound
-Python sockets as datagram clients; mode/owner/group of the socket file; a
+nc -U as stream clients (echo, hello, whoami), socat UNIX-SENDTO, nc -U -u
+and bound Python sockets as datagram clients; mode/owner/group of the socket file; a
 stale socket replaced, a live socket or a non-socket file refused with
 FILE:LINE; allow_uid / allow_gid / deny_uid and max_connections_per_source
 keyed by uid, with clients that setuid() to nobody; SO_PEERCRED in whoami
@@ -301,6 +301,15 @@ class Datagrams(UnixTest):
             self.assertEqual(sum(int(a) for a, _ in m), 1, d.log())
             self.assertEqual(sum(int(n) for _, n in m), 1, d.log())
         self.assertFalse(os.path.exists(e))
+
+    def test_nc_datagram_client(self):
+        # nc -U -u binds its reply socket in a directory of its own, mode 0700: only workers
+        # running as the client's user can answer it, so this daemon's workers run as root.
+        e = self.p("e.sock")
+        with H.Daemon([ul("ge", "echo", e, protocol="unixgram")], user="root", group="root"):
+            nc = subprocess.run(["nc", "-U", "-u", "-w1", e], input=b"via nc\n",
+                                capture_output=True, timeout=10 * H.SLOW)
+            self.assertEqual(nc.stdout, b"via nc\n")
 
     def test_bound_client_gets_reply(self):
         e = self.p("e.sock")
