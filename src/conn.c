@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
@@ -62,6 +63,8 @@ static void conn_update_watchers(struct conn *c)
 		break;
 	case CONN_OPEN:
 		want_read = conn_has_room(c);
+		if (c->handler->backend) /* exec: read while the backend has room */
+			want_read = want_read && c->handler->backend->wants_input(c->hstate);
 		want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c) || c->read_wants_write;
 		break;
 	case CONN_EOF: want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c); break;
@@ -163,11 +166,18 @@ static void conn_update_slow(struct conn *c)
 	c->slow_lines = c->lines_in;
 }
 
+#define LONG_LINE_LOG_INTERVAL 10.0 /* seconds between "line longer than max_line" lines */
+
 static void conn_line_too_long(struct conn *c)
 {
 	unsigned max = conn_limits(c)->max_line;
-	log_info("%s: peer %s: line longer than max_line (%u bytes): closing", c->l->conf->name,
-		 c->peer_str, max);
+	/* A peer's doing, at most one line per interval per listener (a flood of long lines
+	   must not flood the log); the counter has every one. */
+	unsigned long n = log_limit_hit(&c->l->long_line_log, ev_now(c->w->loop), LONG_LINE_LOG_INTERVAL);
+	if (n)
+		log_info("%s: peer %s: line longer than max_line (%u bytes): closing (%lu such "
+			 "connection(s) since the last line)",
+			 c->l->conf->name, c->peer_str, max, n);
 	if (outbuf_printf(&c->out, "ERROR line too long (max_line is %u bytes)\r\n", max) < 0)
 		outbuf_reset(&c->out);
 	conn_begin_close(c, REASON_LINE_TOO_LONG);
@@ -289,7 +299,9 @@ static int conn_advance(struct conn *c)
 		if (linebuf_len(&c->in) > 0 && conn_serving(c) && conn_has_room(c) &&
 		    conn_input(c, NULL, 0) < 0)
 			return -1;
-		if (c->state == CONN_EOF && conn_has_room(c)) {
+		if (c->state == CONN_EOF && c->handler->backend) {
+			c->handler->backend->client_eof(c->hstate); /* exec: it closes itself */
+		} else if (c->state == CONN_EOF && conn_has_room(c)) {
 			/* Only a partial line can be left: it is the last line. */
 			if (linebuf_finish(&c->in, conn_limits(c)->max_line, conn_sink, c) ==
 			    LINEBUF_TOO_LONG)
@@ -310,6 +322,12 @@ static int conn_advance(struct conn *c)
 		    (!conn_wants_more(c) && (before == 0 || linebuf_len(&c->in) == 0)))
 			break;
 	}
+	if (c->handler->backend && conn_serving(c) && conn_has_room(c))
+		c->handler->backend->drained(c->hstate); /* exec: read the program's output again */
+	if (c->handler->backend && outbuf_len(&c->out) == 0 && c->tp == &transport_tcp &&
+	    conn_serving(c) && c->handler->backend->output_ended &&
+	    c->handler->backend->output_ended(c->hstate))
+		shutdown(c->fd, SHUT_WR); /* exec: the program closed its stdout, still runs */
 	conn_account(c);
 	if (conn_enforce_budget(c) < 0)
 		return -1;
@@ -324,7 +342,11 @@ static int conn_take(struct conn *c, const char *data, size_t len)
 	c->bytes_in += (uint64_t)len;
 	c->last_activity = ev_now(c->w->loop);
 	stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)len);
-	if (c->handler->ignore_input)
+	if (c->handler->backend && c->handler->backend->data(c->hstate, data, len) < 0) {
+		conn_free(c, REASON_NO_MEMORY);
+		return -1;
+	}
+	if (c->handler->ignore_input || c->handler->backend)
 		return 0;
 	return conn_input(c, data, len);
 }
@@ -359,6 +381,8 @@ static void conn_read(struct conn *c)
 		 * drain those now (each read is framed at once, so a partial line stays
 		 * bounded). */
 		if (c->state != CONN_OPEN || !conn_has_room(c) || c->tp->pending(c->tctx) == 0)
+			break;
+		if (c->handler->backend && !c->handler->backend->wants_input(c->hstate))
 			break;
 	}
 	conn_advance(c);
@@ -412,13 +436,41 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
+/* A backend session starts (exec): it gets the connection's side of backend.h. */
+static int conn_backend_open(struct conn *c, const struct session_info *si)
+{
+	enum conn_reason reason = REASON_HANDLER;
+	struct backend_link link = {.conn = c, .w = c->w, .conf = c->l->conf,
+				    .stats = c->l->stats, .out = &c->out,
+				    .out_limit = conn_limits(c)->output_buffer};
+	if (c->handler->backend->open(c->hstate, si, &link, &reason) < 0) {
+		conn_free(c, reason);
+		return -1;
+	}
+	return conn_advance(c);
+}
+
+int conn_backend_output(struct conn *c) { return conn_advance(c); }
+
+int conn_backend_resume(struct conn *c)
+{
+	conn_update_watchers(c);
+	return 0;
+}
+
+int conn_backend_done(struct conn *c, enum conn_reason reason)
+{
+	conn_begin_close(c, reason);
+	return conn_advance(c);
+}
+
 /* The session starts: OPEN, the handler's open (a greeting), then the first flush.
  * Returns -1 if c was freed. */
 static int conn_open(struct conn *c)
 {
 	const struct handler *h = c->handler;
 	conn_set_state(c, CONN_OPEN);
-	if (h->open) {
+	if (h->open || h->backend) {
 		struct sockaddr_storage local;
 		socklen_t llen = sizeof local;
 		if (getsockname(c->fd, (struct sockaddr *)&local, &llen) < 0)
@@ -435,6 +487,8 @@ static int conn_open(struct conn *c)
 			.tls = c->tp->tls_info ? c->tp->tls_info(c->tctx) : NULL,
 			.cred = addr_cred(&c->sock_peer.sa), /* unix listeners: SO_PEERCRED */
 		};
+		if (h->backend)
+			return conn_backend_open(c, &si);
 		if (h->open(c->hstate, &si, &c->out) != HANDLER_OK)
 			conn_begin_close(c, REASON_HANDLER);
 	}

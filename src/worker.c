@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "exec_session.h"
 #include "listener.h"
 #include "log.h"
 #include "udp.h"
@@ -61,8 +62,8 @@ static void worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int reven
 	unsigned n = w->n_conns;
 	w->draining = false; /* so the closes below do not break the loop one by one */
 	worker_close_all(w, REASON_SHUTDOWN_TIMEOUT);
-	log_notice("worker %u: shutdown_timeout (%.1f s) passed: closed %u connection(s)",
-		   w->slot, w->conf->shutdown_timeout, n);
+	log_notice("worker %u: shutdown_timeout (%.1f s) passed: closed %u connection(s)", w->slot,
+	           w->conf->shutdown_timeout, n);
 	ev_break(w->loop, EVBREAK_ALL);
 }
 
@@ -207,6 +208,7 @@ int worker_main(const struct worker_args *a)
 
 	worker_close_listeners(w);
 	worker_close_all(w, REASON_WORKER_EXIT);
+	exec_worker_stop(w); /* programs whose connection is gone: terminate and reap */
 	for (size_t i = 0; i < w->n_listeners; i++)
 		guard_log_totals(&w->listeners[i].guard, w->slot);
 	ev_signal_stop(loop, &w->sig_term);

@@ -253,7 +253,10 @@ class Dump(unittest.TestCase):
         with open(os.path.join(SRC, "src", "conf.c")) as f:
             names = set(re.findall(r'^\s*\{"(\w+)", SET_', f.read(), re.M))
         optional = {"user", "group", "pid_file", "qotd_file", "access_log", "priority",
-                    "client_ca", "listeners", "plugins"}  # unset strings are left out
+                    "client_ca", "listeners", "plugins",
+                    # handler exec's, on listeners without it (test_exec.py dumps them)
+                    "exec", "exec_env", "exec_user", "exec_group", "exec_dir"}
+        # unset strings and lists are left out
         for name in names - optional:
             self.assertRegex(out, r"(?m)^\s*%s = " % name, "%s missing from -T" % name)
         self.assertIn("# %s/listeners.conf:2" % self.dir, out)  # where each listener came from
@@ -680,7 +683,7 @@ class InstallDeps(unittest.TestCase):
         pkgs, calls = self.run_install_deps()
         self.assertEqual(pkgs, {"build-essential", "autoconf", "automake", "libtool",
                                 "pkg-config", "libev-dev", "libgnutls28-dev", "libconfig-dev",
-                                "libsystemd-dev", "gnutls-bin", "netcat-openbsd", "curl"})
+                                "libsystemd-dev", "check", "gnutls-bin", "netcat-openbsd", "curl"})
         self.assertEqual([c for c in calls if "systemctl" in c or "update-rc.d" in c], [])
 
     def test_test_command_adds_test_peers_and_disables_their_services(self):
