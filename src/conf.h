@@ -24,17 +24,23 @@
 struct handler;
 
 enum proto {
-	PROTO_TCP, /* plain stream socket */
-	PROTO_UDP, /* datagrams, one request each */
-	PROTO_TLS, /* stream socket wrapped in TLS */
+	PROTO_TCP,      /* plain stream socket */
+	PROTO_UDP,      /* datagrams, one request each */
+	PROTO_TLS,      /* stream socket wrapped in TLS */
 	PROTO_UNIX,     /* unix-domain stream socket at a path */
 	PROTO_UNIXGRAM, /* unix-domain datagram socket at a path */
 };
 
 /* Datagram listeners (udp.c serves them): one request per datagram. */
-static inline bool proto_is_dgram(int p) { return p == PROTO_UDP || p == PROTO_UNIXGRAM; }
+static inline bool proto_is_dgram(int p)
+{
+	return p == PROTO_UDP || p == PROTO_UNIXGRAM;
+}
 /* Unix-domain listeners: a path instead of address and port (unixsock.h). */
-static inline bool proto_is_unix(int p) { return p == PROTO_UNIX || p == PROTO_UNIXGRAM; }
+static inline bool proto_is_unix(int p)
+{
+	return p == PROTO_UNIX || p == PROTO_UNIXGRAM;
+}
 
 /* A unix listener's socket file and who may use it (resolved by generation.c). */
 struct unix_conf {

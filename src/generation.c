@@ -79,8 +79,7 @@ static int gen_prepare_listener(struct generation *g, size_t i, char *err, size_
 		return -1;
 	for (size_t j = 0; j < i; j++)
 		if (gen_listener_same_socket(&g->listeners[j], gl)) {
-			snprintf(err, errlen,
-			         "%s:%d: listener '%s' uses the same %s %s as '%s'",
+			snprintf(err, errlen, "%s:%d: listener '%s' uses the same %s %s as '%s'",
 			         g->conf->path, lc->line, lc->name, proto_name(lc->protocol),
 			         proto_is_unix(lc->protocol) ? "path" : "address and port",
 			         g->listeners[j].conf->name);
@@ -177,7 +176,8 @@ void generation_drop(struct generation *g, const struct generation *old)
 
 bool gen_listener_same_socket(const struct gen_listener *a, const struct gen_listener *b)
 {
-	bool a_dgram = proto_is_dgram(a->conf->protocol), b_dgram = proto_is_dgram(b->conf->protocol);
+	bool a_dgram = proto_is_dgram(a->conf->protocol),
+	     b_dgram = proto_is_dgram(b->conf->protocol);
 	return a_dgram == b_dgram && a->conf->reuseport == b->conf->reuseport &&
 	       a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }

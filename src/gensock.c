@@ -137,7 +137,8 @@ void gensock_retire(struct generation *g, const struct generation *keep)
 		for (unsigned s = 0; gl->fds && s < gl->n_fds; s++)
 			if (gl->fds[s] >= 0 && !gensock_holds(keep, gl->fds[s])) {
 				close(gl->fds[s]);
-				unixsock_unlink(gl); /* a unix listener's file goes with its socket */
+				unixsock_unlink(
+				    gl); /* a unix listener's file goes with its socket */
 			}
 		free(gl->fds);
 		gl->fds = NULL;

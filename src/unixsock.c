@@ -22,9 +22,9 @@
 #include "unixsock.h"
 
 /* "FILE:LINE: listener 'NAME': " before a unix listener's message. */
-#define UFAIL(err, errlen, lc, line, fmt, ...)                                                  \
-	snprintf(err, errlen, "%s:%d: listener '%s': " fmt, (lc)->file ? (lc)->file : "?", line, \
-		 (lc)->name, __VA_ARGS__)
+#define UFAIL(err, errlen, lc, line, fmt, ...)                                                     \
+	snprintf(err, errlen, "%s:%d: listener '%s': " fmt, (lc)->file ? (lc)->file : "?", line,   \
+	         (lc)->name, __VA_ARGS__)
 
 /* A user (or group) name or number; false if there is no such one. */
 static bool unixsock_id(const char *v, bool group, unsigned long *out)
@@ -50,7 +50,7 @@ static bool unixsock_id(const char *v, bool group, unsigned long *out)
 
 /* Resolves names[0..n) into *ids (uid_t and gid_t are both 32-bit unsigned here). */
 static int unixsock_ids(char *const *names, size_t n, bool group, uid_t **ids, const char *what,
-			char *why, size_t len)
+                        char *why, size_t len)
 {
 	*ids = calloc(n ? n : 1, sizeof **ids);
 	if (!*ids) {
@@ -61,7 +61,7 @@ static int unixsock_ids(char *const *names, size_t n, bool group, uid_t **ids, c
 		unsigned long id;
 		if (!unixsock_id(names[i], group, &id)) {
 			snprintf(why, len, "'%s': no %s named '%s' on this system", what,
-				 group ? "group" : "user", names[i]);
+			         group ? "group" : "user", names[i]);
 			return -1;
 		}
 		(*ids)[i] = (uid_t)id;
@@ -113,11 +113,11 @@ int unixsock_prepare(struct gen_listener *gl, char *why, size_t len)
 	u->n_allow_gid = uc->n_allow_gid;
 	u->n_deny_uid = uc->n_deny_uid;
 	if (unixsock_ids(uc->allow_uid, uc->n_allow_uid, false, &u->allow_uid, "allow_uid", why,
-			 len) < 0 ||
+	                 len) < 0 ||
 	    unixsock_ids(uc->allow_gid, uc->n_allow_gid, true, &u->allow_gid, "allow_gid", why,
-			 len) < 0 ||
-	    unixsock_ids(uc->deny_uid, uc->n_deny_uid, false, &u->deny_uid, "deny_uid", why,
-			 len) < 0)
+	                 len) < 0 ||
+	    unixsock_ids(uc->deny_uid, uc->n_deny_uid, false, &u->deny_uid, "deny_uid", why, len) <
+	        0)
 		return -1;
 	return 0;
 }
@@ -155,21 +155,25 @@ static int unixsock_clear(const struct gen_listener *gl, char *err, size_t errle
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		UFAIL(err, errlen, lc, line, "cannot check socket path %s: %s", path, strerror(errno));
+		UFAIL(err, errlen, lc, line, "cannot check socket path %s: %s", path,
+		      strerror(errno));
 		return -1;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
 		UFAIL(err, errlen, lc, line,
 		      "%s exists and is not a socket (not removed); remove it or choose another "
-		      "'path'", path);
+		      "'path'",
+		      path);
 		return -1;
 	}
 	int live = unixsock_probe((const struct sockaddr_un *)&gl->addr, gl->addrlen);
 	if (live != 0) {
 		if (live > 0)
-			UFAIL(err, errlen, lc, line,
-			      "%s is in use: a process is listening on it (another ksockd?); stop it "
-			      "or choose another 'path'", path);
+			UFAIL(
+			    err, errlen, lc, line,
+			    "%s is in use: a process is listening on it (another ksockd?); stop it "
+			    "or choose another 'path'",
+			    path);
 		else
 			UFAIL(err, errlen, lc, line, "cannot check whether %s is in use: %s", path,
 			      strerror(errno));
@@ -180,8 +184,8 @@ static int unixsock_clear(const struct gen_listener *gl, char *err, size_t errle
 		      strerror(errno));
 		return -1;
 	}
-	log_notice("listener '%s': removed stale socket %s (nothing was listening on it)",
-		   lc->name, path);
+	log_notice("listener '%s': removed stale socket %s (nothing was listening on it)", lc->name,
+	           path);
 	return 0;
 }
 
@@ -209,8 +213,10 @@ int unixsock_bind(const struct gen_listener *gl, char *err, size_t errlen)
 	if (rc < 0) {
 		UFAIL(err, errlen, lc, line, "cannot bind %s %s: %s%s", proto_name(lc->protocol),
 		      path, strerror(e),
-		      e == ENOENT ? "; create its directory first" : e == EACCES ? "; the "
-		      "directory is not writable by the master" : "");
+		      e == ENOENT   ? "; create its directory first"
+		      : e == EACCES ? "; the "
+		                      "directory is not writable by the master"
+		                    : "");
 		close(fd);
 		return -1;
 	}
@@ -238,8 +244,8 @@ int unixsock_reapply(const struct gen_listener *gl, char *err, size_t errlen)
 	if (!u || !u->owned) /* a passed socket's file is the service manager's */
 		return 0;
 	if (lc->un.mode >= 0 && chmod(lc->un.path, (mode_t)lc->un.mode) < 0) {
-		UFAIL(err, errlen, lc, lc->un.path_line, "cannot chmod %s to 0%03o: %s", lc->un.path,
-		      (unsigned)lc->un.mode, strerror(errno));
+		UFAIL(err, errlen, lc, lc->un.path_line, "cannot chmod %s to 0%03o: %s",
+		      lc->un.path, (unsigned)lc->un.mode, strerror(errno));
 		return -1;
 	}
 	if (u->chown && chown(lc->un.path, u->owner, u->group) < 0) {

@@ -33,18 +33,18 @@ struct listener_conf;
 
 /* A unix listener's resolved ids and its socket file (one per listener per generation). */
 struct unix_ids {
-	bool chown;        /* owner or group set: chown the file */
-	uid_t owner;       /* owner of the file ((uid_t)-1: unchanged) */
-	gid_t group;       /* group of the file ((gid_t)-1: unchanged) */
-	uid_t *allow_uid;  /* peers admitted by uid */
+	bool chown;         /* owner or group set: chown the file */
+	uid_t owner;        /* owner of the file ((uid_t)-1: unchanged) */
+	gid_t group;        /* group of the file ((gid_t)-1: unchanged) */
+	uid_t *allow_uid;   /* peers admitted by uid */
 	size_t n_allow_uid; /* entries in allow_uid */
-	gid_t *allow_gid;  /* peers admitted by gid */
+	gid_t *allow_gid;   /* peers admitted by gid */
 	size_t n_allow_gid; /* entries in allow_gid */
-	uid_t *deny_uid;   /* peers refused by uid (before any allow) */
-	size_t n_deny_uid; /* entries in deny_uid */
-	bool owned;        /* this daemon created the file below: remove it when retired */
-	dev_t dev;         /* the file's device, when owned */
-	ino_t ino;         /* the file's inode, when owned */
+	uid_t *deny_uid;    /* peers refused by uid (before any allow) */
+	size_t n_deny_uid;  /* entries in deny_uid */
+	bool owned;         /* this daemon created the file below: remove it when retired */
+	dev_t dev;          /* the file's device, when owned */
+	ino_t ino;          /* the file's inode, when owned */
 };
 
 /* Resolves gl's owner, group and id lists into gl->un and sets gl->addr. 0, or -1 with why. */

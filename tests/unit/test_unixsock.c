@@ -27,14 +27,14 @@ static const struct {
 	gid_t gid;
 	bool admitted;
 } rules[] = {
-    {{0}, {0}, {0}, 0, 0, 0, 1000, 1000, true},          /* no rules: everyone */
-    {{1000}, {0}, {0}, 1, 0, 0, 1000, 1000, false},      /* denied uid */
-    {{1000}, {0}, {0}, 1, 0, 0, 1001, 1000, true},       /* another uid */
-    {{0}, {0, 1000}, {0}, 0, 2, 0, 1000, 5, true},       /* allowed uid */
-    {{0}, {0, 1000}, {0}, 0, 2, 0, 1002, 5, false},      /* not in the allow list */
-    {{0}, {0}, {50}, 0, 0, 1, 1002, 50, true},           /* allowed by gid */
-    {{0}, {7}, {50}, 0, 1, 1, 1002, 51, false},          /* neither uid nor gid */
-    {{1000}, {1000}, {0}, 1, 1, 0, 1000, 1000, false},   /* deny comes first */
+    {{0}, {0}, {0}, 0, 0, 0, 1000, 1000, true},        /* no rules: everyone */
+    {{1000}, {0}, {0}, 1, 0, 0, 1000, 1000, false},    /* denied uid */
+    {{1000}, {0}, {0}, 1, 0, 0, 1001, 1000, true},     /* another uid */
+    {{0}, {0, 1000}, {0}, 0, 2, 0, 1000, 5, true},     /* allowed uid */
+    {{0}, {0, 1000}, {0}, 0, 2, 0, 1002, 5, false},    /* not in the allow list */
+    {{0}, {0}, {50}, 0, 0, 1, 1002, 50, true},         /* allowed by gid */
+    {{0}, {7}, {50}, 0, 1, 1, 1002, 51, false},        /* neither uid nor gid */
+    {{1000}, {1000}, {0}, 1, 1, 0, 1000, 1000, false}, /* deny comes first */
 };
 
 START_TEST(rules_decide_by_uid_then_gid)
@@ -103,7 +103,7 @@ START_TEST(bind_replaces_a_stale_socket_and_removes_only_its_own_file)
 	prepare(&lc2, &gl2, path, -1);
 	ck_assert_int_eq(unixsock_bind(&gl2, err, sizeof err), -1);
 	ck_assert_msg(strstr(err, "t.conf:3: listener 't': ") && strstr(err, "is in use"), "%s",
-		      err);
+	              err);
 	unixsock_unlink(&gl2); /* not its file: left alone */
 	ck_assert_int_eq(access(path, F_OK), 0);
 	unixsock_unlink(&gl);
@@ -151,7 +151,7 @@ START_TEST(unknown_names_are_errors)
 	char why[256] = "";
 	ck_assert_int_eq(unixsock_prepare(&gl, why, sizeof why), -1);
 	ck_assert_msg(strstr(why, "'allow_uid': no user named 'no-such-user-for-ksockd'"), "%s",
-		      why);
+	              why);
 	unixsock_free(gl.un);
 	char *num[] = {"4242", "0", NULL};
 	lc.un.allow_uid = num;
