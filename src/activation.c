@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "activation.h"
@@ -74,7 +75,23 @@ static bool activation_same_addr(const struct sockaddr_storage *x, const struct 
 		return a->sin6_port == b->sin6_port && a->sin6_scope_id == b->sin6_scope_id &&
 		       memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0;
 	}
+	if (x->ss_family == AF_UNIX) {
+		const struct sockaddr_un *a = (const void *)x, *b = (const void *)y;
+		return strncmp(a->sun_path, b->sun_path, sizeof a->sun_path) == 0;
+	}
 	return false;
+}
+
+#define ACT_ADDR_LEN 112 /* fits ADDR_STRLEN and a sun_path */
+
+/* A bound address as the messages print it: ADDR:PORT, or a unix socket's path. */
+static void activation_format(const struct sockaddr_storage *ss, char *buf)
+{
+	const struct sockaddr_un *sun = (const void *)ss;
+	if (ss->ss_family == AF_UNIX)
+		snprintf(buf, ACT_ADDR_LEN, "%.*s", (int)sizeof sun->sun_path, sun->sun_path);
+	else
+		addr_format((const struct sockaddr *)ss, buf);
 }
 
 static int activation_getopt(int fd, int level, int name, int *val)
@@ -91,9 +108,10 @@ static int activation_check(int fd, const char *fdname, const struct gen_listene
 	int type, listening = 0, v6only = 0;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof ss;
-	char want[ADDR_STRLEN], got[ADDR_STRLEN];
-	int want_type = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
-	addr_format((const struct sockaddr *)&gl->addr, want);
+	char want[ACT_ADDR_LEN], got[ACT_ADDR_LEN];
+	int want_type = proto_is_dgram(lc->protocol) ? SOCK_DGRAM : SOCK_STREAM;
+	bool un = proto_is_unix(lc->protocol);
+	activation_format(&gl->addr, want);
 	if (activation_getopt(fd, SOL_SOCKET, SO_TYPE, &type) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0) {
 		snprintf(err, errlen, "listener '%s': passed fd %d named '%s' is not a socket: %s",
@@ -109,14 +127,15 @@ static int activation_check(int fd, const char *fdname, const struct gen_listene
 		         want_type == SOCK_DGRAM ? "ListenDatagram=" : "ListenStream=");
 		return -1;
 	}
-	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) {
+	if (un ? ss.ss_family != AF_UNIX : ss.ss_family != AF_INET && ss.ss_family != AF_INET6) {
 		snprintf(err, errlen,
-		         "listener '%s': passed fd %d named '%s' is not an IPv4/IPv6 socket "
-		         "(family %d); the config says %s",
-		         lc->name, fd, fdname, ss.ss_family, want);
+		         "listener '%s': passed fd %d named '%s' is not %s socket "
+		         "(family %d); the config says %s%s",
+		         lc->name, fd, fdname, un ? "a unix-domain" : "an IPv4/IPv6", ss.ss_family,
+		         want, un ? " (ListenStream=/path or ListenDatagram=/path)" : "");
 		return -1;
 	}
-	addr_format((const struct sockaddr *)&ss, got);
+	activation_format(&ss, got);
 	if (!activation_same_addr(&ss, &gl->addr)) {
 		snprintf(err, errlen,
 		         "listener '%s' (line %d): passed fd %d named '%s' is bound to %s, but the "

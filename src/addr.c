@@ -20,8 +20,18 @@ const char *addr_format(const struct sockaddr *sa, char *buf)
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
 		snprintf(buf, ADDR_STRLEN, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else if (sa->sa_family == AF_UNIX) {
+		/* Only a peer (struct sockaddr_cred): a unix path is printed from the config. */
+		const struct peer_cred *c = addr_cred(sa);
+		snprintf(buf, ADDR_STRLEN, "uid=%lu,gid=%lu,pid=%ld", (unsigned long)c->uid,
+			 (unsigned long)c->gid, (long)c->pid);
 	} else {
 		snprintf(buf, ADDR_STRLEN, "(family %d)", sa->sa_family);
 	}
 	return buf;
+}
+
+const struct peer_cred *addr_cred(const struct sockaddr *sa)
+{
+	return sa && sa->sa_family == AF_UNIX ? &((const struct sockaddr_cred *)sa)->cred : NULL;
 }

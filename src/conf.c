@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -111,6 +112,14 @@ static const struct setting settings[] = {
 	{"alpn", SET_SPECIAL, L(tls.alpn), 0, 0},
 	{"handshake_timeout", SET_SECONDS, L(tls.handshake_timeout), 0.1, 3600},
 	{"ticket_lifetime", SET_SECONDS, L(tls.ticket_lifetime), 60, 7 * 86400},
+	/* Unix-domain listeners (unixsock.c): the socket file and who may connect. */
+	{"path", SET_SPECIAL, L(un.path), 0, 0},
+	{"mode", SET_SPECIAL, L(un.mode), 0, 0},
+	{"owner", SET_STRING, L(un.owner), 0, 0},
+	{"group", SET_STRING, L(un.group), 0, 0},
+	{"allow_uid", SET_SPECIAL, L(un.allow_uid), 0, 0},
+	{"allow_gid", SET_SPECIAL, L(un.allow_gid), 0, 0},
+	{"deny_uid", SET_SPECIAL, L(un.deny_uid), 0, 0},
 	/* handler "exec": a program per connection (checked by conf_exec.c). */
 	{"exec", SET_SPECIAL, L(exec.argv), 0, 0},
 	{"exec_env", SET_SPECIAL, L(exec.env), 0, 0},
@@ -124,6 +133,15 @@ static const struct setting settings[] = {
 	{"exec_max_memory", SET_UINT, L(exec.max_memory_mb), 0, 4194304},
 	{"exec_max_cpu", SET_UINT, L(exec.max_cpu), 0, 31 * 86400},
 };
+
+/* Settings that only a unix listener may have. */
+static const char *const unix_only[] = {"path",      "mode",      "owner",   "group",
+					"allow_uid", "allow_gid", "deny_uid"};
+
+/* Settings of IP sockets: a unix listener has a path and credentials instead. */
+static const char *const inet_only[] = {"address", "port",           "ipv6_only", "reuseport",
+					"allow",   "deny",           "proxy_protocol",
+					"proxy_trusted",            "proxy_timeout"};
 
 /* Settings that only a "tls" listener may have. */
 static const char *const tls_only[] = {
@@ -215,6 +233,8 @@ const char *proto_name(enum proto p)
 	case PROTO_TCP: return "tcp";
 	case PROTO_UDP: return "udp";
 	case PROTO_TLS: return "tls";
+	case PROTO_UNIX: return "unix";
+	case PROTO_UNIXGRAM: return "unixgram";
 	}
 	return "?";
 }
@@ -426,6 +446,92 @@ static bool set_tls_special(struct loader *ld, const config_setting_t *s, const 
 	return true;
 }
 
+/* A list of ids: numbers or names, kept as text (generation.c resolves the names). */
+static void set_id_list(struct loader *ld, const config_setting_t *s, const char *name,
+			char ***vec, size_t *n)
+{
+	bool one = !config_setting_is_aggregate(s);
+	int count = one ? 1 : config_setting_length(s);
+	if (count == 0) {
+		fail_at(ld, s, "'%s' is empty", name);
+		return;
+	}
+	char **v = calloc((size_t)count + 1, sizeof *v);
+	if (!v) {
+		fail_oom(ld, s);
+		return;
+	}
+	for (int i = 0; i < count && !ld->failed; i++) {
+		const config_setting_t *e = one ? s : config_setting_get_elem(s, (unsigned)i);
+		int t = config_setting_type(e);
+		long long id = t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64
+				       ? config_setting_get_int64(e) : -1;
+		if (t == CONFIG_TYPE_STRING && config_setting_get_string(e)[0])
+			v[i] = loader_strdup(ld, e, config_setting_get_string(e));
+		else if (id >= 0 && id <= 4294967294LL) {
+			if (asprintf(&v[i], "%lld", id) < 0) {
+				v[i] = NULL;
+				fail_oom(ld, e);
+			}
+		} else
+			fail_at(ld, e, "'%s' takes user or group names or ids (0 to 4294967294), "
+				"not %s", name, type_name(t));
+	}
+	for (size_t i = 0; i < *n; i++)
+		free((*vec)[i]);
+	free(*vec);
+	*vec = v;
+	*n = (size_t)count;
+}
+
+/* mode = "0660" (an octal string) or 0660 (an integer written in octal digits). */
+static void set_unix_mode(struct loader *ld, const config_setting_t *s, struct unix_conf *uc)
+{
+	char buf[32];
+	const char *v = NULL;
+	int t = config_setting_type(s);
+	if (t == CONFIG_TYPE_STRING)
+		v = config_setting_get_string(s);
+	else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+		snprintf(buf, sizeof buf, "%lld", config_setting_get_int64(s));
+		v = buf;
+	}
+	char *end = NULL;
+	long m = v && v[0] ? strtol(v, &end, 8) : -1;
+	if (!v || !v[0] || *end || m < 0 || m > 0777) {
+		fail_at(ld, s, "'mode' must be octal permission bits such as \"0660\" (0 to 0777), "
+			"not %s%s%s", v ? "'" : type_name(t), v ? v : "", v ? "'" : "");
+		return;
+	}
+	uc->mode = (int)m;
+}
+
+/* The unix-listener settings of set_special: path, mode and the id lists. */
+static bool set_unix_special(struct loader *ld, const config_setting_t *s, const char *name,
+			     struct unix_conf *uc)
+{
+	if (strcmp(name, "path") == 0) {
+		const char *v = get_string(ld, s, name);
+		if (v && !v[0])
+			fail_at(ld, s, "'path' is empty");
+		else if (v) {
+			free(uc->path);
+			uc->path = conf_resolve_path(ld, s, v);
+			uc->path_line = (int)config_setting_source_line(s);
+		}
+	} else if (strcmp(name, "mode") == 0)
+		set_unix_mode(ld, s, uc);
+	else if (strcmp(name, "allow_uid") == 0)
+		set_id_list(ld, s, name, &uc->allow_uid, &uc->n_allow_uid);
+	else if (strcmp(name, "allow_gid") == 0)
+		set_id_list(ld, s, name, &uc->allow_gid, &uc->n_allow_gid);
+	else if (strcmp(name, "deny_uid") == 0)
+		set_id_list(ld, s, name, &uc->deny_uid, &uc->n_deny_uid);
+	else
+		return false;
+	return true;
+}
+
 /*
  * plugins: loaded now, before the listeners that name their handlers (globals
  * are applied first). Each file's errors name its own entry's line.
@@ -460,6 +566,9 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 	if ((def->scope & IN_LISTENER) &&
 	    set_tls_special(ld, s, def->name, &((struct listener_conf *)base)->tls))
 		return;
+	if ((def->scope & IN_LISTENER) &&
+	    set_unix_special(ld, s, def->name, &((struct listener_conf *)base)->un))
+		return;
 	if (strcmp(def->name, "plugins") == 0) {
 		load_plugins(ld, s, base);
 		return;
@@ -490,9 +599,13 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 			lc->protocol = PROTO_UDP;
 		else if (strcmp(v, "tls") == 0)
 			lc->protocol = PROTO_TLS;
+		else if (strcmp(v, "unix") == 0)
+			lc->protocol = PROTO_UNIX;
+		else if (strcmp(v, "unixgram") == 0)
+			lc->protocol = PROTO_UNIXGRAM;
 		else
-			fail_at(ld, s, "unknown protocol '%s' (tcp, udp, tls)%s", v,
-				DID_YOU_MEAN(v, "tcp, udp, tls"));
+			fail_at(ld, s, "unknown protocol '%s' (tcp, udp, tls, unix, unixgram)%s", v,
+				DID_YOU_MEAN(v, "tcp, udp, tls, unix, unixgram"));
 	} else if (strcmp(def->name, "proxy_protocol") == 0) {
 		int mode = proxy_mode_from_name(v);
 		if (mode < 0)
@@ -602,8 +715,9 @@ static void load_listener_extras(struct loader *ld, const config_setting_t *grp,
 	}
 	if (qf)
 		lc->qotd_line = (int)config_setting_source_line(qf); /* read by generation.c */
-	if (al && lc->protocol == PROTO_UDP)
-		fail_at(ld, al, "'access_log' is for stream listeners, not udp");
+	if (al && proto_is_dgram(lc->protocol))
+		fail_at(ld, al, "'access_log' is for stream listeners, not %s",
+			proto_name(lc->protocol));
 	else if (al && strcmp(lc->access_log, "journal") != 0 && lc->access_log[0] != '/')
 		fail_at(ld, al, "'access_log' must be \"journal\" or an absolute path, not '%s'",
 			lc->access_log);
@@ -643,6 +757,47 @@ static void load_listener_tls(struct loader *ld, const config_setting_t *grp,
 	}
 }
 
+/* A unix listener has a path and no address; the others the reverse. */
+static void load_listener_unix(struct loader *ld, const config_setting_t *grp,
+			       struct listener_conf *lc)
+{
+	bool un = proto_is_unix(lc->protocol);
+	const char *const *wrong = un ? inet_only : unix_only;
+	size_t n = un ? sizeof inet_only / sizeof inet_only[0] : sizeof unix_only / sizeof unix_only[0];
+	for (size_t i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_member(grp, wrong[i]);
+		if (s) {
+			fail_at(ld, s, "'%s' is %s", wrong[i],
+				un ? "for IP listeners; a unix listener has 'path' (and 'mode', "
+				     "'owner', 'group')"
+				   : "only for protocol \"unix\" or \"unixgram\"");
+			return;
+		}
+	}
+	if (!un)
+		return;
+	struct unix_conf *uc = &lc->un;
+	if (!uc->path) {
+		fail_at(ld, grp, "missing 'path' (the socket file, e.g. \"/run/ksockd/echo.sock\")");
+		return;
+	}
+	struct sockaddr_un sun;
+	if (strlen(uc->path) >= sizeof sun.sun_path) {
+		fail_at(ld, config_setting_get_member(grp, "path"),
+			"'path' is %zu bytes long; a socket path must be shorter than %zu bytes",
+			strlen(uc->path), sizeof sun.sun_path);
+		return;
+	}
+	static const char *const creds[] = {"owner", "group", "allow_uid", "allow_gid", "deny_uid"};
+	for (size_t i = 0; i < sizeof creds / sizeof creds[0] && !uc->cred_line; i++) {
+		const config_setting_t *s = config_setting_get_member(grp, creds[i]);
+		if (s)
+			uc->cred_line = (int)config_setting_source_line(s);
+	}
+	if (!uc->cred_line)
+		uc->cred_line = lc->line;
+}
+
 /* handler "exec": conf_exec.c checks the settings and resolves exec_user. */
 static void load_listener_exec(struct loader *ld, const config_setting_t *grp,
 			       const struct conf *conf, struct listener_conf *lc)
@@ -669,6 +824,7 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	lc->line = (int)config_setting_source_line(grp);
 	lc->tls.handshake_timeout = 10;
 	lc->tls.ticket_lifetime = 21600;
+	lc->un.mode = -1;
 	char buf[PATH_MAX];
 	lc->file = strdup(source_file(ld, grp, buf, sizeof buf));
 	if (!config_setting_is_group(grp)) {
@@ -685,18 +841,32 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	if (ld->failed)
 		return;
 	static const char *const required[] = {"name", "protocol", "address", "port", "handler"};
-	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+		bool inet = strcmp(required[i], "address") == 0 || strcmp(required[i], "port") == 0;
+		if (inet && proto_is_unix(lc->protocol))
+			continue;
 		if (!config_setting_get_member(grp, required[i])) {
 			fail_at(ld, grp, "missing '%s'", required[i]);
 			return;
 		}
-	/* UDP listeners: their settings mean nothing on a stream listener. */
-	for (size_t i = 0; i < sizeof udp_only / sizeof udp_only[0] && lc->protocol != PROTO_UDP; i++)
-		if (config_setting_get_member(grp, udp_only[i])) {
-			fail_at(ld, config_setting_get_member(grp, udp_only[i]),
-				"'%s' applies to udp listeners only", udp_only[i]);
+	}
+	/* Datagram listeners: their settings mean nothing on a stream listener. */
+	for (size_t i = 0; i < sizeof udp_only / sizeof udp_only[0]; i++) {
+		const config_setting_t *u = config_setting_get_member(grp, udp_only[i]);
+		bool reflection = strcmp(udp_only[i], "udp_max_reply_ratio") == 0;
+		if (u && !proto_is_dgram(lc->protocol)) {
+			fail_at(ld, u, "'%s' applies to udp and unixgram listeners only", udp_only[i]);
 			return;
 		}
+		if (u && lc->protocol == PROTO_UNIXGRAM && reflection) {
+			fail_at(ld, u, "'%s' applies to udp listeners only (a unixgram peer is local: "
+				"no reflection to limit)", udp_only[i]);
+			return;
+		}
+	}
+	load_listener_unix(ld, grp, lc);
+	if (ld->failed)
+		return;
 	if (lc->name[0] == '\0') {
 		fail_at(ld, config_setting_get_member(grp, "name"), "listener name is empty");
 		return;
@@ -720,7 +890,9 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 		return;
 	}
 	/* Resolved, and checked for two listeners on one socket, by generation.c. */
-	lc->address_line = (int)config_setting_source_line(config_setting_get_member(grp, "address"));
+	if (!proto_is_unix(lc->protocol))
+		lc->address_line =
+		    (int)config_setting_source_line(config_setting_get_member(grp, "address"));
 	load_listener_extras(ld, grp, lc);
 	if (!ld->failed)
 		load_listener_tls(ld, grp, lc);
@@ -891,6 +1063,16 @@ static void conf_free_tls(struct tls_conf *tc)
 	free(tc->client_ca);
 }
 
+static void conf_free_unix(struct unix_conf *uc)
+{
+	free(uc->path);
+	free(uc->owner);
+	free(uc->group);
+	conf_free_vec(uc->allow_uid, uc->n_allow_uid);
+	conf_free_vec(uc->allow_gid, uc->n_allow_gid);
+	conf_free_vec(uc->deny_uid, uc->n_deny_uid);
+}
+
 void conf_free(struct conf *conf)
 {
 	if (!conf)
@@ -904,6 +1086,7 @@ void conf_free(struct conf *conf)
 		free(conf->listeners[i].proxy_trusted);
 		acl_free(&conf->listeners[i].acl);
 		conf_free_tls(&conf->listeners[i].tls);
+		conf_free_unix(&conf->listeners[i].un);
 		conf_exec_free(&conf->listeners[i].exec);
 	}
 	free(conf->listeners);
@@ -927,8 +1110,16 @@ void conf_each_setting(const struct conf *conf, const struct listener_conf *lc,
 		if (!(d->scope & scope) || strcmp(d->name, "listeners") == 0)
 			continue;
 		/* Only what this listener may have: -t would reject the others. */
-		if (lc && lc->protocol != PROTO_UDP &&
+		if (lc && !proto_is_dgram(lc->protocol) &&
 		    in_list(d->name, udp_only, sizeof udp_only / sizeof udp_only[0]))
+			continue;
+		if (lc && lc->protocol == PROTO_UNIXGRAM && strcmp(d->name, "udp_max_reply_ratio") == 0)
+			continue;
+		if (lc && !proto_is_unix(lc->protocol) &&
+		    in_list(d->name, unix_only, sizeof unix_only / sizeof unix_only[0]))
+			continue;
+		if (lc && proto_is_unix(lc->protocol) &&
+		    in_list(d->name, inet_only, sizeof inet_only / sizeof inet_only[0]))
 			continue;
 		if (lc && lc->protocol != PROTO_TLS &&
 		    in_list(d->name, tls_only, sizeof tls_only / sizeof tls_only[0]))

@@ -24,9 +24,38 @@
 struct handler;
 
 enum proto {
-	PROTO_TCP, /* plain stream socket */
-	PROTO_UDP, /* datagrams, one request each */
-	PROTO_TLS, /* stream socket wrapped in TLS */
+	PROTO_TCP,      /* plain stream socket */
+	PROTO_UDP,      /* datagrams, one request each */
+	PROTO_TLS,      /* stream socket wrapped in TLS */
+	PROTO_UNIX,     /* unix-domain stream socket at a path */
+	PROTO_UNIXGRAM, /* unix-domain datagram socket at a path */
+};
+
+/* Datagram listeners (udp.c serves them): one request per datagram. */
+static inline bool proto_is_dgram(int p)
+{
+	return p == PROTO_UDP || p == PROTO_UNIXGRAM;
+}
+/* Unix-domain listeners: a path instead of address and port (unixsock.h). */
+static inline bool proto_is_unix(int p)
+{
+	return p == PROTO_UNIX || p == PROTO_UNIXGRAM;
+}
+
+/* A unix listener's socket file and who may use it (resolved by generation.c). */
+struct unix_conf {
+	char *path;         /* absolute path of the socket file */
+	int mode;           /* permission bits given to it, -1: as the umask leaves them */
+	char *owner;        /* user (name or number) it is chown'ed to, NULL: unchanged */
+	char *group;        /* group (name or number), NULL: unchanged */
+	char **allow_uid;   /* peers served by uid (names or numbers), NULL: any */
+	size_t n_allow_uid; /* entries in allow_uid */
+	char **allow_gid;   /* peers served by primary gid, NULL: any */
+	size_t n_allow_gid; /* entries in allow_gid */
+	char **deny_uid;    /* peers refused by uid, checked first */
+	size_t n_deny_uid;  /* entries in deny_uid */
+	int path_line;      /* line of 'path' (bind errors) */
+	int cred_line;      /* line of the first of owner/group/id lists (resolution errors) */
 };
 
 /* Limits settable globally and overridden per listener. */
@@ -96,6 +125,7 @@ struct listener_conf {
 	char *access_log;      /* NULL (off), "journal" or an absolute file path */
 	struct tls_conf tls;   /* TLS settings (protocol "tls" only) */
 	struct exec_conf exec; /* handler "exec" settings (conf_exec.c) */
+	struct unix_conf un;   /* unix listeners only (unixsock.c) */
 };
 
 struct conf {

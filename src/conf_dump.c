@@ -91,6 +91,37 @@ static const char *verify_name(enum verify_client v)
 	return "none";
 }
 
+/* A unix listener's path, mode and id lists; true when printed (or nothing to print). */
+static bool put_unix_special(struct dump *d, const char *name, const char **v)
+{
+	const struct unix_conf *uc = &d->lc->un;
+	char *const *vec = NULL;
+	size_t n = 0;
+	if (strcmp(name, "path") == 0) {
+		*v = uc->path;
+		return false;
+	}
+	if (strcmp(name, "mode") == 0) {
+		if (uc->mode >= 0)
+			fprintf(d->out, "%smode = \"0%03o\";\n", d->indent, (unsigned)uc->mode);
+		return true;
+	}
+	if (strcmp(name, "allow_uid") == 0)
+		vec = uc->allow_uid, n = uc->n_allow_uid;
+	else if (strcmp(name, "allow_gid") == 0)
+		vec = uc->allow_gid, n = uc->n_allow_gid;
+	else if (strcmp(name, "deny_uid") == 0)
+		vec = uc->deny_uid, n = uc->n_deny_uid;
+	else
+		return false;
+	if (n) {
+		fprintf(d->out, "%s%s = ", d->indent, name);
+		put_strings(d->out, vec, n);
+		fputs(";\n", d->out);
+	}
+	return true;
+}
+
 /* Settings of type SET_SPECIAL / SET_CIDRS: each has its own form. */
 static void put_special(struct dump *d, const char *name)
 {
@@ -126,6 +157,8 @@ static void put_special(struct dump *d, const char *name)
 		for (size_t i = 0; i < lc->n_proxy_trusted; i++)
 			put_prefix(out, &lc->proxy_trusted[i], i == 0);
 		fputs(" ];\n", out);
+		return;
+	} else if (put_unix_special(d, name, &v)) {
 		return;
 	} else if ((strcmp(name, "certificate") == 0 && lc->tls.n_certs) ||
 		   (strcmp(name, "key") == 0 && lc->tls.n_keys) ||

@@ -160,9 +160,9 @@ int conf_exec_check(const struct conf *conf, struct listener_conf *lc, bool has_
 			     "\"exec\"");
 		return 0;
 	}
-	if (lc->protocol == PROTO_UDP)
+	if (proto_is_dgram(lc->protocol))
 		FAIL("handler",
-		     "handler \"exec\" is for tcp and tls listeners: a program per "
+		     "handler \"exec\" is for tcp, tls and unix listeners: a program per "
 		     "datagram (inetd's udp \"wait\" mode) can be made to spawn without end by "
 		     "spoofed or looping datagrams, so ksockd refuses it");
 	if (!ec->argv)

@@ -485,6 +485,7 @@ static int conn_open(struct conn *c)
 			.qotd = c->l->gl->qotd,
 			.stats = c->w->stats,
 			.tls = c->tp->tls_info ? c->tp->tls_info(c->tctx) : NULL,
+			.cred = addr_cred(&c->sock_peer.sa), /* unix listeners: SO_PEERCRED */
 		};
 		if (h->backend)
 			return conn_backend_open(c, &si);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "stats.h"
 #include "tls.h"
+#include "unixsock.h"
 
 /* "FILE:LINE: listener 'NAME': " then the reason. */
 __attribute__((format(printf, 6, 7))) static void gen_fail(const struct generation *g,
@@ -44,7 +45,7 @@ static int gen_resolve(const struct generation *g, struct gen_listener *gl, char
 	struct addrinfo hints = {0}, *res = NULL;
 	char port[8];
 	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	hints.ai_socktype = proto_is_dgram(lc->protocol) ? SOCK_DGRAM : SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	snprintf(port, sizeof port, "%u", lc->port);
 	int rc = getaddrinfo(lc->address, port, &hints, &res);
@@ -68,13 +69,19 @@ static int gen_prepare_listener(struct generation *g, size_t i, char *err, size_
 {
 	struct gen_listener *gl = &g->listeners[i];
 	const struct listener_conf *lc = gl->conf;
-	if (gen_resolve(g, gl, err, errlen) < 0)
+	if (proto_is_unix(lc->protocol)) {
+		char why[512];
+		if (unixsock_prepare(gl, why, sizeof why) < 0) {
+			gen_fail(g, lc, lc->un.cred_line, err, errlen, "%s", why);
+			return -1;
+		}
+	} else if (gen_resolve(g, gl, err, errlen) < 0)
 		return -1;
 	for (size_t j = 0; j < i; j++)
 		if (gen_listener_same_socket(&g->listeners[j], gl)) {
-			snprintf(err, errlen,
-			         "%s:%d: listener '%s' uses the same %s address and port as '%s'",
+			snprintf(err, errlen, "%s:%d: listener '%s' uses the same %s %s as '%s'",
 			         g->conf->path, lc->line, lc->name, proto_name(lc->protocol),
+			         proto_is_unix(lc->protocol) ? "path" : "address and port",
 			         g->listeners[j].conf->name);
 			return -1;
 		}
@@ -103,6 +110,7 @@ static void gen_free(struct generation *g)
 	for (size_t i = 0; g->listeners && i < g->n_listeners; i++) {
 		tls_ctx_free(g->listeners[i].tls);
 		qotd_free(g->listeners[i].qotd);
+		unixsock_free(g->listeners[i].un);
 	}
 	free(g->listeners);
 	conf_free(g->conf);
@@ -168,7 +176,8 @@ void generation_drop(struct generation *g, const struct generation *old)
 
 bool gen_listener_same_socket(const struct gen_listener *a, const struct gen_listener *b)
 {
-	bool a_dgram = a->conf->protocol == PROTO_UDP, b_dgram = b->conf->protocol == PROTO_UDP;
+	bool a_dgram = proto_is_dgram(a->conf->protocol),
+	     b_dgram = proto_is_dgram(b->conf->protocol);
 	return a_dgram == b_dgram && a->conf->reuseport == b->conf->reuseport &&
 	       a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }

@@ -56,6 +56,7 @@ struct gen_listener {
 	int *fds;                         /* socket per worker slot; only [0] unless reuseport */
 	unsigned n_fds;                   /* entries in fds (workers if reuseport, else 1) */
 	enum gensock_origin origin;       /* where fds[0] came from */
+	struct unix_ids *un;              /* unix listeners: ids and socket file (unixsock.h) */
 };
 
 struct generation {

@@ -17,6 +17,7 @@
 #include "handler.h"
 #include "listener.h"
 #include "log.h"
+#include "unixsock.h"
 
 bool gensock_holds(const struct generation *g, int fd)
 {
@@ -27,13 +28,20 @@ bool gensock_holds(const struct generation *g, int fd)
 	return false;
 }
 
-/* The old generation's socket of the same kind and address for slot s, or -1. */
-static int gensock_find_old(const struct generation *old, const struct gen_listener *gl, unsigned s)
+/* The old generation's socket of the same kind and address for slot s, or -1. A kept
+   unix socket keeps its file, and so whether this daemon is the one to remove it. */
+static int gensock_find_old(const struct generation *old, struct gen_listener *gl, unsigned s)
 {
 	for (size_t j = 0; old && j < old->n_listeners; j++) {
 		const struct gen_listener *o = &old->listeners[j];
-		if (o->fds && s < o->n_fds && o->fds[s] >= 0 && gen_listener_same_socket(o, gl))
+		if (o->fds && s < o->n_fds && o->fds[s] >= 0 && gen_listener_same_socket(o, gl)) {
+			if (o->un && gl->un) {
+				gl->un->owned = o->un->owned;
+				gl->un->dev = o->un->dev;
+				gl->un->ino = o->un->ino;
+			}
 			return o->fds[s];
+		}
 	}
 	return -1;
 }
@@ -44,6 +52,8 @@ static int gensock_choose(struct gen_listener *gl, unsigned s, const struct gene
 {
 	int fd = gensock_find_old(old, gl, s);
 	enum gensock_origin origin = GENSOCK_KEPT;
+	if (fd >= 0 && unixsock_reapply(gl, err, errlen) < 0)
+		return -1; /* the kept socket stays the running generation's */
 	if (fd < 0 && s == 0 && act) {
 		int rc = activation_take(act, gl, &fd, err, errlen);
 		if (rc < 0)
@@ -55,6 +65,8 @@ static int gensock_choose(struct gen_listener *gl, unsigned s, const struct gene
 		if (fd < 0)
 			return -1;
 		origin = GENSOCK_BOUND;
+		if (gl->un)
+			unixsock_note_bound(gl);
 	}
 	if (s == 0)
 		gl->origin = origin;
@@ -68,7 +80,8 @@ static void gensock_log(const struct gen_listener *gl)
 	if (gl->origin == GENSOCK_KEPT)
 		return;
 	log_info("listener '%s': %s %s, handler %s%s", lc->name, proto_name(lc->protocol),
-	         addr_format((const struct sockaddr *)&gl->addr, a), lc->handler->name,
+	         gl->un ? lc->un.path : addr_format((const struct sockaddr *)&gl->addr, a),
+	         lc->handler->name,
 	         gl->origin == GENSOCK_PASSED ? " (socket passed by the service manager)"
 	         : lc->reuseport              ? ", reuseport"
 	                                      : "");
@@ -122,8 +135,11 @@ void gensock_retire(struct generation *g, const struct generation *keep)
 	for (size_t i = 0; i < g->n_listeners; i++) {
 		struct gen_listener *gl = &g->listeners[i];
 		for (unsigned s = 0; gl->fds && s < gl->n_fds; s++)
-			if (gl->fds[s] >= 0 && !gensock_holds(keep, gl->fds[s]))
+			if (gl->fds[s] >= 0 && !gensock_holds(keep, gl->fds[s])) {
 				close(gl->fds[s]);
+				unixsock_unlink(
+				    gl); /* a unix listener's file goes with its socket */
+			}
 		free(gl->fds);
 		gl->fds = NULL;
 		gl->n_fds = 0;

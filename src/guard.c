@@ -13,6 +13,7 @@
 #include "guard.h"
 #include "log.h"
 #include "srctab.h"
+#include "unixsock.h"
 
 static const char *const reason_names[GUARD_N_REASONS] = {
 	[GUARD_OK] = "admitted",
@@ -61,7 +62,8 @@ enum guard_reason guard_admit(struct guard *g, const struct sockaddr *peer, doub
 	if (ticket)
 		ticket->slot = -1;
 	uint64_t key = g->tab ? srctab_key(g->lc->name, peer) : 0;
-	if (!acl_check(&g->lc->acl, peer))
+	const struct peer_cred *cred = addr_cred(peer);
+	if (cred ? !unixsock_admit(g->un, cred) : !acl_check(&g->lc->acl, peer))
 		r = GUARD_ACL;
 	else if (key && lim->connect_rate > 0 &&
 	    !srctab_rate_take(g->tab, key, lim->connect_rate, lim->connect_burst, guard_now_ms()))

@@ -19,6 +19,7 @@
 #include "log.h"
 
 struct srctab;
+struct unix_ids;
 
 #define GUARD_LOG_INTERVAL 10.0 /* seconds between log lines for one reason */
 
@@ -36,6 +37,7 @@ struct guard {
 	const struct listener_conf *lc;          /* limits and lists */
 	struct srctab *tab;                      /* shared per-source table, NULL: none */
 	int proc;                                /* this worker's journal in tab */
+	const struct unix_ids *un;               /* unix listeners: uid/gid rules, else NULL */
 	unsigned long count[GUARD_N_REASONS];    /* total per reason */
 	struct log_limit log[GUARD_N_REASONS];   /* one log line per interval per reason */
 };

@@ -19,6 +19,7 @@
 #include "conf_diag.h"
 #include "log.h"
 #include "reason.h"
+#include "unixsock.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH 64        /* connections accepted per readiness event */
@@ -31,6 +32,8 @@ int listener_bind(const struct gen_listener *gl, char *err, size_t errlen)
 {
 	const struct listener_conf *lc = gl->conf;
 	char a[ADDR_STRLEN];
+	if (proto_is_unix(lc->protocol))
+		return unixsock_bind(gl, err, errlen);
 	int type = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	int fd = socket(gl->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
@@ -133,6 +136,14 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		 * refused peer. Behind a PROXY header the peer is the balancer: the
 		 * client is judged in conn_start, once the header has named it.
 		 */
+		/* A unix peer is its credentials (the guard's and the logs' source). */
+		if (l->gl->un && unixsock_peer(fd, (struct sockaddr_cred *)&peer) == 0)
+			plen = sizeof(struct sockaddr_cred);
+		else if (l->gl->un) {
+			log_warn("listener '%s': SO_PEERCRED", l->conf->name);
+			close(fd);
+			continue;
+		}
 		struct guard_ticket ticket = {.slot = -1};
 		enum guard_reason g = GUARD_OK;
 		if (l->conf->proxy_mode == PROXY_OFF)
@@ -164,6 +175,7 @@ void listener_init(struct listener *l, struct worker *w, const struct gen_listen
 	l->stats = stats_row_of(w->stats, w->stats_slot, gl->stats_id);
 	accesslog_open(&l->alog, lc); /* marks it off where access_log is not set */
 	guard_init(&l->guard, lc, w->srctab, w->srctab_proc);
+	l->guard.un = gl->un;
 }
 
 void listener_start(struct listener *l, struct worker *w, const struct gen_listener *gl, int fd)

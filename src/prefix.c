@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "prefix.h"
 
 bool addr_is_v4mapped(const uint8_t a[16])
@@ -113,8 +114,14 @@ bool prefix_list_match(const struct prefix *list, size_t n, const struct sockadd
 bool source_key_of(const struct sockaddr *sa, struct source_key *key)
 {
 	const uint8_t *a;
-	size_t n = addr_bytes(sa, &a);
 	memset(key, 0, sizeof *key);
+	if (sa->sa_family == AF_UNIX) { /* a unix peer (addr.h): its uid is the source */
+		const struct sockaddr_cred *c = (const struct sockaddr_cred *)sa;
+		key->b[0] = 'u';
+		memcpy(key->b + 1, &c->cred.uid, sizeof c->cred.uid);
+		return true;
+	}
+	size_t n = addr_bytes(sa, &a);
 	if (n == 0)
 		return false;
 	key->b[0] = n == 4 ? 4 : 6;

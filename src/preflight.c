@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -24,6 +25,7 @@
 #include "handlers/handlers.h"
 #include "generation.h"
 #include "preflight.h"
+#include "unixsock.h"
 
 #define CAP_NET_BIND_SERVICE_BIT 10 /* linux/capability.h: CAP_NET_BIND_SERVICE */
 #define UNPRIV_PORT_FILE "/proc/sys/net/ipv4/ip_unprivileged_port_start"
@@ -112,7 +114,8 @@ static bool sandboxed(void)
 static void check_port(struct pf *pf, const struct gen_listener *gl)
 {
 	const struct listener_conf *lc = gl->conf;
-	if (lc->port >= pf->unpriv_start || pf->cap_bind || !pf->can_bind)
+	if (proto_is_unix(lc->protocol) || lc->port >= pf->unpriv_start || pf->cap_bind ||
+	    !pf->can_bind)
 		return;
 	char hint[320];
 	report(pf, PF_ERROR, lc, "cannot bind %s port %u as uid %u: %s", proto_name(lc->protocol),
@@ -124,7 +127,7 @@ static void check_port(struct pf *pf, const struct gen_listener *gl)
 static void check_address(struct pf *pf, const struct gen_listener *gl)
 {
 	const struct listener_conf *lc = gl->conf;
-	if (!pf->can_bind)
+	if (!pf->can_bind || proto_is_unix(lc->protocol))
 		return;
 	struct sockaddr_storage a = gl->addr;
 	int type = lc->protocol == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
@@ -189,7 +192,34 @@ static void check_keys(struct pf *pf, const struct gen_listener *gl)
 	}
 }
 
+/* A unix listener's directory must exist and let the master (which binds) create the file;
+   what is at the path must be a socket (a stale one is replaced at start). */
+static void check_unix(struct pf *pf, const struct gen_listener *gl)
+{
+	const struct listener_conf *lc = gl->conf;
+	if (!proto_is_unix(lc->protocol))
+		return;
+	const char *path = lc->un.path, *slash = strrchr(path, '/');
+	char dir[sizeof ((struct sockaddr_un *)0)->sun_path];
+	snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		report(pf, PF_ERROR, lc, "directory %s of 'path' %s: %s; create it (e.g. "
+		       "RuntimeDirectory= in the unit, or install -d)", dir, path,
+		       errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+	else if (access(dir, W_OK | X_OK) < 0)
+		report(pf, PF_ERROR, lc, "directory %s of 'path' %s is not writable by uid %u, "
+		       "which binds the socket: %s", dir, path, (unsigned)geteuid(), strerror(errno));
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		report(pf, PF_ERROR, lc, "%s exists and is not a socket: ksockd will not remove it",
+		       path);
+	if (lc->un.owner && geteuid() != 0 && gl->un && gl->un->owner != geteuid())
+		report(pf, PF_ERROR, lc, "'owner' %s needs root: this process (uid %u) cannot "
+		       "chown %s", lc->un.owner, (unsigned)geteuid(), path);
+}
+
 static void (*const checks[])(struct pf *, const struct gen_listener *) = {
+	check_unix,
 	check_port,
 	check_address,
 	check_exposed_counters,

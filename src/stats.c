@@ -110,7 +110,7 @@ void stats_slot_start(struct stats *s, int slot, pid_t pid, unsigned generation,
 const struct stats_hist stats_hists[2] = {
     {STAT_HIST_CONN_DURATION, "ksockd_connection_duration_seconds",
      "Time from accept to close of stream connections, seconds.",
-     (1u << PROTO_TCP) | (1u << PROTO_TLS),
+     (1u << PROTO_TCP) | (1u << PROTO_TLS) | (1u << PROTO_UNIX),
      {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600}},
     {STAT_HIST_TLS_HANDSHAKE, "ksockd_tls_handshake_duration_seconds",
      "Time from accept to a completed TLS handshake, seconds.", 1u << PROTO_TLS,

@@ -13,9 +13,9 @@
 #include "stats.h"
 #include "stats_format.h"
 
-#define FOR_STREAMS ((1u << PROTO_TCP) | (1u << PROTO_TLS)) /* connection-oriented */
-#define FOR_ALL ((1u << PROTO_TCP) | (1u << PROTO_TLS) | (1u << PROTO_UDP))
-#define FOR_UDP (1u << PROTO_UDP)
+#define FOR_STREAMS ((1u << PROTO_TCP) | (1u << PROTO_TLS) | (1u << PROTO_UNIX)) /* connections */
+#define FOR_UDP ((1u << PROTO_UDP) | (1u << PROTO_UNIXGRAM)) /* datagrams */
+#define FOR_ALL (FOR_STREAMS | FOR_UDP)
 #define FOR_TLS (1u << PROTO_TLS)
 
 /* One counter as exposed. Rows of one family are consecutive. */

@@ -15,8 +15,10 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "handler.h"
 #include "listener.h"
 #include "guard.h"
@@ -31,9 +33,10 @@
 #define UDP_BATCH 32 /* datagrams per recvmmsg/sendmmsg */
 #define UDP_ROUNDS 8 /* batches per wake-up before yielding to other watchers */
 
-/* Room for one IPv6 and one IPv4 packet-info message. */
+/* Room for one IPv6 and one IPv4 packet-info message (or a unix sender's credentials). */
 union udp_cmsg {
 	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+	char cred[CMSG_SPACE(sizeof(struct ucred))]; /* SCM_CREDENTIALS (unixgram) */
 	struct cmsghdr align; /* alignment only */
 };
 
@@ -55,6 +58,7 @@ struct udp {
 	const struct listener_conf *conf; /* its configuration */
 	const struct limits *lim;         /* its limits */
 	bool pktinfo;                     /* wildcard address: reply from the request's address */
+	bool un;                          /* unixgram: credentials per datagram, no reflection rules */
 	bool limited;                     /* udp_rate > 0: rl is in use */
 	struct ratelimit rl;              /* per-source token buckets */
 	struct udpfilter filter;          /* source ports never answered */
@@ -215,18 +219,47 @@ static void udp_run_handler(struct udp *u, const char *data, size_t len,
 		h->close(u->state);
 }
 
+/*
+ * A unixgram sender: its credentials (SCM_CREDENTIALS) as a struct sockaddr_cred,
+ * and whether it can be answered: only a sender bound to a path (or an abstract
+ * name) has an address to reply to.
+ */
+static void udp_unix_sender(struct udp *u, int i, struct sockaddr_cred *cred, bool *named)
+{
+	struct msghdr *mh = &u->rmsg[i].msg_hdr;
+	memset(cred, 0, sizeof *cred);
+	cred->family = AF_UNIX;
+	cred->cred.uid = (uid_t)-1; /* unknown unless the kernel says: matches no allow rule */
+	cred->cred.gid = (gid_t)-1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+			struct ucred uc;
+			memcpy(&uc, CMSG_DATA(c), sizeof uc);
+			cred->cred.pid = uc.pid;
+			cred->cred.uid = uc.uid;
+			cred->cred.gid = uc.gid;
+		}
+	*named = mh->msg_namelen > offsetof(struct sockaddr_un, sun_path);
+}
+
 /* Serves received datagram i; queues its reply as send slot *ns when there is one. */
 static void udp_serve(struct udp *u, int i, int *ns)
 {
 	const struct msghdr *mh = &u->rmsg[i].msg_hdr;
 	const struct sockaddr *peer = (const struct sockaddr *)&u->peer[i];
 	size_t len = u->rmsg[i].msg_len;
-	uint16_t port = peer->sa_family == AF_INET
-	                    ? ntohs(((const struct sockaddr_in *)peer)->sin_port)
-	                    : ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+	struct sockaddr_cred ucred;
+	bool named = true;
+	if (u->un) { /* the sender is its credentials for the guard, the limiter and the handler */
+		udp_unix_sender(u, i, &ucred, &named);
+		peer = (const struct sockaddr *)&ucred;
+	}
+	uint16_t port = u->un                     ? 0
+	                : peer->sa_family == AF_INET ? ntohs(((const struct sockaddr_in *)peer)->sin_port)
+	                : ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
 	stats_add(u->l->stats, STAT_DGRAM_IN, 1);
 	stats_add(u->l->stats, STAT_BYTES_IN, len);
-	if (udpfilter_port_blocked(&u->filter, port)) {
+	if (!u->un && udpfilter_port_blocked(&u->filter, port)) {
 		u->n.port++;
 		stats_add(u->l->stats, STAT_DGRAM_DROP_PORT, 1);
 		return;
@@ -258,8 +291,10 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	}
 	struct outbuf *out = &u->out[*ns];
 	outbuf_reset(out);
-	size_t hdr = udpfilter_overhead(peer);
-	size_t ratio_limit = udpfilter_reply_max(len, u->lim->udp_max_reply_ratio, hdr);
+	/* The reply-ratio rule limits reflection off spoofed IP sources; a unix sender is local. */
+	size_t hdr = u->un ? 0 : udpfilter_overhead(peer);
+	size_t ratio_limit = u->un ? u->lim->max_datagram
+	                           : udpfilter_reply_max(len, u->lim->udp_max_reply_ratio, hdr);
 	size_t room = ratio_limit < u->lim->max_datagram ? ratio_limit : u->lim->max_datagram;
 	struct session_info si = {
 	    .listener = u->conf->name,
@@ -271,15 +306,17 @@ static void udp_serve(struct udp *u, int i, int *ns)
 	    .sock_peer = peer,
 	    .draining = u->l->w->drain_flag,
 	    .reply_room = room,
+	    .cred = addr_cred(peer),
 	};
 	udp_run_handler(u, u->riov[i].iov_base, len, &si, out);
 	size_t rlen = outbuf_len(out);
-	if (rlen == 0 && !u->conf->handler->empty_reply) {
+	if ((rlen == 0 && !u->conf->handler->empty_reply) || !named) {
+		/* !named: an unbound unixgram sender has no address to answer to. */
 		u->n.no_reply++; /* nothing to say (discard, or a handler that ignored it) */
 		stats_add(u->l->stats, STAT_DGRAM_DROP_NO_REPLY, 1);
 		return;
 	}
-	if (!udpfilter_reply_ok(len, rlen, u->lim->udp_max_reply_ratio, hdr)) {
+	if (!u->un && !udpfilter_reply_ok(len, rlen, u->lim->udp_max_reply_ratio, hdr)) {
 		u->n.ratio++;
 		stats_add(u->l->stats, STAT_DGRAM_DROP_RATIO, 1);
 		return;
@@ -356,8 +393,8 @@ static void udp_arm_slot(struct udp *u, int i)
 	mh->msg_namelen = sizeof u->peer[i];
 	mh->msg_iov = &u->riov[i];
 	mh->msg_iovlen = 1;
-	mh->msg_control = u->pktinfo ? u->rctl[i].buf : NULL;
-	mh->msg_controllen = u->pktinfo ? sizeof u->rctl[i].buf : 0;
+	mh->msg_control = u->pktinfo || u->un ? u->rctl[i].buf : NULL;
+	mh->msg_controllen = u->pktinfo || u->un ? sizeof u->rctl[i].buf : 0;
 	mh->msg_flags = 0;
 }
 
@@ -458,7 +495,12 @@ void udp_start(struct listener *l, struct worker *w, const struct gen_listener *
 	u->conf = lc;
 	u->lim = &lc->limits;
 	u->limited = lc->limits.udp_rate > 0;
-	u->pktinfo = udp_is_wildcard(&gl->addr);
+	u->un = lc->protocol == PROTO_UNIXGRAM;
+	u->pktinfo = !u->un && udp_is_wildcard(&gl->addr);
+	int one = 1;
+	if (u->un && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
+		log_warn("unixgram '%s': SO_PASSCRED: senders have no credentials (allow_uid and "
+		         "allow_gid admit none)", lc->name);
 	if (!udp_alloc(u))
 		fatal("udp '%s': out of memory for %u receive buffers", lc->name, UDP_BATCH);
 	for (int i = 0; i < UDP_BATCH; i++) {

@@ -181,7 +181,7 @@ int worker_main(const struct worker_args *a)
 	w->n_listeners = conf->n_listeners;
 	for (size_t i = 0; i < conf->n_listeners; i++) {
 		const struct gen_listener *gl = &gen->listeners[i];
-		if (gl->conf->protocol == PROTO_UDP)
+		if (proto_is_dgram(gl->conf->protocol))
 			udp_start(&w->listeners[i], w, gl, gen_listener_fd(gl, slot));
 		else
 			listener_start(&w->listeners[i], w, gl, gen_listener_fd(gl, slot));

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 /*
  * The ABI version: bumped whenever a struct below changes layout or meaning.
@@ -72,6 +73,13 @@ struct tls_info {
 	bool resumed;               /* the session was resumed (no full handshake) */
 };
 
+/* The credentials of a unix-domain peer (SO_PEERCRED / SCM_CREDENTIALS). */
+struct peer_cred {
+	pid_t pid; /* process that connected (or sent the datagram) */
+	uid_t uid; /* its effective user id */
+	gid_t gid; /* its effective group id */
+};
+
 /* What a handler may know about its session. Valid during open only (copy what is
  * needed), except draining, which lives as long as the process. */
 struct session_info {
@@ -87,6 +95,9 @@ struct session_info {
 	const struct tls_info *tls;       /* TLS details; NULL unless the listener is "tls" */
 	size_t reply_room;                /* datagrams: the longest reply that will be sent
 	                                     (max_datagram, udp_max_reply_ratio); 0 on streams */
+	/* Appended fields (the daemon allocates session_info and handlers only read it, so
+	   a plug-in built before them still works: the ABI stays). */
+	const struct peer_cred *cred;     /* unix listeners: the peer's credentials; else NULL */
 };
 
 struct handler {

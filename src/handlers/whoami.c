@@ -13,6 +13,8 @@
  *   proxy_tlvs=N, proxy_alpn=, proxy_authority=, proxy_unique_id=,
  *   proxy_ssl=1, proxy_ssl_client=, proxy_ssl_verify=, proxy_ssl_version=,
  *   proxy_ssl_cipher=, proxy_ssl_cn=   v2 TLVs, when present
+ *   local=PATH           unix listeners: the socket file
+ *   peer_uid=, peer_gid=, peer_pid=   unix listeners: the peer's credentials
  *   tls_version=, tls_cipher=, tls_sni=, tls_alpn=, tls_client_subject=
  *                        when the session is TLS (filled by the TLS transport)
  *
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "../addr.h"
 #include "../proxy.h"
@@ -64,6 +67,17 @@ static void add_addr(struct report *r, const char *key, const struct sockaddr *s
 	char a[ADDR_STRLEN];
 	if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
 		add(r, "%s=%s\n", key, addr_format(sa, a));
+}
+
+/* A unix listener: its path, and who the peer is (SO_PEERCRED or SCM_CREDENTIALS). */
+static void add_unix(struct report *r, const struct session_info *si)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)si->local;
+	if (sun && sun->sun_family == AF_UNIX && sun->sun_path[0])
+		add(r, "local=%.*s\n", (int)sizeof sun->sun_path, sun->sun_path);
+	if (si->cred)
+		add(r, "peer_uid=%lu\npeer_gid=%lu\npeer_pid=%ld\n", (unsigned long)si->cred->uid,
+		    (unsigned long)si->cred->gid, (long)si->cred->pid);
 }
 
 static void add_proxy(struct report *r, const struct proxy_info *p)
@@ -112,6 +126,7 @@ static enum handler_result whoami_open(void *state, const struct session_info *s
 	add_addr(r, "peer", si->sock_peer ? si->sock_peer : si->peer);
 	add_addr(r, "local", si->local);
 	add_addr(r, "client", si->peer);
+	add_unix(r, si);
 	add_proxy(r, si->proxy);
 	if (si->tls) {
 		add_str(r, "tls_version", si->tls->version);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """activator.py: a tiny socket activator for the tests, like systemd's.
 
-    activator.py [-l NAME:tcp|udp:HOST:PORT]... -- COMMAND [ARG]...
+    activator.py [-l NAME:tcp|udp:HOST:PORT | -l NAME:unix|unixgram:PATH]... -- COMMAND [ARG]...
 
 Binds (and for tcp, listens on) each socket, moves them to fds 3, 4, ... in
 order, sets LISTEN_FDS, LISTEN_PID (its own pid, which COMMAND keeps) and
@@ -21,6 +21,15 @@ def main(argv):
     for flag in it:
         assert flag == "-l", flag
         name, proto, rest = next(it).split(":", 2)
+        if proto in ("unix", "unixgram"):  # NAME:unix:/path, as ListenStream=/path
+            s = socket.socket(socket.AF_UNIX,
+                              socket.SOCK_DGRAM if proto == "unixgram" else socket.SOCK_STREAM)
+            s.bind(rest)
+            if proto == "unix":
+                s.listen(128)
+            socks.append(s)
+            names.append(name)
+            continue
         host, port = rest.rsplit(":", 1)
         host = host.strip("[]")
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -75,6 +75,7 @@ class ManPages(unittest.TestCase):
             for i, block in enumerate(blocks):
                 conf = "\n".join(line[14:] for line in block.splitlines())
                 conf = conf.replace("/etc/ksockd/quotes", quotes)
+                conf = conf.replace("/run/ksockd/", d + "/")  # unix listeners' directory
                 if re.search(r"/etc/ksockd/\S+\.pem", conf):
                     cert, key = self.self_signed(d)
                     conf = re.sub(r"/etc/ksockd/[^\s\"]+-key\.pem", key, conf)

@@ -79,7 +79,7 @@ class ConfigErrors(unittest.TestCase):
         self.check("listeners = (\n" + ECHO.replace('"echo"', '"ehco"') + ");\n",
                    "2: listener 'e': unknown handler 'ehco' (")
         self.check("listeners = (\n" + ECHO.replace('"tcp"', '"tpc"') + ");\n",
-                   "2: listener 'e': unknown protocol 'tpc' (tcp, udp, tls); did you mean 'tcp'?")
+                   "2: listener 'e': unknown protocol 'tpc' (tcp, udp, tls, unix, unixgram); did you mean 'tcp'?")
 
     def test_listener_errors_name_the_listener(self):
         self.check("listeners = (\n" + ECHO.replace("2007", "70000") + ");\n",
@@ -234,7 +234,10 @@ class Dump(unittest.TestCase):
                     ' handler = "echo"; ipv6_only = false; udp_rate = 7; },\n'
                     '{ name = "t"; protocol = "tls"; address = "127.0.0.1"; port = 2443;'
                     ' handler = "echo"; certificate = "cert.pem"; key = "key.pem";'
-                    ' alpn = ["x-ksock"]; idle_timeout = 2.5; }\n);\n')
+                    ' alpn = ["x-ksock"]; idle_timeout = 2.5; },\n'
+                    '{ name = "x"; protocol = "unix"; path = "x.sock"; mode = "0600";'
+                    ' owner = "nobody"; allow_uid = (0, "nobody"); allow_gid = "nogroup"; deny_uid = 65533;'
+                    ' handler = "echo"; }\n);\n')
         with open(self.path, "w") as f:
             f.write(('user = "nobody";\n' if os.geteuid() == 0 else "") +
                     'workers = 3;\nworker_buffer_limit = 4294967295L;\n'
@@ -263,7 +266,7 @@ class Dump(unittest.TestCase):
         self.assertIn("worker_buffer_limit = 4294967295L;", out)
         self.assertIn("idle_timeout = 2.5;", out)
         # Listener limits are the effective ones: the global default or the override.
-        self.assertEqual(out.count("max_line = 8192;"), 3)  # global, u, t
+        self.assertEqual(out.count("max_line = 8192;"), 4)  # global, u, t, x
         self.assertEqual(out.count("max_line = 100;"), 1)
 
     def test_dump_reads_back_to_the_same_config(self):
@@ -279,7 +282,7 @@ class Dump(unittest.TestCase):
         r = subprocess.run(["bash", "-c", 'exec "$0" -t -c <("$0" -T -c "$1")', H.KSOCKD,
                             self.path], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertRegex(r.stdout, r"configuration /dev/fd/\d+ is valid \(3 listener\(s\), "
+        self.assertRegex(r.stdout, r"configuration /dev/fd/\d+ is valid \(4 listener\(s\), "
                                    r"3 worker\(s\)\)")
 
     def test_a_broken_config_is_reported_not_dumped(self):

@@ -203,7 +203,7 @@ static const struct bad_case bad[] = {
 	{"udp_burst = 0;\nlisteners = (" L_ECHO ");\n", "1: 'udp_burst' must be between 1"},
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\";\n udp_rate = 5; });\n",
-	 "3: listener 'x': 'udp_rate' applies to udp listeners only"},
+	 "3: listener 'x': 'udp_rate' applies to udp and unixgram listeners only"},
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\";\n color = 1; });\n",
 	 "3: listener 'x': unknown setting 'color' in listener"},
@@ -309,7 +309,7 @@ static const struct bad_case bad[] = {
 	 "daytime, time, qotd, stats, metrics, exec); did you mean 'echo'?"},
 	{"listeners = (\n{ name = \"x\";\n protocol = \"tpc\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\"; });\n",
-	 "3: listener 'x': unknown protocol 'tpc' (tcp, udp, tls); did you mean 'tcp'?"},
+	 "3: listener 'x': unknown protocol 'tpc' (tcp, udp, tls, unix, unixgram); did you mean 'tcp'?"},
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\";\n address = \"[::1]\"; port = 7;"
 	 " handler = \"echo\"; });\n",
 	 "3: listener 'x': cannot resolve address '[::1]': Name or service not known; write an "

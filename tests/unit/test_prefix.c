@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "addr.h"
 #include "prefix.h"
 
 static struct sockaddr_storage sa_of(const char *text)
@@ -120,8 +121,16 @@ START_TEST(a_source_is_an_ipv4_address_or_an_ipv6_slash_64)
 	ck_assert_mem_eq(a.b, b.b, sizeof a.b);
 	ck_assert(source_key_of((struct sockaddr *)&other64, &b));
 	ck_assert(memcmp(a.b, b.b, sizeof a.b) != 0);
+	/* A unix peer (addr.h) is its uid: same uid, same source; another uid, another. */
+	struct sockaddr_cred u1 = {.family = AF_UNIX, .cred = {.pid = 1, .uid = 1000, .gid = 1}};
+	struct sockaddr_cred u2 = {.family = AF_UNIX, .cred = {.pid = 2, .uid = 1000, .gid = 2}};
+	struct sockaddr_cred u3 = {.family = AF_UNIX, .cred = {.pid = 1, .uid = 1001, .gid = 1}};
+	ck_assert(source_key_of((struct sockaddr *)&u1, &a));
+	ck_assert(source_key_of((struct sockaddr *)&u2, &b));
+	ck_assert_mem_eq(a.b, b.b, sizeof a.b);
+	ck_assert(source_key_of((struct sockaddr *)&u3, &b));
+	ck_assert(memcmp(a.b, b.b, sizeof a.b) != 0);
 	struct sockaddr un = {.sa_family = AF_UNIX};
-	ck_assert(!source_key_of(&un, &a));
 	const uint8_t *bytes;
 	ck_assert_uint_eq(addr_bytes((struct sockaddr *)&mapped, &bytes), 4);
 	ck_assert_uint_eq(addr_bytes((struct sockaddr *)&h1, &bytes), 16);

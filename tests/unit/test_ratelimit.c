@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "ratelimit.h"
 
 #define T0 1000.0 /* any positive start time */
@@ -89,8 +90,14 @@ START_TEST(ipv6_is_keyed_by_its_64_prefix_and_mapped_v4_as_v4)
 	ck_assert_int_eq(memcmp(&a, &b, sizeof a), 0);
 	ck_assert_int_ne(memcmp(&a, &c, sizeof a), 0);
 	ck_assert_int_eq(memcmp(&m, &v4, sizeof m), 0);
-	struct sockaddr un = {.sa_family = AF_UNIX};
-	ck_assert(!ratelimit_key_from_addr(&un, &a));
+	struct sockaddr pk = {.sa_family = AF_PACKET}; /* a family with no source */
+	ck_assert(!ratelimit_key_from_addr(&pk, &a));
+	/* A unixgram sender (addr.h) is keyed by its uid. */
+	struct sockaddr_cred u1 = {.family = AF_UNIX, .cred = {.pid = 1, .uid = 5}};
+	struct sockaddr_cred u2 = {.family = AF_UNIX, .cred = {.pid = 9, .uid = 5}};
+	ck_assert(ratelimit_key_from_addr((struct sockaddr *)&u1, &a));
+	ck_assert(ratelimit_key_from_addr((struct sockaddr *)&u2, &b));
+	ck_assert_int_eq(memcmp(&a, &b, sizeof a), 0);
 }
 END_TEST
 

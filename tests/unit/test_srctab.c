@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "srctab.h"
 
 static struct srctab *t;
@@ -58,8 +59,17 @@ START_TEST(ipv6_counts_per_64_and_v4_mapped_as_v4)
 	ck_assert_uint_ne(key("l", "2001:db8:1:2::1"), key("l", "2001:db8:1:3::1"));
 	ck_assert_uint_eq(key("l", "::ffff:192.0.2.7"), key("l", "192.0.2.7"));
 	ck_assert_uint_ne(key("l", "192.0.2.7"), key("l", "192.0.2.8"));
-	struct sockaddr sa = {.sa_family = AF_UNIX};
+	struct sockaddr sa = {.sa_family = AF_PACKET}; /* a family with no source: not counted */
 	ck_assert_uint_eq(srctab_key("l", &sa), 0);
+	/* A unix peer (addr.h) counts per uid. */
+	struct sockaddr_cred u1 = {.family = AF_UNIX, .cred = {.pid = 1, .uid = 7}};
+	struct sockaddr_cred u2 = {.family = AF_UNIX, .cred = {.pid = 2, .uid = 7}};
+	struct sockaddr_cred u3 = {.family = AF_UNIX, .cred = {.pid = 1, .uid = 8}};
+	ck_assert_uint_ne(srctab_key("l", (struct sockaddr *)&u1), 0);
+	ck_assert_uint_eq(srctab_key("l", (struct sockaddr *)&u1),
+			  srctab_key("l", (struct sockaddr *)&u2));
+	ck_assert_uint_ne(srctab_key("l", (struct sockaddr *)&u1),
+			  srctab_key("l", (struct sockaddr *)&u3));
 }
 END_TEST
 
