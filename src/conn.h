@@ -41,6 +41,7 @@
 #include "guard.h"
 #include "handler.h"
 #include "linebuf.h"
+#include "proxy.h"
 #include "outbuf.h"
 #include "reason.h"
 #include "transport.h"
@@ -57,16 +58,25 @@ enum conn_state {
 	CONN_CLOSING,   /* send what is queued, then free */
 };
 
+/* A connection that received a PROXY header: allocated only then. */
+struct conn_proxied {
+	struct proxy_info info;     /* the header */
+	union addr_inet sock_peer;  /* the socket's own peer (the balancer) */
+};
+
+/*
+ * Kept small: an idle connection is mostly this struct (doc/BENCHMARKS.md,
+ * "Scale"). What can be derived is not stored: the worker is l->w, the
+ * handler l->conf->handler, the transport follows l->conf->protocol
+ * (conn_tp), the peer is formatted only when logged, the socket's peer is
+ * stored only when a PROXY header replaced it.
+ */
 struct conn {
 	struct conn *prev, *next;        /* worker's list of connections */
-	struct worker *w;                /* owning worker */
-	struct listener *l;              /* listener it came from */
-	const struct handler *handler;   /* line protocol */
-	const struct transport *tp;      /* byte stream: TCP or TLS (transport.h) */
+	struct listener *l;              /* listener it came from; its worker (l->w) owns c */
 	void *tctx;                      /* the transport's own state */
 	unsigned long long id;           /* per-worker id, for logs */
-	ev_io rio;                       /* readable */
-	ev_io wio;                       /* writable (armed only while output waits) */
+	ev_io io;                        /* the socket; events: what conn_update_watchers wants */
 	ev_timer idle;                   /* the state's phase timer (see diagram) */
 	ev_timer slow;                   /* slow_client_timeout, while a line is incomplete */
 	uint64_t slow_lines;             /* lines_in when slow was armed */
@@ -86,10 +96,7 @@ struct conn {
 	union addr_inet peer;            /* effective client address: the PROXY header's
 					    source if one came, else the socket's peer. Use
 					    this for logs, limits and allow/deny. */
-	char peer_str[ADDR_STRLEN];      /* peer, formatted */
-	union addr_inet sock_peer;       /* the socket's peer (the balancer when proxied);
-					    formatted only when logged, to keep the struct small */
-	struct proxy_info *proxy;        /* PROXY header received, NULL if none (freed by conn_free) */
+	struct conn_proxied *proxy;      /* PROXY header received, NULL if none (freed by conn_free) */
 	_Alignas(max_align_t) char hstate[]; /* handler state (handler->state_size) */
 };
 
