@@ -67,6 +67,36 @@ static bool conn_wants_more(const struct conn *c)
 	return conn_handler(c)->more && conn_serving(c) && conn_has_room(c);
 }
 
+/* The listener's deadline queues (timeq.h), one per timeout. */
+enum conn_tq {
+	CONN_TQ_PROXY,     /* PROXY: proxy_timeout from accept */
+	CONN_TQ_HANDSHAKE, /* HANDSHAKE: handshake_timeout from its start */
+	CONN_TQ_IDLE,      /* OPEN, EOF, CLOSING: idle_timeout from the last byte moved */
+	CONN_TQ_SLOW,      /* a started line: slow_client_timeout */
+};
+_Static_assert(CONN_TQ_SLOW + 1 == LISTENER_TIMEQS, "one queue per conn_tq");
+
+/* The queue c->phase is in for the state it is in; NULL in ADMIT. */
+static struct timeq *conn_phase_q(struct conn *c)
+{
+	switch ((enum conn_state)c->state) {
+	case CONN_ADMIT: return NULL;
+	case CONN_PROXY: return &c->l->conn_tq[CONN_TQ_PROXY];
+	case CONN_HANDSHAKE: return &c->l->conn_tq[CONN_TQ_HANDSHAKE];
+	case CONN_OPEN:
+	case CONN_EOF:
+	case CONN_CLOSING: break;
+	}
+	return &c->l->conn_tq[CONN_TQ_IDLE];
+}
+
+/* A byte moved: the idle deadline starts again (at the queue's tail). */
+static void conn_touch(struct conn *c)
+{
+	if (c->state >= CONN_OPEN)
+		timeq_touch(conn_w(c)->loop, &c->l->conn_tq[CONN_TQ_IDLE], &c->phase);
+}
+
 /* Derives which watchers run from the connection's state and buffers. */
 static void conn_update_watchers(struct conn *c)
 {
@@ -102,28 +132,19 @@ static void conn_update_watchers(struct conn *c)
 		ev_feed_event(loop, &c->io, EV_READ);
 }
 
-/* Enters state s and arms the phase timer it needs (see the diagram in conn.h). */
+/* Enters state s and starts the deadline it needs (see the diagram in conn.h). */
 static void conn_set_state(struct conn *c, enum conn_state s)
 {
 	struct ev_loop *loop = conn_w(c)->loop;
-	ev_tstamp timeout = 0;
+	struct timeq *old = conn_phase_q(c);
 	c->state = (uint8_t)s;
-	switch (s) {
-	case CONN_PROXY: timeout = c->l->conf->proxy_timeout; break;
-	case CONN_HANDSHAKE: timeout = c->l->conf->tls.handshake_timeout; break;
-	case CONN_OPEN:
-		timeout = conn_limits(c)->idle_timeout;
-		c->last_activity = ev_now(loop);
-		break;
-	case CONN_ADMIT:
-	case CONN_EOF:
-	case CONN_CLOSING: return; /* idle_timeout keeps running: a stuck flush stays bounded */
-	}
-	ev_timer_stop(loop, &c->idle);
-	if (timeout > 0) {
-		ev_timer_set(&c->idle, timeout, 0);
-		ev_timer_start(loop, &c->idle);
-	}
+	if (s == CONN_EOF || s == CONN_CLOSING)
+		return; /* idle_timeout keeps running: a stuck flush stays bounded */
+	if (old)
+		timeq_remove(loop, old, &c->phase);
+	struct timeq *q = conn_phase_q(c);
+	if (q)
+		timeq_touch(loop, q, &c->phase);
 }
 
 static void conn_begin_close(struct conn *c, enum conn_reason reason)
@@ -169,20 +190,18 @@ static int conn_enforce_budget(struct conn *c)
  */
 static void conn_update_slow(struct conn *c)
 {
-	ev_tstamp timeout = conn_limits(c)->slow_client_timeout;
+	struct timeq *q = &c->l->conn_tq[CONN_TQ_SLOW];
 	bool partial = linebuf_len(&c->in) > 0 && c->state == CONN_OPEN;
-	if (timeout <= 0)
+	if (q->timeout <= 0)
 		return;
 	if (!partial) {
-		ev_timer_stop(conn_w(c)->loop, &c->slow);
+		timeq_remove(conn_w(c)->loop, q, &c->slow);
 		return;
 	}
-	if (ev_is_active(&c->slow) && c->slow_lines == c->lines_in)
+	if (timeq_queued(q, &c->slow) && c->slow_lines == (uint32_t)c->lines_in)
 		return;
-	ev_timer_stop(conn_w(c)->loop, &c->slow);
-	ev_timer_set(&c->slow, timeout, 0);
-	ev_timer_start(conn_w(c)->loop, &c->slow);
-	c->slow_lines = c->lines_in;
+	timeq_touch(conn_w(c)->loop, q, &c->slow);
+	c->slow_lines = (uint32_t)c->lines_in;
 }
 
 static void conn_line_too_long(struct conn *c)
@@ -227,7 +246,7 @@ static void conn_echo(struct conn *c, const char *data, size_t len)
 		stats_add(c->l->stats, STAT_LINES_OUT, out);
 		stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)sent);
 		c->bytes_out += (uint64_t)sent;
-		c->last_activity = ev_now(conn_w(c)->loop);
+		conn_touch(c);
 	} else {
 		sent = 0; /* queued: conn_flush writes it again, and frees on an error */
 	}
@@ -296,7 +315,7 @@ static int conn_flush(struct conn *c)
 		stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)n);
 		outbuf_consume(&c->out, (size_t)n);
 		c->bytes_out += (uint64_t)n;
-		c->last_activity = ev_now(conn_w(c)->loop);
+		conn_touch(c);
 	}
 	return 0;
 }
@@ -345,7 +364,7 @@ static int conn_advance(struct conn *c)
 static int conn_take(struct conn *c, const char *data, size_t len)
 {
 	c->bytes_in += (uint64_t)len;
-	c->last_activity = ev_now(conn_w(c)->loop);
+	conn_touch(c);
 	stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)len);
 	if (conn_handler(c)->ignore_input)
 		return 0;
@@ -388,13 +407,12 @@ static void conn_read(struct conn *c)
 }
 
 /* A started line did not complete in time (unless we are the ones not reading). */
-static void conn_slow_cb(struct ev_loop *loop, ev_timer *t, int revents)
+static void conn_slow_expired(struct timeq *q, struct timeq_node *n)
 {
-	struct conn *c = container_of(t, struct conn, slow);
-	(void)revents;
+	struct conn *c = container_of(n, struct conn, slow);
+	struct ev_loop *loop = conn_w(c)->loop;
 	if (!conn_has_room(c)) {
-		ev_timer_set(t, conn_limits(c)->slow_client_timeout, 0);
-		ev_timer_start(loop, t);
+		timeq_touch(loop, q, n);
 		return;
 	}
 	char peer[ADDR_STRLEN];
@@ -402,40 +420,41 @@ static void conn_slow_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	conn_free(c, REASON_SLOW_CLIENT);
 }
 
-/* Idle timeout, "be smart about timeouts" style: one timer re-armed only when it fires. */
-static void conn_idle_expired(struct conn *c)
+/* No byte moved for idle_timeout (the queue expires a node only then). */
+static void conn_idle_expired(struct timeq *q, struct timeq_node *n)
 {
-	struct ev_loop *loop = conn_w(c)->loop;
-	ev_tstamp timeout = conn_limits(c)->idle_timeout;
-	ev_tstamp after = c->last_activity + timeout - ev_now(loop);
-	if (after <= 0) {
-		char peer[ADDR_STRLEN];
-		log_info("%s: peer %s: idle for %g s: closing", c->l->conf->name, conn_peer(c, peer),
-			 timeout);
-		conn_free(c, REASON_IDLE_TIMEOUT);
-		return;
-	}
-	ev_timer_set(&c->idle, after, 0);
-	ev_timer_start(loop, &c->idle);
+	struct conn *c = container_of(n, struct conn, phase);
+	char peer[ADDR_STRLEN];
+	log_info("%s: peer %s: idle for %g s: closing", c->l->conf->name, conn_peer(c, peer),
+		 q->timeout);
+	conn_free(c, REASON_IDLE_TIMEOUT);
+}
+
+static void conn_handshake_expired(struct timeq *q, struct timeq_node *n)
+{
+	(void)q;
+	conn_free(container_of(n, struct conn, phase), REASON_TLS_HANDSHAKE_TIMEOUT);
 }
 
 static void conn_proxy_timeout(struct conn *c);
 
-/* The state's phase timer fired (see conn_set_state). */
-static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+static void conn_proxy_expired(struct timeq *q, struct timeq_node *n)
 {
-	struct conn *c = container_of(t, struct conn, idle);
-	(void)loop;
-	(void)revents;
-	switch ((enum conn_state)c->state) {
-	case CONN_PROXY: conn_proxy_timeout(c); return;
-	case CONN_HANDSHAKE: conn_free(c, REASON_TLS_HANDSHAKE_TIMEOUT); return;
-	case CONN_ADMIT: return; /* never armed */
-	case CONN_OPEN:
-	case CONN_EOF:
-	case CONN_CLOSING: conn_idle_expired(c); return;
-	}
+	(void)q;
+	conn_proxy_timeout(container_of(n, struct conn, phase));
 }
+
+void conn_listener_init(struct listener *l)
+{
+	const struct listener_conf *lc = l->conf;
+	timeq_init(&l->conn_tq[CONN_TQ_PROXY], lc->proxy_timeout, conn_proxy_expired);
+	timeq_init(&l->conn_tq[CONN_TQ_HANDSHAKE], lc->tls.handshake_timeout,
+		   conn_handshake_expired);
+	timeq_init(&l->conn_tq[CONN_TQ_IDLE], lc->limits.idle_timeout, conn_idle_expired);
+	timeq_init(&l->conn_tq[CONN_TQ_SLOW], lc->limits.slow_client_timeout, conn_slow_expired);
+}
+
+static void conn_proxy_timeout(struct conn *c);
 
 /* The session starts: OPEN, the handler's open (a greeting), then the first flush.
  * Returns -1 if c was freed. */
@@ -691,10 +710,8 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	if (peerlen > sizeof c->peer) /* not IPv4 or IPv6: cannot happen on TCP listeners */
 		peerlen = sizeof c->peer;
 	memcpy(&c->peer, peer, peerlen);
-	c->started = c->last_activity = ev_now(w->loop);
+	c->started = ev_now(w->loop);
 	ev_io_init(&c->io, conn_io_cb, fd, 0);
-	ev_init(&c->idle, conn_idle_cb);
-	ev_init(&c->slow, conn_slow_cb);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -720,8 +737,10 @@ void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detai
 	struct worker *w = conn_w(c);
 	struct ev_loop *loop = w->loop;
 	ev_io_stop(loop, &c->io);
-	ev_timer_stop(loop, &c->idle);
-	ev_timer_stop(loop, &c->slow);
+	struct timeq *pq = conn_phase_q(c);
+	if (pq)
+		timeq_remove(loop, pq, &c->phase);
+	timeq_remove(loop, &c->l->conn_tq[CONN_TQ_SLOW], &c->slow);
 	if (c->state >= CONN_HANDSHAKE) /* the transport was opened */
 		conn_tp(c)->close(c->tctx, reason);
 	close(c->fd);

@@ -25,8 +25,9 @@
  *
  *   Any state --error / idle timeout / slow client / buffer limit / worker stop--> freed
  *
- * Phase timer (c->idle): PROXY proxy_timeout, HANDSHAKE handshake_timeout,
- * OPEN/EOF/CLOSING idle_timeout. The handler is opened on entering OPEN and
+ * Phase deadline (c->phase, in one of the listener's deadline queues,
+ * timeq.h): PROXY proxy_timeout, HANDSHAKE handshake_timeout,
+ * OPEN/EOF/CLOSING idle_timeout (restarted by every byte read or written). The handler is opened on entering OPEN and
  * closed by conn_free if it was opened.
  */
 #ifndef KSOCKD_CONN_H
@@ -44,6 +45,7 @@
 #include "proxy.h"
 #include "outbuf.h"
 #include "reason.h"
+#include "timeq.h"
 #include "transport.h"
 
 struct listener;
@@ -77,13 +79,14 @@ struct conn {
 	void *tctx;                      /* the transport's own state */
 	unsigned long long id;           /* per-worker id, for logs */
 	ev_io io;                        /* the socket; events: what conn_update_watchers wants */
-	ev_timer idle;                   /* the state's phase timer (see diagram) */
-	ev_timer slow;                   /* slow_client_timeout, while a line is incomplete */
-	uint64_t slow_lines;             /* lines_in when slow was armed */
+	struct timeq_node phase;         /* in the state's deadline queue (see diagram);
+					    since: once OPEN, the last byte read or written */
+	struct timeq_node slow;          /* in the slow_client_timeout queue while a line is
+					    incomplete */
+	uint32_t slow_lines;             /* lines_in (low bits) when slow was started */
 	struct guard_ticket ticket;      /* what the listener's guard holds for it */
 	int fd;                          /* the socket */
 	size_t buffered;                 /* bytes of in/out storage counted in the worker */
-	ev_tstamp last_activity;         /* last byte read or written */
 	ev_tstamp started;               /* accept time */
 	struct linebuf in;               /* bytes read but not yet framed (PROXY: the header) */
 	struct outbuf out;               /* replies not yet written */
@@ -100,6 +103,8 @@ struct conn {
 	_Alignas(max_align_t) char hstate[]; /* handler state (handler->state_size) */
 };
 
+/* Prepares l's deadline queues for its connections (listener_init). */
+void conn_listener_init(struct listener *l);
 /* Takes ownership of fd and ticket; returns 0, or -1 after closing fd and
  * releasing ticket (no memory). */
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
