@@ -158,7 +158,7 @@ static void conn_begin_close(struct conn *c, enum conn_reason reason)
 /* Keeps the worker's total of connection buffer storage up to date. */
 static void conn_account(struct conn *c)
 {
-	size_t now = c->in.cap + c->out.cap;
+	size_t now = linebuf_cap(&c->in) + outbuf_cap(&c->out);
 	conn_w(c)->buffered = conn_w(c)->buffered - c->buffered + now;
 	c->buffered = now;
 }
