@@ -87,9 +87,9 @@ struct listener_conf {
 	bool reuseport;               /* one SO_REUSEPORT socket per worker slot */
 	struct acl acl;               /* allow/deny prefixes (acl.h), checked at accept */
 	int line;                     /* config line of the listener's group, for messages */
-	char *file;                   /* config file it was written in (an @include or the main one) */
-	int address_line;             /* line of 'address' (resolution errors) */
-	int qotd_line;                /* line of 'qotd_file' (read errors) */
+	char *file;       /* config file it was written in (an @include or the main one) */
+	int address_line; /* line of 'address' (resolution errors) */
+	int qotd_line;    /* line of 'qotd_file' (read errors) */
 	/* Observability and inetd services */
 	char *qotd_file;     /* qotd: file of quotes (fortune format), NULL otherwise */
 	char *access_log;    /* NULL (off), "journal" or an absolute file path */
@@ -128,10 +128,9 @@ enum conf_value {
  * (lc NULL: its value in conf) or in a listener (its value in lc), in table
  * order; field points at the stored value. "listeners" is not passed.
  */
-typedef void conf_setting_fn(void *ctx, const char *name, enum conf_value type,
-			     const void *field);
-void conf_each_setting(const struct conf *conf, const struct listener_conf *lc,
-		       conf_setting_fn *fn, void *ctx);
+typedef void conf_setting_fn(void *ctx, const char *name, enum conf_value type, const void *field);
+void conf_each_setting(const struct conf *conf, const struct listener_conf *lc, conf_setting_fn *fn,
+                       void *ctx);
 
 /* Loads and validates path. On error returns NULL and writes "FILE:LINE: why" to err. */
 struct conf *conf_load(const char *path, char *err, size_t errlen);

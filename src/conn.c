@@ -204,12 +204,21 @@ static void conn_update_slow(struct conn *c)
 	c->slow_lines = (uint32_t)c->lines_in;
 }
 
+#define LONG_LINE_LOG_INTERVAL 10.0 /* seconds between "line longer than max_line" lines */
+
 static void conn_line_too_long(struct conn *c)
 {
 	unsigned max = conn_limits(c)->max_line;
-	char peer[ADDR_STRLEN];
-	log_info("%s: peer %s: line longer than max_line (%u bytes): closing", c->l->conf->name,
-		 conn_peer(c, peer), max);
+	/* A peer's doing, at most one line per interval per listener (a flood of long lines
+	   must not flood the log); the counter has every one. */
+	unsigned long n =
+		log_limit_hit(&c->l->long_line_log, ev_now(conn_w(c)->loop), LONG_LINE_LOG_INTERVAL);
+	if (n) {
+		char peer[ADDR_STRLEN];
+		log_info("%s: peer %s: line longer than max_line (%u bytes): closing (%lu such "
+			 "connection(s) since the last line)",
+			 c->l->conf->name, conn_peer(c, peer), max, n);
+	}
 	if (outbuf_printf(&c->out, "ERROR line too long (max_line is %u bytes)\r\n", max) < 0)
 		outbuf_reset(&c->out);
 	conn_begin_close(c, REASON_LINE_TOO_LONG);

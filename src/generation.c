@@ -51,9 +51,10 @@ static int gen_resolve(const struct generation *g, struct gen_listener *gl, char
 	if (rc != 0) {
 		char hint[256];
 		const char *h = diag_address_hint(lc->address, hint, sizeof hint);
-		gen_fail(g, lc, lc->address_line, err, errlen, "cannot resolve address '%s': %s%s%s",
-		         lc->address, rc == EAI_MEMORY ? "out of memory" : gai_strerror(rc),
-		         h ? "; " : "", h ? h : "");
+		gen_fail(g, lc, lc->address_line, err, errlen,
+		         "cannot resolve address '%s': %s%s%s", lc->address,
+		         rc == EAI_MEMORY ? "out of memory" : gai_strerror(rc), h ? "; " : "",
+		         h ? h : "");
 		return -1;
 	}
 	memcpy(&gl->addr, res->ai_addr, res->ai_addrlen);

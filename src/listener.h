@@ -50,6 +50,7 @@ struct listener {
 	struct udp *udp;                  /* UDP serving state (udp.c); NULL on stream listeners */
 	unsigned long proxy_refused;      /* refused for their PROXY header, in all */
 	struct log_limit proxy_log;       /* PROXY refusal lines */
+	struct log_limit long_line_log;   /* "line longer than max_line" lines */
 	struct guard guard;               /* allow/deny and per-source limits */
 	ev_tstamp tls_log_window;         /* TLS transport: start of its failure-log window */
 	unsigned tls_logged;              /* handshake failures logged in that window */

@@ -141,7 +141,7 @@ static void log_vemit(int prio, const char *fmt, va_list ap, const char *suffix)
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
 		size_t n = log_format_time((double)now.tv_sec + (double)now.tv_nsec / 1e9, ts,
-					   sizeof ts - 1);
+		                           sizeof ts - 1);
 		ts[n] = ' ';
 		ts[n + 1] = '\0';
 	}

@@ -88,17 +88,17 @@ struct master {
 	unsigned crash_idx;                             /* next slot in crashes */
 	double pause;                                   /* current respawn pause, seconds */
 	ev_signal sig_hup, sig_term, sig_int, sig_quit; /* signals handled in loop context */
-	ev_signal sig_usr1;      /* reopen access logs: forwarded to workers */
-	ev_child child;          /* any child exited */
-	ev_timer respawn;        /* respawns missing workers of the current generation */
-	ev_timer kill_timer;     /* SIGKILL for workers that outlive shutdown */
-	struct stats *stats;     /* shared counters (stats.h), mapped before any fork */
-	struct shared *shared;   /* page shared with workers (drain flag) */
-	ev_timer drain_timer;    /* drain_delay: health says "draining", then the stop begins */
-	ev_timer sample_timer;   /* /proc samples of every process for process_* metrics */
-	struct activation act;   /* sockets passed by the service manager (activation.c) */
-	struct statefile sf;     /* status file for "ksockd -s reload" (statefile.c) */
-	struct watchdog wd;      /* worker pings, WATCHDOG=1 (watchdog.c) */
+	ev_signal sig_usr1;    /* reopen access logs: forwarded to workers */
+	ev_child child;        /* any child exited */
+	ev_timer respawn;      /* respawns missing workers of the current generation */
+	ev_timer kill_timer;   /* SIGKILL for workers that outlive shutdown */
+	struct stats *stats;   /* shared counters (stats.h), mapped before any fork */
+	struct shared *shared; /* page shared with workers (drain flag) */
+	ev_timer drain_timer;  /* drain_delay: health says "draining", then the stop begins */
+	ev_timer sample_timer; /* /proc samples of every process for process_* metrics */
+	struct activation act; /* sockets passed by the service manager (activation.c) */
+	struct statefile sf;   /* status file for "ksockd -s reload" (statefile.c) */
+	struct watchdog wd;    /* worker pings, WATCHDOG=1 (watchdog.c) */
 };
 
 static void master_spawn_missing(struct master *m);
@@ -688,16 +688,17 @@ static void master_detach(const struct conf *conf)
 	int keep = -1;
 	struct stat st;
 	/* A pipe held open by a detached daemon would block whoever reads it to its end. */
-	bool pipe = fstat(STDERR_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	bool pipe =
+	    fstat(STDERR_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 	if (!sys && !pipe) {
 		log_warnx("nothing listens on %s: detaching, but logging to standard error",
-			  LOG_SYSLOG_SOCKET);
+		          LOG_SYSLOG_SOCKET);
 		keep = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	} else if (!sys)
 		log_warnx("nothing listens on %s and standard error is a pipe, which a detached "
-			  "daemon must not hold: later log lines are lost; run ksockd -f, or send "
-			  "standard error to a file",
-			  LOG_SYSLOG_SOCKET);
+		          "daemon must not hold: later log lines are lost; run ksockd -f, or send "
+		          "standard error to a file",
+		          LOG_SYSLOG_SOCKET);
 	if (daemon(0, 0) < 0)
 		fatal("daemon");
 	if (keep >= 0) {

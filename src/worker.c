@@ -61,8 +61,8 @@ static void worker_drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int reven
 	unsigned n = w->n_conns;
 	w->draining = false; /* so the closes below do not break the loop one by one */
 	worker_close_all(w, REASON_SHUTDOWN_TIMEOUT);
-	log_notice("worker %u: shutdown_timeout (%.1f s) passed: closed %u connection(s)",
-		   w->slot, w->conf->shutdown_timeout, n);
+	log_notice("worker %u: shutdown_timeout (%.1f s) passed: closed %u connection(s)", w->slot,
+	           w->conf->shutdown_timeout, n);
 	ev_break(w->loop, EVBREAK_ALL);
 }
 

@@ -3,6 +3,7 @@
 output_buffer back-pressure (a client that never reads), idle_timeout,
 max_connections, and a worker killed with SIGKILL."""
 import os
+import re
 import signal
 import socket
 import sys
@@ -28,6 +29,29 @@ class Limits(unittest.TestCase):
                 time.sleep(0.05)
                 s.sendall(b"y" * 34 + b"\r\n")
                 self.assertEqual(H.recv_until(s), b"y" * 64 + b"\r\n")
+
+    def test_long_lines_are_logged_at_most_once_per_interval_and_all_counted(self):
+        with H.Daemon([H.listener("e", "echo-lines", max_line=16), H.listener("s", "stats")],
+                      workers=1) as d:
+            for i in range(6):
+                with H.connect(d.port("e")) as s:
+                    s.sendall(b"x" * 40 + b"\n")
+                    self.assertEqual(H.recv_all(s),
+                                     b"ERROR line too long (max_line is 16 bytes)\r\n")
+            want = 'ksockd_connections_closed_total{listener="e",reason="line_too_long"} 6'
+            with H.connect(d.port("s")) as s:
+                s.sendall(b"stats\n")
+                text = b""
+                while not text.endswith(b"\n\n"):
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    text += chunk
+            self.assertIn(want, text.decode())
+            # The first is logged at once; the other five fall in its 10 s interval.
+            lines = re.findall(r"line longer than max_line \(16 bytes\): closing \((\d+) such",
+                               d.log())
+            self.assertEqual(lines, ["1"])
 
     def test_client_that_never_reads_cannot_grow_the_worker(self):
         with H.Daemon([H.listener("e", output_buffer=65536)], workers=1) as d:

@@ -677,7 +677,7 @@ class InstallDeps(unittest.TestCase):
         pkgs, calls = self.run_install_deps()
         self.assertEqual(pkgs, {"build-essential", "autoconf", "automake", "libtool",
                                 "pkg-config", "libev-dev", "libgnutls28-dev", "libconfig-dev",
-                                "libsystemd-dev", "gnutls-bin", "netcat-openbsd", "curl"})
+                                "libsystemd-dev", "check", "gnutls-bin", "netcat-openbsd", "curl"})
         self.assertEqual([c for c in calls if "systemctl" in c or "update-rc.d" in c], [])
 
     def test_test_command_adds_test_peers_and_disables_their_services(self):

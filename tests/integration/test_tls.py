@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_tls.py: TLS listeners (issue 6) against the real daemon, with gnutls-cli,
+"""test_tls.py: TLS listeners against the real daemon, with gnutls-cli,
 openssl s_client and Python's ssl module as clients, and certificates made with
 certtool at test time: versions and suites, resumption across workers, SNI,
 client certificates, ALPN, bad and stalled handshakes, back-pressure, reload

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_tls_scan.py: Debian's TLS scanners against a default TLS listener (issue 6).
+"""test_tls_scan.py: Debian's TLS scanners against a default TLS listener.
 
 sslscan must see only TLS 1.2 and 1.3 and forward-secret AEAD suites; testssl
 (package testssl.sh) must report no finding of severity MEDIUM or above, given
