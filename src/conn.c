@@ -31,6 +31,7 @@
 
 static const struct limits *conn_limits(const struct conn *c) { return &c->l->conf->limits; }
 static struct worker *conn_w(const struct conn *c) { return c->l->w; }
+static int conn_fd(const struct conn *c) { return c->io.fd; }
 static const struct handler *conn_handler(const struct conn *c) { return c->l->conf->handler; }
 /* The only place a transport is chosen. */
 static const struct transport *conn_tp(const struct conn *c)
@@ -158,7 +159,8 @@ static void conn_begin_close(struct conn *c, enum conn_reason reason)
 /* Keeps the worker's total of connection buffer storage up to date. */
 static void conn_account(struct conn *c)
 {
-	size_t now = linebuf_cap(&c->in) + outbuf_cap(&c->out);
+	/* Below 2^32: max_line and output_buffer bound both buffers (conf.c). */
+	uint32_t now = (uint32_t)(linebuf_cap(&c->in) + outbuf_cap(&c->out));
 	conn_w(c)->buffered = conn_w(c)->buffered - c->buffered + now;
 	c->buffered = now;
 }
@@ -175,9 +177,13 @@ static int conn_enforce_budget(struct conn *c)
 	if (limit == 0 || w->buffered <= limit)
 		return 0;
 	struct conn *big = c;
-	for (struct conn *o = w->conns; o; o = o->next)
-		if (o->buffered > big->buffered)
-			big = o;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		for (int k = CONN_TQ_PROXY; k <= CONN_TQ_IDLE; k++)
+			for (struct timeq_node *n = w->listeners[i].conn_tq[k].head; n; n = n->next) {
+				struct conn *o = container_of(n, struct conn, phase);
+				if (o->buffered > big->buffered)
+					big = o;
+			}
 	char peer[ADDR_STRLEN];
 	guard_note(&big->l->guard, GUARD_BUFFER_LIMIT, conn_peer(big, peer), ev_now(w->loop));
 	conn_free(big, REASON_BUFFER_LIMIT);
@@ -188,20 +194,39 @@ static int conn_enforce_budget(struct conn *c)
  * slow_client_timeout: runs while a started line is incomplete, restarted
  * when a line completes and another one is already started.
  */
-static void conn_update_slow(struct conn *c)
+static void conn_slow_stop(struct conn *c)
+{
+	if (!c->slow)
+		return;
+	timeq_remove(conn_w(c)->loop, &c->l->conn_tq[CONN_TQ_SLOW], &c->slow->node);
+	free(c->slow);
+	c->slow = NULL;
+}
+
+/* Returns -1 if c was freed (no memory for the clock). */
+static int conn_update_slow(struct conn *c)
 {
 	struct timeq *q = &c->l->conn_tq[CONN_TQ_SLOW];
 	bool partial = linebuf_len(&c->in) > 0 && c->state == CONN_OPEN;
 	if (q->timeout <= 0)
-		return;
+		return 0;
 	if (!partial) {
-		timeq_remove(conn_w(c)->loop, q, &c->slow);
-		return;
+		conn_slow_stop(c);
+		return 0;
 	}
-	if (timeq_queued(q, &c->slow) && c->slow_lines == (uint32_t)c->lines_in)
-		return;
-	timeq_touch(conn_w(c)->loop, q, &c->slow);
-	c->slow_lines = (uint32_t)c->lines_in;
+	if (c->slow && c->slow->lines == c->lines_in)
+		return 0;
+	if (!c->slow) {
+		c->slow = calloc(1, sizeof *c->slow);
+		if (!c->slow) {
+			conn_free(c, REASON_NO_MEMORY);
+			return -1;
+		}
+		c->slow->c = c;
+	}
+	timeq_touch(conn_w(c)->loop, q, &c->slow->node);
+	c->slow->lines = c->lines_in;
+	return 0;
 }
 
 #define LONG_LINE_LOG_INTERVAL 10.0 /* seconds between "line longer than max_line" lines */
@@ -364,7 +389,8 @@ static int conn_advance(struct conn *c)
 	conn_account(c);
 	if (conn_enforce_budget(c) < 0)
 		return -1;
-	conn_update_slow(c);
+	if (conn_update_slow(c) < 0)
+		return -1;
 	conn_update_watchers(c);
 	return 0;
 }
@@ -418,7 +444,7 @@ static void conn_read(struct conn *c)
 /* A started line did not complete in time (unless we are the ones not reading). */
 static void conn_slow_expired(struct timeq *q, struct timeq_node *n)
 {
-	struct conn *c = container_of(n, struct conn, slow);
+	struct conn *c = container_of(n, struct conn_slow, node)->c;
 	struct ev_loop *loop = conn_w(c)->loop;
 	if (!conn_has_room(c)) {
 		timeq_touch(loop, q, n);
@@ -453,6 +479,15 @@ static void conn_proxy_expired(struct timeq *q, struct timeq_node *n)
 	conn_proxy_timeout(container_of(n, struct conn, phase));
 }
 
+struct conn *conn_first(const struct worker *w)
+{
+	for (size_t i = 0; i < w->n_listeners; i++)
+		for (int k = CONN_TQ_PROXY; k <= CONN_TQ_IDLE; k++)
+			if (w->listeners[i].conn_tq[k].head)
+				return container_of(w->listeners[i].conn_tq[k].head, struct conn, phase);
+	return NULL;
+}
+
 void conn_listener_init(struct listener *l)
 {
 	const struct listener_conf *lc = l->conf;
@@ -474,7 +509,7 @@ static int conn_open(struct conn *c)
 	if (h->open) {
 		struct sockaddr_storage local;
 		socklen_t llen = sizeof local;
-		if (getsockname(c->fd, (struct sockaddr *)&local, &llen) < 0)
+		if (getsockname(conn_fd(c), (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof local);
 		struct session_info si = {
 			.listener = c->l->conf->name,
@@ -527,7 +562,7 @@ static void conn_start(struct conn *c)
 		}
 	}
 	char peer[ADDR_STRLEN];
-	struct transport_env env = {.l = c->l, .peer = conn_peer(c, peer), .id = c->id, .fd = c->fd};
+	struct transport_env env = {.l = c->l, .peer = conn_peer(c, peer), .id = c->id, .fd = conn_fd(c)};
 	enum conn_reason why = REASON_IO_ERROR;
 	if (conn_tp(c)->open(&env, &c->tctx, &why) < 0) {
 		conn_free(c, why);
@@ -566,7 +601,7 @@ static int conn_proxy_consume(struct conn *c, size_t at, size_t n, bool keep)
 {
 	char *buf = conn_w(c)->rbuf + at;
 	for (size_t got = 0; got < n;) {
-		ssize_t r = recv(c->fd, buf + got, n - got, 0);
+		ssize_t r = recv(conn_fd(c), buf + got, n - got, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) { /* cannot happen after a successful peek, but check */
@@ -616,7 +651,7 @@ static void conn_proxy_read(struct conn *c)
 	char *buf = conn_w(c)->rbuf; /* what c->in holds, then what the socket has after it */
 	if (have > 0) /* c->in owns no storage while empty */
 		memcpy(buf, linebuf_head(&c->in), have);
-	ssize_t n = recv(c->fd, buf + have, PROXY_MAX_HEADER - have, MSG_PEEK);
+	ssize_t n = recv(conn_fd(c), buf + have, PROXY_MAX_HEADER - have, MSG_PEEK);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
@@ -713,7 +748,6 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	}
 	c->ticket = *ticket;
 	c->l = l;
-	c->fd = fd;
 	c->state = CONN_ADMIT;
 	c->id = ++w->next_conn_id;
 	if (peerlen > sizeof c->peer) /* not IPv4 or IPv6: cannot happen on TCP listeners */
@@ -721,10 +755,6 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	memcpy(&c->peer, peer, peerlen);
 	c->started = ev_now(w->loop);
 	ev_io_init(&c->io, conn_io_cb, fd, 0);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
 	w->n_conns++;
 	l->n_conns++;
 	stats_add(l->stats, STAT_CONN_ACCEPTED, 1);
@@ -749,10 +779,10 @@ void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detai
 	struct timeq *pq = conn_phase_q(c);
 	if (pq)
 		timeq_remove(loop, pq, &c->phase);
-	timeq_remove(loop, &c->l->conn_tq[CONN_TQ_SLOW], &c->slow);
+	conn_slow_stop(c);
 	if (c->state >= CONN_HANDSHAKE) /* the transport was opened */
 		conn_tp(c)->close(c->tctx, reason);
-	close(c->fd);
+	close(conn_fd(c));
 	guard_release(&c->l->guard, &c->ticket);
 	if (conn_handler(c)->close && c->state >= CONN_OPEN) /* the handler was opened */
 		conn_handler(c)->close(c->hstate);
@@ -779,12 +809,6 @@ void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detai
 	linebuf_free(&c->in);
 	outbuf_free(&c->out);
 	conn_account(c);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
 	listener_conn_gone(c->l);
 	free(c);
 	worker_conn_gone(w);

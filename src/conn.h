@@ -71,38 +71,46 @@ struct conn_proxied {
  * "Scale"). What can be derived is not stored: the worker is l->w, the
  * handler l->conf->handler, the transport follows l->conf->protocol
  * (conn_tp), the peer is formatted only when logged, the socket's peer is
- * stored only when a PROXY header replaced it.
+ * stored only when a PROXY header replaced it, the socket is io.fd (conn_fd),
+ * the slow-client clock exists only while a line is incomplete.
  */
+/* A started line's clock (slow_client_timeout): allocated only while a line is incomplete. */
+struct conn_slow {
+	struct timeq_node node; /* in the listener's slow queue */
+	struct conn *c;         /* its connection */
+	uint64_t lines;         /* c->lines_in when the clock started */
+};
+
 struct conn {
-	struct conn *prev, *next;        /* worker's list of connections */
 	struct listener *l;              /* listener it came from; its worker (l->w) owns c */
 	void *tctx;                      /* the transport's own state */
 	unsigned long long id;           /* per-worker id, for logs */
 	ev_io io;                        /* the socket; events: what conn_update_watchers wants */
-	struct timeq_node phase;         /* in the state's deadline queue (see diagram);
-					    since: once OPEN, the last byte read or written */
-	struct timeq_node slow;          /* in the slow_client_timeout queue while a line is
-					    incomplete */
-	uint32_t slow_lines;             /* lines_in (low bits) when slow was started */
-	struct guard_ticket ticket;      /* what the listener's guard holds for it */
-	int fd;                          /* the socket */
-	size_t buffered;                 /* bytes of in/out storage counted in the worker */
+	struct timeq_node phase;         /* in the state's queue of the listener (see diagram):
+					    the worker's connections are these queues; since:
+					    once OPEN, the last byte read or written */
+	struct conn_slow *slow;          /* the incomplete line's clock, NULL if none */
 	ev_tstamp started;               /* accept time */
 	struct linebuf in;               /* bytes read but not yet framed (PROXY: the header) */
 	struct outbuf out;               /* replies not yet written */
-	uint8_t state;                   /* enum conn_state */
-	uint8_t close_reason;            /* enum conn_reason, once CLOSING */
-	bool read_wants_write;           /* the transport's last read waits for writability */
 	uint64_t bytes_in, bytes_out;    /* traffic counters */
 	uint64_t lines_in;               /* lines handed to the handler (echo: newlines read) */
 	uint64_t lines_out;              /* newlines written to the client */
+	struct conn_proxied *proxy;      /* PROXY header received, NULL if none (freed by conn_free) */
 	union addr_inet peer;            /* effective client address: the PROXY header's
 					    source if one came, else the socket's peer. Use
 					    this for logs, limits and allow/deny. */
-	struct conn_proxied *proxy;      /* PROXY header received, NULL if none (freed by conn_free) */
+	uint32_t buffered;               /* bytes of in/out storage counted in the worker
+					    (bounded: max_line, output_buffer) */
+	struct guard_ticket ticket;      /* what the listener's guard holds for it */
+	uint8_t state;                   /* enum conn_state */
+	uint8_t close_reason;            /* enum conn_reason, once CLOSING */
+	bool read_wants_write;           /* the transport's last read waits for writability */
 	_Alignas(max_align_t) char hstate[]; /* handler state (handler->state_size) */
 };
 
+/* The first of w's connections, NULL if none (in no particular order). */
+struct conn *conn_first(const struct worker *w);
 /* Prepares l's deadline queues for its connections (listener_init). */
 void conn_listener_init(struct listener *l);
 /* Takes ownership of fd and ticket; returns 0, or -1 after closing fd and

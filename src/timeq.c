@@ -57,8 +57,6 @@ void timeq_init(struct timeq *q, ev_tstamp timeout, timeq_expire_fn *expire)
 
 void timeq_touch(struct ev_loop *loop, struct timeq *q, struct timeq_node *n)
 {
-	if (q->timeout <= 0)
-		return;
 	n->since = ev_now(loop);
 	if (q->tail == n)
 		return;
@@ -70,7 +68,7 @@ void timeq_touch(struct ev_loop *loop, struct timeq *q, struct timeq_node *n)
 	else
 		q->head = n;
 	q->tail = n;
-	if (!ev_is_active(&q->timer))
+	if (q->timeout > 0 && !ev_is_active(&q->timer))
 		timeq_arm(loop, q);
 }
 

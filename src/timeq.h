@@ -14,6 +14,9 @@
  *                           |     removes it (timeq_remove) or restarts it (timeq_touch)
  *                           +--timeq_remove--> idle
  *
+ * A queue whose timeout is 0 holds its nodes in the same order but never
+ * expires them (a list of members).
+ *
  * Owns the queue's links and its timer; must not free the nodes' objects
  * (the expire callback decides). The timer runs only while the queue is not
  * empty, so an empty queue keeps no loop alive.
@@ -35,7 +38,7 @@ typedef void timeq_expire_fn(struct timeq *q, struct timeq_node *n);
 struct timeq {
 	struct timeq_node *head, *tail; /* oldest first */
 	ev_timer timer;                 /* fires at the head's deadline */
-	ev_tstamp timeout;              /* every node's wait; <= 0: the queue is off */
+	ev_tstamp timeout;              /* every node's wait; <= 0: never expires */
 	timeq_expire_fn *expire;        /* a node's deadline passed */
 };
 
@@ -44,7 +47,7 @@ static inline bool timeq_queued(const struct timeq *q, const struct timeq_node *
 {
 	return n->prev || q->head == n;
 }
-/* (Re)starts n's wait at now, at the tail; a queue that is off takes nothing. */
+/* (Re)starts n's wait at now, at the tail (a queue that is off keeps its nodes, untimed). */
 void timeq_touch(struct ev_loop *loop, struct timeq *q, struct timeq_node *n);
 /* Takes n out of q if it is there. */
 void timeq_remove(struct ev_loop *loop, struct timeq *q, struct timeq_node *n);
