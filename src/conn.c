@@ -51,7 +51,7 @@ static const union addr_inet *conn_sock_peer(const struct conn *c)
 	return c->proxy ? &c->proxy->sock_peer : &c->peer;
 }
 
-static bool conn_has_room(const struct conn *c)
+static inline bool conn_has_room(const struct conn *c)
 {
 	return outbuf_len(&c->out) < conn_limits(c)->output_buffer;
 }
@@ -63,7 +63,7 @@ static bool conn_serving(const struct conn *c)
 }
 
 /* The handler sends unasked (chargen) and the output queue has room for more. */
-static bool conn_wants_more(const struct conn *c)
+static inline bool conn_wants_more(const struct conn *c)
 {
 	return conn_handler(c)->more && conn_serving(c) && conn_has_room(c);
 }
@@ -280,7 +280,8 @@ static void conn_echo(struct conn *c, const char *data, size_t len)
 		stats_add(c->l->stats, STAT_LINES_OUT, out);
 		stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)sent);
 		c->bytes_out += (uint64_t)sent;
-		conn_touch(c);
+		/* No conn_touch: the read that brought data did (conn_take), or the
+		 * session opened at this loop time (held-back PROXY-peek bytes). */
 	} else {
 		sent = 0; /* queued: conn_flush writes it again, and frees on an error */
 	}
@@ -408,19 +409,21 @@ static int conn_take(struct conn *c, const char *data, size_t len)
 
 static void conn_read(struct conn *c)
 {
+	const struct transport *tp = conn_tp(c);
+	struct worker *w = conn_w(c);
 	for (int round = 0; round < CONN_MAX_ROUNDS; round++) {
-		ssize_t n = conn_tp(c)->read(c->tctx, conn_w(c)->rbuf, sizeof conn_w(c)->rbuf);
-		c->read_wants_write = n == TRANSPORT_AGAIN && conn_tp(c)->wants_write(c->tctx);
+		ssize_t n = tp->read(c->tctx, w->rbuf, sizeof w->rbuf);
+		c->read_wants_write = n == TRANSPORT_AGAIN && tp->wants_write(c->tctx);
 		if (n == TRANSPORT_ERROR) {
-			conn_free(c, conn_tp(c)->error(c->tctx));
+			conn_free(c, tp->error(c->tctx));
 			return;
 		}
 		if (n == TRANSPORT_AGAIN)
 			break;
 		if (n == 0) {
 			enum conn_reason why;
-			if (conn_tp(c)->eof_discards &&
-			    conn_tp(c)->eof_discards(c->tctx, linebuf_len(&c->in), outbuf_len(&c->out),
+			if (tp->eof_discards &&
+			    tp->eof_discards(c->tctx, linebuf_len(&c->in), outbuf_len(&c->out),
 						&why)) {
 				linebuf_free(&c->in);
 				outbuf_reset(&c->out);
@@ -430,12 +433,12 @@ static void conn_read(struct conn *c)
 			}
 			break;
 		}
-		if (conn_take(c, conn_w(c)->rbuf, (size_t)n) < 0)
+		if (conn_take(c, w->rbuf, (size_t)n) < 0)
 			return;
 		/* The socket wakes us for the rest, but not for bytes the transport holds:
 		 * drain those now (each read is framed at once, so a partial line stays
 		 * bounded). */
-		if (c->state != CONN_OPEN || !conn_has_room(c) || conn_tp(c)->pending(c->tctx) == 0)
+		if (c->state != CONN_OPEN || !conn_has_room(c) || tp->pending(c->tctx) == 0)
 			break;
 	}
 	conn_advance(c);
@@ -789,8 +792,12 @@ void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detai
 	bool via = c->proxy && !c->proxy->info.local;
 	char peer[ADDR_STRLEN], sock_str[ADDR_STRLEN];
 	const struct reason_desc *rd = reason_desc(reason);
-	conn_peer(c, peer);
-	if (log_enabled(rd->level))
+	bool logged = log_enabled(rd->level);
+	if (logged || c->l->alog.fd >= 0 || c->l->alog.journal) /* formatted only when written */
+		conn_peer(c, peer);
+	else
+		peer[0] = '\0';
+	if (logged)
 		log_emit(rd->level, "%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
 		  "lines, out %llu bytes",
 		  c->l->conf->name, peer, via ? " via " : "",

@@ -55,11 +55,10 @@ void timeq_init(struct timeq *q, ev_tstamp timeout, timeq_expire_fn *expire)
 	ev_init(&q->timer, timeq_cb);
 }
 
-void timeq_touch(struct ev_loop *loop, struct timeq *q, struct timeq_node *n)
+/* timeq_touch for a node not at the tail: links it there. */
+void timeq_move(struct ev_loop *loop, struct timeq *q, struct timeq_node *n)
 {
 	n->since = ev_now(loop);
-	if (q->tail == n)
-		return;
 	if (timeq_queued(q, n))
 		timeq_unlink(q, n);
 	n->prev = q->tail;

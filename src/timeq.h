@@ -47,8 +47,16 @@ static inline bool timeq_queued(const struct timeq *q, const struct timeq_node *
 {
 	return n->prev || q->head == n;
 }
-/* (Re)starts n's wait at now, at the tail (a queue that is off keeps its nodes, untimed). */
-void timeq_touch(struct ev_loop *loop, struct timeq *q, struct timeq_node *n);
+void timeq_move(struct ev_loop *loop, struct timeq *q, struct timeq_node *n);
+/* (Re)starts n's wait at now, at the tail (a queue that is off keeps its nodes, untimed).
+ * Inline for the common case of the node already at the tail. */
+static inline void timeq_touch(struct ev_loop *loop, struct timeq *q, struct timeq_node *n)
+{
+	if (q->tail == n)
+		n->since = ev_now(loop);
+	else
+		timeq_move(loop, q, n);
+}
 /* Takes n out of q if it is there. */
 void timeq_remove(struct ev_loop *loop, struct timeq *q, struct timeq_node *n);
 

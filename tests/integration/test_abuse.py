@@ -217,7 +217,8 @@ class SlowClient(unittest.TestCase):
         """After the handshake, one byte per TLS record every 0.2 s: the line never
         completes within slow_client_timeout (1 s) and is cut, though bytes keep coming."""
         certs = test_certs()
-        lst = H.listener("t", "echo", protocol="tls", certificate=certs.cert("server"),
+        # echo-lines: echo is byte-transparent and never holds a partial line.
+        lst = H.listener("t", "echo-lines", protocol="tls", certificate=certs.cert("server"),
                          key=certs.key("server"), slow_client_timeout=1.0, idle_timeout=60)
         with H.Daemon([lst], workers=1, log_level="debug") as d:
             ctx = ssl.create_default_context(cafile=certs.cert("ca"))
