@@ -15,6 +15,13 @@ Servers (see README, "Performance"):
   socat                  socat TCP-LISTEN:P,fork PIPE (a process per client)
   refudp                 bench/refudp: recvmmsg/sendmmsg echo (UDP row only)
   nginx, gnutls-serv     TLS rows (see tls_servers())
+  exec rows (see exec_rows()): a program per connection (tests/exec/xprog line:
+  read one line, write it back, exit) under ksockd handler exec, xinetd,
+  systemd-socket-activate -a --inetd and socat EXEC:. xinetd Conflicts with
+  openbsd-inetd (which the tests use), so it is never installed here: set
+  XINETD to a binary (apt-get download xinetd; dpkg-deb -x xinetd_*.deb DIR;
+  XINETD=DIR/usr/sbin/xinetd) or have xinetd on PATH; otherwise its column
+  says n/a.
 """
 import argparse
 import json
@@ -367,6 +374,87 @@ def tls_rows(d, a):
     return res
 
 
+def own_ticks(root):
+    """utime+stime of root's tree only: the server's own CPU, not its reaped programs'."""
+    total = 0
+    for p in proc_tree(root):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total
+
+
+def exec_servers(d, prog, port):
+    """name -> argv of each server running prog per connection on port (None: missing)."""
+    xinetd = os.environ.get("XINETD") or shutil.which("xinetd")
+    xconf = os.path.join(d, "xinetd.conf")
+    with open(xconf, "w") as f:
+        f.write("defaults\n{\n  instances = UNLIMITED\n  per_source = UNLIMITED\n"
+                "  cps = 1000000 1\n  log_on_success =\n  log_on_failure =\n}\n"
+                "service xprog\n{\n  type = UNLISTED\n  socket_type = stream\n"
+                "  protocol = tcp\n  wait = no\n  user = nobody\n  bind = 127.0.0.1\n"
+                "  port = %d\n  server = %s\n  server_args = line\n  flags = REUSE\n}\n"
+                % (port, prog))
+    kconf = os.path.join(d, "ksockd-exec.conf")
+    with open(kconf, "w") as f:
+        f.write('workers = 1;\nuser = "nobody";\ngroup = "nogroup";\nlog_level = "err";\n'
+                'shutdown_timeout = 1.0;\nmax_connections_per_source = 0;\nlisteners = (\n'
+                '  { name = "x"; protocol = "tcp"; address = "127.0.0.1"; port = %d; '
+                'handler = "exec"; exec = [ "%s", "line" ]; backlog = 4096; }\n);\n'
+                % (port, prog))
+    return {
+        "ksockd-1w": [os.path.abspath("ksockd"), "-f", "-c", kconf],
+        "xinetd": [xinetd, "-dontfork", "-filelog", os.path.join(d, "xinetd.log"), "-f", xconf]
+        if xinetd else None,
+        "systemd-sa": ["systemd-socket-activate", "-a", "--inetd", "-l",
+                       "127.0.0.1:%d" % port, prog, "line"]
+        if shutil.which("systemd-socket-activate") else None,
+        "socat": ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,backlog=4096" % port,
+                  "EXEC:%s line" % prog],
+    }
+
+
+def exec_rows(d, a):
+    """A program per connection: connections/s, and CPU per connection of the server
+    itself and of server plus programs (what fork+exec costs, which none can avoid)."""
+    res = {}
+    prog = os.path.abspath(os.path.join("tests", "exec", "xprog"))
+    if not os.path.exists(prog):
+        print("bench: %s missing (make tests/exec/xprog): no exec rows" % prog, file=sys.stderr)
+        return res
+    shutil.copy(prog, os.path.join(d, "xprog"))  # somewhere nobody can run it from
+    os.chmod(d, 0o755)
+    prog = os.path.join(d, "xprog")
+    for _ in range(a.runs):
+        for name in exec_servers(d, prog, 0):
+            port = free_port()
+            argv = exec_servers(d, prog, port)[name]
+            if argv is None:
+                res.setdefault(name, {}).setdefault("exec connections/s", []).append(None)
+                continue
+            # systemd-socket-activate accepts only after a first connection: wait_ready makes it.
+            srv = Server(name, argv, port)
+            try:
+                c0, o0 = cpu_ticks(srv.root()), own_ticks(srv.root())
+                j = bench(port, ["-m", "connect", "-c", "8", "-l", "exec-bench"], secs=a.secs)
+                c1, o1 = cpu_ticks(srv.root()), own_ticks(srv.root())
+                ok = max(j["ok"], 1)
+                r = res.setdefault(name, {})
+                add(r, "exec connections/s", j["ok"] / max(j["seconds"], 1e-3))
+                add(r, "exec server own CPU us/conn", (o1 - o0) / TCK * 1e6 / ok)
+                add(r, "exec server+programs CPU us/conn", (c1 - c0) / TCK * 1e6 / ok)
+                if j["errors"]["total"]:
+                    add(r, "exec errors", j["errors"]["total"])
+                    print("bench: %s exec: %d error(s), first: %s" % (
+                        name, j["errors"]["total"], j["first_error"]), file=sys.stderr)
+            finally:
+                srv.stop()
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -375,6 +463,7 @@ def main():
     ap.add_argument("--cg-lines", type=int, default=32000)
     ap.add_argument("--quick", action="store_true", help="1 run, 1 s, 2000 idle")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--only-exec", action="store_true", help="the exec rows only")
     a = ap.parse_args()
     if a.quick:
         a.runs, a.secs, a.idle, a.cg_lines = 1, 1.0, 2000, 16000
@@ -383,6 +472,10 @@ def main():
     d = tempfile.mkdtemp(prefix="ksock-bench-")
     ksockd = os.path.abspath("ksockd")
     refecho, refudp = os.path.abspath("bench/refecho"), os.path.abspath("bench/refudp")
+    if a.only_exec:
+        report(exec_rows(d, a), a, time.monotonic() - t0)
+        shutil.rmtree(d, ignore_errors=True)
+        return
 
     def start(name, port, udp_port=None):
         if name.startswith("ksockd"):
@@ -454,6 +547,10 @@ def main():
     for s, figs in tls_rows(d, a).items():
         res.setdefault(s, {}).update(figs)
     print("bench: TLS done after %.0f s" % (time.monotonic() - t0), file=sys.stderr)
+    exec_res = exec_rows(d, a)
+    for s, figs in exec_res.items():
+        res.setdefault(s, {}).update(figs)
+    print("bench: exec done after %.0f s" % (time.monotonic() - t0), file=sys.stderr)
     report(res, a, time.monotonic() - t0)
     shutil.rmtree(d, ignore_errors=True)
 
@@ -462,7 +559,7 @@ def main():
 REFERENCE = {"pipelined server CPU ns/line": "ref-framed", "callgrind instr/line": "ref-framed",
              "udp datagrams/s": "refudp", "idle PSS bytes/conn": "redis"}
 COLUMNS = ["ksockd-1w", "ksockd-2w", "ref", "ref-framed", "redis", "socat", "refudp", "nginx",
-           "gnutls-serv"]
+           "gnutls-serv", "xinetd", "systemd-sa"]
 
 
 def report(res, a, elapsed):
@@ -485,6 +582,8 @@ def report(res, a, elapsed):
         ref = REFERENCE.get(k, "ref")
         if k.startswith("tls"):
             ref = "nginx" if "handshakes" in k or "echo" in k else ref
+        if k.startswith("exec"):
+            ref = "xinetd"
         vals = {c: med[c].get(k) for c in cols}
         r = vals.get(ref)
         ratio = {w: (vals[w] / r if r and vals.get(w) is not None else None)

@@ -111,6 +111,18 @@ static const struct setting settings[] = {
 	{"alpn", SET_SPECIAL, L(tls.alpn), 0, 0},
 	{"handshake_timeout", SET_SECONDS, L(tls.handshake_timeout), 0.1, 3600},
 	{"ticket_lifetime", SET_SECONDS, L(tls.ticket_lifetime), 60, 7 * 86400},
+	/* handler "exec": a program per connection (checked by conf_exec.c). */
+	{"exec", SET_SPECIAL, L(exec.argv), 0, 0},
+	{"exec_env", SET_SPECIAL, L(exec.env), 0, 0},
+	{"exec_user", SET_STRING, L(exec.user), 0, 0},
+	{"exec_group", SET_STRING, L(exec.group), 0, 0},
+	{"exec_dir", SET_STRING, L(exec.dir), 0, 0},
+	{"exec_timeout", SET_SECONDS, L(exec.timeout), 0, 31 * 86400},
+	{"max_instances", SET_UINT, L(exec.max_instances), 0, 65535},
+	{"exec_max_files", SET_UINT, L(exec.max_files), 0, 1048576},
+	{"exec_max_processes", SET_UINT, L(exec.max_procs), 0, 4194304},
+	{"exec_max_memory", SET_UINT, L(exec.max_memory_mb), 0, 4194304},
+	{"exec_max_cpu", SET_UINT, L(exec.max_cpu), 0, 31 * 86400},
 };
 
 /* Settings that only a "tls" listener may have. */
@@ -438,6 +450,13 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 		set_proxy_trusted(ld, s, base);
 		return;
 	}
+	if (strcmp(def->name, "exec") == 0 || strcmp(def->name, "exec_env") == 0) {
+		struct exec_conf *ec = &((struct listener_conf *)base)->exec;
+		bool argv = def->name[4] == '\0';
+		set_string_list(ld, s, def->name, false, argv ? &ec->argv : &ec->env,
+				argv ? &ec->argc : &ec->n_env);
+		return;
+	}
 	if ((def->scope & IN_LISTENER) &&
 	    set_tls_special(ld, s, def->name, &((struct listener_conf *)base)->tls))
 		return;
@@ -624,6 +643,21 @@ static void load_listener_tls(struct loader *ld, const config_setting_t *grp,
 	}
 }
 
+/* handler "exec": conf_exec.c checks the settings and resolves exec_user. */
+static void load_listener_exec(struct loader *ld, const config_setting_t *grp,
+			       const struct conf *conf, struct listener_conf *lc)
+{
+	bool any = false;
+	for (size_t i = 0; conf_exec_keys[i] && !any; i++)
+		any = config_setting_get_member(grp, conf_exec_keys[i]) != NULL;
+	const char *key = NULL;
+	char why[512];
+	if (conf_exec_check(conf, lc, any, &key, why, sizeof why) < 0) {
+		const config_setting_t *s = key ? config_setting_get_member(grp, key) : NULL;
+		fail_at(ld, s ? s : grp, "listener '%s': %s", lc->name, why);
+	}
+}
+
 static void load_listener(struct loader *ld, const config_setting_t *grp, struct conf *conf,
 			  size_t index)
 {
@@ -690,6 +724,8 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	load_listener_extras(ld, grp, lc);
 	if (!ld->failed)
 		load_listener_tls(ld, grp, lc);
+	if (!ld->failed)
+		load_listener_exec(ld, grp, conf, lc);
 }
 
 static void load_listeners(struct loader *ld, const config_setting_t *list, struct conf *conf)
@@ -868,6 +904,7 @@ void conf_free(struct conf *conf)
 		free(conf->listeners[i].proxy_trusted);
 		acl_free(&conf->listeners[i].acl);
 		conf_free_tls(&conf->listeners[i].tls);
+		conf_exec_free(&conf->listeners[i].exec);
 	}
 	free(conf->listeners);
 	conf_free_vec(conf->plugins, conf->n_plugins);

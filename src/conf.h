@@ -19,6 +19,7 @@
 #include "prefix.h"
 #include "proxy.h"
 #include "acl.h"
+#include "exec_conf.h"
 
 struct handler;
 
@@ -94,6 +95,7 @@ struct listener_conf {
 	char *qotd_file;     /* qotd: file of quotes (fortune format), NULL otherwise */
 	char *access_log;    /* NULL (off), "journal" or an absolute file path */
 	struct tls_conf tls; /* TLS settings (protocol "tls" only) */
+	struct exec_conf exec; /* handler "exec" settings (conf_exec.c) */
 };
 
 struct conf {

@@ -139,6 +139,16 @@ static void put_special(struct dump *d, const char *name)
 			put_strings(out, lc->tls.alpn, lc->tls.n_alpn);
 		fputs(";\n", out);
 		return;
+	} else if ((strcmp(name, "exec") == 0 && lc->exec.argc) ||
+		   (strcmp(name, "exec_env") == 0 && lc->exec.n_env)) {
+		/* handler exec: the program's argv and extra environment */
+		fprintf(out, "%s%s = ", d->indent, name);
+		if (name[4] == '\0')
+			put_strings(out, lc->exec.argv, lc->exec.argc);
+		else
+			put_strings(out, lc->exec.env, lc->exec.n_env);
+		fputs(";\n", out);
+		return;
 	}
 	if (!v)
 		return;

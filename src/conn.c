@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
@@ -112,6 +113,8 @@ static void conn_update_watchers(struct conn *c)
 		break;
 	case CONN_OPEN:
 		want_read = conn_has_room(c);
+		if (conn_handler(c)->backend) /* exec: read while the backend has room */
+			want_read = want_read && conn_handler(c)->backend->wants_input(c->hstate);
 		want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c) || c->read_wants_write;
 		break;
 	case CONN_EOF: want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c); break;
@@ -366,7 +369,9 @@ static int conn_advance(struct conn *c)
 		if (linebuf_len(&c->in) > 0 && conn_serving(c) && conn_has_room(c) &&
 		    conn_input(c, NULL, 0) < 0)
 			return -1;
-		if (c->state == CONN_EOF && conn_has_room(c)) {
+		if (c->state == CONN_EOF && conn_handler(c)->backend) {
+			conn_handler(c)->backend->client_eof(c->hstate); /* exec: it closes itself */
+		} else if (c->state == CONN_EOF && conn_has_room(c)) {
 			/* Only a partial line can be left: it is the last line. */
 			if (linebuf_finish(&c->in, conn_limits(c)->max_line, conn_sink, c) ==
 			    LINEBUF_TOO_LONG)
@@ -387,6 +392,12 @@ static int conn_advance(struct conn *c)
 		    (!conn_wants_more(c) && (before == 0 || linebuf_len(&c->in) == 0)))
 			break;
 	}
+	if (conn_handler(c)->backend && conn_serving(c) && conn_has_room(c))
+		conn_handler(c)->backend->drained(c->hstate); /* exec: read the program's output again */
+	if (conn_handler(c)->backend && outbuf_len(&c->out) == 0 && conn_tp(c) == &transport_tcp &&
+	    conn_serving(c) && conn_handler(c)->backend->output_ended &&
+	    conn_handler(c)->backend->output_ended(c->hstate))
+		shutdown(conn_fd(c), SHUT_WR); /* exec: the program closed its stdout, still runs */
 	conn_account(c);
 	if (conn_enforce_budget(c) < 0)
 		return -1;
@@ -402,7 +413,11 @@ static int conn_take(struct conn *c, const char *data, size_t len)
 	c->bytes_in += (uint64_t)len;
 	conn_touch(c);
 	stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)len);
-	if (conn_handler(c)->ignore_input)
+	if (conn_handler(c)->backend && conn_handler(c)->backend->data(c->hstate, data, len) < 0) {
+		conn_free(c, REASON_NO_MEMORY);
+		return -1;
+	}
+	if (conn_handler(c)->ignore_input || conn_handler(c)->backend)
 		return 0;
 	return conn_input(c, data, len);
 }
@@ -439,6 +454,8 @@ static void conn_read(struct conn *c)
 		 * drain those now (each read is framed at once, so a partial line stays
 		 * bounded). */
 		if (c->state != CONN_OPEN || !conn_has_room(c) || tp->pending(c->tctx) == 0)
+			break;
+		if (conn_handler(c)->backend && !conn_handler(c)->backend->wants_input(c->hstate))
 			break;
 	}
 	conn_advance(c);
@@ -501,7 +518,34 @@ void conn_listener_init(struct listener *l)
 	timeq_init(&l->conn_tq[CONN_TQ_SLOW], lc->limits.slow_client_timeout, conn_slow_expired);
 }
 
-static void conn_proxy_timeout(struct conn *c);
+
+/* A backend session starts (exec): it gets the connection's side of backend.h. */
+static int conn_backend_open(struct conn *c, const struct session_info *si)
+{
+	enum conn_reason reason = REASON_HANDLER;
+	struct backend_link link = {.conn = c, .w = conn_w(c), .conf = c->l->conf,
+				    .stats = c->l->stats, .out = &c->out,
+				    .out_limit = conn_limits(c)->output_buffer};
+	if (conn_handler(c)->backend->open(c->hstate, si, &link, &reason) < 0) {
+		conn_free(c, reason);
+		return -1;
+	}
+	return conn_advance(c);
+}
+
+int conn_backend_output(struct conn *c) { return conn_advance(c); }
+
+int conn_backend_resume(struct conn *c)
+{
+	conn_update_watchers(c);
+	return 0;
+}
+
+int conn_backend_done(struct conn *c, enum conn_reason reason)
+{
+	conn_begin_close(c, reason);
+	return conn_advance(c);
+}
 
 /* The session starts: OPEN, the handler's open (a greeting), then the first flush.
  * Returns -1 if c was freed. */
@@ -509,7 +553,7 @@ static int conn_open(struct conn *c)
 {
 	const struct handler *h = conn_handler(c);
 	conn_set_state(c, CONN_OPEN);
-	if (h->open) {
+	if (h->open || h->backend) {
 		struct sockaddr_storage local;
 		socklen_t llen = sizeof local;
 		if (getsockname(conn_fd(c), (struct sockaddr *)&local, &llen) < 0)
@@ -525,6 +569,8 @@ static int conn_open(struct conn *c)
 			.stats = conn_w(c)->stats,
 			.tls = conn_tp(c)->tls_info ? conn_tp(c)->tls_info(c->tctx) : NULL,
 		};
+		if (h->backend)
+			return conn_backend_open(c, &si);
 		if (h->open(c->hstate, &si, &c->out) != HANDLER_OK)
 			conn_begin_close(c, REASON_HANDLER);
 	}

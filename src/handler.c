@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "handler.h"
+#include "exec_session.h"
 #include "handlers/handlers.h"
 #include "plugin.h"
 
@@ -26,6 +27,8 @@ static const struct handler *const registry[] = {
 	/* observability */
 	&handler_stats,
 	&handler_metrics,
+	/* a program per connection */
+	&handler_exec,
 };
 
 const struct handler *handler_builtin(const char *name)

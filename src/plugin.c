@@ -111,6 +111,13 @@ static int check_handlers(const struct ksockd_plugin *p, const char *path, char 
 				 path, n + 1);
 			return -1;
 		}
+		if ((*h)->backend || (*h)->echoes) {
+			snprintf(err, errlen,
+				 "plug-in '%s': handler '%s' sets 'backend' or 'echoes', which only "
+				 "built-in handlers may",
+				 path, (*h)->name);
+			return -1;
+		}
 		if (handler_builtin((*h)->name)) {
 			snprintf(err, errlen,
 				 "plug-in '%s': handler '%s' has the name of a built-in handler; "

@@ -19,8 +19,10 @@ extern char **environ;
 static struct {
 	char *start; /* argv[0] */
 	size_t len;  /* bytes up to the end of the last contiguous string */
-	char **env;  /* the environment's copy: kept for the process's life (setenv may
-		      * replace environ later; the copy must stay reachable) */
+	char **env;  /* the environment's strings, copied: kept for the process's life
+		      * (environ starts as a second copy of this array; unsetenv/setenv
+		      * may drop or replace its entries, the strings must stay reachable) */
+	char **env0; /* that second copy, environ's first array (setenv may move environ) */
 } area;
 
 void proctitle_init(int argc, char **argv)
@@ -35,21 +37,26 @@ void proctitle_init(int argc, char **argv)
 	size_t n = 0;
 	while (environ[n])
 		n++;
-	char **copy = calloc(n + 1, sizeof *copy);
-	if (!copy)
+	char **copy = calloc(n + 1, sizeof *copy), **keep = calloc(n + 1, sizeof *keep);
+	if (!copy || !keep) {
+		free(copy);
+		free(keep);
 		goto done;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (environ[i] == end)
 			end = environ[i] + strlen(environ[i]) + 1;
-		copy[i] = strdup(environ[i]);
+		keep[i] = copy[i] = strdup(environ[i]);
 		if (!copy[i]) {
 			while (i > 0)
 				free(copy[--i]);
 			free(copy);
+			free(keep);
 			goto done;
 		}
 	}
-	environ = area.env = copy;
+	area.env = keep;
+	environ = area.env0 = copy;
 done:
 	area.start = argv[0];
 	area.len = (size_t)(end - argv[0]);

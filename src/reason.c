@@ -34,6 +34,7 @@ static const struct reason_desc reasons[REASON_COUNT] = {
 	[REASON_SHUTDOWN_TIMEOUT] = {"shutdown timeout", STAT_CLOSED_SHUTDOWN, LOG_DEBUG},
 	[REASON_IMMEDIATE_STOP] = {"immediate stop", STAT_CLOSED_SHUTDOWN, LOG_DEBUG},
 	[REASON_WORKER_EXIT] = {"worker exit", STAT_CLOSED_SHUTDOWN, LOG_DEBUG},
+	[REASON_PROGRAM_EXITED] = {"program exited", STAT_CLOSED_HANDLER, LOG_DEBUG},
 	[REASON_DENIED] = {"denied by allow/deny", STAT_REFUSED_DENIED, LOG_DEBUG},
 	[REASON_PER_SOURCE] = {"max_connections_per_source reached", STAT_REFUSED_PER_SOURCE,
 			       LOG_DEBUG},
@@ -41,6 +42,10 @@ static const struct reason_desc reasons[REASON_COUNT] = {
 	[REASON_MAX_CONNECTIONS] = {"max_connections reached", STAT_REFUSED_MAX_CONN, LOG_DEBUG},
 	[REASON_REFUSED_NO_MEMORY] = {"out of memory for a new connection", STAT_REFUSED_NO_MEMORY,
 				      LOG_WARNING},
+	[REASON_EXEC_MAX_INSTANCES] = {"refused (max_instances)", STAT_EXEC_REFUSED_INSTANCES,
+				       LOG_DEBUG},
+	/* Logged with its cause by exec_session.c already. */
+	[REASON_EXEC_START_FAILED] = {"program failed to start", STAT_EXEC_START_FAILED, LOG_DEBUG},
 };
 
 const struct reason_desc *reason_desc(enum conn_reason r)

@@ -9,7 +9,8 @@
  * by comparing reason texts.
  *
  * Refusals (REASON_DENIED .. REASON_REFUSED_NO_MEMORY) are counted under
- * ksockd_connections_refused_total, whether they happen right after accept
+ * ksockd_connections_refused_total (handler exec's two under
+ * ksockd_exec_refused_total), whether they happen right after accept
  * or, behind a PROXY header, once the header has named the client; all other
  * reasons under ksockd_connections_closed_total.
  */
@@ -41,12 +42,15 @@ enum conn_reason {
 	REASON_SHUTDOWN_TIMEOUT,      /* worker stop: shutdown_timeout passed */
 	REASON_IMMEDIATE_STOP,        /* worker stop: SIGQUIT / SIGINT */
 	REASON_WORKER_EXIT,           /* worker stop: the loop ended with connections left */
+	REASON_PROGRAM_EXITED,        /* handler exec: the program exited, its output was sent */
 	/* Refusals */
 	REASON_DENIED,                /* allow/deny */
 	REASON_PER_SOURCE,            /* max_connections_per_source */
 	REASON_CONNECT_RATE,          /* connect_rate */
 	REASON_MAX_CONNECTIONS,       /* max_connections (worker or listener) */
 	REASON_REFUSED_NO_MEMORY,     /* no memory for a new connection */
+	REASON_EXEC_MAX_INSTANCES,    /* handler exec: max_instances programs running */
+	REASON_EXEC_START_FAILED,     /* handler exec: the program could not be started */
 	REASON_COUNT                  /* number of reasons */
 };
 

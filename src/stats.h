@@ -90,6 +90,13 @@ enum stat_id {
 	STAT_TLS_RESUMED,          /* handshakes that resumed a session */
 	STAT_TLS_ALERT_FATAL,      /* fatal alerts sent (then the connection closes) */
 	STAT_TLS_ALERT_WARNING,    /* warning alerts sent (no_renegotiation) */
+	/* handler exec (exec_session.c) */
+	STAT_EXEC_STARTED,           /* programs started */
+	STAT_EXEC_START_FAILED,      /* programs that could not be started (connection refused) */
+	STAT_EXEC_REFUSED_INSTANCES, /* connections refused: max_instances programs running */
+	STAT_EXEC_EXIT_OK,           /* programs that exited with status 0 */
+	STAT_EXEC_EXIT_ERROR,        /* programs that exited with another status */
+	STAT_EXEC_EXIT_SIGNAL,       /* programs killed by a signal */
 	/* Histograms (stats_observe): per bucket (not cumulative), then the sum in microseconds. */
 	STAT_HIST_CONN_DURATION,   /* first of STATS_HIST_SLOTS: connection lifetimes */
 	STAT_HIST_TLS_HANDSHAKE = STAT_HIST_CONN_DURATION + 15, /* accept to handshake done */

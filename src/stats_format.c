@@ -130,6 +130,18 @@ static const struct stat_desc descs[] = {
      "Deprecated, removed in 0.2: use ksockd_received_bytes_total."},
     {STAT_BYTES_OUT, "ksockd_bytes_sent_total", NULL, NULL, false, FOR_ALL,
      "Deprecated, removed in 0.2: use ksockd_sent_bytes_total."},
+    /* handler exec: shown for every stream listener (the protocol does not say the handler) */
+    {STAT_EXEC_STARTED, "ksockd_exec_started_total", NULL, NULL, false, FOR_STREAMS,
+     "Programs started (handler exec)."},
+    {STAT_EXEC_START_FAILED, "ksockd_exec_refused_total", "reason", "start_failed", false,
+     FOR_STREAMS, "Connections refused by handler exec, by reason."},
+    {STAT_EXEC_REFUSED_INSTANCES, "ksockd_exec_refused_total", "reason", "max_instances", false,
+     FOR_STREAMS, NULL},
+    {STAT_EXEC_EXIT_OK, "ksockd_exec_exited_total", "reason", "exit_zero", false, FOR_STREAMS,
+     "Programs ended, by reason: exit status 0, another status, a signal (handler exec)."},
+    {STAT_EXEC_EXIT_ERROR, "ksockd_exec_exited_total", "reason", "exit_nonzero", false, FOR_STREAMS,
+     NULL},
+    {STAT_EXEC_EXIT_SIGNAL, "ksockd_exec_exited_total", "reason", "signal", false, FOR_STREAMS, NULL},
 };
 #define N_DESCS (sizeof descs / sizeof descs[0])
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "exec_session.h"
 #include "listener.h"
 #include "log.h"
 #include "udp.h"
@@ -207,6 +208,7 @@ int worker_main(const struct worker_args *a)
 
 	worker_close_listeners(w);
 	worker_close_all(w, REASON_WORKER_EXIT);
+	exec_worker_stop(w); /* programs whose connection is gone: terminate and reap */
 	for (size_t i = 0; i < w->n_listeners; i++)
 		guard_log_totals(&w->listeners[i].guard, w->slot);
 	ev_signal_stop(loop, &w->sig_term);

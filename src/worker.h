@@ -20,6 +20,7 @@
 #include "stats.h"
 
 struct conn;
+struct exec_session;
 struct listener;
 struct srctab;
 
@@ -50,6 +51,7 @@ struct worker {
 	struct srctab *srctab;           /* per-source table shared with all workers (NULL: none) */
 	int srctab_proc;                 /* this worker's journal in it */
 	size_t buffered;                 /* bytes of connection buffers (worker_buffer_limit) */
+	struct exec_session *execs;      /* running programs, with or without a connection */
 	char rbuf[WORKER_RBUF_SIZE];     /* shared read buffer for all connections */
 };
 

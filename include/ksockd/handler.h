@@ -45,6 +45,7 @@ struct outbuf;        /* the session's output queue (opaque to handlers) */
 struct qotd_quotes;   /* the quotes of a qotd listener (opaque to plug-ins) */
 struct stats;         /* the shared counters (opaque to plug-ins) */
 struct proxy_info;    /* the PROXY header received (opaque to plug-ins) */
+struct backend_ops;   /* a connection's other end that is not a line protocol (built-ins) */
 
 enum handler_result {
 	HANDLER_OK = 0,    /* keep the session open */
@@ -115,6 +116,10 @@ struct handler {
 	 * it is read, unframed: line() is not called, max_line and slow_client_timeout
 	 * do not apply, output_buffer bounds the queue. Datagrams still reach line(). */
 	bool echoes;
+	/* Not a line protocol: the connection's bytes go to this backend (the built-in
+	 * exec: a program per connection); line is then NULL. Plug-ins leave it NULL
+	 * (the loader refuses one that does not). */
+	const struct backend_ops *backend;
 };
 
 /*

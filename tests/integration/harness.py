@@ -455,6 +455,30 @@ def recv_all(sock, timeout=5.0):
         buf += chunk
 
 
+def stats_query(port, cmd=b"stats", timeout=5.0):
+    """Sends one command to a `stats` listener; returns its reply up to the empty line."""
+    with connect(port) as s:
+        s.sendall(cmd + b"\n")
+        s.settimeout(timeout * SLOW)
+        buf = b""
+        while not buf.endswith(b"\n\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return buf.decode()
+
+
+def stats_values(port):
+    """The `stats` reply as {line key: value}, summed over workers by the daemon."""
+    out = {}
+    for line in stats_query(port).splitlines():
+        if line:
+            k, v = line.rsplit(" ", 1)
+            out[k] = int(v)
+    return out
+
+
 def instrumented(pid):
     """True if pid runs under ASan or valgrind, whose own memory use hides ksockd's."""
     with open("/proc/%d/maps" % pid) as f:

@@ -215,9 +215,9 @@ class SlowClient(unittest.TestCase):
 
     def test_tls_line_trickled_a_byte_per_record_is_cut_at_slow_client_timeout(self):
         """After the handshake, one byte per TLS record every 0.2 s: the line never
-        completes within slow_client_timeout (1 s) and is cut, though bytes keep coming."""
+        completes within slow_client_timeout (1 s) and is cut, though bytes keep coming.
+        echo-lines: echo (RFC 862) sends each byte back at once, so it has no partial line."""
         certs = test_certs()
-        # echo-lines: echo is byte-transparent and never holds a partial line.
         lst = H.listener("t", "echo-lines", protocol="tls", certificate=certs.cert("server"),
                          key=certs.key("server"), slow_client_timeout=1.0, idle_timeout=60)
         with H.Daemon([lst], workers=1, log_level="debug") as d:

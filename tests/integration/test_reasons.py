@@ -39,21 +39,7 @@ def tearDownModule():
 
 def stats(port):
     """The `stats` reply as {line key: value}."""
-    with H.connect(port) as s:
-        s.sendall(b"stats\n")
-        buf = b""
-        s.settimeout(5 * H.SLOW)
-        while not buf.endswith(b"\n\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    out = {}
-    for line in buf.decode().splitlines():
-        if line:
-            k, v = line.rsplit(" ", 1)
-            out[k] = int(v)
-    return out
+    return H.stats_values(port)
 
 
 def reasons(port, listener):

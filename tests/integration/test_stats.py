@@ -21,16 +21,7 @@ import harness as H  # noqa: E402
 
 def query(port, cmd):
     """Sends one stats command; returns the reply up to its empty line."""
-    with H.connect(port) as s:
-        s.sendall(cmd + b"\n")
-        buf = b""
-        s.settimeout(5)
-        while not buf.endswith(b"\n\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    return buf.decode()
+    return H.stats_query(port, cmd)
 
 
 def stats(port):

@@ -94,22 +94,8 @@ def alerts(lines):
 
 
 def counters(port):
-    """The stats listener's counters summed over workers: {(family, label value): n}."""
-    with H.connect(port) as s:
-        s.sendall(b"stats\n")
-        buf = b""
-        s.settimeout(5)
-        while not buf.endswith(b"\n\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    out = {}
-    for line in buf.decode().splitlines():
-        if line and '"t"' in line:
-            k, v = line.rsplit(" ", 1)
-            out[k] = out.get(k, 0) + int(v)
-    return out
+    """The stats listener's counters of listener t summed over workers: {line key: n}."""
+    return {k: v for k, v in H.stats_values(port).items() if '"t"' in k}
 
 
 def alerts_sent(port, level):
@@ -362,15 +348,7 @@ class TlsCloseReasons(unittest.TestCase):
             deadline = time.monotonic() + 10 * H.SLOW
             while True:
                 got = {}
-                with H.connect(d.port("s")) as c:
-                    c.sendall(b"stats\n")
-                    buf = b""
-                    while not buf.endswith(b"\n\n"):
-                        chunk = c.recv(65536)
-                        if not chunk:
-                            break
-                        buf += chunk
-                    text = buf.decode()
+                text = H.stats_query(d.port("s"))
                 for m in re.finditer(r'ksockd_connections_closed_total\{listener="(\w+)",'
                                      r'reason="(\w+)"\} (\d+)', text):
                     if int(m.group(3)) and m.group(1) in ("r", "rm"):

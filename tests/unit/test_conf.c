@@ -44,6 +44,15 @@ static struct conf *load_text(const char *text, char *err, size_t errlen)
 	return c;
 }
 
+/* conf_load alone: the description (what -T prints), nothing prepared. */
+static struct conf *load_description(const char *text, char *err, size_t errlen)
+{
+	write_text(text);
+	struct conf *c = conf_load(path, err, errlen);
+	unlink(path);
+	return c;
+}
+
 static void unload(struct conf *c)
 {
 	ck_assert_ptr_eq(c, gen.conf);
@@ -297,7 +306,7 @@ static const struct bad_case bad[] = {
 	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
 	 "\n handler = \"ecoh\"; });\n",
 	 "3: listener 'x': unknown handler 'ecoh' (echo, echo-lines, hello, whoami, health, discard, chargen, "
-	 "daytime, time, qotd, stats, metrics); did you mean 'echo'?"},
+	 "daytime, time, qotd, stats, metrics, exec); did you mean 'echo'?"},
 	{"listeners = (\n{ name = \"x\";\n protocol = \"tpc\"; address = \"127.0.0.1\"; port = 7;"
 	 " handler = \"echo\"; });\n",
 	 "3: listener 'x': unknown protocol 'tpc' (tcp, udp, tls); did you mean 'tcp'?"},
@@ -451,7 +460,7 @@ static char *dump_of(const struct conf *c)
 START_TEST(dump_reads_back_to_the_same_config)
 {
 	char err[512] = "";
-	struct conf *c = load_text("workers = 3;\nworker_buffer_limit = 4294967295L;\n"
+	struct conf *c = load_description("workers = 3;\nworker_buffer_limit = 4294967295L;\n"
 				   "log_level = \"debug\";\nidle_timeout = 0.25;\nlisteners = (\n" L_ECHO
 				   ",\n{ name = \"u\"; protocol = \"udp\"; address = \"::\"; port = 9;"
 				   " handler = \"echo\"; ipv6_only = false; udp_rate = 0;"
@@ -462,7 +471,7 @@ START_TEST(dump_reads_back_to_the_same_config)
 				   err, sizeof err);
 	ck_assert_msg(c != NULL, "unexpected error: %s", err);
 	char *first = dump_of(c);
-	struct conf *again = load_text(first, err, sizeof err);
+	struct conf *again = load_description(first, err, sizeof err);
 	ck_assert_msg(again != NULL, "the dump does not load: %s\n%s", err, first);
 	char *second = dump_of(again);
 	ck_assert_str_eq(first, second);
