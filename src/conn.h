@@ -1,11 +1,12 @@
 /*
  * conn.h: one client connection on a stream listener.
  *
- * The connection owns its socket, its watchers, its unframed input, its
- * queued output, its transport (transport.h: plain TCP or TLS) and the
- * handler state that follows it in memory. conn_free() is the one place all
- * of that is released. What runs in each state (watchers, the phase timer)
- * is derived in one place (conn_update_watchers, conn_set_state).
+ * The connection owns its socket, its watcher, its places in the listener's
+ * deadline queues, its unframed input, its queued output, its transport
+ * (transport.h: plain TCP or TLS) and the handler state that follows it in
+ * memory. conn_free() is the one place all of that is released. What runs
+ * in each state (the watcher's events, the deadline) is derived in one
+ * place each (conn_update_watchers, conn_set_state).
  *
  *            accept
  *              |
