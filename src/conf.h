@@ -92,9 +92,9 @@ struct listener_conf {
 	int address_line; /* line of 'address' (resolution errors) */
 	int qotd_line;    /* line of 'qotd_file' (read errors) */
 	/* Observability and inetd services */
-	char *qotd_file;     /* qotd: file of quotes (fortune format), NULL otherwise */
-	char *access_log;    /* NULL (off), "journal" or an absolute file path */
-	struct tls_conf tls; /* TLS settings (protocol "tls" only) */
+	char *qotd_file;       /* qotd: file of quotes (fortune format), NULL otherwise */
+	char *access_log;      /* NULL (off), "journal" or an absolute file path */
+	struct tls_conf tls;   /* TLS settings (protocol "tls" only) */
 	struct exec_conf exec; /* handler "exec" settings (conf_exec.c) */
 };
 
