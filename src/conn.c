@@ -847,7 +847,8 @@ void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detai
 		log_emit(rd->level, "%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
 		  "lines, out %llu bytes",
 		  c->l->conf->name, peer, via ? " via " : "",
-		  via ? addr_format(&c->proxy->sock_peer.sa, sock_str) : "", c->id, detail ? detail : rd->text, ev_now(loop) - c->started,
+		  via ? addr_format(&c->proxy->sock_peer.sa, sock_str) : "", c->id,
+		  detail ? detail : rd->text, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
 	struct accesslog_entry e = {.started = c->started, .ended = ev_now(loop),
