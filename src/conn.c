@@ -4,7 +4,7 @@
  * worker's shared buffer, frames lines, hands them to the handler, writes
  * replies with back-pressure, and enforces max_line, output_buffer,
  * idle_timeout, slow_client_timeout and (with the worker) worker_buffer_limit.
- * Bytes move only through c->tp (transport.h); nothing here knows TLS.
+ * Bytes move only through conn_tp(c) (transport.h); nothing here knows TLS.
  *
  * Owns everything in struct conn. Must not touch other connections or the
  * listening sockets. A function that may free the connection returns -1 and
@@ -31,8 +31,28 @@
 #define PROXY_LOG_INTERVAL 10. /* seconds between PROXY refusal log lines per listener */
 
 static const struct limits *conn_limits(const struct conn *c) { return &c->l->conf->limits; }
+static struct worker *conn_w(const struct conn *c) { return c->l->w; }
+static int conn_fd(const struct conn *c) { return c->io.fd; }
+static const struct handler *conn_handler(const struct conn *c) { return c->l->conf->handler; }
+/* The only place a transport is chosen. */
+static const struct transport *conn_tp(const struct conn *c)
+{
+	return c->l->conf->protocol == PROTO_TLS ? &transport_tls : &transport_tcp;
+}
 
-static bool conn_has_room(const struct conn *c)
+/* The effective peer, formatted into buf (ADDR_STRLEN bytes): only when logged. */
+static const char *conn_peer(const struct conn *c, char *buf)
+{
+	return addr_format(&c->peer.sa, buf);
+}
+
+/* The socket's own peer: the balancer when a PROXY header named another client. */
+static const union addr_inet *conn_sock_peer(const struct conn *c)
+{
+	return c->proxy ? &c->proxy->sock_peer : &c->peer;
+}
+
+static inline bool conn_has_room(const struct conn *c)
 {
 	return outbuf_len(&c->out) < conn_limits(c)->output_buffer;
 }
@@ -44,68 +64,91 @@ static bool conn_serving(const struct conn *c)
 }
 
 /* The handler sends unasked (chargen) and the output queue has room for more. */
-static bool conn_wants_more(const struct conn *c)
+static inline bool conn_wants_more(const struct conn *c)
 {
-	return c->handler->more && conn_serving(c) && conn_has_room(c);
+	return conn_handler(c)->more && conn_serving(c) && conn_has_room(c);
+}
+
+/* The listener's deadline queues (timeq.h), one per timeout. */
+enum conn_tq {
+	CONN_TQ_PROXY,     /* PROXY: proxy_timeout from accept */
+	CONN_TQ_HANDSHAKE, /* HANDSHAKE: handshake_timeout from its start */
+	CONN_TQ_IDLE,      /* OPEN, EOF, CLOSING: idle_timeout from the last byte moved */
+	CONN_TQ_SLOW,      /* a started line: slow_client_timeout */
+};
+_Static_assert(CONN_TQ_SLOW + 1 == LISTENER_TIMEQS, "one queue per conn_tq");
+
+/* The queue c->phase is in for the state it is in; NULL in ADMIT. */
+static struct timeq *conn_phase_q(struct conn *c)
+{
+	switch ((enum conn_state)c->state) {
+	case CONN_ADMIT: return NULL;
+	case CONN_PROXY: return &c->l->conn_tq[CONN_TQ_PROXY];
+	case CONN_HANDSHAKE: return &c->l->conn_tq[CONN_TQ_HANDSHAKE];
+	case CONN_OPEN:
+	case CONN_EOF:
+	case CONN_CLOSING: break;
+	}
+	return &c->l->conn_tq[CONN_TQ_IDLE];
+}
+
+/* A byte moved: the idle deadline starts again (at the queue's tail). */
+static void conn_touch(struct conn *c)
+{
+	if (c->state >= CONN_OPEN)
+		timeq_touch(conn_w(c)->loop, &c->l->conn_tq[CONN_TQ_IDLE], &c->phase);
 }
 
 /* Derives which watchers run from the connection's state and buffers. */
 static void conn_update_watchers(struct conn *c)
 {
-	struct ev_loop *loop = c->w->loop;
+	struct ev_loop *loop = conn_w(c)->loop;
 	bool want_read = false, want_write = false;
 	switch ((enum conn_state)c->state) {
 	case CONN_ADMIT: break;
 	case CONN_PROXY: want_read = true; break;
 	case CONN_HANDSHAKE: /* follow the handshake's direction */
-		want_write = c->tp->wants_write(c->tctx);
+		want_write = conn_tp(c)->wants_write(c->tctx);
 		want_read = !want_write;
 		break;
 	case CONN_OPEN:
 		want_read = conn_has_room(c);
-		if (c->handler->backend) /* exec: read while the backend has room */
-			want_read = want_read && c->handler->backend->wants_input(c->hstate);
+		if (conn_handler(c)->backend) /* exec: read while the backend has room */
+			want_read = want_read && conn_handler(c)->backend->wants_input(c->hstate);
 		want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c) || c->read_wants_write;
 		break;
 	case CONN_EOF: want_write = outbuf_len(&c->out) > 0 || conn_wants_more(c); break;
 	case CONN_CLOSING: want_write = outbuf_len(&c->out) > 0; break;
 	}
-	if (want_read && !ev_is_active(&c->rio))
-		ev_io_start(loop, &c->rio);
-	else if (!want_read && ev_is_active(&c->rio))
-		ev_io_stop(loop, &c->rio);
-	if (want_write && !ev_is_active(&c->wio))
-		ev_io_start(loop, &c->wio);
-	else if (!want_write && ev_is_active(&c->wio))
-		ev_io_stop(loop, &c->wio);
+	/* One watcher for both directions: restarted only when the wanted set changes. */
+	int want = (want_read ? EV_READ : 0) | (want_write ? EV_WRITE : 0);
+	int have = ev_is_active(&c->io) ? c->io.events & (EV_READ | EV_WRITE) : 0;
+	if (want != have) {
+		if (have)
+			ev_io_stop(loop, &c->io);
+		ev_io_modify(&c->io, want);
+		if (want)
+			ev_io_start(loop, &c->io);
+	}
 	/* Bytes the transport holds (TLS: decrypted) never make the socket readable: wake
 	 * ourselves. */
-	if (want_read && c->state == CONN_OPEN && c->tp->pending(c->tctx) > 0)
-		ev_feed_event(loop, &c->rio, EV_READ);
+	if (want_read && c->state == CONN_OPEN && conn_tp(c)->pending(c->tctx) > 0)
+		ev_feed_event(loop, &c->io, EV_READ);
 }
 
-/* Enters state s and arms the phase timer it needs (see the diagram in conn.h). */
+/* Enters state s and starts the deadline it needs (see the diagram in conn.h). */
 static void conn_set_state(struct conn *c, enum conn_state s)
 {
-	struct ev_loop *loop = c->w->loop;
-	ev_tstamp timeout = 0;
+	struct ev_loop *loop = conn_w(c)->loop;
+	struct timeq *old = conn_phase_q(c);
 	c->state = (uint8_t)s;
-	switch (s) {
-	case CONN_PROXY: timeout = c->l->conf->proxy_timeout; break;
-	case CONN_HANDSHAKE: timeout = c->l->conf->tls.handshake_timeout; break;
-	case CONN_OPEN:
-		timeout = conn_limits(c)->idle_timeout;
-		c->last_activity = ev_now(loop);
-		break;
-	case CONN_ADMIT:
-	case CONN_EOF:
-	case CONN_CLOSING: return; /* idle_timeout keeps running: a stuck flush stays bounded */
-	}
-	ev_timer_stop(loop, &c->idle);
-	if (timeout > 0) {
-		ev_timer_set(&c->idle, timeout, 0);
-		ev_timer_start(loop, &c->idle);
-	}
+	if (s == CONN_EOF || s == CONN_CLOSING)
+		return; /* idle_timeout keeps running: a stuck flush stays bounded */
+	if (old)
+		timeq_remove(loop, old, &c->phase);
+	struct timeq *q = conn_phase_q(c);
+	if (q)
+		timeq_touch(loop, q, &c->phase);
 }
 
 static void conn_begin_close(struct conn *c, enum conn_reason reason)
@@ -119,8 +162,9 @@ static void conn_begin_close(struct conn *c, enum conn_reason reason)
 /* Keeps the worker's total of connection buffer storage up to date. */
 static void conn_account(struct conn *c)
 {
-	size_t now = c->in.cap + c->out.cap;
-	c->w->buffered = c->w->buffered - c->buffered + now;
+	/* Below 2^32: max_line and output_buffer bound both buffers (conf.c). */
+	uint32_t now = (uint32_t)(linebuf_cap(&c->in) + outbuf_cap(&c->out));
+	conn_w(c)->buffered = conn_w(c)->buffered - c->buffered + now;
 	c->buffered = now;
 }
 
@@ -131,15 +175,20 @@ static void conn_account(struct conn *c)
  */
 static int conn_enforce_budget(struct conn *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = conn_w(c);
 	unsigned limit = w->conf->worker_buffer_limit;
 	if (limit == 0 || w->buffered <= limit)
 		return 0;
 	struct conn *big = c;
-	for (struct conn *o = w->conns; o; o = o->next)
-		if (o->buffered > big->buffered)
-			big = o;
-	guard_note(&big->l->guard, GUARD_BUFFER_LIMIT, big->peer_str, ev_now(w->loop));
+	for (size_t i = 0; i < w->n_listeners; i++)
+		for (int k = CONN_TQ_PROXY; k <= CONN_TQ_IDLE; k++)
+			for (struct timeq_node *n = w->listeners[i].conn_tq[k].head; n; n = n->next) {
+				struct conn *o = container_of(n, struct conn, phase);
+				if (o->buffered > big->buffered)
+					big = o;
+			}
+	char peer[ADDR_STRLEN];
+	guard_note(&big->l->guard, GUARD_BUFFER_LIMIT, conn_peer(big, peer), ev_now(w->loop));
 	conn_free(big, REASON_BUFFER_LIMIT);
 	return big == c ? -1 : 0;
 }
@@ -148,22 +197,39 @@ static int conn_enforce_budget(struct conn *c)
  * slow_client_timeout: runs while a started line is incomplete, restarted
  * when a line completes and another one is already started.
  */
-static void conn_update_slow(struct conn *c)
+static void conn_slow_stop(struct conn *c)
 {
-	ev_tstamp timeout = conn_limits(c)->slow_client_timeout;
+	if (!c->slow)
+		return;
+	timeq_remove(conn_w(c)->loop, &c->l->conn_tq[CONN_TQ_SLOW], &c->slow->node);
+	free(c->slow);
+	c->slow = NULL;
+}
+
+/* Returns -1 if c was freed (no memory for the clock). */
+static int conn_update_slow(struct conn *c)
+{
+	struct timeq *q = &c->l->conn_tq[CONN_TQ_SLOW];
 	bool partial = linebuf_len(&c->in) > 0 && c->state == CONN_OPEN;
-	if (timeout <= 0)
-		return;
+	if (q->timeout <= 0)
+		return 0;
 	if (!partial) {
-		ev_timer_stop(c->w->loop, &c->slow);
-		return;
+		conn_slow_stop(c);
+		return 0;
 	}
-	if (ev_is_active(&c->slow) && c->slow_lines == c->lines_in)
-		return;
-	ev_timer_stop(c->w->loop, &c->slow);
-	ev_timer_set(&c->slow, timeout, 0);
-	ev_timer_start(c->w->loop, &c->slow);
-	c->slow_lines = c->lines_in;
+	if (c->slow && c->slow->lines == c->lines_in)
+		return 0;
+	if (!c->slow) {
+		c->slow = calloc(1, sizeof *c->slow);
+		if (!c->slow) {
+			conn_free(c, REASON_NO_MEMORY);
+			return -1;
+		}
+		c->slow->c = c;
+	}
+	timeq_touch(conn_w(c)->loop, q, &c->slow->node);
+	c->slow->lines = c->lines_in;
+	return 0;
 }
 
 #define LONG_LINE_LOG_INTERVAL 10.0 /* seconds between "line longer than max_line" lines */
@@ -173,11 +239,14 @@ static void conn_line_too_long(struct conn *c)
 	unsigned max = conn_limits(c)->max_line;
 	/* A peer's doing, at most one line per interval per listener (a flood of long lines
 	   must not flood the log); the counter has every one. */
-	unsigned long n = log_limit_hit(&c->l->long_line_log, ev_now(c->w->loop), LONG_LINE_LOG_INTERVAL);
-	if (n)
+	unsigned long n =
+		log_limit_hit(&c->l->long_line_log, ev_now(conn_w(c)->loop), LONG_LINE_LOG_INTERVAL);
+	if (n) {
+		char peer[ADDR_STRLEN];
 		log_info("%s: peer %s: line longer than max_line (%u bytes): closing (%lu such "
 			 "connection(s) since the last line)",
-			 c->l->conf->name, c->peer_str, max, n);
+			 c->l->conf->name, conn_peer(c, peer), max, n);
+	}
 	if (outbuf_printf(&c->out, "ERROR line too long (max_line is %u bytes)\r\n", max) < 0)
 		outbuf_reset(&c->out);
 	conn_begin_close(c, REASON_LINE_TOO_LONG);
@@ -188,7 +257,7 @@ static void conn_dispatch(struct conn *c, const struct line *line)
 {
 	c->lines_in++;
 	stats_add(c->l->stats, STAT_LINES_IN, 1);
-	if (c->handler->line(c->hstate, line, &c->out) != HANDLER_OK)
+	if (conn_handler(c)->line(c->hstate, line, &c->out) != HANDLER_OK)
 		conn_begin_close(c, REASON_HANDLER);
 }
 
@@ -208,13 +277,14 @@ static void conn_echo(struct conn *c, const char *data, size_t len)
 	ssize_t sent = 0;
 	c->lines_in += lines;
 	stats_add(c->l->stats, STAT_LINES_IN, lines);
-	if (outbuf_len(&c->out) == 0 && (sent = c->tp->write(c->tctx, data, len)) > 0) {
+	if (outbuf_len(&c->out) == 0 && (sent = conn_tp(c)->write(c->tctx, data, len)) > 0) {
 		uint64_t out = (size_t)sent == len ? lines : conn_count_lines(data, (size_t)sent);
 		c->lines_out += out;
 		stats_add(c->l->stats, STAT_LINES_OUT, out);
 		stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)sent);
 		c->bytes_out += (uint64_t)sent;
-		c->last_activity = ev_now(c->w->loop);
+		/* No conn_touch: the read that brought data did (conn_take), or the
+		 * session opened at this loop time (held-back PROXY-peek bytes). */
 	} else {
 		sent = 0; /* queued: conn_flush writes it again, and frees on an error */
 	}
@@ -237,7 +307,7 @@ static bool conn_sink(void *ctx, const struct line *line)
  */
 static int conn_input(struct conn *c, const char *data, size_t len)
 {
-	if (c->handler->echoes) {
+	if (conn_handler(c)->echoes) {
 		if (linebuf_len(&c->in) > 0) { /* optional PROXY mode: bytes taken while peeking */
 			conn_echo(c, linebuf_head(&c->in), linebuf_len(&c->in));
 			linebuf_free(&c->in);
@@ -270,11 +340,11 @@ static uint64_t conn_count_lines(const char *data, size_t len)
 static int conn_flush(struct conn *c)
 {
 	while (outbuf_len(&c->out) > 0) {
-		ssize_t n = c->tp->write(c->tctx, outbuf_head(&c->out), outbuf_len(&c->out));
+		ssize_t n = conn_tp(c)->write(c->tctx, outbuf_head(&c->out), outbuf_len(&c->out));
 		if (n == TRANSPORT_AGAIN)
 			return 0;
 		if (n == TRANSPORT_ERROR) {
-			conn_free(c, c->tp->error(c->tctx));
+			conn_free(c, conn_tp(c)->error(c->tctx));
 			return -1;
 		}
 		uint64_t lines = conn_count_lines(outbuf_head(&c->out), (size_t)n);
@@ -283,7 +353,7 @@ static int conn_flush(struct conn *c)
 		stats_add(c->l->stats, STAT_BYTES_OUT, (uint64_t)n);
 		outbuf_consume(&c->out, (size_t)n);
 		c->bytes_out += (uint64_t)n;
-		c->last_activity = ev_now(c->w->loop);
+		conn_touch(c);
 	}
 	return 0;
 }
@@ -299,8 +369,8 @@ static int conn_advance(struct conn *c)
 		if (linebuf_len(&c->in) > 0 && conn_serving(c) && conn_has_room(c) &&
 		    conn_input(c, NULL, 0) < 0)
 			return -1;
-		if (c->state == CONN_EOF && c->handler->backend) {
-			c->handler->backend->client_eof(c->hstate); /* exec: it closes itself */
+		if (c->state == CONN_EOF && conn_handler(c)->backend) {
+			conn_handler(c)->backend->client_eof(c->hstate); /* exec: it closes itself */
 		} else if (c->state == CONN_EOF && conn_has_room(c)) {
 			/* Only a partial line can be left: it is the last line. */
 			if (linebuf_finish(&c->in, conn_limits(c)->max_line, conn_sink, c) ==
@@ -308,7 +378,7 @@ static int conn_advance(struct conn *c)
 				conn_line_too_long(c);
 			conn_begin_close(c, REASON_CLIENT_CLOSED);
 		}
-		if (conn_wants_more(c) && c->handler->more(c->hstate, &c->out) != HANDLER_OK)
+		if (conn_wants_more(c) && conn_handler(c)->more(c->hstate, &c->out) != HANDLER_OK)
 			conn_begin_close(c, REASON_HANDLER);
 		size_t before = outbuf_len(&c->out);
 		if (conn_flush(c) < 0)
@@ -322,16 +392,17 @@ static int conn_advance(struct conn *c)
 		    (!conn_wants_more(c) && (before == 0 || linebuf_len(&c->in) == 0)))
 			break;
 	}
-	if (c->handler->backend && conn_serving(c) && conn_has_room(c))
-		c->handler->backend->drained(c->hstate); /* exec: read the program's output again */
-	if (c->handler->backend && outbuf_len(&c->out) == 0 && c->tp == &transport_tcp &&
-	    conn_serving(c) && c->handler->backend->output_ended &&
-	    c->handler->backend->output_ended(c->hstate))
-		shutdown(c->fd, SHUT_WR); /* exec: the program closed its stdout, still runs */
+	if (conn_handler(c)->backend && conn_serving(c) && conn_has_room(c))
+		conn_handler(c)->backend->drained(c->hstate); /* exec: read the program's output again */
+	if (conn_handler(c)->backend && outbuf_len(&c->out) == 0 && conn_tp(c) == &transport_tcp &&
+	    conn_serving(c) && conn_handler(c)->backend->output_ended &&
+	    conn_handler(c)->backend->output_ended(c->hstate))
+		shutdown(conn_fd(c), SHUT_WR); /* exec: the program closed its stdout, still runs */
 	conn_account(c);
 	if (conn_enforce_budget(c) < 0)
 		return -1;
-	conn_update_slow(c);
+	if (conn_update_slow(c) < 0)
+		return -1;
 	conn_update_watchers(c);
 	return 0;
 }
@@ -340,32 +411,34 @@ static int conn_advance(struct conn *c)
 static int conn_take(struct conn *c, const char *data, size_t len)
 {
 	c->bytes_in += (uint64_t)len;
-	c->last_activity = ev_now(c->w->loop);
+	conn_touch(c);
 	stats_add(c->l->stats, STAT_BYTES_IN, (uint64_t)len);
-	if (c->handler->backend && c->handler->backend->data(c->hstate, data, len) < 0) {
+	if (conn_handler(c)->backend && conn_handler(c)->backend->data(c->hstate, data, len) < 0) {
 		conn_free(c, REASON_NO_MEMORY);
 		return -1;
 	}
-	if (c->handler->ignore_input || c->handler->backend)
+	if (conn_handler(c)->ignore_input || conn_handler(c)->backend)
 		return 0;
 	return conn_input(c, data, len);
 }
 
 static void conn_read(struct conn *c)
 {
+	const struct transport *tp = conn_tp(c);
+	struct worker *w = conn_w(c);
 	for (int round = 0; round < CONN_MAX_ROUNDS; round++) {
-		ssize_t n = c->tp->read(c->tctx, c->w->rbuf, sizeof c->w->rbuf);
-		c->read_wants_write = n == TRANSPORT_AGAIN && c->tp->wants_write(c->tctx);
+		ssize_t n = tp->read(c->tctx, w->rbuf, sizeof w->rbuf);
+		c->read_wants_write = n == TRANSPORT_AGAIN && tp->wants_write(c->tctx);
 		if (n == TRANSPORT_ERROR) {
-			conn_free(c, c->tp->error(c->tctx));
+			conn_free(c, tp->error(c->tctx));
 			return;
 		}
 		if (n == TRANSPORT_AGAIN)
 			break;
 		if (n == 0) {
 			enum conn_reason why;
-			if (c->tp->eof_discards &&
-			    c->tp->eof_discards(c->tctx, linebuf_len(&c->in), outbuf_len(&c->out),
+			if (tp->eof_discards &&
+			    tp->eof_discards(c->tctx, linebuf_len(&c->in), outbuf_len(&c->out),
 						&why)) {
 				linebuf_free(&c->in);
 				outbuf_reset(&c->out);
@@ -375,75 +448,85 @@ static void conn_read(struct conn *c)
 			}
 			break;
 		}
-		if (conn_take(c, c->w->rbuf, (size_t)n) < 0)
+		if (conn_take(c, w->rbuf, (size_t)n) < 0)
 			return;
 		/* The socket wakes us for the rest, but not for bytes the transport holds:
 		 * drain those now (each read is framed at once, so a partial line stays
 		 * bounded). */
-		if (c->state != CONN_OPEN || !conn_has_room(c) || c->tp->pending(c->tctx) == 0)
+		if (c->state != CONN_OPEN || !conn_has_room(c) || tp->pending(c->tctx) == 0)
 			break;
-		if (c->handler->backend && !c->handler->backend->wants_input(c->hstate))
+		if (conn_handler(c)->backend && !conn_handler(c)->backend->wants_input(c->hstate))
 			break;
 	}
 	conn_advance(c);
 }
 
 /* A started line did not complete in time (unless we are the ones not reading). */
-static void conn_slow_cb(struct ev_loop *loop, ev_timer *t, int revents)
+static void conn_slow_expired(struct timeq *q, struct timeq_node *n)
 {
-	struct conn *c = container_of(t, struct conn, slow);
-	(void)revents;
+	struct conn *c = container_of(n, struct conn_slow, node)->c;
+	struct ev_loop *loop = conn_w(c)->loop;
 	if (!conn_has_room(c)) {
-		ev_timer_set(t, conn_limits(c)->slow_client_timeout, 0);
-		ev_timer_start(loop, t);
+		timeq_touch(loop, q, n);
 		return;
 	}
-	guard_note(&c->l->guard, GUARD_SLOW_CLIENT, c->peer_str, ev_now(loop));
+	char peer[ADDR_STRLEN];
+	guard_note(&c->l->guard, GUARD_SLOW_CLIENT, conn_peer(c, peer), ev_now(loop));
 	conn_free(c, REASON_SLOW_CLIENT);
 }
 
-/* Idle timeout, "be smart about timeouts" style: one timer re-armed only when it fires. */
-static void conn_idle_expired(struct conn *c)
+/* No byte moved for idle_timeout (the queue expires a node only then). */
+static void conn_idle_expired(struct timeq *q, struct timeq_node *n)
 {
-	struct ev_loop *loop = c->w->loop;
-	ev_tstamp timeout = conn_limits(c)->idle_timeout;
-	ev_tstamp after = c->last_activity + timeout - ev_now(loop);
-	if (after <= 0) {
-		log_info("%s: peer %s: idle for %g s: closing", c->l->conf->name, c->peer_str,
-			 timeout);
-		conn_free(c, REASON_IDLE_TIMEOUT);
-		return;
-	}
-	ev_timer_set(&c->idle, after, 0);
-	ev_timer_start(loop, &c->idle);
+	struct conn *c = container_of(n, struct conn, phase);
+	char peer[ADDR_STRLEN];
+	log_info("%s: peer %s: idle for %g s: closing", c->l->conf->name, conn_peer(c, peer),
+		 q->timeout);
+	conn_free(c, REASON_IDLE_TIMEOUT);
+}
+
+static void conn_handshake_expired(struct timeq *q, struct timeq_node *n)
+{
+	(void)q;
+	conn_free(container_of(n, struct conn, phase), REASON_TLS_HANDSHAKE_TIMEOUT);
 }
 
 static void conn_proxy_timeout(struct conn *c);
 
-/* The state's phase timer fired (see conn_set_state). */
-static void conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+static void conn_proxy_expired(struct timeq *q, struct timeq_node *n)
 {
-	struct conn *c = container_of(t, struct conn, idle);
-	(void)loop;
-	(void)revents;
-	switch ((enum conn_state)c->state) {
-	case CONN_PROXY: conn_proxy_timeout(c); return;
-	case CONN_HANDSHAKE: conn_free(c, REASON_TLS_HANDSHAKE_TIMEOUT); return;
-	case CONN_ADMIT: return; /* never armed */
-	case CONN_OPEN:
-	case CONN_EOF:
-	case CONN_CLOSING: conn_idle_expired(c); return;
-	}
+	(void)q;
+	conn_proxy_timeout(container_of(n, struct conn, phase));
 }
+
+struct conn *conn_first(const struct worker *w)
+{
+	for (size_t i = 0; i < w->n_listeners; i++)
+		for (int k = CONN_TQ_PROXY; k <= CONN_TQ_IDLE; k++)
+			if (w->listeners[i].conn_tq[k].head)
+				return container_of(w->listeners[i].conn_tq[k].head, struct conn, phase);
+	return NULL;
+}
+
+void conn_listener_init(struct listener *l)
+{
+	const struct listener_conf *lc = l->conf;
+	timeq_init(&l->conn_tq[CONN_TQ_PROXY], lc->proxy_timeout, conn_proxy_expired);
+	timeq_init(&l->conn_tq[CONN_TQ_HANDSHAKE], lc->tls.handshake_timeout,
+		   conn_handshake_expired);
+	timeq_init(&l->conn_tq[CONN_TQ_IDLE], lc->limits.idle_timeout, conn_idle_expired);
+	timeq_init(&l->conn_tq[CONN_TQ_SLOW], lc->limits.slow_client_timeout, conn_slow_expired);
+}
+
 
 /* A backend session starts (exec): it gets the connection's side of backend.h. */
 static int conn_backend_open(struct conn *c, const struct session_info *si)
 {
 	enum conn_reason reason = REASON_HANDLER;
-	struct backend_link link = {.conn = c, .w = c->w, .conf = c->l->conf,
+	struct backend_link link = {.conn = c, .w = conn_w(c), .conf = c->l->conf,
 				    .stats = c->l->stats, .out = &c->out,
 				    .out_limit = conn_limits(c)->output_buffer};
-	if (c->handler->backend->open(c->hstate, si, &link, &reason) < 0) {
+	if (conn_handler(c)->backend->open(c->hstate, si, &link, &reason) < 0) {
 		conn_free(c, reason);
 		return -1;
 	}
@@ -468,24 +551,24 @@ int conn_backend_done(struct conn *c, enum conn_reason reason)
  * Returns -1 if c was freed. */
 static int conn_open(struct conn *c)
 {
-	const struct handler *h = c->handler;
+	const struct handler *h = conn_handler(c);
 	conn_set_state(c, CONN_OPEN);
 	if (h->open || h->backend) {
 		struct sockaddr_storage local;
 		socklen_t llen = sizeof local;
-		if (getsockname(c->fd, (struct sockaddr *)&local, &llen) < 0)
+		if (getsockname(conn_fd(c), (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof local);
 		struct session_info si = {
 			.listener = c->l->conf->name,
 			.peer = (struct sockaddr *)&c->peer,
 			.local = (struct sockaddr *)&local,
-			.sock_peer = (struct sockaddr *)&c->sock_peer,
-			.proxy = c->proxy,
-			.draining = c->w->drain_flag,
+			.sock_peer = &conn_sock_peer(c)->sa,
+			.proxy = c->proxy ? &c->proxy->info : NULL,
+			.draining = conn_w(c)->drain_flag,
 			.qotd = c->l->gl->qotd,
-			.stats = c->w->stats,
-			.tls = c->tp->tls_info ? c->tp->tls_info(c->tctx) : NULL,
-			.cred = addr_cred(&c->sock_peer.sa), /* unix listeners: SO_PEERCRED */
+			.stats = conn_w(c)->stats,
+			.tls = conn_tp(c)->tls_info ? conn_tp(c)->tls_info(c->tctx) : NULL,
+			.cred = addr_cred(&conn_sock_peer(c)->sa), /* unix listeners: SO_PEERCRED */
 		};
 		if (h->backend)
 			return conn_backend_open(c, &si);
@@ -498,13 +581,13 @@ static int conn_open(struct conn *c)
 /* One step of the transport's handshake; once done, the session opens. */
 static void conn_handshake(struct conn *c)
 {
-	int r = c->tp->handshake(c->tctx);
+	int r = conn_tp(c)->handshake(c->tctx);
 	if (r == TRANSPORT_AGAIN) {
 		conn_update_watchers(c);
 		return;
 	}
 	if (r == TRANSPORT_ERROR) {
-		conn_free(c, c->tp->error(c->tctx));
+		conn_free(c, conn_tp(c)->error(c->tctx));
 		return;
 	}
 	/* ev_time, not the loop's cached ev_now: a handshake can end in its accept's iteration. */
@@ -519,7 +602,7 @@ static void conn_handshake(struct conn *c)
  */
 static void conn_start(struct conn *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = conn_w(c);
 	if (c->l->conf->proxy_mode != PROXY_OFF) {
 		enum guard_reason g = guard_admit(&c->l->guard, (struct sockaddr *)&c->peer,
 						  ev_now(w->loop), &c->ticket);
@@ -528,13 +611,14 @@ static void conn_start(struct conn *c)
 			return;
 		}
 	}
-	struct transport_env env = {.l = c->l, .peer = c->peer_str, .id = c->id, .fd = c->fd};
+	char peer[ADDR_STRLEN];
+	struct transport_env env = {.l = c->l, .peer = conn_peer(c, peer), .id = c->id, .fd = conn_fd(c)};
 	enum conn_reason why = REASON_IO_ERROR;
-	if (c->tp->open(&env, &c->tctx, &why) < 0) {
+	if (conn_tp(c)->open(&env, &c->tctx, &why) < 0) {
 		conn_free(c, why);
 		return;
 	}
-	if (!c->tp->handshake) {
+	if (!conn_tp(c)->handshake) {
 		conn_open(c);
 		return;
 	}
@@ -550,24 +634,24 @@ static void conn_proxy_refuse(struct conn *c, enum conn_reason reason, const cha
 {
 	struct listener *l = c->l;
 	l->proxy_refused++;
-	unsigned long n = log_limit_hit(&l->proxy_log, ev_now(c->w->loop), PROXY_LOG_INTERVAL);
+	unsigned long n = log_limit_hit(&l->proxy_log, ev_now(conn_w(c)->loop), PROXY_LOG_INTERVAL);
 	if (n) {
 		char sock_str[ADDR_STRLEN];
 		log_info("listener '%s': refused %lu connection(s) for their PROXY header (%lu in "
 			 "all); last: peer %s: %s",
-			 l->conf->name, n, l->proxy_refused, addr_format(&c->sock_peer.sa, sock_str),
+			 l->conf->name, n, l->proxy_refused, addr_format(&conn_sock_peer(c)->sa, sock_str),
 			 why);
 	}
 	conn_free_detail(c, reason, why);
 }
 
-/* Takes n bytes already peeked off the socket into c->w->rbuf + at (and into c->in
+/* Takes n bytes already peeked off the socket into conn_w(c)->rbuf + at (and into c->in
  * if keep). Returns -1 if c was freed. */
 static int conn_proxy_consume(struct conn *c, size_t at, size_t n, bool keep)
 {
-	char *buf = c->w->rbuf + at;
+	char *buf = conn_w(c)->rbuf + at;
 	for (size_t got = 0; got < n;) {
-		ssize_t r = recv(c->fd, buf + got, n - got, 0);
+		ssize_t r = recv(conn_fd(c), buf + got, n - got, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) { /* cannot happen after a successful peek, but check */
@@ -592,14 +676,14 @@ static int conn_proxy_apply(struct conn *c, const struct proxy_info *info)
 		conn_free(c, REASON_NO_MEMORY);
 		return -1;
 	}
-	*c->proxy = *info;
-	if (!info->local) {
+	c->proxy->info = *info;
+	c->proxy->sock_peer = c->peer;
+	if (!info->local)
 		memcpy(&c->peer, &info->src, sizeof c->peer);
-		addr_format((const struct sockaddr *)&c->peer, c->peer_str);
-	}
-	char sock_str[ADDR_STRLEN];
+	char peer[ADDR_STRLEN], sock_str[ADDR_STRLEN];
 	log_debug("%s: peer %s: connection %llu: PROXY v%d header from %s", c->l->conf->name,
-		  c->peer_str, c->id, info->version, addr_format(&c->sock_peer.sa, sock_str));
+		  conn_peer(c, peer), c->id, info->version,
+		  addr_format(&c->proxy->sock_peer.sa, sock_str));
 	return 0;
 }
 
@@ -607,17 +691,17 @@ static bool conn_proxy_trusted(const struct conn *c)
 {
 	const struct listener_conf *lc = c->l->conf;
 	return prefix_list_match(lc->proxy_trusted, lc->n_proxy_trusted,
-			       (const struct sockaddr *)&c->sock_peer);
+			       &conn_sock_peer(c)->sa);
 }
 
 static void conn_proxy_read(struct conn *c)
 {
 	enum proxy_mode mode = c->l->conf->proxy_mode;
 	size_t have = linebuf_len(&c->in);
-	char *buf = c->w->rbuf; /* what c->in holds, then what the socket has after it */
+	char *buf = conn_w(c)->rbuf; /* what c->in holds, then what the socket has after it */
 	if (have > 0) /* c->in owns no storage while empty */
 		memcpy(buf, linebuf_head(&c->in), have);
-	ssize_t n = recv(c->fd, buf + have, PROXY_MAX_HEADER - have, MSG_PEEK);
+	ssize_t n = recv(conn_fd(c), buf + have, PROXY_MAX_HEADER - have, MSG_PEEK);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
@@ -678,33 +762,24 @@ static void conn_proxy_start(struct conn *c)
 	conn_update_watchers(c);
 }
 
-static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+/* The socket is ready in the direction(s) conn_update_watchers asked for. */
+static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-	struct conn *c = container_of(io, struct conn, rio);
+	struct conn *c = container_of(io, struct conn, io);
 	(void)loop;
-	(void)revents;
 	switch ((enum conn_state)c->state) {
 	case CONN_PROXY: conn_proxy_read(c); return;
-	case CONN_HANDSHAKE: conn_handshake(c); return;
-	case CONN_OPEN: conn_read(c); return;
+	case CONN_HANDSHAKE: conn_handshake(c); return; /* either direction moves it */
+	case CONN_OPEN:
+		/* Reading (and a TLS read that waited for writability) also flushes. */
+		if ((revents & EV_READ) || c->read_wants_write)
+			conn_read(c);
+		else
+			conn_advance(c);
+		return;
 	case CONN_ADMIT:
 	case CONN_EOF:
 	case CONN_CLOSING: conn_advance(c); return; /* not reading: nothing to do but move on */
-	}
-}
-
-static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct conn *c = container_of(io, struct conn, wio);
-	(void)loop;
-	(void)revents;
-	if (c->state == CONN_HANDSHAKE) {
-		conn_handshake(c);
-	} else if (c->state == CONN_OPEN && c->read_wants_write) {
-		c->read_wants_write = false;
-		conn_read(c);
-	} else {
-		conn_advance(c);
 	}
 }
 
@@ -722,33 +797,23 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 		return -1;
 	}
 	c->ticket = *ticket;
-	c->w = w;
 	c->l = l;
-	c->handler = h;
-	/* The only place a transport is chosen. */
-	c->tp = l->conf->protocol == PROTO_TLS ? &transport_tls : &transport_tcp;
-	c->fd = fd;
 	c->state = CONN_ADMIT;
 	c->id = ++w->next_conn_id;
 	if (peerlen > sizeof c->peer) /* not IPv4 or IPv6: cannot happen on TCP listeners */
 		peerlen = sizeof c->peer;
 	memcpy(&c->peer, peer, peerlen);
-	memcpy(&c->sock_peer, peer, peerlen);
-	addr_format(peer, c->peer_str);
-	c->started = c->last_activity = ev_now(w->loop);
-	ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
-	ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
-	ev_init(&c->idle, conn_idle_cb);
-	ev_init(&c->slow, conn_slow_cb);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
+	c->started = ev_now(w->loop);
+	ev_io_init(&c->io, conn_io_cb, fd, 0);
 	w->n_conns++;
 	l->n_conns++;
 	stats_add(l->stats, STAT_CONN_ACCEPTED, 1);
 	stats_add(l->stats, STAT_CONN_OPEN, 1);
-	log_debug("%s: peer %s: connection %llu accepted", l->conf->name, c->peer_str, c->id);
+	if (log_enabled(LOG_DEBUG)) {
+		char ps[ADDR_STRLEN];
+		log_debug("%s: peer %s: connection %llu accepted", l->conf->name, conn_peer(c, ps),
+			  c->id);
+	}
 	if (l->conf->proxy_mode != PROXY_OFF)
 		conn_proxy_start(c);
 	else
@@ -758,30 +823,37 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 
 void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detail)
 {
-	struct worker *w = c->w;
+	struct worker *w = conn_w(c);
 	struct ev_loop *loop = w->loop;
-	ev_io_stop(loop, &c->rio);
-	ev_io_stop(loop, &c->wio);
-	ev_timer_stop(loop, &c->idle);
-	ev_timer_stop(loop, &c->slow);
+	ev_io_stop(loop, &c->io);
+	struct timeq *pq = conn_phase_q(c);
+	if (pq)
+		timeq_remove(loop, pq, &c->phase);
+	conn_slow_stop(c);
 	if (c->state >= CONN_HANDSHAKE) /* the transport was opened */
-		c->tp->close(c->tctx, reason);
-	close(c->fd);
+		conn_tp(c)->close(c->tctx, reason);
+	close(conn_fd(c));
 	guard_release(&c->l->guard, &c->ticket);
-	if (c->handler->close && c->state >= CONN_OPEN) /* the handler was opened */
-		c->handler->close(c->hstate);
-	bool via = c->proxy && !c->proxy->local;
-	char sock_str[ADDR_STRLEN];
+	if (conn_handler(c)->close && c->state >= CONN_OPEN) /* the handler was opened */
+		conn_handler(c)->close(c->hstate);
+	bool via = c->proxy && !c->proxy->info.local;
+	char peer[ADDR_STRLEN], sock_str[ADDR_STRLEN];
 	const struct reason_desc *rd = reason_desc(reason);
-	if (log_enabled(rd->level))
+	bool logged = log_enabled(rd->level);
+	if (logged || c->l->alog.fd >= 0 || c->l->alog.journal) /* formatted only when written */
+		conn_peer(c, peer);
+	else
+		peer[0] = '\0';
+	if (logged)
 		log_emit(rd->level, "%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
 		  "lines, out %llu bytes",
-		  c->l->conf->name, c->peer_str, via ? " via " : "",
-		  via ? addr_format(&c->sock_peer.sa, sock_str) : "", c->id, detail ? detail : rd->text, ev_now(loop) - c->started,
+		  c->l->conf->name, peer, via ? " via " : "",
+		  via ? addr_format(&c->proxy->sock_peer.sa, sock_str) : "", c->id,
+		  detail ? detail : rd->text, ev_now(loop) - c->started,
 		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
 		  (unsigned long long)c->bytes_out);
 	struct accesslog_entry e = {.started = c->started, .ended = ev_now(loop),
-				    .peer = c->peer_str, .lines_in = c->lines_in,
+				    .peer = peer, .lines_in = c->lines_in,
 				    .bytes_in = c->bytes_in, .lines_out = c->lines_out,
 				    .bytes_out = c->bytes_out, .reason = rd->text};
 	accesslog_write(&c->l->alog, &e);
@@ -792,12 +864,6 @@ void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detai
 	linebuf_free(&c->in);
 	outbuf_free(&c->out);
 	conn_account(c);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
 	listener_conn_gone(c->l);
 	free(c);
 	worker_conn_gone(w);

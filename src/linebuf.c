@@ -47,43 +47,48 @@ void line_final(const char *data, size_t len, struct line *line)
 
 int linebuf_append(struct linebuf *lb, const char *data, size_t len)
 {
-	size_t used = linebuf_len(lb);
 	if (len == 0)
 		return 0;
-	if (lb->cap - lb->tail < len) {
-		if (lb->head > 0) {
-			memmove(lb->data, lb->data + lb->head, used);
-			lb->head = 0;
-			lb->tail = used;
+	struct linebuf_block *b = lb->b;
+	size_t used = linebuf_len(lb), cap = b ? b->cap : 0;
+	if (cap - (b ? b->tail : 0) < len) {
+		if (b && b->head > 0) {
+			memmove(b->data, b->data + b->head, used);
+			b->head = 0;
+			b->tail = used;
 		}
-		if (lb->cap - used < len) {
-			size_t cap = lb->cap ? lb->cap : 256;
+		if (cap - used < len) {
+			if (!cap)
+				cap = 256;
 			while (cap - used < len)
 				cap *= 2;
-			char *p = realloc(lb->data, cap);
-			if (!p)
+			b = realloc(b, sizeof *b + cap);
+			if (!b)
 				return -1;
-			lb->data = p;
-			lb->cap = cap;
+			if (!lb->b)
+				b->head = b->tail = 0;
+			b->cap = cap;
+			lb->b = b;
 		}
 	}
-	memcpy(lb->data + lb->tail, data, len);
-	lb->tail += len;
+	memcpy(b->data + b->tail, data, len);
+	b->tail += len;
 	return 0;
 }
 
 void linebuf_consume(struct linebuf *lb, size_t n)
 {
-	lb->head += n;
-	if (lb->head >= lb->tail)
+	if (!lb->b)
+		return;
+	lb->b->head += n;
+	if (lb->b->head >= lb->b->tail)
 		linebuf_free(lb);
 }
 
 void linebuf_free(struct linebuf *lb)
 {
-	free(lb->data);
-	lb->data = NULL;
-	lb->head = lb->tail = lb->cap = 0;
+	free(lb->b);
+	lb->b = NULL;
 }
 
 /* Frames complete lines of data[0..len) into sink; *stopped when sink refused one. */

@@ -45,15 +45,29 @@ enum linebuf_result {
 	LINEBUF_NO_MEMORY = -1, /* the rest could not be kept */
 };
 
-struct linebuf {
-	char *data;  /* storage, NULL while empty */
+/* The storage, with its indices: one heap block, so that an empty linebuf is one pointer. */
+struct linebuf_block {
 	size_t head; /* first unframed byte */
 	size_t tail; /* one past the last byte */
-	size_t cap;  /* allocated size */
+	size_t cap;  /* size of data */
+	char data[]; /* the bytes */
 };
 
-static inline size_t linebuf_len(const struct linebuf *lb) { return lb->tail - lb->head; }
-static inline const char *linebuf_head(const struct linebuf *lb) { return lb->data + lb->head; }
+struct linebuf {
+	struct linebuf_block *b; /* NULL while empty */
+};
+
+static inline size_t linebuf_len(const struct linebuf *lb)
+{
+	return lb->b ? lb->b->tail - lb->b->head : 0;
+}
+/* The first unframed byte (NULL while empty). */
+static inline const char *linebuf_head(const struct linebuf *lb)
+{
+	return lb->b ? lb->b->data + lb->b->head : NULL;
+}
+/* Bytes of storage held. */
+static inline size_t linebuf_cap(const struct linebuf *lb) { return lb->b ? lb->b->cap : 0; }
 int linebuf_append(struct linebuf *lb, const char *data, size_t len);
 void linebuf_consume(struct linebuf *lb, size_t n);
 void linebuf_free(struct linebuf *lb);

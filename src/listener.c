@@ -176,6 +176,7 @@ void listener_init(struct listener *l, struct worker *w, const struct gen_listen
 	accesslog_open(&l->alog, lc); /* marks it off where access_log is not set */
 	guard_init(&l->guard, lc, w->srctab, w->srctab_proc);
 	l->guard.un = gl->un;
+	conn_listener_init(l); /* its connections' deadline queues */
 }
 
 void listener_start(struct listener *l, struct worker *w, const struct gen_listener *gl, int fd)

@@ -21,6 +21,9 @@
 #include "stats.h"
 #include "guard.h"
 #include "log.h"
+#include "timeq.h"
+
+#define LISTENER_TIMEQS 4 /* conn.c's deadline queues: proxy, handshake, idle, slow */
 
 struct udp;
 struct worker;
@@ -52,6 +55,7 @@ struct listener {
 	ev_tstamp tls_log_window;         /* TLS transport: start of its failure-log window */
 	unsigned tls_logged;              /* handshake failures logged in that window */
 	unsigned long tls_suppressed;     /* handshake failures not logged in that window */
+	struct timeq conn_tq[LISTENER_TIMEQS]; /* its connections' deadlines (conn_listener_init) */
 };
 
 /* Master side: creates, binds and listens on gl->addr; returns the fd or -1 with err set. */

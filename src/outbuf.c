@@ -10,30 +10,32 @@
 
 #include "outbuf.h"
 
+/* Room for len more bytes after b->tail; returns 0 or -1. */
 static int outbuf_reserve(struct outbuf *ob, size_t len)
 {
-	if (ob->cap - ob->tail >= len)
+	struct outbuf_block *b = ob->b;
+	if (b && b->cap - b->tail >= len)
 		return 0;
 	size_t used = outbuf_len(ob);
-	if (ob->head > 0 && ob->cap - used >= len) {
-		memmove(ob->data, ob->data + ob->head, used);
-		ob->head = 0;
-		ob->tail = used;
+	if (b && b->head > 0 && b->cap - used >= len) {
+		memmove(b->data, b->data + b->head, used);
+		b->head = 0;
+		b->tail = used;
 		return 0;
 	}
-	size_t cap = ob->cap ? ob->cap : 1024;
+	size_t cap = b ? b->cap : 1024;
 	while (cap - used < len)
 		cap *= 2;
-	char *p = malloc(cap);
+	struct outbuf_block *p = malloc(sizeof *p + cap);
 	if (!p)
 		return -1;
 	if (used)
-		memcpy(p, ob->data + ob->head, used);
-	free(ob->data);
-	ob->data = p;
-	ob->cap = cap;
-	ob->head = 0;
-	ob->tail = used;
+		memcpy(p->data, b->data + b->head, used);
+	free(b);
+	p->cap = cap;
+	p->head = 0;
+	p->tail = used;
+	ob->b = p;
 	return 0;
 }
 
@@ -43,8 +45,8 @@ int outbuf_append(struct outbuf *ob, const void *data, size_t len)
 		return 0;
 	if (outbuf_reserve(ob, len) < 0)
 		return -1;
-	memcpy(ob->data + ob->tail, data, len);
-	ob->tail += len;
+	memcpy(ob->b->data + ob->b->tail, data, len);
+	ob->b->tail += len;
 	return 0;
 }
 
@@ -67,9 +69,9 @@ int outbuf_vprintf(struct outbuf *ob, const char *fmt, va_list ap)
 		va_end(again);
 		return -1;
 	}
-	vsnprintf(ob->data + ob->tail, (size_t)n + 1, fmt, again);
+	vsnprintf(ob->b->data + ob->b->tail, (size_t)n + 1, fmt, again);
 	va_end(again);
-	ob->tail += (size_t)n;
+	ob->b->tail += (size_t)n;
 	return 0;
 }
 
@@ -84,16 +86,21 @@ int outbuf_printf(struct outbuf *ob, const char *fmt, ...)
 
 void outbuf_consume(struct outbuf *ob, size_t n)
 {
-	ob->head += n;
-	if (ob->head >= ob->tail)
+	if (!ob->b)
+		return;
+	ob->b->head += n;
+	if (ob->b->head >= ob->b->tail)
 		outbuf_free(ob);
 }
 
-void outbuf_reset(struct outbuf *ob) { ob->head = ob->tail = 0; }
+void outbuf_reset(struct outbuf *ob)
+{
+	if (ob->b)
+		ob->b->head = ob->b->tail = 0;
+}
 
 void outbuf_free(struct outbuf *ob)
 {
-	free(ob->data);
-	ob->data = NULL;
-	ob->head = ob->tail = ob->cap = 0;
+	free(ob->b);
+	ob->b = NULL;
 }

@@ -11,15 +11,29 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-struct outbuf {
-	char *data;  /* storage, NULL while empty and released */
+/* The storage, with its indices: one heap block, so that an empty outbuf is one pointer. */
+struct outbuf_block {
 	size_t head; /* first unsent byte */
 	size_t tail; /* one past the last queued byte */
-	size_t cap;  /* allocated size */
+	size_t cap;  /* size of data */
+	char data[]; /* the bytes */
 };
 
-static inline size_t outbuf_len(const struct outbuf *ob) { return ob->tail - ob->head; }
-static inline const char *outbuf_head(const struct outbuf *ob) { return ob->data + ob->head; }
+struct outbuf {
+	struct outbuf_block *b; /* NULL while empty and released */
+};
+
+static inline size_t outbuf_len(const struct outbuf *ob)
+{
+	return ob->b ? ob->b->tail - ob->b->head : 0;
+}
+/* The first unsent byte (NULL while released). */
+static inline const char *outbuf_head(const struct outbuf *ob)
+{
+	return ob->b ? ob->b->data + ob->b->head : NULL;
+}
+/* Bytes of storage held. */
+static inline size_t outbuf_cap(const struct outbuf *ob) { return ob->b ? ob->b->cap : 0; }
 
 /* Appends len bytes; returns 0, or -1 when memory is exhausted. */
 int outbuf_append(struct outbuf *ob, const void *data, size_t len);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "addr.h"
 #include "listener.h"
 #include "log.h"
 #include "tls.h"
@@ -25,7 +26,8 @@
 
 struct tls_transport {
 	struct tls_session *s;            /* tls.c's session */
-	struct transport_env env;         /* listener, peer, id (a copy) */
+	struct transport_env env;         /* listener, peer, id (a copy; peer points at peer_str) */
+	char peer_str[ADDR_STRLEN];       /* the client, formatted (conn keeps no string) */
 	bool done;                        /* the handshake completed */
 	bool counted;                     /* its failure was counted already */
 };
@@ -80,6 +82,8 @@ static int tt_open(const struct transport_env *env, void **ctx, enum conn_reason
 		return -1;
 	}
 	t->env = *env;
+	snprintf(t->peer_str, sizeof t->peer_str, "%s", env->peer);
+	t->env.peer = t->peer_str;
 	t->s = tls_session_new(env->l->gl->tls, env->fd, err, sizeof err);
 	if (!t->s) {
 		log_warnx("%s: peer %s: %s", lc->name, env->peer, err);

@@ -40,8 +40,8 @@ static void worker_close_listeners(struct worker *w)
 static unsigned worker_close_all(struct worker *w, enum conn_reason reason)
 {
 	unsigned n = 0;
-	while (w->conns) {
-		conn_free(w->conns, reason);
+	for (struct conn *c; (c = conn_first(w)) != NULL;) {
+		conn_free(c, reason);
 		n++;
 	}
 	return n;

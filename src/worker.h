@@ -33,7 +33,6 @@ struct worker {
 	unsigned generation;             /* config generation it serves */
 	struct listener *listeners;      /* one per conf listener */
 	size_t n_listeners;              /* count */
-	struct conn *conns;              /* open connections, doubly linked */
 	unsigned n_conns;                /* their number */
 	unsigned long long next_conn_id; /* ids for log lines */
 	bool draining;                   /* no longer accepting; exit when conns reach 0 */

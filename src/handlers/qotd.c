@@ -34,8 +34,8 @@ static int qotd_push(struct qotd_quotes *q, struct outbuf *cur, const char *path
                      char *err, size_t errlen)
 {
 	/* Blank lines between a quote and the next "%" are not part of it. */
-	while (outbuf_len(cur) >= 4 && memcmp(cur->data + cur->tail - 4, "\r\n\r\n", 4) == 0)
-		cur->tail -= 2;
+	while (outbuf_len(cur) >= 4 && memcmp(cur->b->data + cur->b->tail - 4, "\r\n\r\n", 4) == 0)
+		cur->b->tail -= 2;
 	if (outbuf_len(cur) == 0)
 		return 0;
 	if (outbuf_len(cur) > QOTD_MAX) {

@@ -134,7 +134,7 @@ static void run(struct sink *s, const char *p, size_t len, const uint8_t *sizes,
 	if (!too_long)
 		too_long = linebuf_finish(&lb, s->max_line, sink_line, s) == LINEBUF_TOO_LONG;
 	linebuf_free(&lb); /* after too long: what came after it is dropped */
-	if (lb.data)
+	if (lb.b)
 		abort();
 	sink_end(s, too_long);
 }

@@ -118,7 +118,7 @@ START_TEST(split_reads_give_the_same_lines)
 		}
 		ck_assert_str_eq(got, whole);
 		ck_assert_uint_eq(linebuf_len(&lb), 0);
-		ck_assert_ptr_null(lb.data); /* an idle connection owns no buffer */
+		ck_assert_ptr_null(lb.b); /* an idle connection owns no buffer */
 	}
 }
 END_TEST
