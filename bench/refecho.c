@@ -26,9 +26,9 @@
 #include <unistd.h>
 
 struct pending {
-	char *data; /* unwritten bytes of the last read, NULL if none */
-	size_t off; /* first unwritten byte */
-	size_t len; /* end */
+	char *data;      /* unwritten bytes of the last read, NULL if none */
+	size_t off;      /* first unwritten byte */
+	size_t len;      /* end */
 	char *part;      /* -f: the unterminated tail of the last read, NULL if none */
 	size_t part_len; /* its length */
 };

@@ -18,15 +18,15 @@
 
 #include <ksockd/handler.h>
 
-#define KV_KEYS 64        /* keys per session */
-#define KV_KEY_MAX 64     /* bytes per key */
-#define KV_VALUE_MAX 256  /* bytes per value */
+#define KV_KEYS 64       /* keys per session */
+#define KV_KEY_MAX 64    /* bytes per key */
+#define KV_VALUE_MAX 256 /* bytes per value */
 
 struct kv_entry {
-	char key[KV_KEY_MAX];     /* not NUL-terminated */
-	size_t key_len;           /* bytes of key used */
-	char *value;              /* malloc'd, value_len bytes */
-	size_t value_len;         /* bytes of value */
+	char key[KV_KEY_MAX]; /* not NUL-terminated */
+	size_t key_len;       /* bytes of key used */
+	char *value;          /* malloc'd, value_len bytes */
+	size_t value_len;     /* bytes of value */
 };
 
 struct kv_state {
@@ -36,13 +36,12 @@ struct kv_state {
 
 /* The reply text, then the terminator the client used ("\n" if none). */
 static enum handler_result reply(struct outbuf *out, const struct line *l, const char *a,
-				 const char *b, size_t b_len)
+                                 const char *b, size_t b_len)
 {
 	const char *eol = l->eol_len ? l->eol : "\n";
 	size_t eol_len = l->eol_len ? l->eol_len : 1;
 	if (ksockd_out_append(out, a, strlen(a)) < 0 ||
-	    (b && ksockd_out_append(out, b, b_len) < 0) ||
-	    ksockd_out_append(out, eol, eol_len) < 0)
+	    (b && ksockd_out_append(out, b, b_len) < 0) || ksockd_out_append(out, eol, eol_len) < 0)
 		return HANDLER_CLOSE;
 	return HANDLER_OK;
 }
@@ -66,7 +65,7 @@ static size_t kv_word(const char *s, size_t len, const char **rest, size_t *rest
 }
 
 static enum handler_result kv_set(struct kv_state *st, const struct line *l, const char *args,
-				  size_t len, struct outbuf *out)
+                                  size_t len, struct outbuf *out)
 {
 	const char *value;
 	size_t value_len, key_len = kv_word(args, len, &value, &value_len);
@@ -107,7 +106,7 @@ static enum handler_result kv_line(void *state, const struct line *l, struct out
 	if (cmd == 3 && memcmp(l->data, "GET", 3) == 0) {
 		struct kv_entry *e = kv_lookup(st, args, args_len);
 		return e ? reply(out, l, "VALUE ", e->value, e->value_len)
-			 : reply(out, l, "NOT_FOUND", NULL, 0);
+		         : reply(out, l, "NOT_FOUND", NULL, 0);
 	}
 	if (cmd == 3 && memcmp(l->data, "DEL", 3) == 0) {
 		struct kv_entry *e = kv_lookup(st, args, args_len);
@@ -122,8 +121,7 @@ static enum handler_result kv_line(void *state, const struct line *l, struct out
 			return HANDLER_CLOSE;
 		return reply(out, l, "", NULL, 0);
 	}
-	if (cmd == 4 && memcmp(l->data, "QUIT", 4) == 0)
-	{
+	if (cmd == 4 && memcmp(l->data, "QUIT", 4) == 0) {
 		reply(out, l, "BYE", NULL, 0);
 		return HANDLER_CLOSE; /* after BYE is sent */
 	}
@@ -139,10 +137,10 @@ static void kv_close(void *state)
 }
 
 static const struct handler kv_handler = {
-	.name = "kv",
-	.state_size = sizeof(struct kv_state),
-	.line = kv_line,
-	.close = kv_close,
+    .name = "kv",
+    .state_size = sizeof(struct kv_state),
+    .line = kv_line,
+    .close = kv_close,
 };
 
 KSOCKD_PLUGIN("kv", &kv_handler);

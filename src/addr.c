@@ -24,7 +24,7 @@ const char *addr_format(const struct sockaddr *sa, char *buf)
 		/* Only a peer (struct sockaddr_cred): a unix path is printed from the config. */
 		const struct peer_cred *c = addr_cred(sa);
 		snprintf(buf, ADDR_STRLEN, "uid=%lu,gid=%lu,pid=%ld", (unsigned long)c->uid,
-			 (unsigned long)c->gid, (long)c->pid);
+		         (unsigned long)c->gid, (long)c->pid);
 	} else {
 		snprintf(buf, ADDR_STRLEN, "(family %d)", sa->sa_family);
 	}

@@ -65,8 +65,8 @@ struct backend_ops {
 
 /* Called by a backend (never from inside its own data/drained/client_eof). Each returns -1
  * when the connection was freed meanwhile (the backend's close has then run). */
-int conn_backend_output(struct conn *c);                   /* bytes were queued: send them */
-int conn_backend_resume(struct conn *c);                   /* wants_input became true */
+int conn_backend_output(struct conn *c);                        /* bytes were queued: send them */
+int conn_backend_resume(struct conn *c);                        /* wants_input became true */
 int conn_backend_done(struct conn *c, enum conn_reason reason); /* send what is queued, close */
 
 #endif

@@ -8,11 +8,11 @@
 #include <stdio.h>
 
 struct buildinfo {
-	char libev[16];        /* run-time ev_version_major().ev_version_minor() */
-	const char *gnutls;    /* run-time gnutls_check_version(NULL) */
-	char libconfig[16];    /* LIBCONFIG_VER_* (no run-time call in 1.5) */
+	char libev[16];         /* run-time ev_version_major().ev_version_minor() */
+	const char *gnutls;     /* run-time gnutls_check_version(NULL) */
+	char libconfig[16];     /* LIBCONFIG_VER_* (no run-time call in 1.5) */
 	const char *libsystemd; /* pkg-config's version at build time */
-	const char *configure; /* configure's --options */
+	const char *configure;  /* configure's --options */
 	const char *sanitizers; /* "address,undefined" or "none" */
 };
 

@@ -58,100 +58,100 @@ struct setting {
 #define LIM(f) IN_GLOBAL | IN_LISTENER | IN_LIMITS, offsetof(struct limits, f)
 
 static const struct setting settings[] = {
-	{"workers", SET_UINT, G(workers), 1, 256},
-	{"user", SET_STRING, G(user), 0, 0},
-	{"group", SET_STRING, G(group), 0, 0},
-	{"log_level", SET_SPECIAL, G(log_level), 0, 0},
-	{"log_target", SET_SPECIAL, G(log_syslog), 0, 0},
-	{"pid_file", SET_STRING, G(pid_file), 0, 0},
-	{"shutdown_timeout", SET_SECONDS, G(shutdown_timeout), 0, 3600},
-	{"listeners", SET_SPECIAL, IN_GLOBAL, 0, 0, 0},
-	{"plugins", SET_SPECIAL, IN_GLOBAL, 0, 0, 0},
-	{"max_line", SET_UINT, LIM(max_line), 1, 16 * 1024 * 1024},
-	{"max_connections", SET_UINT, LIM(max_connections), 1, 1000000},
-	{"idle_timeout", SET_SECONDS, LIM(idle_timeout), 0, 31 * 86400},
-	{"output_buffer", SET_UINT, LIM(output_buffer), 256, 256 * 1024 * 1024},
-	/* UDP listeners: reflection and size limits (udp.c, ratelimit.c) */
-	{"max_datagram", SET_UINT, LIM(max_datagram), 0, 65507},
-	{"udp_rate", SET_UINT, LIM(udp_rate), 0, 10000000},
-	{"udp_burst", SET_UINT, LIM(udp_burst), 1, 10000000},
-	{"udp_sources", SET_UINT, LIM(udp_sources), 16, 16 * 1024 * 1024},
-	{"udp_max_reply_ratio", SET_UINT, LIM(udp_max_reply_ratio), 1, 1000},
-	{"udp_rcvbuf", SET_UINT, LIM(udp_rcvbuf), 0, 1024 * 1024 * 1024},
-	/* Abuse limits (guard.c, srctab.c). */
-	{"max_connections_per_source", SET_UINT, LIM(max_connections_per_source), 0, 65535},
-	{"connect_rate", SET_NUMBER, LIM(connect_rate), 0, 1000000},
-	{"connect_burst", SET_UINT, LIM(connect_burst), 1, 10000},
-	{"slow_client_timeout", SET_SECONDS, LIM(slow_client_timeout), 0, 86400},
-	{"worker_buffer_limit", SET_UINT, G(worker_buffer_limit), 0, 4294967295.0},
-	{"name", SET_STRING, L(name), 0, 0},
-	{"protocol", SET_SPECIAL, L(protocol), 0, 0},
-	{"address", SET_STRING, L(address), 0, 0},
-	{"port", SET_UINT, L(port), 1, 65535},
-	{"handler", SET_SPECIAL, L(handler), 0, 0},
-	{"backlog", SET_UINT, L(backlog), 1, 65535},
-	{"ipv6_only", SET_BOOL, L(ipv6_only), 0, 0},
-	/* Observability and inetd services */
-	{"qotd_file", SET_STRING, L(qotd_file), 0, 0},
-	{"access_log", SET_STRING, L(access_log), 0, 0},
-	/* Load balancer: PROXY protocol, SO_REUSEPORT, drain before stopping. */
-	{"proxy_protocol", SET_SPECIAL, L(proxy_mode), 0, 0},
-	{"proxy_trusted", SET_SPECIAL, L(proxy_trusted), 0, 0},
-	{"proxy_timeout", SET_SECONDS, L(proxy_timeout), 0.001, 3600},
-	{"reuseport", SET_BOOL, L(reuseport), 0, 0},
-	{"drain_delay", SET_SECONDS, G(drain_delay), 0, 3600},
-	/* Access control (acl.c). */
-	{"allow", SET_CIDRS, L(acl), 0, 0},
-	{"deny", SET_CIDRS, L(acl), 0, 0},
-	/* TLS: only in listeners with protocol "tls". */
-	{"certificate", SET_SPECIAL, L(tls.certificates), 0, 0},
-	{"key", SET_SPECIAL, L(tls.keys), 0, 0},
-	{"priority", SET_STRING, L(tls.priority), 0, 0},
-	{"client_ca", SET_SPECIAL, L(tls.client_ca), 0, 0},
-	{"verify_client", SET_SPECIAL, L(tls.verify_client), 0, 0},
-	{"alpn", SET_SPECIAL, L(tls.alpn), 0, 0},
-	{"handshake_timeout", SET_SECONDS, L(tls.handshake_timeout), 0.1, 3600},
-	{"ticket_lifetime", SET_SECONDS, L(tls.ticket_lifetime), 60, 7 * 86400},
-	/* Unix-domain listeners (unixsock.c): the socket file and who may connect. */
-	{"path", SET_SPECIAL, L(un.path), 0, 0},
-	{"mode", SET_SPECIAL, L(un.mode), 0, 0},
-	{"owner", SET_STRING, L(un.owner), 0, 0},
-	{"group", SET_STRING, L(un.group), 0, 0},
-	{"allow_uid", SET_SPECIAL, L(un.allow_uid), 0, 0},
-	{"allow_gid", SET_SPECIAL, L(un.allow_gid), 0, 0},
-	{"deny_uid", SET_SPECIAL, L(un.deny_uid), 0, 0},
-	/* handler "exec": a program per connection (checked by conf_exec.c). */
-	{"exec", SET_SPECIAL, L(exec.argv), 0, 0},
-	{"exec_env", SET_SPECIAL, L(exec.env), 0, 0},
-	{"exec_user", SET_STRING, L(exec.user), 0, 0},
-	{"exec_group", SET_STRING, L(exec.group), 0, 0},
-	{"exec_dir", SET_STRING, L(exec.dir), 0, 0},
-	{"exec_timeout", SET_SECONDS, L(exec.timeout), 0, 31 * 86400},
-	{"max_instances", SET_UINT, L(exec.max_instances), 0, 65535},
-	{"exec_max_files", SET_UINT, L(exec.max_files), 0, 1048576},
-	{"exec_max_processes", SET_UINT, L(exec.max_procs), 0, 4194304},
-	{"exec_max_memory", SET_UINT, L(exec.max_memory_mb), 0, 4194304},
-	{"exec_max_cpu", SET_UINT, L(exec.max_cpu), 0, 31 * 86400},
+    {"workers", SET_UINT, G(workers), 1, 256},
+    {"user", SET_STRING, G(user), 0, 0},
+    {"group", SET_STRING, G(group), 0, 0},
+    {"log_level", SET_SPECIAL, G(log_level), 0, 0},
+    {"log_target", SET_SPECIAL, G(log_syslog), 0, 0},
+    {"pid_file", SET_STRING, G(pid_file), 0, 0},
+    {"shutdown_timeout", SET_SECONDS, G(shutdown_timeout), 0, 3600},
+    {"listeners", SET_SPECIAL, IN_GLOBAL, 0, 0, 0},
+    {"plugins", SET_SPECIAL, IN_GLOBAL, 0, 0, 0},
+    {"max_line", SET_UINT, LIM(max_line), 1, 16 * 1024 * 1024},
+    {"max_connections", SET_UINT, LIM(max_connections), 1, 1000000},
+    {"idle_timeout", SET_SECONDS, LIM(idle_timeout), 0, 31 * 86400},
+    {"output_buffer", SET_UINT, LIM(output_buffer), 256, 256 * 1024 * 1024},
+    /* UDP listeners: reflection and size limits (udp.c, ratelimit.c) */
+    {"max_datagram", SET_UINT, LIM(max_datagram), 0, 65507},
+    {"udp_rate", SET_UINT, LIM(udp_rate), 0, 10000000},
+    {"udp_burst", SET_UINT, LIM(udp_burst), 1, 10000000},
+    {"udp_sources", SET_UINT, LIM(udp_sources), 16, 16 * 1024 * 1024},
+    {"udp_max_reply_ratio", SET_UINT, LIM(udp_max_reply_ratio), 1, 1000},
+    {"udp_rcvbuf", SET_UINT, LIM(udp_rcvbuf), 0, 1024 * 1024 * 1024},
+    /* Abuse limits (guard.c, srctab.c). */
+    {"max_connections_per_source", SET_UINT, LIM(max_connections_per_source), 0, 65535},
+    {"connect_rate", SET_NUMBER, LIM(connect_rate), 0, 1000000},
+    {"connect_burst", SET_UINT, LIM(connect_burst), 1, 10000},
+    {"slow_client_timeout", SET_SECONDS, LIM(slow_client_timeout), 0, 86400},
+    {"worker_buffer_limit", SET_UINT, G(worker_buffer_limit), 0, 4294967295.0},
+    {"name", SET_STRING, L(name), 0, 0},
+    {"protocol", SET_SPECIAL, L(protocol), 0, 0},
+    {"address", SET_STRING, L(address), 0, 0},
+    {"port", SET_UINT, L(port), 1, 65535},
+    {"handler", SET_SPECIAL, L(handler), 0, 0},
+    {"backlog", SET_UINT, L(backlog), 1, 65535},
+    {"ipv6_only", SET_BOOL, L(ipv6_only), 0, 0},
+    /* Observability and inetd services */
+    {"qotd_file", SET_STRING, L(qotd_file), 0, 0},
+    {"access_log", SET_STRING, L(access_log), 0, 0},
+    /* Load balancer: PROXY protocol, SO_REUSEPORT, drain before stopping. */
+    {"proxy_protocol", SET_SPECIAL, L(proxy_mode), 0, 0},
+    {"proxy_trusted", SET_SPECIAL, L(proxy_trusted), 0, 0},
+    {"proxy_timeout", SET_SECONDS, L(proxy_timeout), 0.001, 3600},
+    {"reuseport", SET_BOOL, L(reuseport), 0, 0},
+    {"drain_delay", SET_SECONDS, G(drain_delay), 0, 3600},
+    /* Access control (acl.c). */
+    {"allow", SET_CIDRS, L(acl), 0, 0},
+    {"deny", SET_CIDRS, L(acl), 0, 0},
+    /* TLS: only in listeners with protocol "tls". */
+    {"certificate", SET_SPECIAL, L(tls.certificates), 0, 0},
+    {"key", SET_SPECIAL, L(tls.keys), 0, 0},
+    {"priority", SET_STRING, L(tls.priority), 0, 0},
+    {"client_ca", SET_SPECIAL, L(tls.client_ca), 0, 0},
+    {"verify_client", SET_SPECIAL, L(tls.verify_client), 0, 0},
+    {"alpn", SET_SPECIAL, L(tls.alpn), 0, 0},
+    {"handshake_timeout", SET_SECONDS, L(tls.handshake_timeout), 0.1, 3600},
+    {"ticket_lifetime", SET_SECONDS, L(tls.ticket_lifetime), 60, 7 * 86400},
+    /* Unix-domain listeners (unixsock.c): the socket file and who may connect. */
+    {"path", SET_SPECIAL, L(un.path), 0, 0},
+    {"mode", SET_SPECIAL, L(un.mode), 0, 0},
+    {"owner", SET_STRING, L(un.owner), 0, 0},
+    {"group", SET_STRING, L(un.group), 0, 0},
+    {"allow_uid", SET_SPECIAL, L(un.allow_uid), 0, 0},
+    {"allow_gid", SET_SPECIAL, L(un.allow_gid), 0, 0},
+    {"deny_uid", SET_SPECIAL, L(un.deny_uid), 0, 0},
+    /* handler "exec": a program per connection (checked by conf_exec.c). */
+    {"exec", SET_SPECIAL, L(exec.argv), 0, 0},
+    {"exec_env", SET_SPECIAL, L(exec.env), 0, 0},
+    {"exec_user", SET_STRING, L(exec.user), 0, 0},
+    {"exec_group", SET_STRING, L(exec.group), 0, 0},
+    {"exec_dir", SET_STRING, L(exec.dir), 0, 0},
+    {"exec_timeout", SET_SECONDS, L(exec.timeout), 0, 31 * 86400},
+    {"max_instances", SET_UINT, L(exec.max_instances), 0, 65535},
+    {"exec_max_files", SET_UINT, L(exec.max_files), 0, 1048576},
+    {"exec_max_processes", SET_UINT, L(exec.max_procs), 0, 4194304},
+    {"exec_max_memory", SET_UINT, L(exec.max_memory_mb), 0, 4194304},
+    {"exec_max_cpu", SET_UINT, L(exec.max_cpu), 0, 31 * 86400},
 };
 
 /* Settings that only a unix listener may have. */
 static const char *const unix_only[] = {"path",      "mode",      "owner",   "group",
-					"allow_uid", "allow_gid", "deny_uid"};
+                                        "allow_uid", "allow_gid", "deny_uid"};
 
 /* Settings of IP sockets: a unix listener has a path and credentials instead. */
-static const char *const inet_only[] = {"address", "port",           "ipv6_only", "reuseport",
-					"allow",   "deny",           "proxy_protocol",
-					"proxy_trusted",            "proxy_timeout"};
+static const char *const inet_only[] = {"address",        "port",          "ipv6_only",
+                                        "reuseport",      "allow",         "deny",
+                                        "proxy_protocol", "proxy_trusted", "proxy_timeout"};
 
 /* Settings that only a "tls" listener may have. */
 static const char *const tls_only[] = {
-	"certificate", "key", "priority", "client_ca",
-	"verify_client", "alpn", "handshake_timeout", "ticket_lifetime",
+    "certificate",   "key",  "priority",          "client_ca",
+    "verify_client", "alpn", "handshake_timeout", "ticket_lifetime",
 };
 
 /* UDP listeners: their settings mean nothing on a stream listener. */
-static const char *const udp_only[] = {"max_datagram", "udp_rate", "udp_burst",
-				       "udp_sources", "udp_max_reply_ratio", "udp_rcvbuf"};
+static const char *const udp_only[] = {
+    "max_datagram", "udp_rate", "udp_burst", "udp_sources", "udp_max_reply_ratio", "udp_rcvbuf"};
 
 static bool in_list(const char *name, const char *const *list, size_t n)
 {
@@ -163,17 +163,17 @@ static bool in_list(const char *name, const char *const *list, size_t n)
 
 /* Error context: the first error wins and names FILE:LINE. */
 struct loader {
-	const char *path; /* file being loaded */
-	char *err;        /* caller's buffer */
-	size_t errlen;    /* its size */
-	bool failed;      /* an error was recorded */
+	const char *path;     /* file being loaded */
+	char *err;            /* caller's buffer */
+	size_t errlen;        /* its size */
+	bool failed;          /* an error was recorded */
 	const char *listener; /* name of the listener being loaded, NULL: none */
 	const char *dir;      /* directory of path: where relative @include files are */
 };
 
 /* The file s was written in, as a path usable from anywhere (includes are relative to dir). */
 static const char *source_file(const struct loader *ld, const config_setting_t *s, char *buf,
-			       size_t len)
+                               size_t len)
 {
 	const char *file = s ? config_setting_source_file(s) : NULL;
 	if (!file || strcmp(file, ld->path) == 0)
@@ -184,9 +184,8 @@ static const char *source_file(const struct loader *ld, const config_setting_t *
 	return buf;
 }
 
-__attribute__((format(printf, 3, 4))) static void fail_at(struct loader *ld,
-							  const config_setting_t *s,
-							  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void
+fail_at(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 {
 	if (ld->failed)
 		return;
@@ -195,13 +194,14 @@ __attribute__((format(printf, 3, 4))) static void fail_at(struct loader *ld,
 	const char *file = source_file(ld, s, buf, sizeof buf);
 	int line = s ? (int)config_setting_source_line(s) : 0;
 	int n = line > 0 ? snprintf(ld->err, ld->errlen, "%s:%d: ", file, line)
-			 : snprintf(ld->err, ld->errlen, "%s: ", file);
+	                 : snprintf(ld->err, ld->errlen, "%s: ", file);
 	if (n < 0 || (size_t)n >= ld->errlen)
 		return;
 	/* FILE:LINE: listener 'NAME': reason; messages that name the listener themselves
 	 * start with "listener '" and get no second prefix. */
 	if (ld->listener && strncmp(fmt, "listener '", 10) != 0) {
-		int m = snprintf(ld->err + n, ld->errlen - (size_t)n, "listener '%s': ", ld->listener);
+		int m =
+		    snprintf(ld->err + n, ld->errlen - (size_t)n, "listener '%s': ", ld->listener);
 		if (m < 0 || (size_t)(n + m) >= ld->errlen)
 			return;
 		n += m;
@@ -258,8 +258,9 @@ static const char *setting_hint(const char *name, unsigned scope, char *buf, siz
 	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
 		if (strcmp(settings[i].name, name) == 0) {
 			snprintf(buf, len, "; '%s' belongs %s", name,
-				 (settings[i].scope & IN_LISTENER) ? "inside a listener { ... }"
-								   : "at the top level, outside listeners");
+			         (settings[i].scope & IN_LISTENER)
+			             ? "inside a listener { ... }"
+			             : "at the top level, outside listeners");
 			return buf;
 		}
 	buf[0] = '\0';
@@ -290,7 +291,7 @@ static const char *type_name(int t)
 }
 
 static bool get_number(struct loader *ld, const config_setting_t *s, const struct setting *def,
-		       double *out)
+                       double *out)
 {
 	int t = config_setting_type(s);
 	double v;
@@ -300,19 +301,19 @@ static bool get_number(struct loader *ld, const config_setting_t *s, const struc
 		v = config_setting_get_float(s);
 	else {
 		fail_at(ld, s, "'%s' must be %s, not %s", def->name,
-			def->type == SET_SECONDS  ? "a number of seconds"
-			: def->type == SET_NUMBER ? "a number"
-						  : "an integer",
-			type_name(t));
+		        def->type == SET_SECONDS  ? "a number of seconds"
+		        : def->type == SET_NUMBER ? "a number"
+		                                  : "an integer",
+		        type_name(t));
 		return false;
 	}
 	if (v < def->min || v > def->max) {
 		/* libconfig 1.5 wraps an integer past 2^31-1 written without L into 32 bits. */
 		bool wrapped = t == CONFIG_TYPE_INT && def->max > 2147483647.0 && v < 0;
 		fail_at(ld, s, "'%s' must be between %.15g and %.15g, not %.15g%s", def->name,
-			def->min, def->max, v,
-			wrapped ? "; an integer above 2147483647 needs an L suffix (4294967295L)"
-				: "");
+		        def->min, def->max, v,
+		        wrapped ? "; an integer above 2147483647 needs an L suffix (4294967295L)"
+		                : "");
 		return false;
 	}
 	*out = v;
@@ -323,7 +324,7 @@ static const char *get_string(struct loader *ld, const config_setting_t *s, cons
 {
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
 		fail_at(ld, s, "'%s' must be a string, not %s", name,
-			type_name(config_setting_type(s)));
+		        type_name(config_setting_type(s)));
 		return NULL;
 	}
 	return config_setting_get_string(s);
@@ -331,7 +332,7 @@ static const char *get_string(struct loader *ld, const config_setting_t *s, cons
 
 /* proxy_trusted = ["192.0.2.0/24", "::1"]; */
 static void set_proxy_trusted(struct loader *ld, const config_setting_t *s,
-			      struct listener_conf *lc)
+                              struct listener_conf *lc)
 {
 	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
 		fail_at(ld, s, "'proxy_trusted' must be a list of addresses or CIDR ranges");
@@ -378,14 +379,14 @@ static char *conf_resolve_path(struct loader *ld, const config_setting_t *s, con
 
 /* A string or an array of strings, stored as a NULL-terminated vector. */
 static void set_string_list(struct loader *ld, const config_setting_t *s, const char *name,
-			    bool paths, char ***vec, size_t *n)
+                            bool paths, char ***vec, size_t *n)
 {
 	int t = config_setting_type(s);
 	bool single = t == CONFIG_TYPE_STRING;
 	int count = single ? 1 : config_setting_length(s);
 	if (!single && t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
 		fail_at(ld, s, "'%s' must be a string or a list of strings, not %s", name,
-			type_name(t));
+		        type_name(t));
 		return;
 	}
 	if (count == 0) {
@@ -414,7 +415,7 @@ static void set_string_list(struct loader *ld, const config_setting_t *s, const 
 
 /* The TLS settings of set_special: lists, paths, and verify_client. */
 static bool set_tls_special(struct loader *ld, const config_setting_t *s, const char *name,
-			    struct tls_conf *tc)
+                            struct tls_conf *tc)
 {
 	if (strcmp(name, "certificate") == 0)
 		set_string_list(ld, s, name, true, &tc->certificates, &tc->n_certs);
@@ -440,15 +441,15 @@ static bool set_tls_special(struct loader *ld, const config_setting_t *s, const 
 			tc->verify_client = VERIFY_REQUIRE;
 		else
 			fail_at(ld, s, "unknown verify_client '%s' (none, optional, require)%s", v,
-				DID_YOU_MEAN(v, "none, optional, require"));
+			        DID_YOU_MEAN(v, "none, optional, require"));
 	} else
 		return false;
 	return true;
 }
 
 /* A list of ids: numbers or names, kept as text (generation.c resolves the names). */
-static void set_id_list(struct loader *ld, const config_setting_t *s, const char *name,
-			char ***vec, size_t *n)
+static void set_id_list(struct loader *ld, const config_setting_t *s, const char *name, char ***vec,
+                        size_t *n)
 {
 	bool one = !config_setting_is_aggregate(s);
 	int count = one ? 1 : config_setting_length(s);
@@ -465,7 +466,8 @@ static void set_id_list(struct loader *ld, const config_setting_t *s, const char
 		const config_setting_t *e = one ? s : config_setting_get_elem(s, (unsigned)i);
 		int t = config_setting_type(e);
 		long long id = t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64
-				       ? config_setting_get_int64(e) : -1;
+		                   ? config_setting_get_int64(e)
+		                   : -1;
 		if (t == CONFIG_TYPE_STRING && config_setting_get_string(e)[0])
 			v[i] = loader_strdup(ld, e, config_setting_get_string(e));
 		else if (id >= 0 && id <= 4294967294LL) {
@@ -474,8 +476,10 @@ static void set_id_list(struct loader *ld, const config_setting_t *s, const char
 				fail_oom(ld, e);
 			}
 		} else
-			fail_at(ld, e, "'%s' takes user or group names or ids (0 to 4294967294), "
-				"not %s", name, type_name(t));
+			fail_at(ld, e,
+			        "'%s' takes user or group names or ids (0 to 4294967294), "
+			        "not %s",
+			        name, type_name(t));
 	}
 	for (size_t i = 0; i < *n; i++)
 		free((*vec)[i]);
@@ -499,8 +503,10 @@ static void set_unix_mode(struct loader *ld, const config_setting_t *s, struct u
 	char *end = NULL;
 	long m = v && v[0] ? strtol(v, &end, 8) : -1;
 	if (!v || !v[0] || *end || m < 0 || m > 0777) {
-		fail_at(ld, s, "'mode' must be octal permission bits such as \"0660\" (0 to 0777), "
-			"not %s%s%s", v ? "'" : type_name(t), v ? v : "", v ? "'" : "");
+		fail_at(ld, s,
+		        "'mode' must be octal permission bits such as \"0660\" (0 to 0777), "
+		        "not %s%s%s",
+		        v ? "'" : type_name(t), v ? v : "", v ? "'" : "");
 		return;
 	}
 	uc->mode = (int)m;
@@ -508,7 +514,7 @@ static void set_unix_mode(struct loader *ld, const config_setting_t *s, struct u
 
 /* The unix-listener settings of set_special: path, mode and the id lists. */
 static bool set_unix_special(struct loader *ld, const config_setting_t *s, const char *name,
-			     struct unix_conf *uc)
+                             struct unix_conf *uc)
 {
 	if (strcmp(name, "path") == 0) {
 		const char *v = get_string(ld, s, name);
@@ -542,15 +548,15 @@ static void load_plugins(struct loader *ld, const config_setting_t *s, struct co
 	for (size_t i = 0; i < conf->n_plugins && !ld->failed; i++) {
 		char why[512];
 		const config_setting_t *e = config_setting_type(s) == CONFIG_TYPE_STRING
-						    ? s
-						    : config_setting_get_elem(s, (unsigned)i);
+		                                ? s
+		                                : config_setting_get_elem(s, (unsigned)i);
 		if (plugin_load(conf->plugins[i], why, sizeof why) < 0)
 			fail_at(ld, e, "%s", why);
 	}
 }
 
 static void set_special(struct loader *ld, const config_setting_t *s, const struct setting *def,
-			void *base)
+                        void *base)
 {
 	if (strcmp(def->name, "proxy_trusted") == 0) {
 		set_proxy_trusted(ld, s, base);
@@ -560,7 +566,7 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 		struct exec_conf *ec = &((struct listener_conf *)base)->exec;
 		bool argv = def->name[4] == '\0';
 		set_string_list(ld, s, def->name, false, argv ? &ec->argv : &ec->env,
-				argv ? &ec->argc : &ec->n_env);
+		                argv ? &ec->argc : &ec->n_env);
 		return;
 	}
 	if ((def->scope & IN_LISTENER) &&
@@ -579,8 +585,9 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 	if (strcmp(def->name, "log_level") == 0) {
 		int lvl = log_level_from_name(v);
 		if (lvl < 0)
-			fail_at(ld, s, "unknown log_level '%s' (debug, info, notice, warning, err)%s", v,
-				DID_YOU_MEAN(v, "debug, info, notice, warning, err"));
+			fail_at(ld, s,
+			        "unknown log_level '%s' (debug, info, notice, warning, err)%s", v,
+			        DID_YOU_MEAN(v, "debug, info, notice, warning, err"));
 		else
 			((struct conf *)base)->log_level = lvl;
 	} else if (strcmp(def->name, "log_target") == 0) {
@@ -590,7 +597,7 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 			((struct conf *)base)->log_syslog = true;
 		else
 			fail_at(ld, s, "unknown log_target '%s' (stderr, syslog)%s", v,
-				DID_YOU_MEAN(v, "stderr, syslog"));
+			        DID_YOU_MEAN(v, "stderr, syslog"));
 	} else if (strcmp(def->name, "protocol") == 0) {
 		struct listener_conf *lc = base;
 		if (strcmp(v, "tcp") == 0)
@@ -605,12 +612,12 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 			lc->protocol = PROTO_UNIXGRAM;
 		else
 			fail_at(ld, s, "unknown protocol '%s' (tcp, udp, tls, unix, unixgram)%s", v,
-				DID_YOU_MEAN(v, "tcp, udp, tls, unix, unixgram"));
+			        DID_YOU_MEAN(v, "tcp, udp, tls, unix, unixgram"));
 	} else if (strcmp(def->name, "proxy_protocol") == 0) {
 		int mode = proxy_mode_from_name(v);
 		if (mode < 0)
-			fail_at(ld, s, "unknown proxy_protocol '%s' (off, v1, v2, any, optional)%s", v,
-				DID_YOU_MEAN(v, "off, v1, v2, any, optional"));
+			fail_at(ld, s, "unknown proxy_protocol '%s' (off, v1, v2, any, optional)%s",
+			        v, DID_YOU_MEAN(v, "off, v1, v2, any, optional"));
 		else
 			((struct listener_conf *)base)->proxy_mode = (enum proxy_mode)mode;
 	} else if (strcmp(def->name, "handler") == 0) {
@@ -618,7 +625,7 @@ static void set_special(struct loader *ld, const config_setting_t *s, const stru
 		lc->handler = handler_find(v);
 		if (!lc->handler)
 			fail_at(ld, s, "unknown handler '%s' (%s)%s", v, handler_names(),
-				DID_YOU_MEAN(v, handler_names()));
+			        DID_YOU_MEAN(v, handler_names()));
 	}
 }
 
@@ -629,7 +636,7 @@ static void load_cidrs(struct loader *ld, const config_setting_t *s, struct acl 
 	bool one = config_setting_type(s) == CONFIG_TYPE_STRING;
 	if (!one && !config_setting_is_aggregate(s)) {
 		fail_at(ld, s, "'%s' must be a string or a list of strings (\"10.0.0.0/8\", ...)",
-			name);
+		        name);
 		return;
 	}
 	int n = one ? 1 : config_setting_length(s);
@@ -644,15 +651,15 @@ static void load_cidrs(struct loader *ld, const config_setting_t *s, struct acl 
 
 /* Applies one setting s found in a group of the given scope to base (and limits). */
 static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned scope, void *base,
-			  struct limits *limits)
+                          struct limits *limits)
 {
 	const char *name = config_setting_name(s);
 	const struct setting *def = setting_find(name, scope);
 	if (!def) {
 		char hint[128];
 		fail_at(ld, s, "unknown setting '%s'%s%s", name,
-			scope == IN_LISTENER ? " in listener" : "",
-			setting_hint(name, scope, hint, sizeof hint));
+		        scope == IN_LISTENER ? " in listener" : "",
+		        setting_hint(name, scope, hint, sizeof hint));
 		return;
 	}
 	if (def->type == SET_SPECIAL) {
@@ -687,21 +694,18 @@ static void apply_setting(struct loader *ld, const config_setting_t *s, unsigned
 	case SET_BOOL:
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
 			fail_at(ld, s, "'%s' must be true or false, not %s", name,
-				type_name(config_setting_type(s)));
+			        type_name(config_setting_type(s)));
 		else
 			*(bool *)field = config_setting_get_bool(s);
 		break;
-	case SET_CIDRS:
-		load_cidrs(ld, s, (struct acl *)field, strcmp(name, "allow") == 0);
-		break;
-	case SET_SPECIAL:
-		break;
+	case SET_CIDRS: load_cidrs(ld, s, (struct acl *)field, strcmp(name, "allow") == 0); break;
+	case SET_SPECIAL: break;
 	}
 }
 
 /* Per-listener settings of the observability and inetd features. */
 static void load_listener_extras(struct loader *ld, const config_setting_t *grp,
-				 struct listener_conf *lc)
+                                 struct listener_conf *lc)
 {
 	const config_setting_t *qf = config_setting_get_member(grp, "qotd_file");
 	const config_setting_t *al = config_setting_get_member(grp, "access_log");
@@ -717,15 +721,15 @@ static void load_listener_extras(struct loader *ld, const config_setting_t *grp,
 		lc->qotd_line = (int)config_setting_source_line(qf); /* read by generation.c */
 	if (al && proto_is_dgram(lc->protocol))
 		fail_at(ld, al, "'access_log' is for stream listeners, not %s",
-			proto_name(lc->protocol));
+		        proto_name(lc->protocol));
 	else if (al && strcmp(lc->access_log, "journal") != 0 && lc->access_log[0] != '/')
 		fail_at(ld, al, "'access_log' must be \"journal\" or an absolute path, not '%s'",
-			lc->access_log);
+		        lc->access_log);
 }
 
 /* Checks the TLS settings of a listener (generation.c loads the credentials). */
 static void load_listener_tls(struct loader *ld, const config_setting_t *grp,
-			      struct listener_conf *lc)
+                              struct listener_conf *lc)
 {
 	struct tls_conf *tc = &lc->tls;
 	if (lc->protocol != PROTO_TLS) {
@@ -741,36 +745,38 @@ static void load_listener_tls(struct loader *ld, const config_setting_t *grp,
 	const config_setting_t *ks = config_setting_get_member(grp, "key");
 	if (tc->n_certs == 0 || tc->n_keys == 0) {
 		fail_at(ld, grp, "listener '%s': protocol \"tls\" needs 'certificate' and 'key'",
-			lc->name);
+		        lc->name);
 		return;
 	}
 	if (tc->n_certs != tc->n_keys) {
-		fail_at(ld, ks, "listener '%s': %zu certificate(s) but %zu key(s): give one key per "
-			"certificate, in the same order",
-			lc->name, tc->n_certs, tc->n_keys);
+		fail_at(ld, ks,
+		        "listener '%s': %zu certificate(s) but %zu key(s): give one key per "
+		        "certificate, in the same order",
+		        lc->name, tc->n_certs, tc->n_keys);
 		return;
 	}
 	if (tc->verify_client != VERIFY_NONE && !tc->client_ca) {
 		fail_at(ld, config_setting_get_member(grp, "verify_client"),
-			"listener '%s': verify_client needs 'client_ca'", lc->name);
+		        "listener '%s': verify_client needs 'client_ca'", lc->name);
 		return;
 	}
 }
 
 /* A unix listener has a path and no address; the others the reverse. */
 static void load_listener_unix(struct loader *ld, const config_setting_t *grp,
-			       struct listener_conf *lc)
+                               struct listener_conf *lc)
 {
 	bool un = proto_is_unix(lc->protocol);
 	const char *const *wrong = un ? inet_only : unix_only;
-	size_t n = un ? sizeof inet_only / sizeof inet_only[0] : sizeof unix_only / sizeof unix_only[0];
+	size_t n =
+	    un ? sizeof inet_only / sizeof inet_only[0] : sizeof unix_only / sizeof unix_only[0];
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_member(grp, wrong[i]);
 		if (s) {
 			fail_at(ld, s, "'%s' is %s", wrong[i],
-				un ? "for IP listeners; a unix listener has 'path' (and 'mode', "
-				     "'owner', 'group')"
-				   : "only for protocol \"unix\" or \"unixgram\"");
+			        un ? "for IP listeners; a unix listener has 'path' (and 'mode', "
+			             "'owner', 'group')"
+			           : "only for protocol \"unix\" or \"unixgram\"");
 			return;
 		}
 	}
@@ -778,14 +784,15 @@ static void load_listener_unix(struct loader *ld, const config_setting_t *grp,
 		return;
 	struct unix_conf *uc = &lc->un;
 	if (!uc->path) {
-		fail_at(ld, grp, "missing 'path' (the socket file, e.g. \"/run/ksockd/echo.sock\")");
+		fail_at(ld, grp,
+		        "missing 'path' (the socket file, e.g. \"/run/ksockd/echo.sock\")");
 		return;
 	}
 	struct sockaddr_un sun;
 	if (strlen(uc->path) >= sizeof sun.sun_path) {
 		fail_at(ld, config_setting_get_member(grp, "path"),
-			"'path' is %zu bytes long; a socket path must be shorter than %zu bytes",
-			strlen(uc->path), sizeof sun.sun_path);
+		        "'path' is %zu bytes long; a socket path must be shorter than %zu bytes",
+		        strlen(uc->path), sizeof sun.sun_path);
 		return;
 	}
 	static const char *const creds[] = {"owner", "group", "allow_uid", "allow_gid", "deny_uid"};
@@ -800,7 +807,7 @@ static void load_listener_unix(struct loader *ld, const config_setting_t *grp,
 
 /* handler "exec": conf_exec.c checks the settings and resolves exec_user. */
 static void load_listener_exec(struct loader *ld, const config_setting_t *grp,
-			       const struct conf *conf, struct listener_conf *lc)
+                               const struct conf *conf, struct listener_conf *lc)
 {
 	bool any = false;
 	for (size_t i = 0; conf_exec_keys[i] && !any; i++)
@@ -814,7 +821,7 @@ static void load_listener_exec(struct loader *ld, const config_setting_t *grp,
 }
 
 static void load_listener(struct loader *ld, const config_setting_t *grp, struct conf *conf,
-			  size_t index)
+                          size_t index)
 {
 	struct listener_conf *lc = &conf->listeners[index];
 	lc->limits = conf->limits;
@@ -837,7 +844,7 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 		ld->listener = name;
 	for (int i = 0; i < config_setting_length(grp); i++)
 		apply_setting(ld, config_setting_get_elem(grp, (unsigned)i), IN_LISTENER, lc,
-			      &lc->limits);
+		              &lc->limits);
 	if (ld->failed)
 		return;
 	static const char *const required[] = {"name", "protocol", "address", "port", "handler"};
@@ -855,12 +862,15 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 		const config_setting_t *u = config_setting_get_member(grp, udp_only[i]);
 		bool reflection = strcmp(udp_only[i], "udp_max_reply_ratio") == 0;
 		if (u && !proto_is_dgram(lc->protocol)) {
-			fail_at(ld, u, "'%s' applies to udp and unixgram listeners only", udp_only[i]);
+			fail_at(ld, u, "'%s' applies to udp and unixgram listeners only",
+			        udp_only[i]);
 			return;
 		}
 		if (u && lc->protocol == PROTO_UNIXGRAM && reflection) {
-			fail_at(ld, u, "'%s' applies to udp listeners only (a unixgram peer is local: "
-				"no reflection to limit)", udp_only[i]);
+			fail_at(ld, u,
+			        "'%s' applies to udp listeners only (a unixgram peer is local: "
+			        "no reflection to limit)",
+			        udp_only[i]);
 			return;
 		}
 	}
@@ -874,19 +884,20 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 	for (size_t j = 0; j < index; j++)
 		if (strcmp(conf->listeners[j].name, lc->name) == 0) {
 			fail_at(ld, config_setting_get_member(grp, "name"),
-				"duplicate listener name '%s' (first defined at line %d)", lc->name,
-				conf->listeners[j].line);
+			        "duplicate listener name '%s' (first defined at line %d)", lc->name,
+			        conf->listeners[j].line);
 			return;
 		}
 	if (lc->proxy_mode != PROXY_OFF && lc->protocol == PROTO_UDP) {
 		fail_at(ld, config_setting_get_member(grp, "proxy_protocol"),
-			"listener '%s': proxy_protocol is for stream listeners only", lc->name);
+		        "listener '%s': proxy_protocol is for stream listeners only", lc->name);
 		return;
 	}
 	if (lc->proxy_mode != PROXY_OFF && !config_setting_get_member(grp, "proxy_trusted")) {
 		fail_at(ld, config_setting_get_member(grp, "proxy_protocol"),
-			"listener '%s': proxy_protocol needs 'proxy_trusted' (the balancers' addresses)",
-			lc->name);
+		        "listener '%s': proxy_protocol needs 'proxy_trusted' (the balancers' "
+		        "addresses)",
+		        lc->name);
 		return;
 	}
 	/* Resolved, and checked for two listeners on one socket, by generation.c. */
@@ -903,9 +914,10 @@ static void load_listener(struct loader *ld, const config_setting_t *grp, struct
 static void load_listeners(struct loader *ld, const config_setting_t *list, struct conf *conf)
 {
 	if (!list) {
-		fail_at(ld, NULL, "no 'listeners' defined; add listeners = ( { name = \"echo\"; "
-			"protocol = \"tcp\"; address = \"127.0.0.1\"; port = 2007; handler = "
-			"\"echo\"; } );");
+		fail_at(ld, NULL,
+		        "no 'listeners' defined; add listeners = ( { name = \"echo\"; "
+		        "protocol = \"tcp\"; address = \"127.0.0.1\"; port = 2007; handler = "
+		        "\"echo\"; } );");
 		return;
 	}
 	if (!config_setting_is_list(list)) {
@@ -929,7 +941,8 @@ static void load_listeners(struct loader *ld, const config_setting_t *list, stru
 	}
 }
 
-#define DIAG_MAX_FILE (4 * 1024 * 1024) /* bytes of a rejected file re-scanned for a better message */
+#define DIAG_MAX_FILE                                                                              \
+	(4 * 1024 * 1024) /* bytes of a rejected file re-scanned for a better message */
 
 /*
  * libconfig says only "syntax error", "duplicate setting name" or "cannot open
@@ -937,7 +950,7 @@ static void load_listeners(struct loader *ld, const config_setting_t *list, stru
  * the include file.
  */
 static void conf_parse_error(config_t *cf, const char *path, const char *dir, char *err,
-			     size_t errlen)
+                             size_t errlen)
 {
 	const char *file = config_error_file(cf) ? config_error_file(cf) : path;
 	int line = config_error_line(cf);
@@ -958,13 +971,14 @@ static void conf_parse_error(config_t *cf, const char *path, const char *dir, ch
 			char full[PATH_MAX];
 			bool rel = inc[0] != '/';
 			snprintf(full, sizeof full, "%s%s%s", rel ? dir : "",
-				 rel && dir[strlen(dir) - 1] != '/' ? "/" : "", inc);
+			         rel && dir[strlen(dir) - 1] != '/' ? "/" : "", inc);
 			int e = access(full, R_OK) < 0 ? errno : EIO;
 			snprintf(err, errlen, "%s:%d: cannot open include file %s: %s%s%s", file,
-				 line, full, strerror(e),
-				 inc[0] == '/' ? "" : "; relative @include paths start from the "
-						       "directory of ",
-				 inc[0] == '/' ? "" : path);
+			         line, full, strerror(e),
+			         inc[0] == '/' ? ""
+			                       : "; relative @include paths start from the "
+			                         "directory of ",
+			         inc[0] == '/' ? "" : path);
 		}
 	} else if (diag_syntax(text, &at, msg, sizeof msg) == 0)
 		snprintf(err, errlen, "%s:%d: %s", file, at, msg);
@@ -1033,11 +1047,12 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 	/* Globals first, so listener limits start from the global values. */
 	for (int i = 0; i < config_setting_length(root); i++)
 		apply_setting(&ld, config_setting_get_elem(root, (unsigned)i), IN_GLOBAL, conf,
-			      &conf->limits);
+		              &conf->limits);
 	if (!ld.failed)
 		load_listeners(&ld, config_setting_get_member(root, "listeners"), conf);
 	if (!ld.failed && conf->group && !conf->user)
-		fail_at(&ld, config_setting_get_member(root, "group"), "'group' is set without 'user'");
+		fail_at(&ld, config_setting_get_member(root, "group"),
+		        "'group' is set without 'user'");
 	config_destroy(&cf);
 	free(dir);
 	if (ld.failed) {
@@ -1099,8 +1114,8 @@ void conf_free(struct conf *conf)
 }
 
 /* The table, read back: what conf_dump.c prints for "ksockd -T". */
-void conf_each_setting(const struct conf *conf, const struct listener_conf *lc,
-		       conf_setting_fn *fn, void *ctx)
+void conf_each_setting(const struct conf *conf, const struct listener_conf *lc, conf_setting_fn *fn,
+                       void *ctx)
 {
 	unsigned scope = lc ? IN_LISTENER : IN_GLOBAL;
 	const char *base = lc ? (const char *)lc : (const char *)conf;
@@ -1113,7 +1128,8 @@ void conf_each_setting(const struct conf *conf, const struct listener_conf *lc,
 		if (lc && !proto_is_dgram(lc->protocol) &&
 		    in_list(d->name, udp_only, sizeof udp_only / sizeof udp_only[0]))
 			continue;
-		if (lc && lc->protocol == PROTO_UNIXGRAM && strcmp(d->name, "udp_max_reply_ratio") == 0)
+		if (lc && lc->protocol == PROTO_UNIXGRAM &&
+		    strcmp(d->name, "udp_max_reply_ratio") == 0)
 			continue;
 		if (lc && !proto_is_unix(lc->protocol) &&
 		    in_list(d->name, unix_only, sizeof unix_only / sizeof unix_only[0]))
@@ -1127,7 +1143,9 @@ void conf_each_setting(const struct conf *conf, const struct listener_conf *lc,
 		const void *field = ((d->scope & IN_LIMITS) ? limits : base) + d->offset;
 		enum conf_value t = CONF_VAL_SPECIAL;
 		switch (d->type) {
-		case SET_UINT: t = strcmp(d->name, "backlog") == 0 ? CONF_VAL_INT : CONF_VAL_UINT; break;
+		case SET_UINT:
+			t = strcmp(d->name, "backlog") == 0 ? CONF_VAL_INT : CONF_VAL_UINT;
+			break;
 		case SET_SECONDS:
 		case SET_NUMBER: t = CONF_VAL_DOUBLE; break;
 		case SET_STRING: t = CONF_VAL_STRING; break;

@@ -23,10 +23,10 @@
 
 #include "conf_diag.h"
 
-#define MAX_WORD 64     /* longer words are never "close" to a candidate */
-#define MAX_DEPTH 32    /* nesting of groups, lists and arrays */
-#define MAX_NAMES 128   /* names per group checked for duplicates */
-#define TOKEN_QUOTE 24  /* bytes of a string or name shown in a message */
+#define MAX_WORD 64    /* longer words are never "close" to a candidate */
+#define MAX_DEPTH 32   /* nesting of groups, lists and arrays */
+#define MAX_NAMES 128  /* names per group checked for duplicates */
+#define TOKEN_QUOTE 24 /* bytes of a string or name shown in a message */
 
 /* Optimal string alignment: Levenshtein plus a swap of two neighbours ("tpc") costs 1. */
 size_t diag_edit_distance(const char *a, const char *b)
@@ -41,7 +41,8 @@ size_t diag_edit_distance(const char *a, const char *b)
 	for (size_t i = 1; i <= la; i++) {
 		cur[0] = i;
 		for (size_t j = 1; j <= lb; j++) {
-			int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+			int ca = tolower((unsigned char)a[i - 1]),
+			    cb = tolower((unsigned char)b[j - 1]);
 			size_t best = prev[j - 1] + (ca != cb);
 			if (prev[j] + 1 < best)
 				best = prev[j] + 1;
@@ -88,7 +89,8 @@ void diag_suggest_add_list(struct diag_suggest *sg, const char *list)
 			size_t d = diag_edit_distance(sg->word, one);
 			if (d < sg->dist) {
 				sg->dist = d;
-				sg->best = p; /* points into list: diag_suggest_best copies it out */
+				sg->best =
+				    p; /* points into list: diag_suggest_best copies it out */
 			}
 		}
 		p += n;
@@ -149,7 +151,7 @@ struct scan {
 	int ml_string_end;  /* and its last line */
 	char *msg;          /* output */
 	size_t msglen;
-	int err_line;       /* line of the error, 0: none yet */
+	int err_line; /* line of the error, 0: none yet */
 };
 
 static void skip_space(struct scan *sc)
@@ -162,7 +164,7 @@ static void skip_space(struct scan *sc)
 		} else if (isspace((unsigned char)*p)) {
 			sc->p++;
 		} else if (*p == '#' || (p[0] == '/' && p[1] == '/') ||
-			   (*p == '@' && strncmp(p, "@include", 8) == 0)) {
+		           (*p == '@' && strncmp(p, "@include", 8) == 0)) {
 			sc->p += strcspn(p, "\n");
 		} else if (p[0] == '/' && p[1] == '*') {
 			const char *e = strstr(p + 2, "*/");
@@ -219,13 +221,13 @@ static void next(struct scan *sc)
 		sc->len = (size_t)(q - p);
 		sc->p = q;
 		sc->tok = (sc->len == 4 && strncasecmp(p, "true", 4) == 0) ||
-				  (sc->len == 5 && strncasecmp(p, "false", 5) == 0)
-			      ? T_BOOL
-			      : T_NAME;
+		                  (sc->len == 5 && strncasecmp(p, "false", 5) == 0)
+		              ? T_BOOL
+		              : T_NAME;
 		return;
 	}
 	if (isdigit((unsigned char)*p) || ((*p == '-' || *p == '+' || *p == '.') &&
-					   (isdigit((unsigned char)p[1]) || p[1] == '.'))) {
+	                                   (isdigit((unsigned char)p[1]) || p[1] == '.'))) {
 		const char *q = p + 1;
 		while (isalnum((unsigned char)*q) || *q == '.' ||
 		       ((*q == '-' || *q == '+') && (q[-1] == 'e' || q[-1] == 'E')))
@@ -269,7 +271,7 @@ __attribute__((format(printf, 2, 3))) static void fail(struct scan *sc, const ch
 	sc->err_line = sc->tok_line;
 	char what[TOKEN_QUOTE + 32];
 	int n = snprintf(sc->msg, sc->msglen, "unexpected %s, expected ",
-			 tok_text(sc, what, sizeof what));
+	                 tok_text(sc, what, sizeof what));
 	if (n < 0 || (size_t)n >= sc->msglen)
 		return;
 	va_list ap;
@@ -283,13 +285,14 @@ __attribute__((format(printf, 2, 3))) static void fail(struct scan *sc, const ch
 		char rest[400];
 		snprintf(rest, sizeof rest, "%s", sc->msg);
 		snprintf(sc->msg, sc->msglen,
-			 "the string opened here runs on to line %d: a missing '\"'? (then, at "
-			 "line %d: %s)",
-			 sc->ml_string_end, sc->tok_line, rest);
+		         "the string opened here runs on to line %d: a missing '\"'? (then, at "
+		         "line %d: %s)",
+		         sc->ml_string_end, sc->tok_line, rest);
 		sc->err_line = sc->ml_string_line;
 	} else if (sc->tok == T_BAD && sc->start[0] == '"')
-		snprintf(sc->msg, sc->msglen, "the string opened here is never closed: a missing "
-					      "'\"'?");
+		snprintf(sc->msg, sc->msglen,
+		         "the string opened here is never closed: a missing "
+		         "'\"'?");
 }
 
 static bool is(const struct scan *sc, char c)
@@ -317,17 +320,19 @@ static void parse_settings(struct scan *sc, int depth, char close, int open_line
 			else if (sc->tok == T_EOF)
 				fail(sc, "'}' to close the group opened at line %d", open_line);
 			else
-				fail(sc, "a setting name or '}' (the group opened at line %d is not "
-					 "closed?)",
+				fail(sc,
+				     "a setting name or '}' (the group opened at line %d is not "
+				     "closed?)",
 				     open_line);
 			return;
 		}
 		for (size_t i = 0; i < n_names; i++)
 			if (name_len[i] == sc->len && memcmp(names[i], sc->start, sc->len) == 0) {
 				sc->err_line = sc->tok_line;
-				snprintf(sc->msg, sc->msglen,
-					 "duplicate setting '%.*s' (first set at line %d): keep one",
-					 (int)sc->len, sc->start, name_line[i]);
+				snprintf(
+				    sc->msg, sc->msglen,
+				    "duplicate setting '%.*s' (first set at line %d): keep one",
+				    (int)sc->len, sc->start, name_line[i]);
 				return;
 			}
 		if (n_names < MAX_NAMES) {
@@ -336,8 +341,8 @@ static void parse_settings(struct scan *sc, int depth, char close, int open_line
 			name_line[n_names++] = sc->tok_line;
 		}
 		char name[TOKEN_QUOTE + 1];
-		snprintf(name, sizeof name, "%.*s", (int)(sc->len > TOKEN_QUOTE ? TOKEN_QUOTE : sc->len),
-			 sc->start);
+		snprintf(name, sizeof name, "%.*s",
+		         (int)(sc->len > TOKEN_QUOTE ? TOKEN_QUOTE : sc->len), sc->start);
 		next(sc);
 		if (!is(sc, '=') && !is(sc, ':')) {
 			fail(sc, "'=' after '%s'", name);
@@ -365,7 +370,7 @@ static void parse_elements(struct scan *sc, int depth, char close, int open_line
 	for (;;) {
 		if (close == ']' && (is(sc, '{') || is(sc, '(') || is(sc, '['))) {
 			fail(sc, "a number, string or boolean (an array [ ] holds only those; use "
-				 "a list ( ) for groups)");
+			         "a list ( ) for groups)");
 			return;
 		}
 		parse_value(sc, depth + 1);
@@ -480,9 +485,9 @@ const char *diag_address_hint(const char *address, char *buf, size_t len)
 	if (address[0] == '[') {
 		const char *close = strchr(address, ']');
 		size_t inner = close ? (size_t)(close - address - 1) : n - 1;
-		snprintf(buf, len,
-			 "write an IPv6 address without brackets: address = \"%.*s\"%s", (int)inner,
-			 address + 1, close && close[1] == ':' ? " and the port in 'port'" : "");
+		snprintf(buf, len, "write an IPv6 address without brackets: address = \"%.*s\"%s",
+		         (int)inner, address + 1,
+		         close && close[1] == ':' ? " and the port in 'port'" : "");
 		return buf;
 	}
 	const char *colon = strrchr(address, ':');
@@ -491,22 +496,21 @@ const char *diag_address_hint(const char *address, char *buf, size_t len)
 	memcpy(tmp, address, (size_t)(colon - address));
 	tmp[colon - address] = '\0';
 	bool v4 = inet_pton(AF_INET, tmp, &a4) == 1;
-	bool v6 = strchr(tmp, ':') && inet_pton(AF_INET6, tmp, &a6) == 1 &&
-		  strstr(address, "::") != NULL;
-	bool host = !strchr(tmp, ':') && tmp[0] && strspn(tmp, "abcdefghijklmnopqrstuvwxyz"
-						    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
-							 strlen(tmp);
+	bool v6 =
+	    strchr(tmp, ':') && inet_pton(AF_INET6, tmp, &a6) == 1 && strstr(address, "::") != NULL;
+	bool host = !strchr(tmp, ':') && tmp[0] &&
+	            strspn(tmp, "abcdefghijklmnopqrstuvwxyz"
+	                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == strlen(tmp);
 	if (!v4 && !v6 && !host)
 		return NULL;
 	snprintf(buf, len,
-		 "'address' takes the host only: if you meant host %s port %s, write "
-		 "address = \"%s\"; port = %s;",
-		 tmp, colon + 1, tmp, colon + 1);
+	         "'address' takes the host only: if you meant host %s port %s, write "
+	         "address = \"%s\"; port = %s;",
+	         tmp, colon + 1, tmp, colon + 1);
 	return buf;
 }
 
-const char *diag_bind_hint(int errnum, unsigned port, const char *address, char *buf,
-			   size_t len)
+const char *diag_bind_hint(int errnum, unsigned port, const char *address, char *buf, size_t len)
 {
 	char a[256];
 	if (address && diag_address_hint(address, a, sizeof a) && errnum == EADDRNOTAVAIL) {
@@ -517,23 +521,23 @@ const char *diag_bind_hint(int errnum, unsigned port, const char *address, char 
 	case EACCES:
 		if (port < 1024) {
 			snprintf(buf, len,
-				 "ports below 1024 need CAP_NET_BIND_SERVICE: start ksockd as "
-				 "root, give it the capability (systemd: "
-				 "AmbientCapabilities=CAP_NET_BIND_SERVICE), or use a port of "
-				 "1024 or more");
+			         "ports below 1024 need CAP_NET_BIND_SERVICE: start ksockd as "
+			         "root, give it the capability (systemd: "
+			         "AmbientCapabilities=CAP_NET_BIND_SERVICE), or use a port of "
+			         "1024 or more");
 			return buf;
 		}
 		return NULL;
 	case EADDRINUSE:
 		snprintf(buf, len,
-			 "another socket holds this address and port (ss -ltnup 'sport = :%u' "
-			 "shows which process)",
-			 port);
+		         "another socket holds this address and port (ss -ltnup 'sport = :%u' "
+		         "shows which process)",
+		         port);
 		return buf;
 	case EADDRNOTAVAIL:
 		snprintf(buf, len,
-			 "this host has no such address (ip address shows its addresses); "
-			 "\"0.0.0.0\" or \"::\" listens on all of them");
+		         "this host has no such address (ip address shows its addresses); "
+		         "\"0.0.0.0\" or \"::\" listens on all of them");
 		return buf;
 	}
 	return NULL;

@@ -49,7 +49,6 @@ int diag_include_name(const char *text, int line, char *buf, size_t len);
 const char *diag_address_hint(const char *address, char *buf, size_t len);
 
 /* A hint for bind(2) failing with errnum on this port and address, or NULL. */
-const char *diag_bind_hint(int errnum, unsigned port, const char *address, char *buf,
-			   size_t len);
+const char *diag_bind_hint(int errnum, unsigned port, const char *address, char *buf, size_t len);
 
 #endif

@@ -161,8 +161,8 @@ static void put_special(struct dump *d, const char *name)
 	} else if (put_unix_special(d, name, &v)) {
 		return;
 	} else if ((strcmp(name, "certificate") == 0 && lc->tls.n_certs) ||
-		   (strcmp(name, "key") == 0 && lc->tls.n_keys) ||
-		   (strcmp(name, "alpn") == 0 && lc->tls.n_alpn)) {
+	           (strcmp(name, "key") == 0 && lc->tls.n_keys) ||
+	           (strcmp(name, "alpn") == 0 && lc->tls.n_alpn)) {
 		fprintf(out, "%s%s = ", d->indent, name);
 		if (name[0] == 'c')
 			put_strings(out, lc->tls.certificates, lc->tls.n_certs);
@@ -173,7 +173,7 @@ static void put_special(struct dump *d, const char *name)
 		fputs(";\n", out);
 		return;
 	} else if ((strcmp(name, "exec") == 0 && lc->exec.argc) ||
-		   (strcmp(name, "exec_env") == 0 && lc->exec.n_env)) {
+	           (strcmp(name, "exec_env") == 0 && lc->exec.n_env)) {
 		/* handler exec: the program's argv and extra environment */
 		fprintf(out, "%s%s = ", d->indent, name);
 		if (name[4] == '\0')
@@ -202,7 +202,9 @@ static void put_setting(void *ctx, const char *name, enum conf_value type, const
 		fprintf(out, "%s%s = %u%s;\n", d->indent, name, v, v > INT32_LIMIT ? "L" : "");
 		break;
 	}
-	case CONF_VAL_INT: fprintf(out, "%s%s = %d;\n", d->indent, name, *(const int *)field); break;
+	case CONF_VAL_INT:
+		fprintf(out, "%s%s = %d;\n", d->indent, name, *(const int *)field);
+		break;
 	case CONF_VAL_DOUBLE: {
 		/* %.17g reads back to the same double; a whole number stays an integer. */
 		fprintf(out, "%s%s = %.17g;\n", d->indent, name, *(const double *)field);
@@ -219,7 +221,7 @@ static void put_setting(void *ctx, const char *name, enum conf_value type, const
 	}
 	case CONF_VAL_BOOL:
 		fprintf(out, "%s%s = %s;\n", d->indent, name,
-			*(const bool *)field ? "true" : "false");
+		        *(const bool *)field ? "true" : "false");
 		break;
 	case CONF_VAL_SPECIAL: put_special(d, name); break;
 	}
@@ -228,9 +230,10 @@ static void put_setting(void *ctx, const char *name, enum conf_value type, const
 void conf_dump(const struct conf *conf, FILE *out)
 {
 	struct dump d = {out, conf, NULL, ""};
-	fprintf(out, "# ksockd -T: the effective configuration of %s\n"
-		     "# (defaults filled in, @include files expanded, listeners in order)\n",
-		conf->path);
+	fprintf(out,
+	        "# ksockd -T: the effective configuration of %s\n"
+	        "# (defaults filled in, @include files expanded, listeners in order)\n",
+	        conf->path);
 	conf_each_setting(conf, NULL, put_setting, &d);
 	fputs("listeners = (\n", out);
 	for (size_t i = 0; i < conf->n_listeners; i++) {

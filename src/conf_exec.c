@@ -151,9 +151,9 @@ int conf_exec_check(const struct conf *conf, struct listener_conf *lc, bool has_
 	*key = NULL;
 	if (!is_exec) {
 		/* Settings at their defaults are harmless (a dumped config writes them all). */
-		bool set = ec->argv || ec->env || ec->user || ec->group || ec->dir || ec->timeout > 0 ||
-		           ec->max_instances || ec->max_files || ec->max_procs || ec->max_memory_mb ||
-		           ec->max_cpu;
+		bool set = ec->argv || ec->env || ec->user || ec->group || ec->dir ||
+		           ec->timeout > 0 || ec->max_instances || ec->max_files || ec->max_procs ||
+		           ec->max_memory_mb || ec->max_cpu;
 		if (has_exec_settings && set)
 			FAIL(ec->argv ? "exec" : NULL,
 			     "exec settings (exec, exec_user, max_instances, ...) need handler = "

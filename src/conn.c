@@ -30,10 +30,22 @@
 #define CONN_MAX_ROUNDS 64     /* process/flush rounds per event before yielding */
 #define PROXY_LOG_INTERVAL 10. /* seconds between PROXY refusal log lines per listener */
 
-static const struct limits *conn_limits(const struct conn *c) { return &c->l->conf->limits; }
-static struct worker *conn_w(const struct conn *c) { return c->l->w; }
-static int conn_fd(const struct conn *c) { return c->io.fd; }
-static const struct handler *conn_handler(const struct conn *c) { return c->l->conf->handler; }
+static const struct limits *conn_limits(const struct conn *c)
+{
+	return &c->l->conf->limits;
+}
+static struct worker *conn_w(const struct conn *c)
+{
+	return c->l->w;
+}
+static int conn_fd(const struct conn *c)
+{
+	return c->io.fd;
+}
+static const struct handler *conn_handler(const struct conn *c)
+{
+	return c->l->conf->handler;
+}
 /* The only place a transport is chosen. */
 static const struct transport *conn_tp(const struct conn *c)
 {
@@ -182,7 +194,8 @@ static int conn_enforce_budget(struct conn *c)
 	struct conn *big = c;
 	for (size_t i = 0; i < w->n_listeners; i++)
 		for (int k = CONN_TQ_PROXY; k <= CONN_TQ_IDLE; k++)
-			for (struct timeq_node *n = w->listeners[i].conn_tq[k].head; n; n = n->next) {
+			for (struct timeq_node *n = w->listeners[i].conn_tq[k].head; n;
+			     n = n->next) {
 				struct conn *o = container_of(n, struct conn, phase);
 				if (o->buffered > big->buffered)
 					big = o;
@@ -240,12 +253,12 @@ static void conn_line_too_long(struct conn *c)
 	/* A peer's doing, at most one line per interval per listener (a flood of long lines
 	   must not flood the log); the counter has every one. */
 	unsigned long n =
-		log_limit_hit(&c->l->long_line_log, ev_now(conn_w(c)->loop), LONG_LINE_LOG_INTERVAL);
+	    log_limit_hit(&c->l->long_line_log, ev_now(conn_w(c)->loop), LONG_LINE_LOG_INTERVAL);
 	if (n) {
 		char peer[ADDR_STRLEN];
 		log_info("%s: peer %s: line longer than max_line (%u bytes): closing (%lu such "
-			 "connection(s) since the last line)",
-			 c->l->conf->name, conn_peer(c, peer), max, n);
+		         "connection(s) since the last line)",
+		         c->l->conf->name, conn_peer(c, peer), max, n);
 	}
 	if (outbuf_printf(&c->out, "ERROR line too long (max_line is %u bytes)\r\n", max) < 0)
 		outbuf_reset(&c->out);
@@ -370,7 +383,8 @@ static int conn_advance(struct conn *c)
 		    conn_input(c, NULL, 0) < 0)
 			return -1;
 		if (c->state == CONN_EOF && conn_handler(c)->backend) {
-			conn_handler(c)->backend->client_eof(c->hstate); /* exec: it closes itself */
+			conn_handler(c)->backend->client_eof(
+			    c->hstate); /* exec: it closes itself */
 		} else if (c->state == CONN_EOF && conn_has_room(c)) {
 			/* Only a partial line can be left: it is the last line. */
 			if (linebuf_finish(&c->in, conn_limits(c)->max_line, conn_sink, c) ==
@@ -393,7 +407,8 @@ static int conn_advance(struct conn *c)
 			break;
 	}
 	if (conn_handler(c)->backend && conn_serving(c) && conn_has_room(c))
-		conn_handler(c)->backend->drained(c->hstate); /* exec: read the program's output again */
+		conn_handler(c)->backend->drained(
+		    c->hstate); /* exec: read the program's output again */
 	if (conn_handler(c)->backend && outbuf_len(&c->out) == 0 && conn_tp(c) == &transport_tcp &&
 	    conn_serving(c) && conn_handler(c)->backend->output_ended &&
 	    conn_handler(c)->backend->output_ended(c->hstate))
@@ -437,9 +452,8 @@ static void conn_read(struct conn *c)
 			break;
 		if (n == 0) {
 			enum conn_reason why;
-			if (tp->eof_discards &&
-			    tp->eof_discards(c->tctx, linebuf_len(&c->in), outbuf_len(&c->out),
-						&why)) {
+			if (tp->eof_discards && tp->eof_discards(c->tctx, linebuf_len(&c->in),
+			                                         outbuf_len(&c->out), &why)) {
 				linebuf_free(&c->in);
 				outbuf_reset(&c->out);
 				conn_begin_close(c, why);
@@ -481,7 +495,7 @@ static void conn_idle_expired(struct timeq *q, struct timeq_node *n)
 	struct conn *c = container_of(n, struct conn, phase);
 	char peer[ADDR_STRLEN];
 	log_info("%s: peer %s: idle for %g s: closing", c->l->conf->name, conn_peer(c, peer),
-		 q->timeout);
+	         q->timeout);
 	conn_free(c, REASON_IDLE_TIMEOUT);
 }
 
@@ -504,7 +518,8 @@ struct conn *conn_first(const struct worker *w)
 	for (size_t i = 0; i < w->n_listeners; i++)
 		for (int k = CONN_TQ_PROXY; k <= CONN_TQ_IDLE; k++)
 			if (w->listeners[i].conn_tq[k].head)
-				return container_of(w->listeners[i].conn_tq[k].head, struct conn, phase);
+				return container_of(w->listeners[i].conn_tq[k].head, struct conn,
+				                    phase);
 	return NULL;
 }
 
@@ -513,19 +528,21 @@ void conn_listener_init(struct listener *l)
 	const struct listener_conf *lc = l->conf;
 	timeq_init(&l->conn_tq[CONN_TQ_PROXY], lc->proxy_timeout, conn_proxy_expired);
 	timeq_init(&l->conn_tq[CONN_TQ_HANDSHAKE], lc->tls.handshake_timeout,
-		   conn_handshake_expired);
+	           conn_handshake_expired);
 	timeq_init(&l->conn_tq[CONN_TQ_IDLE], lc->limits.idle_timeout, conn_idle_expired);
 	timeq_init(&l->conn_tq[CONN_TQ_SLOW], lc->limits.slow_client_timeout, conn_slow_expired);
 }
-
 
 /* A backend session starts (exec): it gets the connection's side of backend.h. */
 static int conn_backend_open(struct conn *c, const struct session_info *si)
 {
 	enum conn_reason reason = REASON_HANDLER;
-	struct backend_link link = {.conn = c, .w = conn_w(c), .conf = c->l->conf,
-				    .stats = c->l->stats, .out = &c->out,
-				    .out_limit = conn_limits(c)->output_buffer};
+	struct backend_link link = {.conn = c,
+	                            .w = conn_w(c),
+	                            .conf = c->l->conf,
+	                            .stats = c->l->stats,
+	                            .out = &c->out,
+	                            .out_limit = conn_limits(c)->output_buffer};
 	if (conn_handler(c)->backend->open(c->hstate, si, &link, &reason) < 0) {
 		conn_free(c, reason);
 		return -1;
@@ -533,7 +550,10 @@ static int conn_backend_open(struct conn *c, const struct session_info *si)
 	return conn_advance(c);
 }
 
-int conn_backend_output(struct conn *c) { return conn_advance(c); }
+int conn_backend_output(struct conn *c)
+{
+	return conn_advance(c);
+}
 
 int conn_backend_resume(struct conn *c)
 {
@@ -559,16 +579,16 @@ static int conn_open(struct conn *c)
 		if (getsockname(conn_fd(c), (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof local);
 		struct session_info si = {
-			.listener = c->l->conf->name,
-			.peer = (struct sockaddr *)&c->peer,
-			.local = (struct sockaddr *)&local,
-			.sock_peer = &conn_sock_peer(c)->sa,
-			.proxy = c->proxy ? &c->proxy->info : NULL,
-			.draining = conn_w(c)->drain_flag,
-			.qotd = c->l->gl->qotd,
-			.stats = conn_w(c)->stats,
-			.tls = conn_tp(c)->tls_info ? conn_tp(c)->tls_info(c->tctx) : NULL,
-			.cred = addr_cred(&conn_sock_peer(c)->sa), /* unix listeners: SO_PEERCRED */
+		    .listener = c->l->conf->name,
+		    .peer = (struct sockaddr *)&c->peer,
+		    .local = (struct sockaddr *)&local,
+		    .sock_peer = &conn_sock_peer(c)->sa,
+		    .proxy = c->proxy ? &c->proxy->info : NULL,
+		    .draining = conn_w(c)->drain_flag,
+		    .qotd = c->l->gl->qotd,
+		    .stats = conn_w(c)->stats,
+		    .tls = conn_tp(c)->tls_info ? conn_tp(c)->tls_info(c->tctx) : NULL,
+		    .cred = addr_cred(&conn_sock_peer(c)->sa), /* unix listeners: SO_PEERCRED */
 		};
 		if (h->backend)
 			return conn_backend_open(c, &si);
@@ -605,14 +625,15 @@ static void conn_start(struct conn *c)
 	struct worker *w = conn_w(c);
 	if (c->l->conf->proxy_mode != PROXY_OFF) {
 		enum guard_reason g = guard_admit(&c->l->guard, (struct sockaddr *)&c->peer,
-						  ev_now(w->loop), &c->ticket);
+		                                  ev_now(w->loop), &c->ticket);
 		if (g != GUARD_OK) {
 			conn_free(c, reason_of_guard(g));
 			return;
 		}
 	}
 	char peer[ADDR_STRLEN];
-	struct transport_env env = {.l = c->l, .peer = conn_peer(c, peer), .id = c->id, .fd = conn_fd(c)};
+	struct transport_env env = {
+	    .l = c->l, .peer = conn_peer(c, peer), .id = c->id, .fd = conn_fd(c)};
 	enum conn_reason why = REASON_IO_ERROR;
 	if (conn_tp(c)->open(&env, &c->tctx, &why) < 0) {
 		conn_free(c, why);
@@ -638,9 +659,9 @@ static void conn_proxy_refuse(struct conn *c, enum conn_reason reason, const cha
 	if (n) {
 		char sock_str[ADDR_STRLEN];
 		log_info("listener '%s': refused %lu connection(s) for their PROXY header (%lu in "
-			 "all); last: peer %s: %s",
-			 l->conf->name, n, l->proxy_refused, addr_format(&conn_sock_peer(c)->sa, sock_str),
-			 why);
+		         "all); last: peer %s: %s",
+		         l->conf->name, n, l->proxy_refused,
+		         addr_format(&conn_sock_peer(c)->sa, sock_str), why);
 	}
 	conn_free_detail(c, reason, why);
 }
@@ -682,16 +703,15 @@ static int conn_proxy_apply(struct conn *c, const struct proxy_info *info)
 		memcpy(&c->peer, &info->src, sizeof c->peer);
 	char peer[ADDR_STRLEN], sock_str[ADDR_STRLEN];
 	log_debug("%s: peer %s: connection %llu: PROXY v%d header from %s", c->l->conf->name,
-		  conn_peer(c, peer), c->id, info->version,
-		  addr_format(&c->proxy->sock_peer.sa, sock_str));
+	          conn_peer(c, peer), c->id, info->version,
+	          addr_format(&c->proxy->sock_peer.sa, sock_str));
 	return 0;
 }
 
 static bool conn_proxy_trusted(const struct conn *c)
 {
 	const struct listener_conf *lc = c->l->conf;
-	return prefix_list_match(lc->proxy_trusted, lc->n_proxy_trusted,
-			       &conn_sock_peer(c)->sa);
+	return prefix_list_match(lc->proxy_trusted, lc->n_proxy_trusted, &conn_sock_peer(c)->sa);
 }
 
 static void conn_proxy_read(struct conn *c)
@@ -699,7 +719,7 @@ static void conn_proxy_read(struct conn *c)
 	enum proxy_mode mode = c->l->conf->proxy_mode;
 	size_t have = linebuf_len(&c->in);
 	char *buf = conn_w(c)->rbuf; /* what c->in holds, then what the socket has after it */
-	if (have > 0) /* c->in owns no storage while empty */
+	if (have > 0)                /* c->in owns no storage while empty */
 		memcpy(buf, linebuf_head(&c->in), have);
 	ssize_t n = recv(conn_fd(c), buf + have, PROXY_MAX_HEADER - have, MSG_PEEK);
 	if (n < 0) {
@@ -712,7 +732,8 @@ static void conn_proxy_read(struct conn *c)
 		if (have == 0) /* connect and close: a balancer's plain TCP check */
 			conn_free(c, REASON_CLIENT_CLOSED);
 		else
-			conn_proxy_refuse(c, REASON_PROXY_HEADER, "client closed inside the PROXY header");
+			conn_proxy_refuse(c, REASON_PROXY_HEADER,
+			                  "client closed inside the PROXY header");
 		return;
 	}
 	struct proxy_info info;
@@ -733,7 +754,7 @@ static void conn_proxy_read(struct conn *c)
 	}
 	if (!conn_proxy_trusted(c)) {
 		conn_proxy_refuse(c, REASON_PROXY_HEADER,
-				  "PROXY header from a source not in proxy_trusted");
+		                  "PROXY header from a source not in proxy_trusted");
 		return;
 	}
 	if (conn_proxy_consume(c, have, hl - have, false) < 0 || conn_proxy_apply(c, &info) < 0)
@@ -749,7 +770,7 @@ static void conn_proxy_timeout(struct conn *c)
 		conn_start(c);
 	else
 		conn_proxy_refuse(c, REASON_PROXY_TIMEOUT,
-				  "no complete PROXY header within proxy_timeout");
+		                  "no complete PROXY header within proxy_timeout");
 }
 
 static void conn_proxy_start(struct conn *c)
@@ -784,7 +805,7 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
-		socklen_t peerlen, const struct guard_ticket *ticket)
+                socklen_t peerlen, const struct guard_ticket *ticket)
 {
 	const struct handler *h = l->conf->handler;
 	struct conn *c = calloc(1, sizeof *c + h->state_size);
@@ -812,7 +833,7 @@ int conn_create(struct worker *w, struct listener *l, int fd, const struct socka
 	if (log_enabled(LOG_DEBUG)) {
 		char ps[ADDR_STRLEN];
 		log_debug("%s: peer %s: connection %llu accepted", l->conf->name, conn_peer(c, ps),
-			  c->id);
+		          c->id);
 	}
 	if (l->conf->proxy_mode != PROXY_OFF)
 		conn_proxy_start(c);
@@ -845,17 +866,23 @@ void conn_free_detail(struct conn *c, enum conn_reason reason, const char *detai
 	else
 		peer[0] = '\0';
 	if (logged)
-		log_emit(rd->level, "%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
-		  "lines, out %llu bytes",
-		  c->l->conf->name, peer, via ? " via " : "",
-		  via ? addr_format(&c->proxy->sock_peer.sa, sock_str) : "", c->id,
-		  detail ? detail : rd->text, ev_now(loop) - c->started,
-		  (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
-		  (unsigned long long)c->bytes_out);
-	struct accesslog_entry e = {.started = c->started, .ended = ev_now(loop),
-				    .peer = peer, .lines_in = c->lines_in,
-				    .bytes_in = c->bytes_in, .lines_out = c->lines_out,
-				    .bytes_out = c->bytes_out, .reason = rd->text};
+		log_emit(
+		    rd->level,
+		    "%s: peer %s%s%s: connection %llu closed (%s) after %.3f s: in %llu bytes %llu "
+		    "lines, out %llu bytes",
+		    c->l->conf->name, peer, via ? " via " : "",
+		    via ? addr_format(&c->proxy->sock_peer.sa, sock_str) : "", c->id,
+		    detail ? detail : rd->text, ev_now(loop) - c->started,
+		    (unsigned long long)c->bytes_in, (unsigned long long)c->lines_in,
+		    (unsigned long long)c->bytes_out);
+	struct accesslog_entry e = {.started = c->started,
+	                            .ended = ev_now(loop),
+	                            .peer = peer,
+	                            .lines_in = c->lines_in,
+	                            .bytes_in = c->bytes_in,
+	                            .lines_out = c->lines_out,
+	                            .bytes_out = c->bytes_out,
+	                            .reason = rd->text};
 	accesslog_write(&c->l->alog, &e);
 	stats_sub(c->l->stats, STAT_CONN_OPEN, 1);
 	stats_observe(c->l->stats, &stats_hists[0], ev_now(loop) - c->started);

@@ -28,8 +28,8 @@
  *
  * Phase deadline (c->phase, in one of the listener's deadline queues,
  * timeq.h): PROXY proxy_timeout, HANDSHAKE handshake_timeout,
- * OPEN/EOF/CLOSING idle_timeout (restarted by every byte read or written). The handler is opened on entering OPEN and
- * closed by conn_free if it was opened.
+ * OPEN/EOF/CLOSING idle_timeout (restarted by every byte read or written). The handler is opened on
+ * entering OPEN and closed by conn_free if it was opened.
  */
 #ifndef KSOCKD_CONN_H
 #define KSOCKD_CONN_H
@@ -63,8 +63,8 @@ enum conn_state {
 
 /* A connection that received a PROXY header: allocated only then. */
 struct conn_proxied {
-	struct proxy_info info;     /* the header */
-	union addr_inet sock_peer;  /* the socket's own peer (the balancer) */
+	struct proxy_info info;    /* the header */
+	union addr_inet sock_peer; /* the socket's own peer (the balancer) */
 };
 
 /*
@@ -83,30 +83,30 @@ struct conn_slow {
 };
 
 struct conn {
-	struct listener *l;              /* listener it came from; its worker (l->w) owns c */
-	void *tctx;                      /* the transport's own state */
-	unsigned long long id;           /* per-worker id, for logs */
-	ev_io io;                        /* the socket; events: what conn_update_watchers wants */
-	struct timeq_node phase;         /* in the state's queue of the listener (see diagram):
-					    the worker's connections are these queues; since:
-					    once OPEN, the last byte read or written */
-	struct conn_slow *slow;          /* the incomplete line's clock, NULL if none */
-	ev_tstamp started;               /* accept time */
-	struct linebuf in;               /* bytes read but not yet framed (PROXY: the header) */
-	struct outbuf out;               /* replies not yet written */
-	uint64_t bytes_in, bytes_out;    /* traffic counters */
-	uint64_t lines_in;               /* lines handed to the handler (echo: newlines read) */
-	uint64_t lines_out;              /* newlines written to the client */
-	struct conn_proxied *proxy;      /* PROXY header received, NULL if none (freed by conn_free) */
-	union addr_inet peer;            /* effective client address: the PROXY header's
-					    source if one came, else the socket's peer. Use
-					    this for logs, limits and allow/deny. */
-	uint32_t buffered;               /* bytes of in/out storage counted in the worker
-					    (bounded: max_line, output_buffer) */
-	struct guard_ticket ticket;      /* what the listener's guard holds for it */
-	uint8_t state;                   /* enum conn_state */
-	uint8_t close_reason;            /* enum conn_reason, once CLOSING */
-	bool read_wants_write;           /* the transport's last read waits for writability */
+	struct listener *l;           /* listener it came from; its worker (l->w) owns c */
+	void *tctx;                   /* the transport's own state */
+	unsigned long long id;        /* per-worker id, for logs */
+	ev_io io;                     /* the socket; events: what conn_update_watchers wants */
+	struct timeq_node phase;      /* in the state's queue of the listener (see diagram):
+	                                 the worker's connections are these queues; since:
+	                                 once OPEN, the last byte read or written */
+	struct conn_slow *slow;       /* the incomplete line's clock, NULL if none */
+	ev_tstamp started;            /* accept time */
+	struct linebuf in;            /* bytes read but not yet framed (PROXY: the header) */
+	struct outbuf out;            /* replies not yet written */
+	uint64_t bytes_in, bytes_out; /* traffic counters */
+	uint64_t lines_in;            /* lines handed to the handler (echo: newlines read) */
+	uint64_t lines_out;           /* newlines written to the client */
+	struct conn_proxied *proxy;   /* PROXY header received, NULL if none (freed by conn_free) */
+	union addr_inet peer;         /* effective client address: the PROXY header's
+	                                 source if one came, else the socket's peer. Use
+	                                 this for logs, limits and allow/deny. */
+	uint32_t buffered;            /* bytes of in/out storage counted in the worker
+	                                 (bounded: max_line, output_buffer) */
+	struct guard_ticket ticket;   /* what the listener's guard holds for it */
+	uint8_t state;                /* enum conn_state */
+	uint8_t close_reason;         /* enum conn_reason, once CLOSING */
+	bool read_wants_write;        /* the transport's last read waits for writability */
 	_Alignas(max_align_t) char hstate[]; /* handler state (handler->state_size) */
 };
 
@@ -117,7 +117,7 @@ void conn_listener_init(struct listener *l);
 /* Takes ownership of fd and ticket; returns 0, or -1 after closing fd and
  * releasing ticket (no memory). */
 int conn_create(struct worker *w, struct listener *l, int fd, const struct sockaddr *peer,
-		socklen_t peerlen, const struct guard_ticket *ticket);
+                socklen_t peerlen, const struct guard_ticket *ticket);
 /* Closes and frees c at once, counting reason and logging it; detail (may be NULL) names
  * the particulars in the close log line instead of the reason's text ("source not in
  * proxy_trusted"); the access log always gets the reason's text. */

@@ -16,12 +16,12 @@
 #include "unixsock.h"
 
 static const char *const reason_names[GUARD_N_REASONS] = {
-	[GUARD_OK] = "admitted",
-	[GUARD_ACL] = "denied by allow/deny",
-	[GUARD_RATE] = "connect_rate exceeded",
-	[GUARD_PER_SOURCE] = "max_connections_per_source reached",
-	[GUARD_SLOW_CLIENT] = "slow_client_timeout",
-	[GUARD_BUFFER_LIMIT] = "worker_buffer_limit reached",
+    [GUARD_OK] = "admitted",
+    [GUARD_ACL] = "denied by allow/deny",
+    [GUARD_RATE] = "connect_rate exceeded",
+    [GUARD_PER_SOURCE] = "max_connections_per_source reached",
+    [GUARD_SLOW_CLIENT] = "slow_client_timeout",
+    [GUARD_BUFFER_LIMIT] = "worker_buffer_limit reached",
 };
 
 const char *guard_reason_name(enum guard_reason r)
@@ -42,8 +42,8 @@ void guard_note(struct guard *g, enum guard_reason r, const char *peer_str, doub
 		return;
 	bool refusal = r == GUARD_ACL || r == GUARD_RATE || r == GUARD_PER_SOURCE;
 	log_info("%s: %s: %s %lu %s (last from %s; %lu in total)", g->lc->name,
-		 guard_reason_name(r), refusal ? "refused" : "closed", n,
-		 refusal ? "connection(s)" : "client(s)", peer_str, g->count[r]);
+	         guard_reason_name(r), refusal ? "refused" : "closed", n,
+	         refusal ? "connection(s)" : "client(s)", peer_str, g->count[r]);
 }
 
 /* Milliseconds of the monotonic clock: buckets are shared by processes, ev_now() is not. */
@@ -55,7 +55,7 @@ static uint64_t guard_now_ms(void)
 }
 
 enum guard_reason guard_admit(struct guard *g, const struct sockaddr *peer, double now,
-			      struct guard_ticket *ticket)
+                              struct guard_ticket *ticket)
 {
 	const struct limits *lim = &g->lc->limits;
 	enum guard_reason r = GUARD_OK;
@@ -66,7 +66,8 @@ enum guard_reason guard_admit(struct guard *g, const struct sockaddr *peer, doub
 	if (cred ? !unixsock_admit(g->un, cred) : !acl_check(&g->lc->acl, peer))
 		r = GUARD_ACL;
 	else if (key && lim->connect_rate > 0 &&
-	    !srctab_rate_take(g->tab, key, lim->connect_rate, lim->connect_burst, guard_now_ms()))
+	         !srctab_rate_take(g->tab, key, lim->connect_rate, lim->connect_burst,
+	                           guard_now_ms()))
 		r = GUARD_RATE;
 	if (r == GUARD_OK && key && ticket && lim->max_connections_per_source > 0) {
 		int slot = srctab_acquire(g->tab, g->proc, key, lim->max_connections_per_source);
@@ -94,6 +95,6 @@ void guard_log_totals(const struct guard *g, unsigned worker)
 	for (int r = 1; r < GUARD_N_REASONS; r++)
 		if (g->count[r])
 			log_info("%s: worker %u: %lu connection(s) %s: %s", g->lc->name, worker,
-				 g->count[r], r <= GUARD_PER_SOURCE ? "refused" : "closed",
-				 guard_reason_name(r));
+			         g->count[r], r <= GUARD_PER_SOURCE ? "refused" : "closed",
+			         guard_reason_name(r));
 }

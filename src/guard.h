@@ -34,12 +34,12 @@ enum guard_reason {
 };
 
 struct guard {
-	const struct listener_conf *lc;          /* limits and lists */
-	struct srctab *tab;                      /* shared per-source table, NULL: none */
-	int proc;                                /* this worker's journal in tab */
-	const struct unix_ids *un;               /* unix listeners: uid/gid rules, else NULL */
-	unsigned long count[GUARD_N_REASONS];    /* total per reason */
-	struct log_limit log[GUARD_N_REASONS];   /* one log line per interval per reason */
+	const struct listener_conf *lc;        /* limits and lists */
+	struct srctab *tab;                    /* shared per-source table, NULL: none */
+	int proc;                              /* this worker's journal in tab */
+	const struct unix_ids *un;             /* unix listeners: uid/gid rules, else NULL */
+	unsigned long count[GUARD_N_REASONS];  /* total per reason */
+	struct log_limit log[GUARD_N_REASONS]; /* one log line per interval per reason */
 };
 
 /* What a connection holds from the guard, returned by guard_release(). */
@@ -55,7 +55,7 @@ void guard_init(struct guard *g, const struct listener_conf *lc, struct srctab *
  * Counts and logs refusals; the caller closes or drops what is refused.
  */
 enum guard_reason guard_admit(struct guard *g, const struct sockaddr *peer, double now,
-			      struct guard_ticket *ticket);
+                              struct guard_ticket *ticket);
 void guard_release(struct guard *g, struct guard_ticket *ticket);
 /* Counts (and rate-limits the log of) a limit-forced event for peer_str. */
 void guard_note(struct guard *g, enum guard_reason r, const char *peer_str, double now);

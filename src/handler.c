@@ -13,22 +13,22 @@
 #include "plugin.h"
 
 static const struct handler *const registry[] = {
-	&handler_echo,
-	&handler_echo_lines,
-	&handler_hello,
-	&handler_whoami,
-	&handler_health,
-	/* inetd's internal services */
-	&handler_discard,
-	&handler_chargen,
-	&handler_daytime,
-	&handler_time,
-	&handler_qotd,
-	/* observability */
-	&handler_stats,
-	&handler_metrics,
-	/* a program per connection */
-	&handler_exec,
+    &handler_echo,
+    &handler_echo_lines,
+    &handler_hello,
+    &handler_whoami,
+    &handler_health,
+    /* inetd's internal services */
+    &handler_discard,
+    &handler_chargen,
+    &handler_daytime,
+    &handler_time,
+    &handler_qotd,
+    /* observability */
+    &handler_stats,
+    &handler_metrics,
+    /* a program per connection */
+    &handler_exec,
 };
 
 const struct handler *handler_builtin(const char *name)
@@ -51,8 +51,8 @@ const char *handler_names(void)
 	static char names[1024];
 	names[0] = '\0';
 	for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
-		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
-			 i ? ", " : "", registry[i]->name);
+		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+		         registry[i]->name);
 	plugin_names(names, sizeof names);
 	return names;
 }

@@ -11,15 +11,15 @@
 #include "linebuf.h"
 
 enum line_status line_next(const char *data, size_t len, size_t max_line, struct line *line,
-			   size_t *used)
+                           size_t *used)
 {
 	/* A line of max_line bytes may be followed by "\r\n": look that far, no further. */
 	size_t scan = len < max_line + 2 ? len : max_line + 2;
 	const char *nl = memchr(data, '\n', scan);
 	if (!nl)
 		return scan > max_line + (scan == len && len > 0 && data[len - 1] == '\r')
-			       ? LINE_TOO_LONG
-			       : LINE_PARTIAL;
+		           ? LINE_TOO_LONG
+		           : LINE_PARTIAL;
 	size_t n = (size_t)(nl - data);
 	line->data = data;
 	if (n > 0 && nl[-1] == '\r') {
@@ -92,8 +92,8 @@ void linebuf_free(struct linebuf *lb)
 }
 
 /* Frames complete lines of data[0..len) into sink; *stopped when sink refused one. */
-static size_t line_frame(const char *data, size_t len, size_t max_line, line_sink sink,
-			 void *ctx, bool *stopped, bool *too_long)
+static size_t line_frame(const char *data, size_t len, size_t max_line, line_sink sink, void *ctx,
+                         bool *stopped, bool *too_long)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -115,8 +115,8 @@ static size_t line_frame(const char *data, size_t len, size_t max_line, line_sin
 	return done;
 }
 
-enum linebuf_result linebuf_feed(struct linebuf *lb, const char *data, size_t len,
-				 size_t max_line, line_sink sink, void *ctx)
+enum linebuf_result linebuf_feed(struct linebuf *lb, const char *data, size_t len, size_t max_line,
+                                 line_sink sink, void *ctx)
 {
 	bool stopped = false, too_long = false, held = linebuf_len(lb) > 0;
 	if (!held && len > 0) {
@@ -133,12 +133,11 @@ enum linebuf_result linebuf_feed(struct linebuf *lb, const char *data, size_t le
 	if (!held || stopped)
 		return LINEBUF_OK;
 	linebuf_consume(lb, line_frame(linebuf_head(lb), linebuf_len(lb), max_line, sink, ctx,
-				       &stopped, &too_long));
+	                               &stopped, &too_long));
 	return too_long ? LINEBUF_TOO_LONG : LINEBUF_OK;
 }
 
-enum linebuf_result linebuf_finish(struct linebuf *lb, size_t max_line, line_sink sink,
-				   void *ctx)
+enum linebuf_result linebuf_finish(struct linebuf *lb, size_t max_line, line_sink sink, void *ctx)
 {
 	enum linebuf_result r = LINEBUF_OK;
 	size_t n = linebuf_len(lb);

@@ -32,7 +32,7 @@ enum line_status {
 
 /* Frames the next line of data[0..len). */
 enum line_status line_next(const char *data, size_t len, size_t max_line, struct line *line,
-			   size_t *used);
+                           size_t *used);
 /* The unterminated rest at end of input, as a final line (eol ""). */
 void line_final(const char *data, size_t len, struct line *line);
 
@@ -40,8 +40,8 @@ void line_final(const char *data, size_t len, struct line *line);
 typedef bool (*line_sink)(void *ctx, const struct line *line);
 
 enum linebuf_result {
-	LINEBUF_OK = 0,        /* framed what could be; the rest is kept */
-	LINEBUF_TOO_LONG = 1,  /* a line over max_line: nothing more is framed, lb is empty */
+	LINEBUF_OK = 0,         /* framed what could be; the rest is kept */
+	LINEBUF_TOO_LONG = 1,   /* a line over max_line: nothing more is framed, lb is empty */
 	LINEBUF_NO_MEMORY = -1, /* the rest could not be kept */
 };
 
@@ -67,7 +67,10 @@ static inline const char *linebuf_head(const struct linebuf *lb)
 	return lb->b ? lb->b->data + lb->b->head : NULL;
 }
 /* Bytes of storage held. */
-static inline size_t linebuf_cap(const struct linebuf *lb) { return lb->b ? lb->b->cap : 0; }
+static inline size_t linebuf_cap(const struct linebuf *lb)
+{
+	return lb->b ? lb->b->cap : 0;
+}
 int linebuf_append(struct linebuf *lb, const char *data, size_t len);
 void linebuf_consume(struct linebuf *lb, size_t n);
 void linebuf_free(struct linebuf *lb);
@@ -77,15 +80,14 @@ void linebuf_free(struct linebuf *lb);
  * frame only what lb holds). Complete lines go to sink in order while it
  * accepts them; a partial line and lines after a refusal stay in lb.
  */
-enum linebuf_result linebuf_feed(struct linebuf *lb, const char *data, size_t len,
-				 size_t max_line, line_sink sink, void *ctx);
+enum linebuf_result linebuf_feed(struct linebuf *lb, const char *data, size_t len, size_t max_line,
+                                 line_sink sink, void *ctx);
 /*
  * End of input: what lb holds (only a partial line once feeding had room) is
  * the last line, given to sink with eol ""; too long if over max_line (a
  * line of max_line bytes and a '\r' still waiting for its '\n' included).
  * lb is empty afterwards.
  */
-enum linebuf_result linebuf_finish(struct linebuf *lb, size_t max_line, line_sink sink,
-				   void *ctx);
+enum linebuf_result linebuf_finish(struct linebuf *lb, size_t max_line, line_sink sink, void *ctx);
 
 #endif

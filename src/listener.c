@@ -58,14 +58,14 @@ int listener_bind(const struct gen_listener *gl, char *err, size_t errlen)
 		char hint[320];
 		const char *h = diag_bind_hint(e, lc->port, lc->address, hint, sizeof hint);
 		snprintf(err, errlen, "%s:%d: listener '%s': cannot bind %s %s: %s%s%s",
-			 lc->file ? lc->file : "?", lc->line, lc->name, proto_name(lc->protocol), a,
-			 strerror(e), h ? "; " : "", h ? h : "");
+		         lc->file ? lc->file : "?", lc->line, lc->name, proto_name(lc->protocol), a,
+		         strerror(e), h ? "; " : "", h ? h : "");
 		close(fd);
 		return -1;
 	}
 	if (type == SOCK_STREAM && listen(fd, lc->backlog) < 0) {
 		snprintf(err, errlen, "listener '%s': listen on %s: %s", lc->name, a,
-			 strerror(errno));
+		         strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -84,8 +84,8 @@ static void listener_refuse_full(struct listener *l, int fd)
 	unsigned long n = log_limit_hit(&l->full_log, ev_now(l->w->loop), LIMIT_LOG_INTERVAL);
 	if (n)
 		log_warnx("listener '%s': max_connections reached (worker %u has %u open): refused "
-			  "%lu connection(s)",
-			  l->conf->name, l->w->slot, l->w->n_conns, n);
+		          "%lu connection(s)",
+		          l->conf->name, l->w->slot, l->w->n_conns, n);
 }
 
 static void listener_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -102,9 +102,9 @@ static void listener_out_of_fds(struct listener *l, int err)
 {
 	if (log_limit_hit(&l->emfile_log, ev_now(l->w->loop), LIMIT_LOG_INTERVAL))
 		log_warnx("listener '%s': accept: %s: pausing accepts for %.0f ms (worker %u has "
-			  "%u connections)",
-			  l->conf->name, strerror(err), EMFILE_BACKOFF * 1000, l->w->slot,
-			  l->w->n_conns);
+		          "%u connections)",
+		          l->conf->name, strerror(err), EMFILE_BACKOFF * 1000, l->w->slot,
+		          l->w->n_conns);
 	stats_add(l->stats, STAT_ACCEPT_BACKOFF, 1);
 	l->state = LISTENER_BACKOFF;
 	ev_io_stop(l->w->loop, &l->io);
@@ -119,8 +119,8 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	for (int i = 0; i < ACCEPT_BATCH && l->state == LISTENER_ACTIVE; i++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof peer;
-		int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -198,4 +198,7 @@ void listener_close(struct listener *l)
 	l->state = LISTENER_CLOSED;
 }
 
-void listener_conn_gone(struct listener *l) { l->n_conns--; }
+void listener_conn_gone(struct listener *l)
+{
+	l->n_conns--;
+}

@@ -30,25 +30,25 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ksockd [-c FILE] [-t [-S] | -T] [-f] [-r DIR] [-V] [-h]\n"
-		   "       ksockd -s reload|stop|reopen|status [-r DIR | -c FILE]\n"
-		   "  -c, --config FILE  configuration file (default " DEFAULT_CONF ")\n"
-		   "  -t, --test         check the configuration and that this host and user\n"
-		   "                     could start it, then exit (0: valid, 1: invalid)\n"
-		   "  -S, --strict       with -t: warnings count as errors\n"
-		   "  -T, --dump         print the effective configuration (defaults filled in,\n"
-		   "                     includes expanded) and exit\n"
-		   "  -f, --foreground   stay in the foreground, log to stderr\n"
-		   "  -r, --runtime-dir DIR  where the status file is (default: "
-		   "$RUNTIME_DIRECTORY)\n"
-		   "  -s, --signal reload  reload the running ksockd and wait: exit 0 when the\n"
-		   "                     new config serves, 1 when it was rejected\n"
-		   "  -s stop            stop it (SIGTERM) and wait until it has exited\n"
-		   "  -s reopen          make it reopen its log files (SIGUSR1)\n"
-		   "  -s status          print its state; exit 0 running, 3 not running\n"
-		   "                     (-s finds the daemon through -r DIR, $RUNTIME_DIRECTORY\n"
-		   "                     or the directory of the config's pid_file)\n"
-		   "  -V, --version      print the version, library versions and build options\n"
-		   "  -h, --help         print this help and exit\n");
+	           "       ksockd -s reload|stop|reopen|status [-r DIR | -c FILE]\n"
+	           "  -c, --config FILE  configuration file (default " DEFAULT_CONF ")\n"
+	           "  -t, --test         check the configuration and that this host and user\n"
+	           "                     could start it, then exit (0: valid, 1: invalid)\n"
+	           "  -S, --strict       with -t: warnings count as errors\n"
+	           "  -T, --dump         print the effective configuration (defaults filled in,\n"
+	           "                     includes expanded) and exit\n"
+	           "  -f, --foreground   stay in the foreground, log to stderr\n"
+	           "  -r, --runtime-dir DIR  where the status file is (default: "
+	           "$RUNTIME_DIRECTORY)\n"
+	           "  -s, --signal reload  reload the running ksockd and wait: exit 0 when the\n"
+	           "                     new config serves, 1 when it was rejected\n"
+	           "  -s stop            stop it (SIGTERM) and wait until it has exited\n"
+	           "  -s reopen          make it reopen its log files (SIGUSR1)\n"
+	           "  -s status          print its state; exit 0 running, 3 not running\n"
+	           "                     (-s finds the daemon through -r DIR, $RUNTIME_DIRECTORY\n"
+	           "                     or the directory of the config's pid_file)\n"
+	           "  -V, --version      print the version, library versions and build options\n"
+	           "  -h, --help         print this help and exit\n");
 }
 
 /*
@@ -78,8 +78,9 @@ static int signal_command(const char *cmd, const char *path)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		known |= strcmp(cmd, commands[i]) == 0;
 	if (!known) {
-		fprintf(stderr, "ksockd: unknown command '%s' for -s (reload, stop, reopen, status)%s\n",
-			cmd, DID_YOU_MEAN_CMD(cmd));
+		fprintf(stderr,
+		        "ksockd: unknown command '%s' for -s (reload, stop, reopen, status)%s\n",
+		        cmd, DID_YOU_MEAN_CMD(cmd));
 		return 2;
 	}
 	const char *rd = getenv("RUNTIME_DIRECTORY");
@@ -88,7 +89,7 @@ static int signal_command(const char *cmd, const char *path)
 		struct conf *conf = conf_load(path, err, sizeof err);
 		if (!conf)
 			fprintf(stderr, "ksockd: -s %s: cannot read pid_file from the config: %s\n",
-				cmd, err);
+			        cmd, err);
 		else
 			runtime_dir_from_pid_file(conf);
 		conf_free(conf);
@@ -113,9 +114,10 @@ static int check_config(struct conf *conf, const char *path, bool strict)
 	struct preflight_result r;
 	preflight_run(&g, stderr, &r);
 	if (r.errors || (strict && r.warnings)) {
-		fprintf(stderr, "ksockd: configuration %s cannot start: %u error(s), %u warning(s)%s\n",
-			path, r.errors, r.warnings,
-			!r.errors ? " (--strict: warnings count as errors)" : "");
+		fprintf(stderr,
+		        "ksockd: configuration %s cannot start: %u error(s), %u warning(s)%s\n",
+		        path, r.errors, r.warnings,
+		        !r.errors ? " (--strict: warnings count as errors)" : "");
 		generation_drop(&g, NULL);
 		return 1;
 	}
@@ -131,12 +133,16 @@ static int check_config(struct conf *conf, const char *path, bool strict)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
-		{"foreground", no_argument, NULL, 'f'},   {"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},         {"signal", required_argument, NULL, 's'},
-		{"runtime-dir", required_argument, NULL, 'r'}, {"strict", no_argument, NULL, 'S'},
-		{"dump", no_argument, NULL, 'T'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"test", no_argument, NULL, 't'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"signal", required_argument, NULL, 's'},
+	    {"runtime-dir", required_argument, NULL, 'r'},
+	    {"strict", no_argument, NULL, 'S'},
+	    {"dump", no_argument, NULL, 'T'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_CONF;
 	const char *sig = NULL;
@@ -189,7 +195,8 @@ int main(int argc, char **argv)
 	bool sys = conf->log_syslog && log_syslog_available();
 	if (conf->log_syslog && !sys)
 		log_warnx("log_target = \"syslog\" but nothing listens on %s: logging to standard "
-			  "error", LOG_SYSLOG_SOCKET);
+		          "error",
+		          LOG_SYSLOG_SOCKET);
 	log_init("ksockd", sys ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR, conf->log_level);
 	/* Reloads re-read the file after daemon() changed directory to /. */
 	char *abs = realpath(path, NULL);

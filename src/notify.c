@@ -19,10 +19,22 @@ static void notify_send(const char *msg)
 		log_debug("sd_notify(%s) failed: %d", msg, rc);
 }
 
-void notify_ready(void) { notify_send("READY=1"); }
-void notify_reloading(void) { notify_send("RELOADING=1"); }
-void notify_stopping(void) { notify_send("STOPPING=1"); }
-void notify_watchdog(void) { notify_send("WATCHDOG=1"); }
+void notify_ready(void)
+{
+	notify_send("READY=1");
+}
+void notify_reloading(void)
+{
+	notify_send("RELOADING=1");
+}
+void notify_stopping(void)
+{
+	notify_send("STOPPING=1");
+}
+void notify_watchdog(void)
+{
+	notify_send("WATCHDOG=1");
+}
 
 void notify_status(const char *fmt, ...)
 {
@@ -67,4 +79,7 @@ int notify_listen_fds(char ***names)
 	return n < 0 ? 0 : n;
 }
 
-int notify_listen_fds_start(void) { return SD_LISTEN_FDS_START; }
+int notify_listen_fds_start(void)
+{
+	return SD_LISTEN_FDS_START;
+}

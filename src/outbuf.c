@@ -53,7 +53,7 @@ int outbuf_append(struct outbuf *ob, const void *data, size_t len)
 /* The same function under its public name for plug-ins (<ksockd/handler.h>):
  * an alias, so a plug-in's reply costs what a built-in handler's does. */
 int ksockd_out_append(struct outbuf *ob, const void *data, size_t len)
-	__attribute__((alias("outbuf_append")));
+    __attribute__((alias("outbuf_append")));
 
 int outbuf_vprintf(struct outbuf *ob, const char *fmt, va_list ap)
 {

@@ -33,14 +33,17 @@ static inline const char *outbuf_head(const struct outbuf *ob)
 	return ob->b ? ob->b->data + ob->b->head : NULL;
 }
 /* Bytes of storage held. */
-static inline size_t outbuf_cap(const struct outbuf *ob) { return ob->b ? ob->b->cap : 0; }
+static inline size_t outbuf_cap(const struct outbuf *ob)
+{
+	return ob->b ? ob->b->cap : 0;
+}
 
 /* Appends len bytes; returns 0, or -1 when memory is exhausted. */
 int outbuf_append(struct outbuf *ob, const void *data, size_t len);
 /* Appends a formatted string; returns 0 or -1. */
 int outbuf_printf(struct outbuf *ob, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int outbuf_vprintf(struct outbuf *ob, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 /* Drops n sent bytes from the head; frees the storage once empty. */
 void outbuf_consume(struct outbuf *ob, size_t n);
 void outbuf_reset(struct outbuf *ob);

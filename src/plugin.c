@@ -24,18 +24,18 @@
 #define PLUGIN_HANDLERS_MAX 256 /* plug-in handlers registered per process */
 
 struct plugin {
-	dev_t dev;                     /* identity of the file loaded */
+	dev_t dev; /* identity of the file loaded */
 	ino_t ino;
 	char *path;                    /* as configured, for messages */
 	const struct ksockd_plugin *p; /* its exported description */
 };
 
 struct registry {
-	struct plugin plugins[PLUGIN_MAX];                /* loaded files, in load order */
-	size_t n_plugins;                                 /* entries used */
+	struct plugin plugins[PLUGIN_MAX];                   /* loaded files, in load order */
+	size_t n_plugins;                                    /* entries used */
 	const struct handler *handlers[PLUGIN_HANDLERS_MAX]; /* by name, latest load wins */
-	const struct plugin *owner[PLUGIN_HANDLERS_MAX];  /* the plug-in each came from */
-	size_t n_handlers;                                /* entries used */
+	const struct plugin *owner[PLUGIN_HANDLERS_MAX];     /* the plug-in each came from */
+	size_t n_handlers;                                   /* entries used */
 };
 
 static struct registry reg;
@@ -54,17 +54,17 @@ static int check_one(const char *path, bool dir, char *err, size_t errlen)
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
 		snprintf(err, errlen,
-			 "plug-in path '%s' is owned by uid %u, not root: refused (plug-ins run "
-			 "as root before the privilege drop; chown root '%s')",
-			 path, (unsigned)st.st_uid, path);
+		         "plug-in path '%s' is owned by uid %u, not root: refused (plug-ins run "
+		         "as root before the privilege drop; chown root '%s')",
+		         path, (unsigned)st.st_uid, path);
 		return -1;
 	}
 	bool sticky = dir && (st.st_mode & S_ISVTX);
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky) {
 		snprintf(err, errlen,
-			 "plug-in path '%s' is writable by %s: refused (anyone who can write it "
-			 "could run code as root; chmod go-w '%s')",
-			 path, (st.st_mode & S_IWOTH) ? "everyone" : "its group", path);
+		         "plug-in path '%s' is writable by %s: refused (anyone who can write it "
+		         "could run code as root; chmod go-w '%s')",
+		         path, (st.st_mode & S_IWOTH) ? "everyone" : "its group", path);
 		return -1;
 	}
 	return 0;
@@ -101,41 +101,41 @@ static int find_index(const char *name)
 }
 
 /* Checks every handler of p before any is registered: all or nothing. */
-static int check_handlers(const struct ksockd_plugin *p, const char *path, char *err,
-			  size_t errlen)
+static int check_handlers(const struct ksockd_plugin *p, const char *path, char *err, size_t errlen)
 {
 	size_t n = 0, fresh = 0;
 	for (const struct handler *const *h = p->handlers; *h; h++, n++) {
 		if (!(*h)->name || !(*h)->name[0] || !(*h)->line) {
 			snprintf(err, errlen, "plug-in '%s': handler %zu has no name or no line()",
-				 path, n + 1);
+			         path, n + 1);
 			return -1;
 		}
 		if ((*h)->backend || (*h)->echoes) {
-			snprintf(err, errlen,
-				 "plug-in '%s': handler '%s' sets 'backend' or 'echoes', which only "
-				 "built-in handlers may",
-				 path, (*h)->name);
+			snprintf(
+			    err, errlen,
+			    "plug-in '%s': handler '%s' sets 'backend' or 'echoes', which only "
+			    "built-in handlers may",
+			    path, (*h)->name);
 			return -1;
 		}
 		if (handler_builtin((*h)->name)) {
 			snprintf(err, errlen,
-				 "plug-in '%s': handler '%s' has the name of a built-in handler; "
-				 "rename it",
-				 path, (*h)->name);
+			         "plug-in '%s': handler '%s' has the name of a built-in handler; "
+			         "rename it",
+			         path, (*h)->name);
 			return -1;
 		}
 		for (const struct handler *const *o = p->handlers; o != h; o++)
 			if (strcmp((*o)->name, (*h)->name) == 0) {
 				snprintf(err, errlen, "plug-in '%s': handler '%s' is defined twice",
-					 path, (*h)->name);
+				         path, (*h)->name);
 				return -1;
 			}
 		int i = find_index((*h)->name);
 		if (i >= 0 && strcmp(reg.owner[i]->path, path) != 0) {
 			snprintf(err, errlen,
-				 "plug-in '%s': handler '%s' is already defined by plug-in '%s'",
-				 path, (*h)->name, reg.owner[i]->path);
+			         "plug-in '%s': handler '%s' is already defined by plug-in '%s'",
+			         path, (*h)->name, reg.owner[i]->path);
 			return -1;
 		}
 		fresh += i < 0;
@@ -146,7 +146,7 @@ static int check_handlers(const struct ksockd_plugin *p, const char *path, char 
 	}
 	if (reg.n_handlers + fresh > PLUGIN_HANDLERS_MAX) {
 		snprintf(err, errlen, "plug-in '%s': more than %d plug-in handlers in all", path,
-			 PLUGIN_HANDLERS_MAX);
+		         PLUGIN_HANDLERS_MAX);
 		return -1;
 	}
 	return 0;
@@ -162,14 +162,14 @@ static const struct ksockd_plugin *open_plugin(const char *path, char *err, size
 	const struct ksockd_plugin *p = dlsym(dl, KSOCKD_PLUGIN_SYMBOL);
 	if (!p) {
 		snprintf(err, errlen,
-			 "plug-in '%s' exports no '%s' (declare it with KSOCKD_PLUGIN() from "
-			 "<ksockd/handler.h>)",
-			 path, KSOCKD_PLUGIN_SYMBOL);
+		         "plug-in '%s' exports no '%s' (declare it with KSOCKD_PLUGIN() from "
+		         "<ksockd/handler.h>)",
+		         path, KSOCKD_PLUGIN_SYMBOL);
 	} else if (p->abi != KSOCKD_HANDLER_ABI || p->handler_size != sizeof(struct handler)) {
 		snprintf(err, errlen,
-			 "plug-in '%s' was built for handler ABI %u, this ksockd has ABI %u: "
-			 "rebuild it against this version's <ksockd/handler.h>",
-			 path, p->abi, KSOCKD_HANDLER_ABI);
+		         "plug-in '%s' was built for handler ABI %u, this ksockd has ABI %u: "
+		         "rebuild it against this version's <ksockd/handler.h>",
+		         path, p->abi, KSOCKD_HANDLER_ABI);
 		p = NULL;
 	} else if (!p->handlers) {
 		snprintf(err, errlen, "plug-in '%s' defines no handler", path);
@@ -194,7 +194,7 @@ int plugin_load(const char *path, char *err, size_t errlen)
 			return 0; /* already loaded */
 	if (reg.n_plugins == PLUGIN_MAX) {
 		snprintf(err, errlen, "more than %d plug-in files loaded: restart ksockd",
-			 PLUGIN_MAX);
+		         PLUGIN_MAX);
 		return -1;
 	}
 	char *copy = strdup(path);

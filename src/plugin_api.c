@@ -20,4 +20,7 @@ int ksockd_out_printf(struct outbuf *out, const char *fmt, ...)
 	return r;
 }
 
-size_t ksockd_out_len(const struct outbuf *out) { return outbuf_len(out); }
+size_t ksockd_out_len(const struct outbuf *out)
+{
+	return outbuf_len(out);
+}

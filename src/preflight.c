@@ -39,22 +39,21 @@ struct pf {
 	const struct conf *conf;
 	FILE *out;
 	struct preflight_result *r;
-	bool cap_bind;      /* this process may bind ports below unpriv_start */
-	bool can_bind;      /* this process may create IP sockets at all (see sandboxed()) */
+	bool cap_bind;         /* this process may bind ports below unpriv_start */
+	bool can_bind;         /* this process may create IP sockets at all (see sandboxed()) */
 	unsigned unpriv_start; /* lowest port anyone may bind (sysctl) */
 };
 
-__attribute__((format(printf, 4, 5))) static void report(struct pf *pf, enum pf_level level,
-							 const struct listener_conf *lc,
-							 const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void
+report(struct pf *pf, enum pf_level level, const struct listener_conf *lc, const char *fmt, ...)
 {
 	if (level == PF_ERROR)
 		pf->r->errors++;
 	else
 		pf->r->warnings++;
-	fprintf(pf->out, "ksockd: %s: %s:%d: listener '%s': ",
-		level == PF_ERROR ? "error" : "warning", lc->file ? lc->file : pf->conf->path,
-		lc->line, lc->name);
+	fprintf(pf->out,
+	        "ksockd: %s: %s:%d: listener '%s': ", level == PF_ERROR ? "error" : "warning",
+	        lc->file ? lc->file : pf->conf->path, lc->line, lc->name);
 	va_list ap;
 	va_start(ap, fmt);
 	vfprintf(pf->out, fmt, ap);
@@ -156,10 +155,11 @@ static void check_address(struct pf *pf, const struct gen_listener *gl)
 static bool is_wildcard(const struct gen_listener *gl)
 {
 	if (gl->addr.ss_family == AF_INET)
-		return ((const struct sockaddr_in *)&gl->addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+		return ((const struct sockaddr_in *)&gl->addr)->sin_addr.s_addr ==
+		       htonl(INADDR_ANY);
 	if (gl->addr.ss_family == AF_INET6)
 		return memcmp(&((const struct sockaddr_in6 *)&gl->addr)->sin6_addr, &in6addr_any,
-			      sizeof in6addr_any) == 0;
+		              sizeof in6addr_any) == 0;
 	return false;
 }
 
@@ -200,36 +200,38 @@ static void check_unix(struct pf *pf, const struct gen_listener *gl)
 	if (!proto_is_unix(lc->protocol))
 		return;
 	const char *path = lc->un.path, *slash = strrchr(path, '/');
-	char dir[sizeof ((struct sockaddr_un *)0)->sun_path];
+	char dir[sizeof((struct sockaddr_un *)0)->sun_path];
 	snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
 	struct stat st;
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		report(pf, PF_ERROR, lc, "directory %s of 'path' %s: %s; create it (e.g. "
-		       "RuntimeDirectory= in the unit, or install -d)", dir, path,
+		report(pf, PF_ERROR, lc,
+		       "directory %s of 'path' %s: %s; create it (e.g. "
+		       "RuntimeDirectory= in the unit, or install -d)",
+		       dir, path,
 		       errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
 	else if (access(dir, W_OK | X_OK) < 0)
-		report(pf, PF_ERROR, lc, "directory %s of 'path' %s is not writable by uid %u, "
-		       "which binds the socket: %s", dir, path, (unsigned)geteuid(), strerror(errno));
+		report(pf, PF_ERROR, lc,
+		       "directory %s of 'path' %s is not writable by uid %u, "
+		       "which binds the socket: %s",
+		       dir, path, (unsigned)geteuid(), strerror(errno));
 	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
 		report(pf, PF_ERROR, lc, "%s exists and is not a socket: ksockd will not remove it",
 		       path);
 	if (lc->un.owner && geteuid() != 0 && gl->un && gl->un->owner != geteuid())
-		report(pf, PF_ERROR, lc, "'owner' %s needs root: this process (uid %u) cannot "
-		       "chown %s", lc->un.owner, (unsigned)geteuid(), path);
+		report(pf, PF_ERROR, lc,
+		       "'owner' %s needs root: this process (uid %u) cannot "
+		       "chown %s",
+		       lc->un.owner, (unsigned)geteuid(), path);
 }
 
 static void (*const checks[])(struct pf *, const struct gen_listener *) = {
-	check_unix,
-	check_port,
-	check_address,
-	check_exposed_counters,
-	check_keys,
+    check_unix, check_port, check_address, check_exposed_counters, check_keys,
 };
 
 void preflight_run(const struct generation *g, FILE *out, struct preflight_result *r)
 {
-	struct pf pf = {g->conf, out, r, has_cap_net_bind(), !sandboxed(),
-			unprivileged_port_start()};
+	struct pf pf = {
+	    g->conf, out, r, has_cap_net_bind(), !sandboxed(), unprivileged_port_start()};
 	r->errors = r->warnings = 0;
 	for (size_t i = 0; i < g->n_listeners; i++)
 		for (size_t c = 0; c < sizeof checks / sizeof checks[0]; c++)

@@ -25,9 +25,9 @@ int priv_resolve(const struct conf *conf, struct priv *p, char *err, size_t errl
 	}
 	if (!conf->user) {
 		snprintf(err, errlen,
-			 "%s: refusing to run workers as root: set 'user' (and 'group') to an "
-			 "unprivileged account, or user = \"root\" to run as root on purpose",
-			 conf->path);
+		         "%s: refusing to run workers as root: set 'user' (and 'group') to an "
+		         "unprivileged account, or user = \"root\" to run as root on purpose",
+		         conf->path);
 		return -1;
 	}
 	errno = 0;
@@ -42,7 +42,7 @@ int priv_resolve(const struct conf *conf, struct priv *p, char *err, size_t errl
 		struct group *gr = getgrnam(conf->group);
 		if (!gr) {
 			snprintf(err, errlen, "%s: group '%s' does not exist", conf->path,
-				 conf->group);
+			         conf->group);
 			return -1;
 		}
 		p->gid = gr->gr_gid;
@@ -85,8 +85,9 @@ void priv_raise_nofile(const struct conf *conf)
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		log_warn("cannot raise the open files limit to %llu", (unsigned long long)target);
 	if (target < want)
-		log_warnx("open files limit is %llu (hard limit), below the %llu that max_connections "
-			  "= %u needs: connections past it will be refused (EMFILE)",
-			  (unsigned long long)target, (unsigned long long)want,
-			  conf->limits.max_connections);
+		log_warnx(
+		    "open files limit is %llu (hard limit), below the %llu that max_connections "
+		    "= %u needs: connections past it will be refused (EMFILE)",
+		    (unsigned long long)target, (unsigned long long)want,
+		    conf->limits.max_connections);
 }

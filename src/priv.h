@@ -12,9 +12,9 @@
 #include "conf.h"
 
 struct priv {
-	bool drop;  /* switch to uid/gid in workers */
-	uid_t uid;  /* target user */
-	gid_t gid;  /* target group */
+	bool drop; /* switch to uid/gid in workers */
+	uid_t uid; /* target user */
+	gid_t gid; /* target group */
 };
 
 /*

@@ -24,9 +24,10 @@ static int read_cpu(pid_t pid, double *seconds)
 	buf[n] = '\0';
 	const char *p = strrchr(buf, ')');
 	unsigned long long ut, st;
-	/* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			 &st) != 2)
+	/* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+	 * stime */
+	if (!p ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -1;
 	long tck = sysconf(_SC_CLK_TCK);
 	*seconds = (double)(ut + st) / (double)(tck > 0 ? tck : 100);

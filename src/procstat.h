@@ -13,9 +13,9 @@
 #define PROCSTAT_INTERVAL 2.0 /* seconds between the master's samples */
 
 struct proc_sample {
-	uint64_t rss_bytes;   /* resident set size */
-	uint64_t open_fds;    /* entries in /proc/PID/fd */
-	double cpu_seconds;   /* user + system time */
+	uint64_t rss_bytes; /* resident set size */
+	uint64_t open_fds;  /* entries in /proc/PID/fd */
+	double cpu_seconds; /* user + system time */
 };
 
 /* Reads pid's numbers; returns 0, or -1 (the process is gone, or /proc unreadable). */

@@ -20,8 +20,8 @@ static struct {
 	char *start; /* argv[0] */
 	size_t len;  /* bytes up to the end of the last contiguous string */
 	char **env;  /* the environment's strings, copied: kept for the process's life
-		      * (environ starts as a second copy of this array; unsetenv/setenv
-		      * may drop or replace its entries, the strings must stay reachable) */
+	              * (environ starts as a second copy of this array; unsetenv/setenv
+	              * may drop or replace its entries, the strings must stay reachable) */
 	char **env0; /* that second copy, environ's first array (setenv may move environ) */
 } area;
 

@@ -44,14 +44,14 @@ enum conn_reason {
 	REASON_WORKER_EXIT,           /* worker stop: the loop ended with connections left */
 	REASON_PROGRAM_EXITED,        /* handler exec: the program exited, its output was sent */
 	/* Refusals */
-	REASON_DENIED,                /* allow/deny */
-	REASON_PER_SOURCE,            /* max_connections_per_source */
-	REASON_CONNECT_RATE,          /* connect_rate */
-	REASON_MAX_CONNECTIONS,       /* max_connections (worker or listener) */
-	REASON_REFUSED_NO_MEMORY,     /* no memory for a new connection */
-	REASON_EXEC_MAX_INSTANCES,    /* handler exec: max_instances programs running */
-	REASON_EXEC_START_FAILED,     /* handler exec: the program could not be started */
-	REASON_COUNT                  /* number of reasons */
+	REASON_DENIED,             /* allow/deny */
+	REASON_PER_SOURCE,         /* max_connections_per_source */
+	REASON_CONNECT_RATE,       /* connect_rate */
+	REASON_MAX_CONNECTIONS,    /* max_connections (worker or listener) */
+	REASON_REFUSED_NO_MEMORY,  /* no memory for a new connection */
+	REASON_EXEC_MAX_INSTANCES, /* handler exec: max_instances programs running */
+	REASON_EXEC_START_FAILED,  /* handler exec: the program could not be started */
+	REASON_COUNT               /* number of reasons */
 };
 
 /* One row of the table. */
@@ -62,7 +62,10 @@ struct reason_desc {
 };
 
 const struct reason_desc *reason_desc(enum conn_reason r);
-static inline const char *reason_text(enum conn_reason r) { return reason_desc(r)->text; }
+static inline const char *reason_text(enum conn_reason r)
+{
+	return reason_desc(r)->text;
+}
 /* Counts r in row (a no-op when row is NULL). */
 void reason_count(stats_row *row, enum conn_reason r);
 /* The refusal reason of a guard verdict other than GUARD_OK. */

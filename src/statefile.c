@@ -111,14 +111,14 @@ void statefile_free(struct statefile *sf)
 
 /* The client's view of the file. */
 struct status {
-	long pid;          /* master */
-	char state[16];    /* state */
+	long pid;            /* master */
+	char state[16];      /* state */
 	unsigned generation; /* generation */
-	unsigned rejected; /* reloads_rejected */
-	unsigned requests; /* reload_requests */
-	unsigned done;     /* reload_done */
-	char result[16];   /* reload_result */
-	char message[600]; /* reload_message */
+	unsigned rejected;   /* reloads_rejected */
+	unsigned requests;   /* reload_requests */
+	unsigned done;       /* reload_done */
+	char result[16];     /* reload_result */
+	char message[600];   /* reload_message */
 };
 
 static int status_read(const char *path, struct status *st)
@@ -245,7 +245,7 @@ static int statefile_stop(const char *path)
 	pid_t pid = master_pid(&st);
 	if (kill(pid, SIGTERM) < 0) {
 		fprintf(stderr, "ksockd: cannot signal ksockd (pid %d): %s\n", (int)pid,
-			strerror(errno));
+		        strerror(errno));
 		return 1;
 	}
 	struct timespec start, tick = {0, POLL_NS};
@@ -253,7 +253,7 @@ static int statefile_stop(const char *path)
 	while (pid_running(pid) && access(path, F_OK) == 0) {
 		if (since(&start) > STATEFILE_STOP_WAIT) {
 			fprintf(stderr, "ksockd: pid %d did not stop within %.0f s\n", (int)pid,
-				STATEFILE_STOP_WAIT);
+			        STATEFILE_STOP_WAIT);
 			return 1;
 		}
 		nanosleep(&tick, NULL);
@@ -272,7 +272,7 @@ static int statefile_reopen(const char *path)
 	pid_t pid = master_pid(&st);
 	if (kill(pid, SIGUSR1) < 0) {
 		fprintf(stderr, "ksockd: cannot signal ksockd (pid %d): %s\n", (int)pid,
-			strerror(errno));
+		        strerror(errno));
 		return 1;
 	}
 	printf("ksockd: pid %d reopens its log files\n", (int)pid);
@@ -299,10 +299,11 @@ int statefile_client(const char *command)
 {
 	char *path = statefile_path();
 	if (!path) {
-		fprintf(stderr, "ksockd: -s %s needs the daemon's runtime directory: run it under "
-				"systemd with RuntimeDirectory=, give -r DIR to both, or set "
-				"pid_file (its directory is used)\n",
-			command);
+		fprintf(stderr,
+		        "ksockd: -s %s needs the daemon's runtime directory: run it under "
+		        "systemd with RuntimeDirectory=, give -r DIR to both, or set "
+		        "pid_file (its directory is used)\n",
+		        command);
 		return 1;
 	}
 	int rc;

@@ -25,7 +25,7 @@
 #include <stdbool.h>
 
 #define STATEFILE_NAME "ksockd.status"
-#define STATEFILE_WAIT 90.0 /* seconds "ksockd -s reload" waits at most */
+#define STATEFILE_WAIT 90.0       /* seconds "ksockd -s reload" waits at most */
 #define STATEFILE_STOP_WAIT 300.0 /* seconds "ksockd -s stop" waits (drain + shutdown) */
 
 struct statefile {

@@ -108,12 +108,15 @@ void stats_slot_start(struct stats *s, int slot, pid_t pid, unsigned generation,
 
 /* Bucket bounds: seconds, chosen for line protocols (a handshake takes ms, a session s to h). */
 const struct stats_hist stats_hists[2] = {
-    {STAT_HIST_CONN_DURATION, "ksockd_connection_duration_seconds",
+    {STAT_HIST_CONN_DURATION,
+     "ksockd_connection_duration_seconds",
      "Time from accept to close of stream connections, seconds.",
      (1u << PROTO_TCP) | (1u << PROTO_TLS) | (1u << PROTO_UNIX),
      {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600}},
-    {STAT_HIST_TLS_HANDSHAKE, "ksockd_tls_handshake_duration_seconds",
-     "Time from accept to a completed TLS handshake, seconds.", 1u << PROTO_TLS,
+    {STAT_HIST_TLS_HANDSHAKE,
+     "ksockd_tls_handshake_duration_seconds",
+     "Time from accept to a completed TLS handshake, seconds.",
+     1u << PROTO_TLS,
      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}},
 };
 
@@ -124,7 +127,7 @@ void stats_observe(stats_row *row, const struct stats_hist *h, double seconds)
 		b++;
 	stats_add(row, (enum stat_id)(h->first + b), 1);
 	stats_add(row, (enum stat_id)(h->first + STATS_HIST_BUCKETS),
-		  seconds > 0 ? (uint64_t)(seconds * 1e6 + 0.5) : 0);
+	          seconds > 0 ? (uint64_t)(seconds * 1e6 + 0.5) : 0);
 }
 
 void stats_sample_store(struct stats *s, int slot, const struct proc_sample *ps)

@@ -40,33 +40,33 @@ struct listener_conf;
 
 enum stat_id {
 	/* Streams (TCP, TLS) */
-	STAT_CONN_ACCEPTED,        /* connections accepted */
-	STAT_CONN_OPEN,            /* gauge: connections open now */
-	STAT_REFUSED_MAX_CONN,     /* accepted and closed at once: max_connections */
-	STAT_REFUSED_NO_MEMORY,    /* accepted and closed at once: no memory */
-	STAT_REFUSED_DENIED,       /* refused: allow/deny (at accept or after a PROXY header) */
-	STAT_REFUSED_PER_SOURCE,   /* refused: max_connections_per_source */
-	STAT_REFUSED_RATE,         /* refused: connect_rate */
-	STAT_ACCEPT_BACKOFF,       /* accepting paused: out of file descriptors or memory */
-	STAT_CLOSED_CLIENT,        /* closed: the client closed its side */
-	STAT_CLOSED_HANDLER,       /* closed: the handler ended the session */
-	STAT_CLOSED_LINE_TOO_LONG, /* closed: a line over max_line */
-	STAT_CLOSED_IDLE,          /* closed: idle_timeout */
-	STAT_CLOSED_SLOW,          /* closed: slow_client_timeout */
-	STAT_CLOSED_BUFFER_LIMIT,  /* closed: worker_buffer_limit */
-	STAT_CLOSED_TLS_HANDSHAKE, /* closed: TLS handshake failed */
-	STAT_CLOSED_TLS_TIMEOUT,   /* closed: TLS handshake_timeout */
-	STAT_CLOSED_TLS_ERROR,     /* closed: TLS error after the handshake */
+	STAT_CONN_ACCEPTED,         /* connections accepted */
+	STAT_CONN_OPEN,             /* gauge: connections open now */
+	STAT_REFUSED_MAX_CONN,      /* accepted and closed at once: max_connections */
+	STAT_REFUSED_NO_MEMORY,     /* accepted and closed at once: no memory */
+	STAT_REFUSED_DENIED,        /* refused: allow/deny (at accept or after a PROXY header) */
+	STAT_REFUSED_PER_SOURCE,    /* refused: max_connections_per_source */
+	STAT_REFUSED_RATE,          /* refused: connect_rate */
+	STAT_ACCEPT_BACKOFF,        /* accepting paused: out of file descriptors or memory */
+	STAT_CLOSED_CLIENT,         /* closed: the client closed its side */
+	STAT_CLOSED_HANDLER,        /* closed: the handler ended the session */
+	STAT_CLOSED_LINE_TOO_LONG,  /* closed: a line over max_line */
+	STAT_CLOSED_IDLE,           /* closed: idle_timeout */
+	STAT_CLOSED_SLOW,           /* closed: slow_client_timeout */
+	STAT_CLOSED_BUFFER_LIMIT,   /* closed: worker_buffer_limit */
+	STAT_CLOSED_TLS_HANDSHAKE,  /* closed: TLS handshake failed */
+	STAT_CLOSED_TLS_TIMEOUT,    /* closed: TLS handshake_timeout */
+	STAT_CLOSED_TLS_ERROR,      /* closed: TLS error after the handshake */
 	STAT_CLOSED_TLS_ALERT_SENT, /* closed: fatal alert sent after the handshake */
 	STAT_CLOSED_TLS_ALERT_RECEIVED, /* closed: fatal alert received after the handshake */
-	STAT_CLOSED_TLS_CERT,      /* closed: client certificate rejected */
-	STAT_CLOSED_TLS_RENEG,     /* closed: renegotiation refused */
-	STAT_CLOSED_NO_MEMORY,     /* closed: out of memory */
-	STAT_CLOSED_RESET,         /* closed: reset by the peer */
-	STAT_CLOSED_ERROR,         /* closed: another socket error */
-	STAT_CLOSED_SHUTDOWN,      /* closed: worker stop (shutdown_timeout, SIGQUIT) */
-	STAT_CLOSED_PROXY,         /* closed: bad or untrusted PROXY header */
-	STAT_CLOSED_PROXY_TIMEOUT, /* closed: no complete PROXY header within proxy_timeout */
+	STAT_CLOSED_TLS_CERT,           /* closed: client certificate rejected */
+	STAT_CLOSED_TLS_RENEG,          /* closed: renegotiation refused */
+	STAT_CLOSED_NO_MEMORY,          /* closed: out of memory */
+	STAT_CLOSED_RESET,              /* closed: reset by the peer */
+	STAT_CLOSED_ERROR,              /* closed: another socket error */
+	STAT_CLOSED_SHUTDOWN,           /* closed: worker stop (shutdown_timeout, SIGQUIT) */
+	STAT_CLOSED_PROXY,              /* closed: bad or untrusted PROXY header */
+	STAT_CLOSED_PROXY_TIMEOUT,      /* closed: no complete PROXY header within proxy_timeout */
 	/* Every transport */
 	STAT_LINES_IN,  /* lines handed to the handler */
 	STAT_LINES_OUT, /* newline characters sent */
@@ -98,24 +98,23 @@ enum stat_id {
 	STAT_EXEC_EXIT_ERROR,        /* programs that exited with another status */
 	STAT_EXEC_EXIT_SIGNAL,       /* programs killed by a signal */
 	/* Histograms (stats_observe): per bucket (not cumulative), then the sum in microseconds. */
-	STAT_HIST_CONN_DURATION,   /* first of STATS_HIST_SLOTS: connection lifetimes */
+	STAT_HIST_CONN_DURATION, /* first of STATS_HIST_SLOTS: connection lifetimes */
 	STAT_HIST_TLS_HANDSHAKE = STAT_HIST_CONN_DURATION + 15, /* accept to handshake done */
-	STAT_COUNT = STAT_HIST_TLS_HANDSHAKE + 15 /* number of counters */
+	STAT_COUNT = STAT_HIST_TLS_HANDSHAKE + 15               /* number of counters */
 };
 
-#define STATS_HIST_BUCKETS 14 /* finite bounds, then +Inf */
+#define STATS_HIST_BUCKETS 14                     /* finite bounds, then +Inf */
 #define STATS_HIST_SLOTS (STATS_HIST_BUCKETS + 1) /* buckets and the sum */
 
 /* A histogram kept in STATS_HIST_SLOTS consecutive counters of a row. */
 struct stats_hist {
-	enum stat_id first;                      /* its first counter */
-	const char *family;                      /* metric name */
-	const char *help;                        /* # HELP text */
-	unsigned protocols;                      /* listener protocols (1 << enum proto) */
-	double bounds[STATS_HIST_BUCKETS - 1];   /* upper bounds, seconds; the last bucket: +Inf */
+	enum stat_id first;                    /* its first counter */
+	const char *family;                    /* metric name */
+	const char *help;                      /* # HELP text */
+	unsigned protocols;                    /* listener protocols (1 << enum proto) */
+	double bounds[STATS_HIST_BUCKETS - 1]; /* upper bounds, seconds; the last bucket: +Inf */
 };
 extern const struct stats_hist stats_hists[2]; /* connection duration, TLS handshake */
-
 
 /* A counted listener name. */
 struct stats_listener {
@@ -125,12 +124,12 @@ struct stats_listener {
 
 /* A worker process slot. */
 struct stats_proc {
-	int32_t pid;         /* worker pid, 0 while free */
-	uint32_t generation; /* config generation it serves */
-	uint32_t position;   /* its position in the generation (0..workers-1) */
-	uint32_t draining;   /* told to stop */
-	uint32_t used;       /* ever used: its counters are part of the totals */
-	double started;      /* CLOCK_MONOTONIC seconds at spawn */
+	int32_t pid;               /* worker pid, 0 while free */
+	uint32_t generation;       /* config generation it serves */
+	uint32_t position;         /* its position in the generation (0..workers-1) */
+	uint32_t draining;         /* told to stop */
+	uint32_t used;             /* ever used: its counters are part of the totals */
+	double started;            /* CLOCK_MONOTONIC seconds at spawn */
 	struct proc_sample sample; /* master's latest /proc sample of it (procstat.h) */
 };
 
@@ -142,10 +141,10 @@ struct stats {
 	uint32_t n_slots;        /* slots ever used (high-water mark) */
 	uint64_t worker_crashes; /* workers that died unexpectedly (master writes) */
 	/* Reloads (master writes): ksockd_reloads_total and friends. */
-	uint64_t reloads_ok;          /* reloads whose new generation serves */
-	uint64_t reloads_rejected;    /* reloads refused: the old config stays */
-	double last_reload_ok_real;   /* seconds since 1970 of the last good config (start) */
-	uint32_t last_reload_failed;  /* 1: the latest reload was rejected */
+	uint64_t reloads_ok;              /* reloads whose new generation serves */
+	uint64_t reloads_rejected;        /* reloads refused: the old config stays */
+	double last_reload_ok_real;       /* seconds since 1970 of the last good config (start) */
+	uint32_t last_reload_failed;      /* 1: the latest reload was rejected */
 	struct proc_sample master_sample; /* the master's own latest /proc sample */
 	struct stats_listener listeners[STATS_MAX_LISTENERS]; /* name table */
 	struct stats_proc procs[STATS_MAX_SLOTS];             /* worker slots */

@@ -14,7 +14,7 @@
 #include "stats_format.h"
 
 #define FOR_STREAMS ((1u << PROTO_TCP) | (1u << PROTO_TLS) | (1u << PROTO_UNIX)) /* connections */
-#define FOR_UDP ((1u << PROTO_UDP) | (1u << PROTO_UNIXGRAM)) /* datagrams */
+#define FOR_UDP ((1u << PROTO_UDP) | (1u << PROTO_UNIXGRAM))                     /* datagrams */
 #define FOR_ALL (FOR_STREAMS | FOR_UDP)
 #define FOR_TLS (1u << PROTO_TLS)
 
@@ -58,10 +58,10 @@ static const struct stat_desc descs[] = {
      FOR_STREAMS, NULL},
     {STAT_CLOSED_BUFFER_LIMIT, "ksockd_connections_closed_total", "reason", "buffer_limit", false,
      FOR_STREAMS, NULL},
-    {STAT_CLOSED_TLS_HANDSHAKE, "ksockd_connections_closed_total", "reason",
-     "tls_handshake_failed", false, FOR_TLS, NULL},
-    {STAT_CLOSED_TLS_TIMEOUT, "ksockd_connections_closed_total", "reason",
-     "tls_handshake_timeout", false, FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_HANDSHAKE, "ksockd_connections_closed_total", "reason", "tls_handshake_failed",
+     false, FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_TIMEOUT, "ksockd_connections_closed_total", "reason", "tls_handshake_timeout",
+     false, FOR_TLS, NULL},
     {STAT_CLOSED_TLS_ERROR, "ksockd_connections_closed_total", "reason", "tls_error", false,
      FOR_TLS, NULL},
     {STAT_CLOSED_TLS_ALERT_SENT, "ksockd_connections_closed_total", "reason", "tls_alert_sent",
@@ -70,20 +70,20 @@ static const struct stat_desc descs[] = {
      "tls_alert_received", false, FOR_TLS, NULL},
     {STAT_CLOSED_TLS_CERT, "ksockd_connections_closed_total", "reason", "tls_certificate_rejected",
      false, FOR_TLS, NULL},
-    {STAT_CLOSED_TLS_RENEG, "ksockd_connections_closed_total", "reason", "tls_renegotiation",
-     false, FOR_TLS, NULL},
+    {STAT_CLOSED_TLS_RENEG, "ksockd_connections_closed_total", "reason", "tls_renegotiation", false,
+     FOR_TLS, NULL},
     {STAT_CLOSED_NO_MEMORY, "ksockd_connections_closed_total", "reason", "no_memory", false,
      FOR_STREAMS, NULL},
     {STAT_CLOSED_RESET, "ksockd_connections_closed_total", "reason", "reset", false, FOR_STREAMS,
      NULL},
-    {STAT_CLOSED_ERROR, "ksockd_connections_closed_total", "reason", "io_error", false,
-     FOR_STREAMS, NULL},
+    {STAT_CLOSED_ERROR, "ksockd_connections_closed_total", "reason", "io_error", false, FOR_STREAMS,
+     NULL},
     {STAT_CLOSED_SHUTDOWN, "ksockd_connections_closed_total", "reason", "shutdown", false,
      FOR_STREAMS, NULL},
     {STAT_CLOSED_PROXY, "ksockd_connections_closed_total", "reason", "proxy_header", false,
      FOR_STREAMS, NULL},
-    {STAT_CLOSED_PROXY_TIMEOUT, "ksockd_connections_closed_total", "reason", "proxy_timeout",
-     false, FOR_STREAMS, NULL},
+    {STAT_CLOSED_PROXY_TIMEOUT, "ksockd_connections_closed_total", "reason", "proxy_timeout", false,
+     FOR_STREAMS, NULL},
     {STAT_LINES_IN, "ksockd_lines_received_total", NULL, NULL, false, FOR_ALL,
      "Lines handed to the handler."},
     {STAT_LINES_OUT, "ksockd_lines_sent_total", NULL, NULL, false, FOR_ALL,
@@ -141,7 +141,8 @@ static const struct stat_desc descs[] = {
      "Programs ended, by reason: exit status 0, another status, a signal (handler exec)."},
     {STAT_EXEC_EXIT_ERROR, "ksockd_exec_exited_total", "reason", "exit_nonzero", false, FOR_STREAMS,
      NULL},
-    {STAT_EXEC_EXIT_SIGNAL, "ksockd_exec_exited_total", "reason", "signal", false, FOR_STREAMS, NULL},
+    {STAT_EXEC_EXIT_SIGNAL, "ksockd_exec_exited_total", "reason", "signal", false, FOR_STREAMS,
+     NULL},
 };
 #define N_DESCS (sizeof descs / sizeof descs[0])
 
@@ -263,8 +264,9 @@ static int format_build_info(struct outbuf *out)
 	struct buildinfo bi;
 	buildinfo_get(&bi);
 	const char *const labels[][2] = {
-	    {"version", PACKAGE_VERSION}, {"libev", bi.libev},         {"gnutls", bi.gnutls},
-	    {"libconfig", bi.libconfig},  {"libsystemd", bi.libsystemd}, {"sanitizers", bi.sanitizers},
+	    {"version", PACKAGE_VERSION},  {"libev", bi.libev},
+	    {"gnutls", bi.gnutls},         {"libconfig", bi.libconfig},
+	    {"libsystemd", bi.libsystemd}, {"sanitizers", bi.sanitizers},
 	};
 	if (outbuf_printf(out, "# HELP ksockd_build_info Versions of ksockd and its libraries, "
 	                       "and build options; the value is 1.\n"
@@ -301,11 +303,11 @@ static int format_reloads(const struct stats *s, struct outbuf *out)
 
 /* One process_* family: the master, then each live worker (sampled every PROCSTAT_INTERVAL). */
 static int format_process_family(const struct stats *s, struct outbuf *out, const char *name,
-				 const char *type, const char *help, int field)
+                                 const char *type, const char *help, int field)
 {
 	struct proc_sample ps;
 	if (outbuf_printf(out, "# HELP %s %s, sampled every %.0f s.\n# TYPE %s %s\n", name, help,
-			  PROCSTAT_INTERVAL, name, type) < 0)
+	                  PROCSTAT_INTERVAL, name, type) < 0)
 		return -1;
 	unsigned ns = __atomic_load_n(&s->n_slots, __ATOMIC_ACQUIRE);
 	for (long slot = -1; slot < (long)ns; slot++) {
@@ -313,13 +315,13 @@ static int format_process_family(const struct stats *s, struct outbuf *out, cons
 			continue;
 		stats_sample_load(slot < 0 ? &s->master_sample : &s->procs[slot].sample, &ps);
 		int rc = slot < 0 ? outbuf_printf(out, "%s{process=\"master\"}", name)
-				  : outbuf_printf(out, "%s{process=\"worker\",worker=\"%ld\"}", name,
-						  slot);
+		                  : outbuf_printf(out, "%s{process=\"worker\",worker=\"%ld\"}",
+		                                  name, slot);
 		if (rc < 0)
 			return -1;
 		rc = field == 0   ? outbuf_printf(out, " %llu\n", (unsigned long long)ps.rss_bytes)
 		     : field == 1 ? outbuf_printf(out, " %llu\n", (unsigned long long)ps.open_fds)
-				  : outbuf_printf(out, " %.2f\n", ps.cpu_seconds);
+		                  : outbuf_printf(out, " %.2f\n", ps.cpu_seconds);
 		if (rc < 0)
 			return -1;
 	}
@@ -329,19 +331,19 @@ static int format_process_family(const struct stats *s, struct outbuf *out, cons
 static int format_process(const struct stats *s, struct outbuf *out)
 {
 	if (format_process_family(s, out, "process_resident_memory_bytes", "gauge",
-				  "Resident memory of each ksockd process, bytes", 0) < 0 ||
+	                          "Resident memory of each ksockd process, bytes", 0) < 0 ||
 	    format_process_family(s, out, "process_open_fds", "gauge",
-				  "Open file descriptors of each ksockd process", 1) < 0)
+	                          "Open file descriptors of each ksockd process", 1) < 0)
 		return -1;
 	return format_process_family(s, out, "process_cpu_seconds_total", "counter",
-				     "User and system CPU time of each ksockd process, seconds", 2);
+	                             "User and system CPU time of each ksockd process, seconds", 2);
 }
 
 /* A histogram summed over worker slots, per listener: cumulative buckets, sum, count. */
 static int format_histogram(const struct stats *s, struct outbuf *out, const struct stats_hist *h)
 {
 	if (outbuf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", h->family, h->help,
-			  h->family) < 0)
+	                  h->family) < 0)
 		return -1;
 	unsigned nl = __atomic_load_n(&s->n_listeners, __ATOMIC_ACQUIRE);
 	for (unsigned l = 0; l < nl; l++) {
@@ -363,7 +365,8 @@ static int format_histogram(const struct stats *s, struct outbuf *out, const str
 			    outbuf_printf(out, " %llu\n", (unsigned long long)cum) < 0)
 				return -1;
 		}
-		double sum = (double)stats_sum(s, l, (enum stat_id)(h->first + STATS_HIST_BUCKETS)) / 1e6;
+		double sum =
+		    (double)stats_sum(s, l, (enum stat_id)(h->first + STATS_HIST_BUCKETS)) / 1e6;
 		d.label = NULL;
 		char fam[96];
 		snprintf(fam, sizeof fam, "%s_sum", h->family);

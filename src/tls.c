@@ -56,14 +56,14 @@ enum tls_end_kind {
 static const struct tls_end tls_ends[] = {
     [TLS_END_NOTIFY13] = {REASON_CLIENT_CLOSED, "client sent close_notify", false, false},
     [TLS_END_NOTIFY12] = {REASON_CLIENT_CLOSED,
-			  "client sent close_notify (TLS 1.2: pending replies are discarded)", false,
-			  true},
+                          "client sent close_notify (TLS 1.2: pending replies are discarded)",
+                          false, true},
     [TLS_END_TRUNCATED] = {REASON_CLIENT_CLOSED, "client closed TCP without close_notify", false,
-			   true},
+                           true},
     [TLS_END_RENEG] = {REASON_TLS_RENEGOTIATION,
-		       "client asked to renegotiate: refused with a no_renegotiation warning, "
-		       "closing with close_notify",
-		       true, true},
+                       "client asked to renegotiate: refused with a no_renegotiation warning, "
+                       "closing with close_notify",
+                       true, true},
 };
 
 struct tls_session {
@@ -87,13 +87,13 @@ struct tls_session {
 
 /* Reads a whole file with GnuTLS's loader; -1 with err naming it. */
 static int tls_read_file(const char *what, const char *path, gnutls_datum_t *out, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	errno = 0;
 	int r = gnutls_load_file(path, out);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot read %s %s: %s", what, path,
-			 errno ? strerror(errno) : gnutls_strerror(r));
+		         errno ? strerror(errno) : gnutls_strerror(r));
 		return -1;
 	}
 	return 0;
@@ -101,7 +101,7 @@ static int tls_read_file(const char *what, const char *path, gnutls_datum_t *out
 
 /* Checks that cert parses and key parses and matches it, then adds the pair. */
 static int tls_add_pair(struct tls_ctx *ctx, const char *cert, const char *key, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	gnutls_datum_t cd = {NULL, 0}, kd = {NULL, 0};
 	gnutls_x509_crt_t *crts = NULL;
@@ -114,7 +114,7 @@ static int tls_add_pair(struct tls_ctx *ctx, const char *cert, const char *key, 
 	r = gnutls_x509_crt_list_import2(&crts, &n, &cd, GNUTLS_X509_FMT_PEM, 0);
 	if (r < 0) {
 		snprintf(err, errlen, "certificate %s is not a valid PEM certificate: %s", cert,
-			 gnutls_strerror(r));
+		         gnutls_strerror(r));
 		goto out;
 	}
 	if (gnutls_x509_crt_get_expiration_time(crts[0]) < time(NULL))
@@ -122,7 +122,7 @@ static int tls_add_pair(struct tls_ctx *ctx, const char *cert, const char *key, 
 	if ((r = gnutls_x509_privkey_init(&pk)) < 0 ||
 	    (r = gnutls_x509_privkey_import2(pk, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
 		snprintf(err, errlen, "key %s is not a valid PEM private key: %s", key,
-			 gnutls_strerror(r));
+		         gnutls_strerror(r));
 		goto out;
 	}
 	r = gnutls_certificate_set_x509_key_mem2(ctx->cred, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
@@ -130,7 +130,7 @@ static int tls_add_pair(struct tls_ctx *ctx, const char *cert, const char *key, 
 		snprintf(err, errlen, "key %s does not match certificate %s", key, cert);
 	else if (r < 0)
 		snprintf(err, errlen, "certificate %s with key %s: %s", cert, key,
-			 gnutls_strerror(r));
+		         gnutls_strerror(r));
 	else
 		rc = 0;
 out:
@@ -149,7 +149,7 @@ out:
 
 /* Records why the client certificate is refused and the alert it gets. */
 static int tls_reject_cert(struct tls_session *s, int alert, int r, const char *words,
-			   const char *detail)
+                           const char *detail)
 {
 	s->cert_alert = alert;
 	snprintf(s->err, sizeof s->err, "%s%s%s", words, detail ? ": " : "", detail ? detail : "");
@@ -161,10 +161,10 @@ static int tls_no_cert(struct tls_session *s)
 {
 	/* RFC 8446 §4.4.2.4: certificate_required; RFC 5246 §7.4.6: handshake_failure. */
 	int alert = gnutls_protocol_get_version(s->gs) == GNUTLS_TLS1_3
-			    ? GNUTLS_A_CERTIFICATE_REQUIRED
-			    : GNUTLS_A_HANDSHAKE_FAILURE;
+	                ? GNUTLS_A_CERTIFICATE_REQUIRED
+	                : GNUTLS_A_HANDSHAKE_FAILURE;
 	return tls_reject_cert(s, alert, GNUTLS_E_NO_CERTIFICATE_FOUND,
-			       "client sent no certificate (verify_client = require)", NULL);
+	                       "client sent no certificate (verify_client = require)", NULL);
 }
 
 /*
@@ -182,18 +182,17 @@ static int tls_verify_client_cb(gnutls_session_t gs)
 	if (!certs || n == 0)
 		return s->ctx->verify == VERIFY_REQUIRE ? tls_no_cert(s) : 0;
 	gnutls_typed_vdata_st purpose = {
-		.type = GNUTLS_DT_KEY_PURPOSE_OID,
-		.data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT,
+	    .type = GNUTLS_DT_KEY_PURPOSE_OID,
+	    .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT,
 	};
 	int r = gnutls_certificate_verify_peers(gs, &purpose, 1, &status);
 	if (r < 0)
 		return tls_reject_cert(s, GNUTLS_A_BAD_CERTIFICATE, GNUTLS_E_CERTIFICATE_ERROR,
-				       "client certificate cannot be checked",
-				       gnutls_strerror(r));
+		                       "client certificate cannot be checked", gnutls_strerror(r));
 	if (status != 0)
 		return tls_reject_cert(s, tls_reason_cert_alert(status),
-				       GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR,
-				       tls_reason_cert_words(status), NULL);
+		                       GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR,
+		                       tls_reason_cert_words(status), NULL);
 	gnutls_x509_crt_t crt;
 	gnutls_datum_t dn = {NULL, 0};
 	if (gnutls_x509_crt_init(&crt) < 0)
@@ -204,8 +203,7 @@ static int tls_verify_client_cb(gnutls_session_t gs)
 	gnutls_x509_crt_deinit(crt);
 	if (r < 0)
 		return tls_reject_cert(s, GNUTLS_A_BAD_CERTIFICATE, GNUTLS_E_CERTIFICATE_ERROR,
-				       "client certificate subject unreadable",
-				       gnutls_strerror(r));
+		                       "client certificate subject unreadable", gnutls_strerror(r));
 	gnutls_free(s->subject);
 	s->subject = (char *)dn.data;
 	return 0;
@@ -217,7 +215,7 @@ static int tls_ctx_setup(struct tls_ctx *ctx, const struct tls_conf *tc, char *e
 	int r = gnutls_priority_init2(&ctx->prio, prio, &errpos, 0);
 	if (r < 0) {
 		snprintf(err, errlen, "invalid priority \"%s\" at \"%s\": %s", prio,
-			 errpos ? errpos : "", gnutls_strerror(r));
+		         errpos ? errpos : "", gnutls_strerror(r));
 		return -1;
 	}
 	for (size_t i = 0; i < tc->n_certs; i++)
@@ -225,10 +223,10 @@ static int tls_ctx_setup(struct tls_ctx *ctx, const struct tls_conf *tc, char *e
 			return -1;
 	if (tc->client_ca) {
 		r = gnutls_certificate_set_x509_trust_file(ctx->cred, tc->client_ca,
-							   GNUTLS_X509_FMT_PEM);
+		                                           GNUTLS_X509_FMT_PEM);
 		if (r <= 0) {
 			snprintf(err, errlen, "client_ca %s: %s", tc->client_ca,
-				 r == 0 ? "no certificate found" : gnutls_strerror(r));
+			         r == 0 ? "no certificate found" : gnutls_strerror(r));
 			return -1;
 		}
 		gnutls_certificate_set_verify_function(ctx->cred, tls_verify_client_cb);
@@ -243,7 +241,8 @@ static int tls_ctx_setup(struct tls_ctx *ctx, const struct tls_conf *tc, char *e
 	ctx->n_alpn = (unsigned)tc->n_alpn;
 	r = gnutls_session_ticket_key_generate(&ctx->ticket_key);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot generate a session ticket key: %s", gnutls_strerror(r));
+		snprintf(err, errlen, "cannot generate a session ticket key: %s",
+		         gnutls_strerror(r));
 		return -1;
 	}
 	return 0;
@@ -335,18 +334,18 @@ struct tls_session *tls_session_new(const struct tls_ctx *ctx, int fd, char *err
 	if ((r = gnutls_priority_set(s->gs, ctx->prio)) < 0 ||
 	    (r = gnutls_credentials_set(s->gs, GNUTLS_CRD_CERTIFICATE, ctx->cred)) < 0 ||
 	    (r = gnutls_session_ticket_enable_server(s->gs, &ctx->ticket_key)) < 0 ||
-	    (ctx->n_alpn &&
-	     (r = gnutls_alpn_set_protocols(s->gs, ctx->alpn, ctx->n_alpn,
-					    GNUTLS_ALPN_SERVER_PRECEDENCE)) < 0)) {
+	    (ctx->n_alpn && (r = gnutls_alpn_set_protocols(s->gs, ctx->alpn, ctx->n_alpn,
+	                                                   GNUTLS_ALPN_SERVER_PRECEDENCE)) < 0)) {
 		snprintf(err, errlen, "TLS session setup: %s", gnutls_strerror(r));
 		gnutls_deinit(s->gs);
 		free(s);
 		return NULL;
 	}
 	gnutls_db_set_cache_expiration(s->gs, (int)ctx->ticket_lifetime);
-	gnutls_certificate_server_set_request(s->gs, ctx->verify == VERIFY_REQUIRE ? GNUTLS_CERT_REQUIRE
-						     : ctx->verify == VERIFY_OPTIONAL ? GNUTLS_CERT_REQUEST
-										      : GNUTLS_CERT_IGNORE);
+	gnutls_certificate_server_set_request(
+	    s->gs, ctx->verify == VERIFY_REQUIRE    ? GNUTLS_CERT_REQUIRE
+	           : ctx->verify == VERIFY_OPTIONAL ? GNUTLS_CERT_REQUEST
+	                                            : GNUTLS_CERT_IGNORE);
 	gnutls_handshake_set_timeout(s->gs, 0); /* conn.c times the handshake */
 	gnutls_transport_set_ptr(s->gs, s);
 	gnutls_transport_set_pull_function(s->gs, tls_pull);
@@ -355,7 +354,10 @@ struct tls_session *tls_session_new(const struct tls_ctx *ctx, int fd, char *err
 	return s;
 }
 
-void tls_session_set_stats(struct tls_session *s, stats_row *row) { s->stats = row; }
+void tls_session_set_stats(struct tls_session *s, stats_row *row)
+{
+	s->stats = row;
+}
 
 /* Sends one alert, one non-blocking attempt: a peer that does not read cannot hold us. */
 static void tls_send_alert(struct tls_session *s, gnutls_alert_level_t level, int alert)
@@ -364,11 +366,12 @@ static void tls_send_alert(struct tls_session *s, gnutls_alert_level_t level, in
 	size_t used = strlen(s->err);
 	int r = gnutls_alert_send(s->gs, level, (gnutls_alert_description_t)alert);
 	if (r == 0)
-		stats_add(s->stats, level == GNUTLS_AL_FATAL ? STAT_TLS_ALERT_FATAL
-							      : STAT_TLS_ALERT_WARNING, 1);
-	snprintf(s->err + used, sizeof s->err - used, r == 0 ? "; sent alert %s"
-						      : "; alert %s not sent (client not reading)",
-		 tls_reason_alert_name(alert, name, sizeof name));
+		stats_add(s->stats,
+		          level == GNUTLS_AL_FATAL ? STAT_TLS_ALERT_FATAL : STAT_TLS_ALERT_WARNING,
+		          1);
+	snprintf(s->err + used, sizeof s->err - used,
+	         r == 0 ? "; sent alert %s" : "; alert %s not sent (client not reading)",
+	         tls_reason_alert_name(alert, name, sizeof name));
 }
 
 /*
@@ -395,13 +398,13 @@ static int tls_fail(struct tls_session *s, int r)
 	char name[48];
 	if (plain)
 		words = plain; /* what GnuTLS says about it is only a consequence */
-	else if (s->peer_eof) /* GnuTLS calls a record cut short a length error */
+	else if (s->peer_eof)  /* GnuTLS calls a record cut short a length error */
 		words = hs ? "client closed the connection during the handshake"
-			   : "client closed TCP in the middle of a record";
+		           : "client closed TCP in the middle of a record";
 	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_WARNING_ALERT_RECEIVED)
 		snprintf(s->err, sizeof s->err, "%s: %s (GnuTLS: %s)", words,
-			 tls_reason_alert_name((int)gnutls_alert_get(s->gs), name, sizeof name),
-			 gnutls_strerror(r));
+		         tls_reason_alert_name((int)gnutls_alert_get(s->gs), name, sizeof name),
+		         gnutls_strerror(r));
 	else if (words)
 		snprintf(s->err, sizeof s->err, "%s (GnuTLS: %s)", words, gnutls_strerror(r));
 	else
@@ -426,8 +429,7 @@ static void tls_fill_info(struct tls_session *s)
 	gnutls_datum_t proto = {NULL, 0};
 	size_t len = sizeof s->sni;
 	unsigned type = 0;
-	if (gnutls_server_name_get(s->gs, s->sni, &len, &type, 0) < 0 ||
-	    type != GNUTLS_NAME_DNS)
+	if (gnutls_server_name_get(s->gs, s->sni, &len, &type, 0) < 0 || type != GNUTLS_NAME_DNS)
 		s->sni[0] = '\0';
 	if (gnutls_alpn_get_selected_protocol(s->gs, &proto) == 0)
 		snprintf(s->alpn, sizeof s->alpn, "%.*s", (int)proto.size, proto.data);
@@ -479,8 +481,8 @@ ssize_t tls_session_recv(struct tls_session *s, void *buf, size_t len)
 			return r;
 		if (r == 0) /* close_notify: RFC 5246 §7.2.1 and RFC 8446 §6.1 differ */
 			return tls_ended(s, gnutls_protocol_get_version(s->gs) == GNUTLS_TLS1_3
-						    ? TLS_END_NOTIFY13
-						    : TLS_END_NOTIFY12);
+			                        ? TLS_END_NOTIFY13
+			                        : TLS_END_NOTIFY12);
 		if (r == GNUTLS_E_AGAIN)
 			return TLS_IO_AGAIN;
 		if (r == GNUTLS_E_PREMATURE_TERMINATION)
@@ -506,7 +508,7 @@ ssize_t tls_session_send(struct tls_session *s, const void *buf, size_t len)
 	for (int i = 0; i < TLS_RETRIES; i++) {
 		/* After AGAIN, GnuTLS finishes the pending record when called with NULL, 0. */
 		ssize_t r = s->send_pending ? gnutls_record_send(s->gs, NULL, 0)
-					    : gnutls_record_send(s->gs, buf, len);
+		                            : gnutls_record_send(s->gs, buf, len);
 		if (r >= 0) {
 			s->send_pending = 0;
 			return r;
@@ -549,7 +551,10 @@ const struct tls_end *tls_session_end(const struct tls_session *s)
 	return s->state == TLS_ST_ENDED ? s->end : NULL;
 }
 
-const struct tls_info *tls_session_info(const struct tls_session *s) { return &s->info; }
+const struct tls_info *tls_session_info(const struct tls_session *s)
+{
+	return &s->info;
+}
 
 /*
  * After a fatal alert, reads (and drops) what the client already sent, up

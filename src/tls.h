@@ -54,13 +54,13 @@ struct tls_session;
 /* How the client's side ended, once tls_session_recv() returned 0. */
 struct tls_end {
 	enum conn_reason reason; /* close reason */
-	const char *why;    /* plain words for the log */
-	bool notable;       /* logged even when nothing is dropped */
-	bool discard;       /* drop the partial line and unsent replies, then close:
-			       TLS 1.2 close_notify (RFC 5246 §7.2.1), TCP end without
-			       close_notify (GnuTLS can send nothing more), renegotiation.
-			       false: TLS 1.3 close_notify, a half-close (RFC 8446 §6.1):
-			       the last line is answered and replies are sent first. */
+	const char *why;         /* plain words for the log */
+	bool notable;            /* logged even when nothing is dropped */
+	bool discard;            /* drop the partial line and unsent replies, then close:
+	                            TLS 1.2 close_notify (RFC 5246 §7.2.1), TCP end without
+	                            close_notify (GnuTLS can send nothing more), renegotiation.
+	                            false: TLS 1.3 close_notify, a half-close (RFC 8446 §6.1):
+	                            the last line is answered and replies are sent first. */
 };
 
 /* Master: loads lc->tls; NULL with err naming the file at fault. */

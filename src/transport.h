@@ -31,10 +31,10 @@ enum transport_io {
 
 /* What a transport may know about the connection it serves (for its logs and counters). */
 struct transport_env {
-	struct listener *l;      /* listener (name, counters, TLS context) */
-	const char *peer;        /* the client, formatted; valid only during open(): copy it */
-	unsigned long long id;   /* connection id, for logs */
-	int fd;                  /* the connected, non-blocking socket (conn owns and closes it) */
+	struct listener *l;    /* listener (name, counters, TLS context) */
+	const char *peer;      /* the client, formatted; valid only during open(): copy it */
+	unsigned long long id; /* connection id, for logs */
+	int fd;                /* the connected, non-blocking socket (conn owns and closes it) */
 };
 
 struct transport {

@@ -12,7 +12,10 @@
 
 #include "transport.h"
 
-static int tcp_fd(const void *ctx) { return (int)(intptr_t)ctx; }
+static int tcp_fd(const void *ctx)
+{
+	return (int)(intptr_t)ctx;
+}
 
 static int tcp_open(const struct transport_env *env, void **ctx, enum conn_reason *why)
 {
@@ -68,12 +71,12 @@ static void tcp_close(void *ctx, enum conn_reason why)
 }
 
 const struct transport transport_tcp = {
-	.name = "tcp",
-	.open = tcp_open,
-	.read = tcp_read,
-	.write = tcp_write,
-	.pending = tcp_pending,
-	.wants_write = tcp_wants_write,
-	.error = tcp_error,
-	.close = tcp_close,
+    .name = "tcp",
+    .open = tcp_open,
+    .read = tcp_read,
+    .write = tcp_write,
+    .pending = tcp_pending,
+    .wants_write = tcp_wants_write,
+    .error = tcp_error,
+    .close = tcp_close,
 };

@@ -25,11 +25,11 @@
 #define TLS_LOG_BURST 5     /* TLS failures logged per window; the rest are counted */
 
 struct tls_transport {
-	struct tls_session *s;            /* tls.c's session */
-	struct transport_env env;         /* listener, peer, id (a copy; peer points at peer_str) */
-	char peer_str[ADDR_STRLEN];       /* the client, formatted (conn keeps no string) */
-	bool done;                        /* the handshake completed */
-	bool counted;                     /* its failure was counted already */
+	struct tls_session *s;      /* tls.c's session */
+	struct transport_env env;   /* listener, peer, id (a copy; peer points at peer_str) */
+	char peer_str[ADDR_STRLEN]; /* the client, formatted (conn keeps no string) */
+	bool done;                  /* the handshake completed */
+	bool counted;               /* its failure was counted already */
 };
 
 /* Logs a TLS failure a peer caused, at most TLS_LOG_BURST per window and listener. */
@@ -40,7 +40,7 @@ static void tt_log(const struct tls_transport *t, const char *what, const char *
 	if (now - l->tls_log_window >= TLS_LOG_WINDOW) {
 		if (l->tls_suppressed)
 			log_info("%s: %lu more TLS failure(s) not logged in %.0f s", l->conf->name,
-				 l->tls_suppressed, TLS_LOG_WINDOW);
+			         l->tls_suppressed, TLS_LOG_WINDOW);
 		l->tls_log_window = now;
 		l->tls_logged = 0;
 		l->tls_suppressed = 0;
@@ -113,11 +113,11 @@ static int tt_handshake(void *ctx)
 	if (ti->resumed)
 		stats_add(l->stats, STAT_TLS_RESUMED, 1);
 	log_debug("%s: peer %s: connection %llu: %s %s %s%s, SNI '%s', ALPN '%s'", l->conf->name,
-		  t->env.peer, t->env.id, ti->version, ti->kx, ti->cipher,
-		  ti->resumed ? " (resumed)" : "", ti->server_name, ti->alpn);
+	          t->env.peer, t->env.id, ti->version, ti->kx, ti->cipher,
+	          ti->resumed ? " (resumed)" : "", ti->server_name, ti->alpn);
 	if (ti->client_subject[0])
-		log_info("%s: peer %s: client certificate verified: %s", l->conf->name,
-			 t->env.peer, ti->client_subject);
+		log_info("%s: peer %s: client certificate verified: %s", l->conf->name, t->env.peer,
+		         ti->client_subject);
 	return 0;
 }
 
@@ -175,9 +175,10 @@ static bool tt_eof_discards(void *ctx, size_t partial, size_t unsent, enum conn_
 	if (partial || unsent || e->notable) {
 		char what[128] = "nothing was pending";
 		if (partial || unsent)
-			snprintf(what, sizeof what,
-				 "dropped a partial line of %zu bytes and %zu bytes of unsent replies",
-				 partial, unsent);
+			snprintf(
+			    what, sizeof what,
+			    "dropped a partial line of %zu bytes and %zu bytes of unsent replies",
+			    partial, unsent);
 		tt_log(t, e->why, what);
 	}
 	*why = e->reason;
@@ -195,21 +196,21 @@ static void tt_close(void *ctx, enum conn_reason why)
 	struct tls_transport *t = ctx;
 	if (why == REASON_TLS_HANDSHAKE_TIMEOUT)
 		tt_handshake_failed(t, "TLS handshake timed out",
-				    "not complete within handshake_timeout");
+		                    "not complete within handshake_timeout");
 	tls_session_free(t->s); /* close_notify first, if the session is healthy */
 	free(t);
 }
 
 const struct transport transport_tls = {
-	.name = "tls",
-	.open = tt_open,
-	.handshake = tt_handshake,
-	.read = tt_read,
-	.write = tt_write,
-	.pending = tt_pending,
-	.wants_write = tt_wants_write,
-	.error = tt_error,
-	.eof_discards = tt_eof_discards,
-	.tls_info = tt_info,
-	.close = tt_close,
+    .name = "tls",
+    .open = tt_open,
+    .handshake = tt_handshake,
+    .read = tt_read,
+    .write = tt_write,
+    .pending = tt_pending,
+    .wants_write = tt_wants_write,
+    .error = tt_error,
+    .eof_discards = tt_eof_discards,
+    .tls_info = tt_info,
+    .close = tt_close,
 };

@@ -37,7 +37,7 @@
 union udp_cmsg {
 	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
 	char cred[CMSG_SPACE(sizeof(struct ucred))]; /* SCM_CREDENTIALS (unixgram) */
-	struct cmsghdr align; /* alignment only */
+	struct cmsghdr align;                        /* alignment only */
 };
 
 struct udp_counts {
@@ -58,19 +58,19 @@ struct udp {
 	const struct listener_conf *conf; /* its configuration */
 	const struct limits *lim;         /* its limits */
 	bool pktinfo;                     /* wildcard address: reply from the request's address */
-	bool un;                          /* unixgram: credentials per datagram, no reflection rules */
-	bool limited;                     /* udp_rate > 0: rl is in use */
-	struct ratelimit rl;              /* per-source token buckets */
-	struct udpfilter filter;          /* source ports never answered */
-	size_t slot_size;                 /* receive buffer per datagram: max_datagram + 1 */
-	char *rbuf;                       /* UDP_BATCH slots of slot_size */
-	void *state;                      /* handler state for the datagram being served */
-	struct udp_counts n;              /* counts since the worker started */
-	struct udp_counts logged;         /* counts at the last summary */
-	unsigned kernel_logged;           /* kernel drops at the last summary */
-	ev_timer log_timer;               /* periodic drop summary */
-	struct mmsghdr rmsg[UDP_BATCH];   /* receive batch */
-	struct iovec riov[UDP_BATCH];     /* one slot each */
+	bool un;                  /* unixgram: credentials per datagram, no reflection rules */
+	bool limited;             /* udp_rate > 0: rl is in use */
+	struct ratelimit rl;      /* per-source token buckets */
+	struct udpfilter filter;  /* source ports never answered */
+	size_t slot_size;         /* receive buffer per datagram: max_datagram + 1 */
+	char *rbuf;               /* UDP_BATCH slots of slot_size */
+	void *state;              /* handler state for the datagram being served */
+	struct udp_counts n;      /* counts since the worker started */
+	struct udp_counts logged; /* counts at the last summary */
+	unsigned kernel_logged;   /* kernel drops at the last summary */
+	ev_timer log_timer;       /* periodic drop summary */
+	struct mmsghdr rmsg[UDP_BATCH];          /* receive batch */
+	struct iovec riov[UDP_BATCH];            /* one slot each */
 	struct sockaddr_storage peer[UDP_BATCH]; /* sources */
 	union udp_cmsg rctl[UDP_BATCH];          /* packet info received */
 	struct mmsghdr smsg[UDP_BATCH];          /* send batch */
@@ -254,9 +254,10 @@ static void udp_serve(struct udp *u, int i, int *ns)
 		udp_unix_sender(u, i, &ucred, &named);
 		peer = (const struct sockaddr *)&ucred;
 	}
-	uint16_t port = u->un                     ? 0
-	                : peer->sa_family == AF_INET ? ntohs(((const struct sockaddr_in *)peer)->sin_port)
-	                : ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+	uint16_t port = u->un ? 0
+	                : peer->sa_family == AF_INET
+	                    ? ntohs(((const struct sockaddr_in *)peer)->sin_port)
+	                    : ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
 	stats_add(u->l->stats, STAT_DGRAM_IN, 1);
 	stats_add(u->l->stats, STAT_BYTES_IN, len);
 	if (!u->un && udpfilter_port_blocked(&u->filter, port)) {
@@ -500,7 +501,8 @@ void udp_start(struct listener *l, struct worker *w, const struct gen_listener *
 	int one = 1;
 	if (u->un && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
 		log_warn("unixgram '%s': SO_PASSCRED: senders have no credentials (allow_uid and "
-		         "allow_gid admit none)", lc->name);
+		         "allow_gid admit none)",
+		         lc->name);
 	if (!udp_alloc(u))
 		fatal("udp '%s': out of memory for %u receive buffers", lc->name, UDP_BATCH);
 	for (int i = 0; i < UDP_BATCH; i++) {

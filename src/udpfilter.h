@@ -26,7 +26,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define UDPFILTER_MAX_OWN 64 /* own UDP ports remembered (more: udpfilter_add_own fails) */
+#define UDPFILTER_MAX_OWN 64  /* own UDP ports remembered (more: udpfilter_add_own fails) */
 #define UDPFILTER_HDR_IPV4 28 /* IPv4 header (20) + UDP header (8) */
 #define UDPFILTER_HDR_IPV6 48 /* IPv6 header (40) + UDP header (8) */
 

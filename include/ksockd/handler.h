@@ -42,11 +42,11 @@
 extern "C" {
 #endif
 
-struct outbuf;        /* the session's output queue (opaque to handlers) */
-struct qotd_quotes;   /* the quotes of a qotd listener (opaque to plug-ins) */
-struct stats;         /* the shared counters (opaque to plug-ins) */
-struct proxy_info;    /* the PROXY header received (opaque to plug-ins) */
-struct backend_ops;   /* a connection's other end that is not a line protocol (built-ins) */
+struct outbuf;      /* the session's output queue (opaque to handlers) */
+struct qotd_quotes; /* the quotes of a qotd listener (opaque to plug-ins) */
+struct stats;       /* the shared counters (opaque to plug-ins) */
+struct proxy_info;  /* the PROXY header received (opaque to plug-ins) */
+struct backend_ops; /* a connection's other end that is not a line protocol (built-ins) */
 
 enum handler_result {
 	HANDLER_OK = 0,    /* keep the session open */
@@ -83,21 +83,22 @@ struct peer_cred {
 /* What a handler may know about its session. Valid during open only (copy what is
  * needed), except draining, which lives as long as the process. */
 struct session_info {
-	const char *listener;             /* listener name */
-	const struct sockaddr *peer;      /* client address (the PROXY header's, if one came) */
-	const struct sockaddr *local;     /* address the client reached (socket's local end) */
-	bool datagram;                    /* one request per datagram (UDP) */
-	const struct sockaddr *sock_peer; /* peer of the socket itself (the balancer); may be NULL */
-	const struct proxy_info *proxy;   /* PROXY header received, NULL if none */
-	const volatile int *draining;     /* non-zero while the daemon drains; may be NULL */
-	const struct qotd_quotes *qotd;   /* the listener's quotes (built-in qotd); may be NULL */
-	const struct stats *stats;        /* shared counters (built-ins only); may be NULL */
-	const struct tls_info *tls;       /* TLS details; NULL unless the listener is "tls" */
-	size_t reply_room;                /* datagrams: the longest reply that will be sent
-	                                     (max_datagram, udp_max_reply_ratio); 0 on streams */
+	const char *listener;         /* listener name */
+	const struct sockaddr *peer;  /* client address (the PROXY header's, if one came) */
+	const struct sockaddr *local; /* address the client reached (socket's local end) */
+	bool datagram;                /* one request per datagram (UDP) */
+	const struct sockaddr
+	    *sock_peer;                 /* peer of the socket itself (the balancer); may be NULL */
+	const struct proxy_info *proxy; /* PROXY header received, NULL if none */
+	const volatile int *draining;   /* non-zero while the daemon drains; may be NULL */
+	const struct qotd_quotes *qotd; /* the listener's quotes (built-in qotd); may be NULL */
+	const struct stats *stats;      /* shared counters (built-ins only); may be NULL */
+	const struct tls_info *tls;     /* TLS details; NULL unless the listener is "tls" */
+	size_t reply_room;              /* datagrams: the longest reply that will be sent
+	                                   (max_datagram, udp_max_reply_ratio); 0 on streams */
 	/* Appended fields (the daemon allocates session_info and handlers only read it, so
 	   a plug-in built before them still works: the ABI stays). */
-	const struct peer_cred *cred;     /* unix listeners: the peer's credentials; else NULL */
+	const struct peer_cred *cred; /* unix listeners: the peer's credentials; else NULL */
 };
 
 struct handler {
@@ -140,25 +141,25 @@ struct handler {
  */
 int ksockd_out_append(struct outbuf *out, const void *data, size_t len);
 int ksockd_out_printf(struct outbuf *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Bytes queued and not yet sent: bound what more() appends with it. */
 size_t ksockd_out_len(const struct outbuf *out);
 
 /* What a plug-in exports under the name KSOCKD_PLUGIN_SYMBOL. */
 struct ksockd_plugin {
-	unsigned abi;                           /* KSOCKD_HANDLER_ABI when built */
-	size_t handler_size;                    /* sizeof(struct handler) when built */
-	const char *name;                       /* the plug-in's name, for logs */
-	const struct handler *const *handlers;  /* its handlers, NULL-terminated */
+	unsigned abi;                          /* KSOCKD_HANDLER_ABI when built */
+	size_t handler_size;                   /* sizeof(struct handler) when built */
+	const char *name;                      /* the plug-in's name, for logs */
+	const struct handler *const *handlers; /* its handlers, NULL-terminated */
 };
 
 #define KSOCKD_PLUGIN_SYMBOL "ksockd_plugin"
 
 /* Declares a plug-in: KSOCKD_PLUGIN("kv", &kv_handler) */
-#define KSOCKD_PLUGIN(pname, ...)                                                        \
-	__attribute__((visibility("default"))) const struct ksockd_plugin ksockd_plugin = { \
-		KSOCKD_HANDLER_ABI, sizeof(struct handler), (pname),                          \
-		(const struct handler *const[]){__VA_ARGS__, NULL}}
+#define KSOCKD_PLUGIN(pname, ...)                                                                  \
+	__attribute__((visibility("default"))) const struct ksockd_plugin ksockd_plugin = {        \
+	    KSOCKD_HANDLER_ABI, sizeof(struct handler), (pname),                                   \
+	    (const struct handler *const[]){__VA_ARGS__, NULL}}
 
 #ifdef __cplusplus
 }

@@ -21,14 +21,14 @@ static enum handler_result echo_line(void *state, const struct line *line, struc
 }
 
 const struct handler handler_echo = {
-	.name = "echo",
-	.line = echo_line,   /* datagrams only: streams are echoed unframed */
-	.empty_reply = true, /* RFC 862: an empty datagram comes back empty */
-	.echoes = true,
+    .name = "echo",
+    .line = echo_line,   /* datagrams only: streams are echoed unframed */
+    .empty_reply = true, /* RFC 862: an empty datagram comes back empty */
+    .echoes = true,
 };
 
 const struct handler handler_echo_lines = {
-	.name = "echo-lines",
-	.line = echo_line,
-	.empty_reply = true,
+    .name = "echo-lines",
+    .line = echo_line,
+    .empty_reply = true,
 };

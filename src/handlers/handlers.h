@@ -10,18 +10,18 @@
 
 #include "../handler.h"
 
-extern const struct handler handler_echo;  /* RFC 862: every byte back as it is read */
+extern const struct handler handler_echo;       /* RFC 862: every byte back as it is read */
 extern const struct handler handler_echo_lines; /* each line back, terminator included */
-extern const struct handler handler_hello; /* "Please enter your name" / "Hello, NAME!" */
-extern const struct handler handler_whoami; /* what the server sees of the client */
-extern const struct handler handler_health; /* "ready" / "draining", for balancers */
-extern const struct handler handler_discard; /* RFC 863: drops everything */
-extern const struct handler handler_chargen; /* RFC 864: the rotating character pattern */
-extern const struct handler handler_daytime; /* RFC 867: date and time as text */
-extern const struct handler handler_time;    /* RFC 868: 32-bit seconds since 1900 */
-extern const struct handler handler_qotd;    /* RFC 865: a quote from qotd_file */
-extern const struct handler handler_stats;   /* counters as `name{labels} value` lines */
-extern const struct handler handler_metrics; /* counters over HTTP for Prometheus */
+extern const struct handler handler_hello;      /* "Please enter your name" / "Hello, NAME!" */
+extern const struct handler handler_whoami;     /* what the server sees of the client */
+extern const struct handler handler_health;     /* "ready" / "draining", for balancers */
+extern const struct handler handler_discard;    /* RFC 863: drops everything */
+extern const struct handler handler_chargen;    /* RFC 864: the rotating character pattern */
+extern const struct handler handler_daytime;    /* RFC 867: date and time as text */
+extern const struct handler handler_time;       /* RFC 868: 32-bit seconds since 1900 */
+extern const struct handler handler_qotd;       /* RFC 865: a quote from qotd_file */
+extern const struct handler handler_stats;      /* counters as `name{labels} value` lines */
+extern const struct handler handler_metrics;    /* counters over HTTP for Prometheus */
 
 #define CHARGEN_LINE_LEN 74 /* 72 characters and CRLF */
 /* The chargen line whose first character is pattern offset start (0..94). */

@@ -10,7 +10,7 @@
 #define HELLO_PROMPT "Please enter your name\n"
 
 static enum handler_result hello_open(void *state, const struct session_info *si,
-				      struct outbuf *out)
+                                      struct outbuf *out)
 {
 	(void)state;
 	if (si->datagram)
@@ -32,7 +32,7 @@ static enum handler_result hello_line(void *state, const struct line *line, stru
 }
 
 const struct handler handler_hello = {
-	.name = "hello",
-	.open = hello_open,
-	.line = hello_line,
+    .name = "hello",
+    .open = hello_open,
+    .line = hello_line,
 };

@@ -2,9 +2,9 @@
  * handlers/qotd.c: the quote of the day protocol (RFC 865).
  *
  * The quotes come from the listener's qotd_file, read by the master when it
- * prepares a generation and handed over in session_info (qotd_load: fortune(6) format, quotes separated by lines holding only "%",
- * each at most 512 bytes once its lines end in CRLF). The quote of the day
- * is quote number (days since 1970) modulo their number. Streams get it on
+ * prepares a generation and handed over in session_info (qotd_load: fortune(6) format, quotes
+ * separated by lines holding only "%", each at most 512 bytes once its lines end in CRLF). The
+ * quote of the day is quote number (days since 1970) modulo their number. Streams get it on
  * connect, then the connection closes; each datagram gets it as the reply.
  */
 #include "config.h"

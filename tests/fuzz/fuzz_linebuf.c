@@ -27,12 +27,12 @@
 
 /* What framing produced: serialized lines, then an end marker. */
 struct sink {
-	unsigned char *buf;   /* records: len (4 bytes), text, eol_len (1), eol */
-	size_t len, cap;      /* used and allocated bytes */
-	size_t lines;         /* lines taken */
-	size_t max_line;      /* the limit under test */
-	const uint8_t *room;  /* room after each line (low bit), cycled; NULL: always */
-	size_t n_room;        /* entries in room */
+	unsigned char *buf;  /* records: len (4 bytes), text, eol_len (1), eol */
+	size_t len, cap;     /* used and allocated bytes */
+	size_t lines;        /* lines taken */
+	size_t max_line;     /* the limit under test */
+	const uint8_t *room; /* room after each line (low bit), cycled; NULL: always */
+	size_t n_room;       /* entries in room */
 };
 
 static void sink_put(struct sink *s, const void *p, size_t n)
@@ -44,7 +44,7 @@ static void sink_put(struct sink *s, const void *p, size_t n)
 }
 
 static void sink_record(struct sink *s, const char *text, size_t len, const char *eol,
-			size_t eol_len)
+                        size_t eol_len)
 {
 	uint32_t n = (uint32_t)len;
 	unsigned char e = (unsigned char)eol_len;
@@ -155,8 +155,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t cap = 6 * len + 16;
 	struct sink ref = {.buf = malloc(cap), .cap = cap, .max_line = max_line};
 	struct sink one = {.buf = malloc(cap), .cap = cap, .max_line = max_line};
-	struct sink cut = {.buf = malloc(cap), .cap = cap, .max_line = max_line,
-			   .room = k ? sizes : NULL, .n_room = k};
+	struct sink cut = {.buf = malloc(cap),
+	                   .cap = cap,
+	                   .max_line = max_line,
+	                   .room = k ? sizes : NULL,
+	                   .n_room = k};
 	if (!ref.buf || !one.buf || !cut.buf)
 		abort();
 	reference(&ref, payload, len);
@@ -164,12 +167,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run(&cut, payload, len, sizes, k);
 	if (one.len != ref.len || memcmp(one.buf, ref.buf, ref.len) != 0) {
 		fprintf(stderr, "fuzz_linebuf: one read differs from the spec (max_line %zu)\n",
-			max_line);
+		        max_line);
 		abort();
 	}
 	if (cut.len != ref.len || memcmp(cut.buf, ref.buf, ref.len) != 0) {
 		fprintf(stderr, "fuzz_linebuf: chunked reads differ from the spec (max_line %zu)\n",
-			max_line);
+		        max_line);
 		abort();
 	}
 	free(ref.buf);

@@ -12,5 +12,5 @@ static enum handler_result badabi_line(void *state, const struct line *l, struct
 static const struct handler badabi = {.name = "badabi", .line = badabi_line};
 
 __attribute__((visibility("default"))) const struct ksockd_plugin ksockd_plugin = {
-	KSOCKD_HANDLER_ABI + 998, sizeof(struct handler), "badabi",
-	(const struct handler *const[]){&badabi, NULL}};
+    KSOCKD_HANDLER_ABI + 998, sizeof(struct handler), "badabi",
+    (const struct handler *const[]){&badabi, NULL}};

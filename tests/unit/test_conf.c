@@ -64,11 +64,11 @@ START_TEST(a_description_resolves_reads_and_loads_nothing)
 {
 	char err[512] = "";
 	write_text("listeners = (\n{ name = \"q\"; protocol = \"tcp\"; address = "
-		   "\"no.such.host.invalid\"; port = 7; handler = \"qotd\";\n"
-		   " qotd_file = \"/nonexistent/quotes\"; },\n"
-		   "{ name = \"t\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 8;"
-		   " handler = \"echo\"; certificate = \"/nonexistent/c.pem\";"
-		   " key = \"/nonexistent/k.pem\"; });\n");
+	           "\"no.such.host.invalid\"; port = 7; handler = \"qotd\";\n"
+	           " qotd_file = \"/nonexistent/quotes\"; },\n"
+	           "{ name = \"t\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 8;"
+	           " handler = \"echo\"; certificate = \"/nonexistent/c.pem\";"
+	           " key = \"/nonexistent/k.pem\"; });\n");
 	struct conf *c = conf_load(path, err, sizeof err);
 	unlink(path);
 	ck_assert_msg(c != NULL, "unexpected error: %s", err);
@@ -82,16 +82,19 @@ START_TEST(a_description_resolves_reads_and_loads_nothing)
 }
 END_TEST
 
-#define L_ECHO "{ name = \"e\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7; handler = \"echo\"; }"
+#define L_ECHO                                                                                     \
+	"{ name = \"e\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7; handler = "        \
+	"\"echo\"; }"
 
 START_TEST(valid_config_gets_defaults_and_overrides)
 {
 	char err[512] = "";
-	struct conf *c = load_text("workers = 3;\nmax_line = 100;\nidle_timeout = 2.5;\n"
-				   "listeners = (\n" L_ECHO ",\n"
-				   "{ name = \"h\"; protocol = \"tcp\"; address = \"::1\"; port = 9;"
-				   " handler = \"hello\"; max_line = 7; output_buffer = 4096; }\n);\n",
-				   err, sizeof err);
+	struct conf *c =
+	    load_text("workers = 3;\nmax_line = 100;\nidle_timeout = 2.5;\n"
+	              "listeners = (\n" L_ECHO ",\n"
+	              "{ name = \"h\"; protocol = \"tcp\"; address = \"::1\"; port = 9;"
+	              " handler = \"hello\"; max_line = 7; output_buffer = 4096; }\n);\n",
+	              err, sizeof err);
 	ck_assert_msg(c != NULL, "unexpected error: %s", err);
 	ck_assert_uint_eq(c->workers, 3);
 	ck_assert_uint_eq(c->n_listeners, 2);
@@ -111,11 +114,12 @@ END_TEST
 START_TEST(abuse_limits_and_lists_have_defaults_and_overrides)
 {
 	char err[512] = "";
-	struct conf *c = load_text("connect_rate = 2.5;\nlisteners = (" L_ECHO ",\n"
-				   "{ name = \"h\"; protocol = \"tcp\"; address = \"::1\"; port = 9;"
-				   " handler = \"hello\"; max_connections_per_source = 0;"
-				   " allow = [\"10.0.0.0/8\", \"::1\"]; deny = \"10.1.0.0/16\"; }\n);\n",
-				   err, sizeof err);
+	struct conf *c =
+	    load_text("connect_rate = 2.5;\nlisteners = (" L_ECHO ",\n"
+	              "{ name = \"h\"; protocol = \"tcp\"; address = \"::1\"; port = 9;"
+	              " handler = \"hello\"; max_connections_per_source = 0;"
+	              " allow = [\"10.0.0.0/8\", \"::1\"]; deny = \"10.1.0.0/16\"; }\n);\n",
+	              err, sizeof err);
 	ck_assert_msg(c != NULL, "unexpected error: %s", err);
 	const struct limits *a = &c->listeners[0].limits, *b = &c->listeners[1].limits;
 	ck_assert_uint_eq(a->max_connections_per_source, 256);
@@ -139,8 +143,8 @@ START_TEST(host_names_are_resolved)
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
 	bool resolvable = getaddrinfo("localhost", "7", &hints, &res) == 0;
 	struct conf *c = load_text("listeners = ({ name = \"l\"; protocol = \"tcp\"; address = "
-				   "\"localhost\"; port = 7; handler = \"echo\"; });\n",
-				   err, sizeof err);
+	                           "\"localhost\"; port = 7; handler = \"echo\"; });\n",
+	                           err, sizeof err);
 	if (resolvable) {
 		ck_assert_msg(c != NULL, "unexpected error: %s", err);
 		ck_assert_uint_eq(gen.listeners[0].addrlen, res->ai_addrlen);
@@ -149,7 +153,8 @@ START_TEST(host_names_are_resolved)
 		unload(c);
 	} else {
 		ck_assert_ptr_null(c);
-		ck_assert_ptr_nonnull(strstr(err, "listener 'l': cannot resolve address 'localhost'"));
+		ck_assert_ptr_nonnull(
+		    strstr(err, "listener 'l': cannot resolve address 'localhost'"));
 	}
 }
 END_TEST
@@ -158,10 +163,10 @@ START_TEST(udp_listener_gets_safe_defaults_and_overrides)
 {
 	char err[512] = "";
 	struct conf *c = load_text("udp_rate = 50;\nlisteners = (\n"
-				   "{ name = \"u\"; protocol = \"udp\"; address = \"::\"; port = 7;"
-				   " handler = \"echo\"; ipv6_only = false; udp_burst = 5;"
-				   " max_datagram = 1400; udp_max_reply_ratio = 3; }\n);\n",
-				   err, sizeof err);
+	                           "{ name = \"u\"; protocol = \"udp\"; address = \"::\"; port = 7;"
+	                           " handler = \"echo\"; ipv6_only = false; udp_burst = 5;"
+	                           " max_datagram = 1400; udp_max_reply_ratio = 3; }\n);\n",
+	                           err, sizeof err);
 	ck_assert_msg(c != NULL, "unexpected error: %s", err);
 	ck_assert_int_eq(c->listeners[0].protocol, PROTO_UDP);
 	ck_assert(!c->listeners[0].ipv6_only);
@@ -184,143 +189,149 @@ struct bad_case {
 };
 
 static const struct bad_case bad[] = {
-	{"bogus = 1;\nlisteners = (" L_ECHO ");\n", "1: unknown setting 'bogus'"},
-	{"workers = \"two\";\nlisteners = (" L_ECHO ");\n", "1: 'workers' must be an integer"},
-	{"workers = 0;\nlisteners = (" L_ECHO ");\n", "1: 'workers' must be between 1 and 256"},
-	{"\nlisteners = (" L_ECHO ",\n" L_ECHO ");\n", "3: listener 'e': duplicate listener name 'e'"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\";\n"
-	 "port = 70000; handler = \"echo\"; });\n",
-	 "3: listener 'x': 'port' must be between 1 and 65535"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;\n"
-	 "handler = \"nope\"; });\n",
-	 "3: listener 'x': unknown handler 'nope'"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"sctp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\"; });\n",
-	 "2: listener 'x': unknown protocol 'sctp'"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"udp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n max_datagram = 70000; });\n",
-	 "3: listener 'x': 'max_datagram' must be between 0 and 65507"},
-	{"udp_burst = 0;\nlisteners = (" L_ECHO ");\n", "1: 'udp_burst' must be between 1"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n udp_rate = 5; });\n",
-	 "3: listener 'x': 'udp_rate' applies to udp and unixgram listeners only"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n color = 1; });\n",
-	 "3: listener 'x': unknown setting 'color' in listener"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; port = 7; handler = \"echo\"; });\n",
-	 "2: listener 'x': missing 'address'"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"no.such.host.invalid\";"
-	 " port = 7; handler = \"echo\"; });\n",
-	 "2: listener 'x': cannot resolve address"},
-	{"listeners = (" L_ECHO ",\n{ name = \"f\"; protocol = \"tcp\"; address = \"127.0.0.1\";"
-	 " port = 7; handler = \"echo\"; });\n",
-	 "2: listener 'f' uses the same tcp address and port as 'e'"},
-	{"workers = 2;\n", " no 'listeners' defined; add listeners = ("},
-	{"listeners = (" L_ECHO ");\nworkers = = 2;\n", "2: unexpected '=', expected a value"},
-	{"log_level = \"loud\";\nlisteners = (" L_ECHO ");\n", "1: unknown log_level 'loud'"},
-	{"idle_timeout = true;\nlisteners = (" L_ECHO ");\n",
-	 "1: 'idle_timeout' must be a number of seconds"},
-	{"group = \"nogroup\";\nlisteners = (" L_ECHO ");\n", "1: 'group' is set without 'user'"},
-	/* Observability and inetd services */
-	{"listeners = (\n{ name = \"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"qotd\"; });\n",
-	 "2: listener 'q': handler qotd needs 'qotd_file'"},
-	{"listeners = (\n{ name = \"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"qotd\";\n qotd_file = \"/nonexistent/quotes\"; });\n",
-	 "3: listener 'q': cannot open qotd_file '/nonexistent/quotes'"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n qotd_file = \"/etc/hostname\"; });\n",
-	 "3: listener 'x': 'qotd_file' is only for handler qotd"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n access_log = \"rel.log\"; });\n",
-	 "3: listener 'x': 'access_log' must be \"journal\" or an absolute path"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"udp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n access_log = \"journal\"; });\n",
-	 "3: listener 'x': 'access_log' is for stream listeners, not udp"},
-	/* Abuse limits and access control. */
-	{"connect_rate = \"fast\";\nlisteners = (" L_ECHO ");\n", "1: 'connect_rate' must be a number"},
-	{"max_connections_per_source = 70000;\nlisteners = (" L_ECHO ");\n",
-	 "1: 'max_connections_per_source' must be between 0 and 65535"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n allow = [\"10.0.0.0/8\",\n \"10.0.0.1/8\"]; });\n",
-	 "4: listener 'x': 'allow': '10.0.0.1/8' has bits set after the /8 prefix"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n deny = 5; });\n",
-	 "3: listener 'x': 'deny' must be a string or a list of strings"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n deny = \"::1/200\"; });\n",
-	 "3: listener 'x': 'deny': '::1/200': prefix length must be 0..128"},
-	/* TLS listeners: settings only they may have, certificate and key pairs. */
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n certificate = \"c.pem\"; });\n",
-	 "3: listener 'x': 'certificate' is only for protocol \"tls\""},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\"; certificate = \"c.pem\"; });\n",
-	 "2: listener 'x': protocol \"tls\" needs 'certificate' and 'key'"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\"; certificate = [\"a.pem\", \"b.pem\"];\n key = \"a.pem\"; });\n",
-	 "3: listener 'x': 2 certificate(s) but 1 key(s)"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\"; certificate = \"c.pem\"; key = \"k.pem\";\n"
-	 " verify_client = \"require\"; });\n",
-	 "3: listener 'x': verify_client needs 'client_ca'"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n verify_client = \"maybe\"; });\n",
-	 "3: listener 'x': unknown verify_client 'maybe'"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n alpn = [ ]; });\n",
-	 "3: listener 'x': 'alpn' is empty"},
-	/* Relative paths are resolved against the config file's directory (/tmp here). */
-	{"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\"; certificate = \"no-such-ksockd-cert.pem\"; key = \"k.pem\"; });\n",
-	 "2: listener 'x': cannot read certificate /tmp/no-such-ksockd-cert.pem"},
-	/* Errors that point at the fix: the token, the key, integers as integers, near names. */
-	{"listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\"; }\n{ name = \"b\"; });\n",
-	 "3: unexpected '{', expected ',' or ')' (a missing ',' between list elements?)"},
-	{"listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 "\n handler = \"echo\";\n);\n",
-	 "4: unexpected ')', expected a setting name or '}' (the group opened at line 2 is not closed?)"},
-	{"listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1; port = 7;\n"
-	 " handler = \"echo\"; });\n",
-	 "2: the string opened here runs on to line 3: a missing '\"'?"},
-	{"listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n port = 8; });\n",
-	 "3: duplicate setting 'port' (first set at line 2): keep one"},
-	{"listeners = (" L_ECHO "\n", "2: unexpected end of file, expected ')' to close the list "
-				     "opened at line 1"},
-	{"workers = 1 2;\nlisteners = (" L_ECHO ");\n", "1: unexpected number 2, expected a setting name"},
-	{"max_line = 0;\nlisteners = (" L_ECHO ");\n",
-	 "1: 'max_line' must be between 1 and 16777216, not 0"},
-	{"idle_timeout = 9999999;\nlisteners = (" L_ECHO ");\n",
-	 "1: 'idle_timeout' must be between 0 and 2678400, not 9999999"},
-	{"workres = 2;\nlisteners = (" L_ECHO ");\n", "1: unknown setting 'workres'; did you mean 'workers'?"},
-	{"worker_buffer_limit = 4294967295;\nlisteners = (" L_ECHO ");\n",
-	 "1: 'worker_buffer_limit' must be between 0 and 4294967295, not -1; an integer above "
-	 "2147483647 needs an L suffix (4294967295L)"},
-	{"name = \"x\";\nlisteners = (" L_ECHO ");\n",
-	 "1: unknown setting 'name'; 'name' belongs inside a listener { ... }"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\";\n max_conections = 5; });\n",
-	 "3: listener 'x': unknown setting 'max_conections' in listener; did you mean 'max_connections'?"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
-	 "\n handler = \"ecoh\"; });\n",
-	 "3: listener 'x': unknown handler 'ecoh' (echo, echo-lines, hello, whoami, health, discard, chargen, "
-	 "daytime, time, qotd, stats, metrics, exec); did you mean 'echo'?"},
-	{"listeners = (\n{ name = \"x\";\n protocol = \"tpc\"; address = \"127.0.0.1\"; port = 7;"
-	 " handler = \"echo\"; });\n",
-	 "3: listener 'x': unknown protocol 'tpc' (tcp, udp, tls, unix, unixgram); did you mean 'tcp'?"},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\";\n address = \"[::1]\"; port = 7;"
-	 " handler = \"echo\"; });\n",
-	 "3: listener 'x': cannot resolve address '[::1]': Name or service not known; write an "
-	 "IPv6 address without brackets: address = \"::1\""},
-	{"listeners = (\n{ name = \"x\"; protocol = \"tcp\";\n address = \"127.0.0.1:2572\"; port = 7;"
-	 " handler = \"echo\"; });\n",
-	 "3: listener 'x': cannot resolve address '127.0.0.1:2572': Name or service not known; "
-	 "'address' takes the host only: if you meant host 127.0.0.1 port 2572, write "
-	 "address = \"127.0.0.1\"; port = 2572;"},
-	{"@include \"no-such-ksockd-part.conf\"\nlisteners = (" L_ECHO ");\n",
-	 "1: cannot open include file /tmp/no-such-ksockd-part.conf: No such file or directory"},
+    {"bogus = 1;\nlisteners = (" L_ECHO ");\n", "1: unknown setting 'bogus'"},
+    {"workers = \"two\";\nlisteners = (" L_ECHO ");\n", "1: 'workers' must be an integer"},
+    {"workers = 0;\nlisteners = (" L_ECHO ");\n", "1: 'workers' must be between 1 and 256"},
+    {"\nlisteners = (" L_ECHO ",\n" L_ECHO ");\n", "3: listener 'e': duplicate listener name 'e'"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\";\n"
+     "port = 70000; handler = \"echo\"; });\n",
+     "3: listener 'x': 'port' must be between 1 and 65535"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;\n"
+     "handler = \"nope\"; });\n",
+     "3: listener 'x': unknown handler 'nope'"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"sctp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\"; });\n",
+     "2: listener 'x': unknown protocol 'sctp'"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"udp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n max_datagram = 70000; });\n",
+     "3: listener 'x': 'max_datagram' must be between 0 and 65507"},
+    {"udp_burst = 0;\nlisteners = (" L_ECHO ");\n", "1: 'udp_burst' must be between 1"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n udp_rate = 5; });\n",
+     "3: listener 'x': 'udp_rate' applies to udp and unixgram listeners only"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n color = 1; });\n",
+     "3: listener 'x': unknown setting 'color' in listener"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; port = 7; handler = \"echo\"; });\n",
+     "2: listener 'x': missing 'address'"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"no.such.host.invalid\";"
+     " port = 7; handler = \"echo\"; });\n",
+     "2: listener 'x': cannot resolve address"},
+    {"listeners = (" L_ECHO ",\n{ name = \"f\"; protocol = \"tcp\"; address = \"127.0.0.1\";"
+     " port = 7; handler = \"echo\"; });\n",
+     "2: listener 'f' uses the same tcp address and port as 'e'"},
+    {"workers = 2;\n", " no 'listeners' defined; add listeners = ("},
+    {"listeners = (" L_ECHO ");\nworkers = = 2;\n", "2: unexpected '=', expected a value"},
+    {"log_level = \"loud\";\nlisteners = (" L_ECHO ");\n", "1: unknown log_level 'loud'"},
+    {"idle_timeout = true;\nlisteners = (" L_ECHO ");\n",
+     "1: 'idle_timeout' must be a number of seconds"},
+    {"group = \"nogroup\";\nlisteners = (" L_ECHO ");\n", "1: 'group' is set without 'user'"},
+    /* Observability and inetd services */
+    {"listeners = (\n{ name = \"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"qotd\"; });\n",
+     "2: listener 'q': handler qotd needs 'qotd_file'"},
+    {"listeners = (\n{ name = \"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"qotd\";\n qotd_file = \"/nonexistent/quotes\"; });\n",
+     "3: listener 'q': cannot open qotd_file '/nonexistent/quotes'"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n qotd_file = \"/etc/hostname\"; });\n",
+     "3: listener 'x': 'qotd_file' is only for handler qotd"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n access_log = \"rel.log\"; });\n",
+     "3: listener 'x': 'access_log' must be \"journal\" or an absolute path"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"udp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n access_log = \"journal\"; });\n",
+     "3: listener 'x': 'access_log' is for stream listeners, not udp"},
+    /* Abuse limits and access control. */
+    {"connect_rate = \"fast\";\nlisteners = (" L_ECHO ");\n", "1: 'connect_rate' must be a number"},
+    {"max_connections_per_source = 70000;\nlisteners = (" L_ECHO ");\n",
+     "1: 'max_connections_per_source' must be between 0 and 65535"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n allow = [\"10.0.0.0/8\",\n \"10.0.0.1/8\"]; });\n",
+     "4: listener 'x': 'allow': '10.0.0.1/8' has bits set after the /8 prefix"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n deny = 5; });\n",
+     "3: listener 'x': 'deny' must be a string or a list of strings"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n deny = \"::1/200\"; });\n",
+     "3: listener 'x': 'deny': '::1/200': prefix length must be 0..128"},
+    /* TLS listeners: settings only they may have, certificate and key pairs. */
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n certificate = \"c.pem\"; });\n",
+     "3: listener 'x': 'certificate' is only for protocol \"tls\""},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\"; certificate = \"c.pem\"; });\n",
+     "2: listener 'x': protocol \"tls\" needs 'certificate' and 'key'"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\"; certificate = [\"a.pem\", \"b.pem\"];\n key = \"a.pem\"; });\n",
+     "3: listener 'x': 2 certificate(s) but 1 key(s)"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\"; certificate = \"c.pem\"; key = \"k.pem\";\n"
+     " verify_client = \"require\"; });\n",
+     "3: listener 'x': verify_client needs 'client_ca'"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n verify_client = \"maybe\"; });\n",
+     "3: listener 'x': unknown verify_client 'maybe'"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n alpn = [ ]; });\n",
+     "3: listener 'x': 'alpn' is empty"},
+    /* Relative paths are resolved against the config file's directory (/tmp here). */
+    {"listeners = (\n{ name = \"x\"; protocol = \"tls\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\"; certificate = \"no-such-ksockd-cert.pem\"; key = \"k.pem\"; });\n",
+     "2: listener 'x': cannot read certificate /tmp/no-such-ksockd-cert.pem"},
+    /* Errors that point at the fix: the token, the key, integers as integers, near names. */
+    {"listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\"; }\n{ name = \"b\"; });\n",
+     "3: unexpected '{', expected ',' or ')' (a missing ',' between list elements?)"},
+    {"listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     "\n handler = \"echo\";\n);\n",
+     "4: unexpected ')', expected a setting name or '}' (the group opened at line 2 is not "
+     "closed?)"},
+    {"listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1; port = 7;\n"
+     " handler = \"echo\"; });\n",
+     "2: the string opened here runs on to line 3: a missing '\"'?"},
+    {"listeners = (\n{ name = \"a\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n port = 8; });\n",
+     "3: duplicate setting 'port' (first set at line 2): keep one"},
+    {"listeners = (" L_ECHO "\n", "2: unexpected end of file, expected ')' to close the list "
+                                  "opened at line 1"},
+    {"workers = 1 2;\nlisteners = (" L_ECHO ");\n",
+     "1: unexpected number 2, expected a setting name"},
+    {"max_line = 0;\nlisteners = (" L_ECHO ");\n",
+     "1: 'max_line' must be between 1 and 16777216, not 0"},
+    {"idle_timeout = 9999999;\nlisteners = (" L_ECHO ");\n",
+     "1: 'idle_timeout' must be between 0 and 2678400, not 9999999"},
+    {"workres = 2;\nlisteners = (" L_ECHO ");\n",
+     "1: unknown setting 'workres'; did you mean 'workers'?"},
+    {"worker_buffer_limit = 4294967295;\nlisteners = (" L_ECHO ");\n",
+     "1: 'worker_buffer_limit' must be between 0 and 4294967295, not -1; an integer above "
+     "2147483647 needs an L suffix (4294967295L)"},
+    {"name = \"x\";\nlisteners = (" L_ECHO ");\n",
+     "1: unknown setting 'name'; 'name' belongs inside a listener { ... }"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\";\n max_conections = 5; });\n",
+     "3: listener 'x': unknown setting 'max_conections' in listener; did you mean "
+     "'max_connections'?"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 7;"
+     "\n handler = \"ecoh\"; });\n",
+     "3: listener 'x': unknown handler 'ecoh' (echo, echo-lines, hello, whoami, health, discard, "
+     "chargen, "
+     "daytime, time, qotd, stats, metrics, exec); did you mean 'echo'?"},
+    {"listeners = (\n{ name = \"x\";\n protocol = \"tpc\"; address = \"127.0.0.1\"; port = 7;"
+     " handler = \"echo\"; });\n",
+     "3: listener 'x': unknown protocol 'tpc' (tcp, udp, tls, unix, unixgram); did you mean "
+     "'tcp'?"},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\";\n address = \"[::1]\"; port = 7;"
+     " handler = \"echo\"; });\n",
+     "3: listener 'x': cannot resolve address '[::1]': Name or service not known; write an "
+     "IPv6 address without brackets: address = \"::1\""},
+    {"listeners = (\n{ name = \"x\"; protocol = \"tcp\";\n address = \"127.0.0.1:2572\"; port = 7;"
+     " handler = \"echo\"; });\n",
+     "3: listener 'x': cannot resolve address '127.0.0.1:2572': Name or service not known; "
+     "'address' takes the host only: if you meant host 127.0.0.1 port 2572, write "
+     "address = \"127.0.0.1\"; port = 2572;"},
+    {"@include \"no-such-ksockd-part.conf\"\nlisteners = (" L_ECHO ");\n",
+     "1: cannot open include file /tmp/no-such-ksockd-part.conf: No such file or directory"},
 };
 
 START_TEST(invalid_config_names_file_and_line)
@@ -330,7 +341,7 @@ START_TEST(invalid_config_names_file_and_line)
 	ck_assert_msg(c == NULL, "case %d accepted", _i);
 	snprintf(want, sizeof want, "%s:%s", path, bad[_i].want);
 	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "case %d: got '%s', want '%s...'", _i,
-		      err, want);
+	              err, want);
 }
 END_TEST
 
@@ -367,9 +378,14 @@ struct distance_case {
 	size_t d;          /* their distance */
 };
 static const struct distance_case distances[] = {
-	{"workers", "workers", 0}, {"workres", "workers", 1}, {"tpc", "tcp", 1},
-	{"ecoh", "echo", 1},       {"", "abc", 3},            {"max_conections", "max_connections", 1},
-	{"kitten", "sitting", 3},  {"UDP", "udp", 0},
+    {"workers", "workers", 0},
+    {"workres", "workers", 1},
+    {"tpc", "tcp", 1},
+    {"ecoh", "echo", 1},
+    {"", "abc", 3},
+    {"max_conections", "max_connections", 1},
+    {"kitten", "sitting", 3},
+    {"UDP", "udp", 0},
 };
 
 START_TEST(edit_distance_counts_typos)
@@ -384,9 +400,9 @@ START_TEST(suggestions_only_for_near_words)
 {
 	char buf[96];
 	ck_assert_str_eq(diag_did_you_mean("ecoh", "echo, hello, whoami", buf, sizeof buf),
-			 "; did you mean 'echo'?");
+	                 "; did you mean 'echo'?");
 	ck_assert_str_eq(diag_did_you_mean("helo", "echo, hello, whoami", buf, sizeof buf),
-			 "; did you mean 'hello'?");
+	                 "; did you mean 'hello'?");
 	ck_assert_str_eq(diag_did_you_mean("xyz", "echo, hello, whoami", buf, sizeof buf), "");
 	ck_assert_str_eq(diag_did_you_mean("ab", "tcp, udp, tls", buf, sizeof buf), "");
 }
@@ -397,17 +413,17 @@ struct hint_case {
 	const char *hint;    /* start of the hint, NULL: none */
 };
 static const struct hint_case hints[] = {
-	{"[::1]", "write an IPv6 address without brackets: address = \"::1\""},
-	{"[::1]:80", "write an IPv6 address without brackets: address = \"::1\" and the port"},
-	{"::1:2572", "'address' takes the host only: if you meant host ::1 port 2572"},
-	{"10.0.0.1:80", "'address' takes the host only: if you meant host 10.0.0.1 port 80"},
-	{"example.org:443", "'address' takes the host only: if you meant host example.org port 443"},
-	{"::1", NULL},
-	/* Valid IPv6, but callers ask only once the address failed to resolve or bind. */
-	{"fe80::1:2", "'address' takes the host only: if you meant host fe80::1 port 2"},
-	{"2001:db8::", NULL},
-	{"127.0.0.1", NULL},
-	{"localhost", NULL},
+    {"[::1]", "write an IPv6 address without brackets: address = \"::1\""},
+    {"[::1]:80", "write an IPv6 address without brackets: address = \"::1\" and the port"},
+    {"::1:2572", "'address' takes the host only: if you meant host ::1 port 2572"},
+    {"10.0.0.1:80", "'address' takes the host only: if you meant host 10.0.0.1 port 80"},
+    {"example.org:443", "'address' takes the host only: if you meant host example.org port 443"},
+    {"::1", NULL},
+    /* Valid IPv6, but callers ask only once the address failed to resolve or bind. */
+    {"fe80::1:2", "'address' takes the host only: if you meant host fe80::1 port 2"},
+    {"2001:db8::", NULL},
+    {"127.0.0.1", NULL},
+    {"localhost", NULL},
 };
 
 START_TEST(address_hints_name_the_trap)
@@ -419,7 +435,7 @@ START_TEST(address_hints_name_the_trap)
 	else {
 		ck_assert_msg(h != NULL, "%s: no hint", hints[_i].address);
 		ck_assert_msg(strncmp(h, hints[_i].hint, strlen(hints[_i].hint)) == 0, "%s: got %s",
-			      hints[_i].address, h);
+		              hints[_i].address, h);
 	}
 }
 END_TEST
@@ -427,15 +443,15 @@ END_TEST
 START_TEST(bind_hints_name_the_fix)
 {
 	char buf[320];
-	ck_assert_ptr_nonnull(strstr(diag_bind_hint(EACCES, 80, "0.0.0.0", buf, sizeof buf),
-				     "CAP_NET_BIND_SERVICE"));
+	ck_assert_ptr_nonnull(
+	    strstr(diag_bind_hint(EACCES, 80, "0.0.0.0", buf, sizeof buf), "CAP_NET_BIND_SERVICE"));
 	ck_assert_ptr_null(diag_bind_hint(EACCES, 8080, "0.0.0.0", buf, sizeof buf));
-	ck_assert_ptr_nonnull(strstr(diag_bind_hint(EADDRINUSE, 7, "::", buf, sizeof buf),
-				     "sport = :7"));
+	ck_assert_ptr_nonnull(
+	    strstr(diag_bind_hint(EADDRINUSE, 7, "::", buf, sizeof buf), "sport = :7"));
 	ck_assert_ptr_nonnull(strstr(diag_bind_hint(EADDRNOTAVAIL, 7, "192.0.2.1", buf, sizeof buf),
-				     "this host has no such address"));
+	                             "this host has no such address"));
 	ck_assert_ptr_nonnull(strstr(diag_bind_hint(EADDRNOTAVAIL, 80, "::1:2572", buf, sizeof buf),
-				     "host ::1 port 2572"));
+	                             "host ::1 port 2572"));
 }
 END_TEST
 
@@ -460,15 +476,16 @@ static char *dump_of(const struct conf *c)
 START_TEST(dump_reads_back_to_the_same_config)
 {
 	char err[512] = "";
-	struct conf *c = load_description("workers = 3;\nworker_buffer_limit = 4294967295L;\n"
-				   "log_level = \"debug\";\nidle_timeout = 0.25;\nlisteners = (\n" L_ECHO
-				   ",\n{ name = \"u\"; protocol = \"udp\"; address = \"::\"; port = 9;"
-				   " handler = \"echo\"; ipv6_only = false; udp_rate = 0;"
-				   " allow = [\"10.0.0.0/8\", \"::1\"]; deny = \"10.1.0.0/16\"; },\n"
-				   "{ name = \"p\\\"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 10;"
-				   " handler = \"whoami\"; proxy_protocol = \"optional\";"
-				   " proxy_trusted = [\"192.0.2.0/24\"]; max_line = 77; }\n);\n",
-				   err, sizeof err);
+	struct conf *c = load_description(
+	    "workers = 3;\nworker_buffer_limit = 4294967295L;\n"
+	    "log_level = \"debug\";\nidle_timeout = 0.25;\nlisteners = (\n" L_ECHO
+	    ",\n{ name = \"u\"; protocol = \"udp\"; address = \"::\"; port = 9;"
+	    " handler = \"echo\"; ipv6_only = false; udp_rate = 0;"
+	    " allow = [\"10.0.0.0/8\", \"::1\"]; deny = \"10.1.0.0/16\"; },\n"
+	    "{ name = \"p\\\"q\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 10;"
+	    " handler = \"whoami\"; proxy_protocol = \"optional\";"
+	    " proxy_trusted = [\"192.0.2.0/24\"]; max_line = 77; }\n);\n",
+	    err, sizeof err);
 	ck_assert_msg(c != NULL, "unexpected error: %s", err);
 	char *first = dump_of(c);
 	struct conf *again = load_description(first, err, sizeof err);
@@ -505,13 +522,14 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, udp_listener_gets_safe_defaults_and_overrides);
 	tcase_add_test(tc, abuse_limits_and_lists_have_defaults_and_overrides);
 	tcase_add_loop_test(tc, invalid_config_names_file_and_line, 0,
-			    (int)(sizeof bad / sizeof bad[0]));
+	                    (int)(sizeof bad / sizeof bad[0]));
 	tcase_add_test(tc, missing_file_is_reported);
 	tcase_add_test(tc, include_is_relative_to_the_main_file);
 	tcase_add_loop_test(tc, edit_distance_counts_typos, 0,
-			    (int)(sizeof distances / sizeof distances[0]));
+	                    (int)(sizeof distances / sizeof distances[0]));
 	tcase_add_test(tc, suggestions_only_for_near_words);
-	tcase_add_loop_test(tc, address_hints_name_the_trap, 0, (int)(sizeof hints / sizeof hints[0]));
+	tcase_add_loop_test(tc, address_hints_name_the_trap, 0,
+	                    (int)(sizeof hints / sizeof hints[0]));
 	tcase_add_test(tc, bind_hints_name_the_fix);
 	tcase_add_test(tc, dump_reads_back_to_the_same_config);
 	suite_add_tcase(s, tc);

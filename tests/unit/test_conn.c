@@ -114,9 +114,8 @@ static int dial(int i)
 	struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(40000)};
 	peer.sin_addr.s_addr = htonl(0xC0000201); /* 192.0.2.1 */
 	struct guard_ticket ticket = {.slot = -1};
-	ck_assert_int_eq(conn_create(w, &ls[i], sv[1], (struct sockaddr *)&peer, sizeof peer,
-				     &ticket),
-			 0);
+	ck_assert_int_eq(
+	    conn_create(w, &ls[i], sv[1], (struct sockaddr *)&peer, sizeof peer, &ticket), 0);
 	return sv[0];
 }
 
@@ -161,7 +160,10 @@ static double until_closed(void)
 	return now() - t0;
 }
 
-static uint64_t count(int listener, enum stat_id id) { return stats_sum(st, (unsigned)listener, id); }
+static uint64_t count(int listener, enum stat_id id)
+{
+	return stats_sum(st, (unsigned)listener, id);
+}
 
 /* Every close or refusal counter of listener, but id, is 0; id is n. */
 static void only(int listener, enum stat_id id, uint64_t n)
@@ -169,7 +171,7 @@ static void only(int listener, enum stat_id id, uint64_t n)
 	for (int r = 0; r < REASON_COUNT; r++) {
 		enum stat_id s = reason_desc((enum conn_reason)r)->stat;
 		ck_assert_msg(count(listener, s) == (s == id ? n : 0), "counter %d is %llu", s,
-			      (unsigned long long)count(listener, s));
+		              (unsigned long long)count(listener, s));
 	}
 }
 
@@ -178,7 +180,7 @@ static void only(int listener, enum stat_id id, uint64_t n)
 START_TEST(lines_are_framed_across_reads_with_their_terminators)
 {
 	start(BASE "listeners = ({ name = \"l\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
-		   "port = 7; handler = \"echo-lines\"; });\n");
+	           "port = 7; handler = \"echo-lines\"; });\n");
 	int fd = dial(0);
 	put(fd, "a\nb\r\nc");
 	expect(fd, "a\nb\r\n");
@@ -197,7 +199,7 @@ END_TEST
 START_TEST(echo_sends_every_byte_back_at_once)
 {
 	start(BASE "max_line = 4;\nlisteners = ({ name = \"l\"; protocol = \"tcp\"; "
-		   "address = \"127.0.0.1\"; port = 7; handler = \"echo\"; });\n");
+	           "address = \"127.0.0.1\"; port = 7; handler = \"echo\"; });\n");
 	int fd = dial(0);
 	put(fd, "x\ry");
 	expect(fd, "x\ry"); /* no newline, no wait */
@@ -214,7 +216,7 @@ END_TEST
 START_TEST(a_client_that_does_not_read_stops_the_reads_then_gets_everything)
 {
 	start(BASE "listeners = ({ name = \"l\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
-		   "port = 7; handler = \"echo\"; output_buffer = 4096; });\n");
+	           "port = 7; handler = \"echo\"; output_buffer = 4096; });\n");
 	int fd = dial(0);
 	static char chunk[1024], back[1 << 22];
 	memset(chunk, 'y', sizeof chunk);
@@ -248,7 +250,7 @@ END_TEST
 START_TEST(a_line_over_max_line_gets_an_error_and_a_close)
 {
 	start(BASE "listeners = ({ name = \"l\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
-		   "port = 7; handler = \"echo-lines\"; max_line = 8; });\n");
+	           "port = 7; handler = \"echo-lines\"; max_line = 8; });\n");
 	int fd = dial(0);
 	put(fd, "12345678\n123456789\nnever\n");
 	expect(fd, "12345678\nERROR line too long (max_line is 8 bytes)\r\n");
@@ -262,9 +264,9 @@ END_TEST
 START_TEST(idle_and_slow_clients_are_cut_in_time)
 {
 	start(BASE "listeners = ({ name = \"idle\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
-		   "port = 7; handler = \"echo\"; idle_timeout = 0.2; },\n"
-		   "{ name = \"slow\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 8; "
-		   "handler = \"echo-lines\"; slow_client_timeout = 0.2; });\n");
+	           "port = 7; handler = \"echo\"; idle_timeout = 0.2; },\n"
+	           "{ name = \"slow\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 8; "
+	           "handler = \"echo-lines\"; slow_client_timeout = 0.2; });\n");
 	int a = dial(0);
 	double t = until_closed();
 	ck_assert(t >= 0.15 && t < 2);
@@ -283,7 +285,7 @@ END_TEST
 START_TEST(the_handler_closes_and_is_counted)
 {
 	start(BASE "listeners = ({ name = \"l\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
-		   "port = 7; handler = \"daytime\"; });\n");
+	           "port = 7; handler = \"daytime\"; });\n");
 	int fd = dial(0);
 	char buf[256];
 	ck_assert_uint_gt(get(fd, buf, sizeof buf - 1), 0);
@@ -297,8 +299,8 @@ END_TEST
 START_TEST(a_proxy_header_names_the_client_and_a_bad_one_is_refused)
 {
 	start(BASE "listeners = ({ name = \"l\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
-		   "port = 7; handler = \"echo-lines\"; proxy_protocol = \"v1\"; "
-		   "proxy_trusted = [\"0.0.0.0/0\"]; });\n");
+	           "port = 7; handler = \"echo-lines\"; proxy_protocol = \"v1\"; "
+	           "proxy_trusted = [\"0.0.0.0/0\"]; });\n");
 	int fd = dial(0);
 	put(fd, "PROXY TCP4 203.0.113.9 192.0.2.2 1000 7\r\nhi\n");
 	expect(fd, "hi\n");
@@ -321,10 +323,10 @@ END_TEST
 START_TEST(a_peer_that_resets_and_a_late_proxy_header_are_counted)
 {
 	start(BASE "listeners = ({ name = \"l\"; protocol = \"tcp\"; address = \"127.0.0.1\"; "
-		   "port = 7; handler = \"echo\"; },\n"
-		   "{ name = \"p\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 8; "
-		   "handler = \"echo\"; proxy_protocol = \"v2\"; proxy_trusted = [\"0.0.0.0/0\"]; "
-		   "proxy_timeout = 0.2; });\n");
+	           "port = 7; handler = \"echo\"; },\n"
+	           "{ name = \"p\"; protocol = \"tcp\"; address = \"127.0.0.1\"; port = 8; "
+	           "handler = \"echo\"; proxy_protocol = \"v2\"; proxy_trusted = [\"0.0.0.0/0\"]; "
+	           "proxy_timeout = 0.2; });\n");
 	int fd = dial(0);
 	put(fd, "x\n");
 	for (double t0 = now(); conn_first(w)->bytes_out == 0 && now() < t0 + WAIT;)
@@ -345,9 +347,9 @@ END_TEST
 
 /* TLS: the test is the GnuTLS client on the other end of the socketpair. */
 
-#define TLS_CONF_FMT                                                                       \
-	BASE "listeners = ({ name = \"t\"; protocol = \"tls\"; address = \"127.0.0.1\"; "     \
-	     "port = 7; handler = \"%s\"; certificate = \"%s/cert.pem\"; "                    \
+#define TLS_CONF_FMT                                                                               \
+	BASE "listeners = ({ name = \"t\"; protocol = \"tls\"; address = \"127.0.0.1\"; "          \
+	     "port = 7; handler = \"%s\"; certificate = \"%s/cert.pem\"; "                         \
 	     "key = \"%s/key.pem\"; handshake_timeout = %g; max_line = 8; });\n"
 
 static void start_tls(const char *handler, double handshake_timeout)
@@ -395,7 +397,8 @@ static void tls_expect(struct tls_client *tc, const char *want)
 		if (n > 0)
 			have += (size_t)n;
 		else
-			ck_assert_msg(n == GNUTLS_E_AGAIN, "client recv: %s", gnutls_strerror((int)n));
+			ck_assert_msg(n == GNUTLS_E_AGAIN, "client recv: %s",
+			              gnutls_strerror((int)n));
 	}
 	ck_assert_uint_eq(have, len);
 	ck_assert_mem_eq(buf, want, len);
@@ -474,13 +477,14 @@ static void make_cert(void)
 		perror("mkdtemp");
 		exit(EXIT_FAILURE);
 	}
-	snprintf(cmd, sizeof cmd,
-		 "cd %s && printf 'cn = localhost\\ntls_www_server\\nsigning_key\\n"
-		 "expiration_days = 2\\n' >t.tmpl && "
-		 "certtool --generate-privkey --key-type=ecdsa --outfile key.pem >/dev/null 2>&1 && "
-		 "certtool --generate-self-signed --load-privkey key.pem --template t.tmpl "
-		 "--outfile cert.pem >/dev/null 2>&1",
-		 dir);
+	snprintf(
+	    cmd, sizeof cmd,
+	    "cd %s && printf 'cn = localhost\\ntls_www_server\\nsigning_key\\n"
+	    "expiration_days = 2\\n' >t.tmpl && "
+	    "certtool --generate-privkey --key-type=ecdsa --outfile key.pem >/dev/null 2>&1 && "
+	    "certtool --generate-self-signed --load-privkey key.pem --template t.tmpl "
+	    "--outfile cert.pem >/dev/null 2>&1",
+	    dir);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "certtool failed (gnutls-bin is needed): %s\n", cmd);
 		exit(EXIT_FAILURE);

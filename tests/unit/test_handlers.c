@@ -59,8 +59,8 @@ START_TEST(hello_greets_then_answers_each_name)
 {
 	const struct handler *h = handler_find("hello");
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	struct session_info si = {.listener = "t", .peer = (struct sockaddr *)&sa,
-				  .local = (struct sockaddr *)&sa};
+	struct session_info si = {
+	    .listener = "t", .peer = (struct sockaddr *)&sa, .local = (struct sockaddr *)&sa};
 	reset();
 	ck_assert_ptr_nonnull(h);
 	ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
@@ -78,8 +78,10 @@ START_TEST(hello_sends_no_prompt_on_datagrams)
 {
 	const struct handler *h = handler_find("hello");
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	struct session_info si = {.listener = "t", .peer = (struct sockaddr *)&sa,
-				  .local = (struct sockaddr *)&sa, .datagram = true};
+	struct session_info si = {.listener = "t",
+	                          .peer = (struct sockaddr *)&sa,
+	                          .local = (struct sockaddr *)&sa,
+	                          .datagram = true};
 	reset();
 	ck_assert_int_eq(h->open(state, &si, &out), HANDLER_OK);
 	ck_assert_uint_eq(outbuf_len(&out), 0);
@@ -97,7 +99,6 @@ START_TEST(unknown_handler_is_not_found)
 	ck_assert_ptr_null(handler_find(""));
 }
 END_TEST
-
 
 static struct session_info stream_si = {.listener = "t"};
 static struct session_info dgram_si = {.listener = "t", .datagram = true, .reply_room = 65507};
@@ -126,8 +127,16 @@ START_TEST(chargen_lines_rotate_through_95_printable_characters)
 	ck_assert_uint_gt(n, 95);
 	ck_assert_uint_eq(outbuf_len(&out) % CHARGEN_LINE_LEN, 0);
 	const char *p = outbuf_head(&out);
-	ck_assert_int_eq(memcmp(p, " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefg\r\n", 74), 0);
-	ck_assert_int_eq(memcmp(p + 74, "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefgh\r\n", 74), 0);
+	ck_assert_int_eq(
+	    memcmp(p,
+	           " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefg\r\n",
+	           74),
+	    0);
+	ck_assert_int_eq(
+	    memcmp(p + 74,
+	           "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefgh\r\n",
+	           74),
+	    0);
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < 72; k++)
 			ck_assert_int_eq(p[i * 74 + k], 32 + (int)((i + k) % 95));
@@ -143,7 +152,8 @@ START_TEST(chargen_datagram_reply_is_a_pattern_prefix_of_at_most_512)
 	size_t seen_max = 0, seen_min = 1000;
 	for (int i = 0; i < 200; i++) {
 		reset();
-		ck_assert_int_eq(h->open ? h->open(state, &dgram_si, &out) : HANDLER_OK, HANDLER_OK);
+		ck_assert_int_eq(h->open ? h->open(state, &dgram_si, &out) : HANDLER_OK,
+		                 HANDLER_OK);
 		feed(h, "", "");
 		size_t n = outbuf_len(&out);
 		ck_assert_uint_le(n, 512);

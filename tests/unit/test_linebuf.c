@@ -26,7 +26,7 @@ static char *frame_all(const char *data, size_t len, size_t max_line, int *statu
 			break;
 		}
 		o += (size_t)snprintf(out + o, sizeof out - o, "%.*s|%s;", (int)line.len, line.data,
-				      line.eol_len == 2 ? "CRLF" : "LF");
+		                      line.eol_len == 2 ? "CRLF" : "LF");
 		pos += used;
 	}
 	return out;
@@ -107,12 +107,11 @@ START_TEST(split_reads_give_the_same_lines)
 			ck_assert_int_eq(linebuf_append(&lb, parts[p], lens[p]), 0);
 			struct line line;
 			size_t used;
-			while (linebuf_len(&lb) &&
-			       line_next(linebuf_head(&lb), linebuf_len(&lb), 64, &line, &used) ==
-				       LINE_FOUND) {
+			while (linebuf_len(&lb) && line_next(linebuf_head(&lb), linebuf_len(&lb),
+			                                     64, &line, &used) == LINE_FOUND) {
 				g += (size_t)snprintf(got + g, sizeof got - g, "%.*s|%s;",
-						      (int)line.len, line.data,
-						      line.eol_len == 2 ? "CRLF" : "LF");
+				                      (int)line.len, line.data,
+				                      line.eol_len == 2 ? "CRLF" : "LF");
 				linebuf_consume(&lb, used);
 			}
 		}

@@ -16,8 +16,15 @@
 
 static struct srctab *t;
 
-static void setup(void) { t = srctab_create(); ck_assert_ptr_nonnull(t); }
-static void teardown(void) { srctab_destroy(t); }
+static void setup(void)
+{
+	t = srctab_create();
+	ck_assert_ptr_nonnull(t);
+}
+static void teardown(void)
+{
+	srctab_destroy(t);
+}
 
 static uint64_t key(const char *listener, const char *ip)
 {
@@ -67,9 +74,9 @@ START_TEST(ipv6_counts_per_64_and_v4_mapped_as_v4)
 	struct sockaddr_cred u3 = {.family = AF_UNIX, .cred = {.pid = 1, .uid = 8}};
 	ck_assert_uint_ne(srctab_key("l", (struct sockaddr *)&u1), 0);
 	ck_assert_uint_eq(srctab_key("l", (struct sockaddr *)&u1),
-			  srctab_key("l", (struct sockaddr *)&u2));
+	                  srctab_key("l", (struct sockaddr *)&u2));
 	ck_assert_uint_ne(srctab_key("l", (struct sockaddr *)&u1),
-			  srctab_key("l", (struct sockaddr *)&u3));
+	                  srctab_key("l", (struct sockaddr *)&u3));
 }
 END_TEST
 

@@ -155,8 +155,9 @@ START_TEST(prometheus_format_has_help_type_and_one_series_per_worker)
 	ck_assert_ptr_nonnull(
 	    strstr(t, "ksockd_sent_bytes_total{listener=\"echo\",worker=\"1\"} 42\n"));
 	/* The old name, deprecated, for one more release: same value. */
-	ck_assert_ptr_nonnull(strstr(t, "# HELP ksockd_bytes_sent_total Deprecated, removed in 0.2: "
-	                                "use ksockd_sent_bytes_total.\n"));
+	ck_assert_ptr_nonnull(strstr(t,
+	                             "# HELP ksockd_bytes_sent_total Deprecated, removed in 0.2: "
+	                             "use ksockd_sent_bytes_total.\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(t, "ksockd_bytes_sent_total{listener=\"echo\",worker=\"1\"} 42\n"));
 	ck_assert_ptr_nonnull(strstr(t, "# TYPE ksockd_connections_open gauge\n"));

@@ -47,16 +47,16 @@ END_TEST
 START_TEST(reply_ratio_counts_headers_on_the_wire)
 {
 	const size_t v4 = UDPFILTER_HDR_IPV4, v6 = UDPFILTER_HDR_IPV6;
-	ck_assert(udpfilter_reply_ok(0, 0, 1, v4));    /* empty echo */
-	ck_assert(!udpfilter_reply_ok(0, 1, 1, v4));   /* ratio 1: never more than the request */
-	ck_assert(udpfilter_reply_ok(0, 4, 2, v4));    /* rdate -u: 32 bytes answer 28 */
-	ck_assert(udpfilter_reply_ok(0, 26, 2, v4));   /* daytime to an empty request: 54 for 28 */
-	ck_assert(!udpfilter_reply_ok(0, 29, 2, v4));  /* 57 > 2 x 28 */
-	ck_assert_uint_eq(udpfilter_reply_max(0, 10, v4), 252);  /* chargen's room, default ratio */
+	ck_assert(udpfilter_reply_ok(0, 0, 1, v4));   /* empty echo */
+	ck_assert(!udpfilter_reply_ok(0, 1, 1, v4));  /* ratio 1: never more than the request */
+	ck_assert(udpfilter_reply_ok(0, 4, 2, v4));   /* rdate -u: 32 bytes answer 28 */
+	ck_assert(udpfilter_reply_ok(0, 26, 2, v4));  /* daytime to an empty request: 54 for 28 */
+	ck_assert(!udpfilter_reply_ok(0, 29, 2, v4)); /* 57 > 2 x 28 */
+	ck_assert_uint_eq(udpfilter_reply_max(0, 10, v4), 252); /* chargen's room, default ratio */
 	ck_assert_uint_eq(udpfilter_reply_max(0, 10, v6), 432);
 	ck_assert_uint_eq(udpfilter_reply_max(1, 10, v4), 262);
 	ck_assert_uint_eq(udpfilter_reply_max(100, 1, v6), 100);
-	ck_assert(udpfilter_reply_ok(1, 10, 10, v4));  /* hello's "A" -> "Hello, A!\n" */
+	ck_assert(udpfilter_reply_ok(1, 10, 10, v4)); /* hello's "A" -> "Hello, A!\n" */
 	ck_assert(udpfilter_reply_ok(1, 262, 10, v4));
 	ck_assert(!udpfilter_reply_ok(1, 263, 10, v4));
 	ck_assert(udpfilter_reply_ok(65507, 65507, 1, v4));
@@ -75,7 +75,8 @@ START_TEST(overhead_follows_the_wire_family)
 	ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:192.0.2.1", &mapped.sin6_addr), 1);
 	ck_assert_uint_eq(udpfilter_overhead((struct sockaddr *)&sin), 28);
 	ck_assert_uint_eq(udpfilter_overhead((struct sockaddr *)&six), 48);
-	ck_assert_uint_eq(udpfilter_overhead((struct sockaddr *)&mapped), 28); /* IPv4 on the wire */
+	ck_assert_uint_eq(udpfilter_overhead((struct sockaddr *)&mapped),
+	                  28); /* IPv4 on the wire */
 }
 END_TEST
 

@@ -67,8 +67,12 @@ START_TEST(whoami_reports_proxy_header_tlvs_and_tls_only_when_set)
 	memcpy(&pi.dst, &dst, sizeof dst);
 	strcpy(pi.alpn, "h2");
 	strcpy(pi.authority, "example.com");
-	struct tls_info ti = {.version = "TLS1.3", .cipher = "", .kx = "", .server_name = "example.com",
-			      .alpn = "", .client_subject = ""};
+	struct tls_info ti = {.version = "TLS1.3",
+	                      .cipher = "",
+	                      .kx = "",
+	                      .server_name = "example.com",
+	                      .alpn = "",
+	                      .client_subject = ""};
 	struct session_info si = {.listener = "w",
 	                          .peer = (struct sockaddr *)&client,
 	                          .local = (struct sockaddr *)&local,
