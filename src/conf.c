@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/un.h>
 #include <syslog.h>
@@ -985,6 +986,61 @@ static void conf_parse_error(config_t *cf, const char *path, const char *dir, ch
 	free(text);
 }
 
+#define CONF_INCLUDE_DEPTH 10 /* @include nesting libconfig follows */
+
+/*
+ * libconfig's scanner ends the process when a file it opened cannot be read
+ * ("input in flex scanner failed": an @include naming a directory, such as
+ * @include "" relative to the include directory) and blocks on a FIFO. So
+ * every file it will read, the main one and the @include files in it, must be
+ * a regular file first. A file that does not exist is left to libconfig,
+ * which reports it. Returns 0, or -1 with "FILE:LINE: why" in err.
+ */
+static int conf_check_files(const char *file, const char *dir, int depth, const char *from,
+                            int from_line, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(file, &st) < 0)
+		return 0;
+	if (!S_ISREG(st.st_mode)) {
+		if (from)
+			snprintf(err, errlen,
+			         "%s:%d: @include names '%s', which is not a regular file; name a "
+			         "config file",
+			         from, from_line, file);
+		else
+			snprintf(err, errlen, "%s: not a regular file; name a config file", file);
+		return -1;
+	}
+	FILE *f = depth < CONF_INCLUDE_DEPTH ? fopen(file, "r") : NULL;
+	if (!f)
+		return 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int n = 0, rc = 0;
+	while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+		n++;
+		char *p = line + strspn(line, " \t");
+		if (strncmp(p, "@include", 8) != 0)
+			continue;
+		char *q = memchr(p, '"', (size_t)(line + len - p));
+		char *e = q ? memchr(q + 1, '"', (size_t)(line + len - q - 1)) : NULL;
+		if (!e)
+			continue; /* not an @include libconfig accepts: its own error */
+		*e = '\0';
+		const char *name = q + 1; /* as libconfig takes it: up to the first NUL */
+		char full[PATH_MAX];
+		bool rel = name[0] != '/';
+		snprintf(full, sizeof full, "%s%s%s", rel ? dir : "",
+		         rel && dir[strlen(dir) - 1] != '/' ? "/" : "", name);
+		rc = conf_check_files(full, dir, depth + 1, file, n, err, errlen);
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
 static void conf_defaults(struct conf *conf)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1033,6 +1089,12 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 		*(slash == dir ? slash + 1 : slash) = '\0';
 	config_set_include_dir(&cf, slash ? dir : ".");
 	ld.dir = slash ? dir : ".";
+	if (conf_check_files(path, ld.dir, 0, NULL, 0, err, errlen) < 0) {
+		free(dir);
+		config_destroy(&cf);
+		conf_free(conf);
+		return NULL;
+	}
 	if (config_read_file(&cf, path) != CONFIG_TRUE) {
 		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
 			snprintf(err, errlen, "%s: cannot read file: %m", path);
