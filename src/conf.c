@@ -990,11 +990,12 @@ static void conf_parse_error(config_t *cf, const char *path, const char *dir, ch
 
 /*
  * libconfig's scanner ends the process when a file it opened cannot be read
- * ("input in flex scanner failed": an @include naming a directory, such as
- * @include "" relative to the include directory) and blocks on a FIFO. So
- * every file it will read, the main one and the @include files in it, must be
- * a regular file first. A file that does not exist is left to libconfig,
- * which reports it. Returns 0, or -1 with "FILE:LINE: why" in err.
+ * ("input in flex scanner failed"): a directory, such as @include "" relative
+ * to the include directory. So no file it will read, the main one or an
+ * @include, may be a directory. Regular files are scanned for their @include
+ * lines; a pipe (ksockd -t -c <(ksockd -T)) cannot be read twice and is left
+ * to libconfig. A file that does not exist is left to libconfig too, which
+ * reports it. Returns 0, or -1 with "FILE:LINE: why" in err.
  */
 static int conf_check_files(const char *file, const char *dir, int depth, const char *from,
                             int from_line, char *err, size_t errlen)
@@ -1002,17 +1003,17 @@ static int conf_check_files(const char *file, const char *dir, int depth, const 
 	struct stat st;
 	if (stat(file, &st) < 0)
 		return 0;
-	if (!S_ISREG(st.st_mode)) {
+	if (S_ISDIR(st.st_mode)) {
 		if (from)
-			snprintf(err, errlen,
-			         "%s:%d: @include names '%s', which is not a regular file; name a "
-			         "config file",
-			         from, from_line, file);
+			snprintf(
+			    err, errlen,
+			    "%s:%d: @include names '%s', which is a directory; name a config file",
+			    from, from_line, file);
 		else
-			snprintf(err, errlen, "%s: not a regular file; name a config file", file);
+			snprintf(err, errlen, "%s: is a directory; name a config file", file);
 		return -1;
 	}
-	FILE *f = depth < CONF_INCLUDE_DEPTH ? fopen(file, "r") : NULL;
+	FILE *f = S_ISREG(st.st_mode) && depth < CONF_INCLUDE_DEPTH ? fopen(file, "r") : NULL;
 	if (!f)
 		return 0;
 	char *line = NULL;

@@ -192,7 +192,7 @@ static const struct bad_case bad[] = {
     {"bogus = 1;\nlisteners = (" L_ECHO ");\n", "1: unknown setting 'bogus'"},
     /* libconfig's scanner would end the process reading a directory: refused first. */
     {"workers = 1;\n@include \"\"\nlisteners = (" L_ECHO ");\n",
-     "2: @include names '/tmp/', which is not a regular file; name a config file"},
+     "2: @include names '/tmp/', which is a directory; name a config file"},
     {"workers = \"two\";\nlisteners = (" L_ECHO ");\n", "1: 'workers' must be an integer"},
     {"workers = 0;\nlisteners = (" L_ECHO ");\n", "1: 'workers' must be between 1 and 256"},
     {"\nlisteners = (" L_ECHO ",\n" L_ECHO ");\n", "3: listener 'e': duplicate listener name 'e'"},
