@@ -1026,10 +1026,14 @@ static int conf_check_files(const char *file, const char *dir, int depth, const 
 		if (strncmp(p, "@include", 8) != 0)
 			continue;
 		char *q = memchr(p, '"', (size_t)(line + len - p));
-		char *e = q ? memchr(q + 1, '"', (size_t)(line + len - q - 1)) : NULL;
-		if (!e)
+		if (!q)
 			continue; /* not an @include libconfig accepts: its own error */
-		*e = '\0';
+		size_t rest = (size_t)(line + len - q - 1);
+		char *nul = memchr(q + 1, '\0', rest), *e = memchr(q + 1, '"', rest);
+		if (e && (!nul || e < nul))
+			*e = '\0';
+		else if (!nul)
+			continue;         /* a name going on past this line: no directory has one */
 		const char *name = q + 1; /* as libconfig takes it: up to the first NUL */
 		char full[PATH_MAX];
 		bool rel = name[0] != '/';
