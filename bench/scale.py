@@ -7,11 +7,12 @@ workers, /proc/PID/smaps_rollup), build up an idle crowd with
 `ksock bench --idle N --procs P --source 127.0.0.2-127.0.0.200` (each
 connection after one round trip, at the highest connect rate the machine
 gives), measure PSS again, run the active clients (`ksock bench -c 1000 -P 1`,
-depth-1 echo, pinned to CPU 1) while the crowd stays idle, release the crowd,
-wait until the server has closed every socket, and run the same active
-clients again against the same server with no crowd; --repeat such pairs
-(the crowd rebuilt for each), each pair's two runs back to back. The machine
-is shared and noisy: rates are medians, ratios the median of the pairs'.
+depth-1 echo, pinned to CPU 1) while the crowd stays idle, release the crowd
+(with RST: no TIME_WAIT left behind), wait until the server has closed every
+socket, and run the same active clients again against the same server with
+no crowd; --repeat such pairs, back to back, in alternating order (crowd
+first, then alone first, ...). The machine is shared and noisy: rates are
+medians, ratios the median of the pairs'.
 
 Figures only (targets are printed beside them, never asserted). Writes JSON
 and an SVG chart (gnuplot) under bench/results/. Run from the build directory:
@@ -143,8 +144,11 @@ class Crowd:
 
     def __init__(self, port, n, payload, limit):
         procs = max(1, -(-n // 15000))
+        # --reset: released with RST, so no run starts among the last
+        # crowd's 100,000 TIME_WAIT sockets (their lookups and timers would
+        # be the kernel's cost of an earlier run, not this one's crowd).
         argv = ksock(["--idle", str(n), "--procs", str(procs), "--source", SOURCES, "--json",
-                      "-t", "60", "-c", "256"] + payload, port)
+                      "--reset", "-t", "60", "-c", "256"] + payload, port)
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         line = self.proc.stdout.readline()  # the build report: every connection tried
@@ -186,6 +190,7 @@ def per_worker(base, held, sockets_per_conn=1):
 def scenario(name, n, a, d):
     """One server, n idle connections: every figure of that row."""
     srv, extra, payload = start_server(name, d, a)
+    crowd = None
     try:
         time.sleep(0.3)  # let the workers finish starting before the baseline
         # The crowd first, on a server that has served nobody: its PSS growth
@@ -196,19 +201,31 @@ def scenario(name, n, a, d):
         build = crowd.built
         time.sleep(1.0)  # the last replies' buffers: let the allocator settle
         held = snapshot(srv.root())
-        # Pairs, each with the crowd then without it, back to back: the
-        # machine's load drifts over minutes, a pair's two halves see the same.
-        busy, alone, builds = [], [], [build]
+        # Pairs of runs back to back, one with the crowd and one without: the
+        # machine's load drifts over minutes, a pair's two halves see the
+        # same. The order alternates, crowd-alone, alone-crowd, crowd-alone,
+        # ... (a crowd is kept for the next pair's first run), so that a
+        # drift within a pair does not favour one side.
+        busy, alone, builds, end = [], [], [build], {}
         for i in range(a.repeat):
-            if i:
-                crowd = Crowd(srv.port, n, payload, 600)
-                builds.append(crowd.built)
-            busy.append(active(srv.port, payload, a.secs, a.active))
-            end = crowd.release()
-            settle(srv.root(), base)
-            alone.append(active(srv.port, payload, a.secs, a.active))
+            for with_crowd in ((True, False) if i % 2 == 0 else (False, True)):
+                if with_crowd:
+                    if crowd is None:
+                        crowd = Crowd(srv.port, n, payload, 600)
+                        builds.append(crowd.built)
+                    busy.append(active(srv.port, payload, a.secs, a.active))
+                    if i + 1 < a.repeat and i % 2 == 1:
+                        continue  # the next pair starts with this crowd
+                    end = crowd.release()
+                    crowd = None
+                    settle(srv.root(), base)
+                else:
+                    alone.append(active(srv.port, payload, a.secs, a.active))
         build_secs = time.monotonic() - t0
     finally:
+        if crowd is not None:
+            crowd.proc.kill()
+            crowd.proc.wait()
         srv.stop()
         for e in extra:
             e.stop()

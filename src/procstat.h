@@ -14,7 +14,7 @@
 
 struct proc_sample {
 	uint64_t rss_bytes; /* resident set size */
-	uint64_t open_fds;  /* entries in /proc/PID/fd */
+	uint64_t open_fds;  /* open files (/proc/PID/fd) */
 	double cpu_seconds; /* user + system time */
 };
 

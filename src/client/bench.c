@@ -36,6 +36,8 @@ static void bench_usage(FILE *f)
 	        "                       reports held/failed, time to establish, connect rate\n"
 	        "      --procs P        --idle: spread over P processes (default: enough for\n"
 	        "                       the open-files limit)\n"
+	        "      --reset          --idle: end the held connections with a reset, not a\n"
+	        "                       close: no TIME_WAIT sockets left on this host\n"
 	        "      --source A[-B]   bind each connection to an IPv4 source address, round\n"
 	        "                       robin over A..B (e.g. 127.0.0.2-127.0.0.200)\n"
 	        "  -l, --line TEXT      the line to send (default 'ping')\n"
@@ -121,6 +123,7 @@ enum {
 	B_IDLE,
 	B_PROCS,
 	B_SOURCE,
+	B_RESET,
 	B_CSV,
 	B_HIST,
 	B_PLOT
@@ -207,6 +210,7 @@ static int bench_option(struct bench_opts *o, struct bench_args *a, int opt, con
 		o->procs = (unsigned)v;
 		break;
 	case B_SOURCE: return bench_set_source(o, arg);
+	case B_RESET: o->reset = 1; break;
 	case B_EXPECT: a->expect = arg; break;
 	case B_JSON: o->json = 1; break;
 	case B_CSV: o->csv = 1; break;
@@ -268,6 +272,10 @@ static int bench_idle_check(struct bench_opts *o, const struct bench_args *a)
 	if (!o->idle) {
 		if (o->procs) {
 			cli_err("--procs goes with --idle");
+			return -1;
+		}
+		if (o->reset) {
+			cli_err("--reset goes with --idle");
 			return -1;
 		}
 		return 0;
@@ -334,6 +342,7 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	    {"idle", required_argument, NULL, B_IDLE},
 	    {"procs", required_argument, NULL, B_PROCS},
 	    {"source", required_argument, NULL, B_SOURCE},
+	    {"reset", no_argument, NULL, B_RESET},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

@@ -72,6 +72,7 @@ struct bench_opts {
 	unsigned idle;              /* --idle: connections to hold in all (0: off) */
 	unsigned procs;             /* --procs: processes sharing them */
 	unsigned window;            /* idle: connections being established at once (-c) */
+	int reset;                  /* --reset: idle: end the held ones with RST */
 	struct in_addr *src;        /* --source addresses, NULL: the kernel chooses */
 	unsigned nsrc;              /* their number */
 	unsigned src_offset;        /* this process's first source address */

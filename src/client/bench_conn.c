@@ -761,8 +761,18 @@ void *bench_thread_run(void *arg)
 	bench_thread_check(t);
 	ev_run(t->loop, 0);
 	t->held_at_end = t->held;
-	for (unsigned i = 0; i < t->nconns; i++)
-		bconn_close(&t->conns[i]);
+	for (unsigned i = 0; i < t->nconns; i++) {
+		struct bconn *c = &t->conns[i];
+		/* --reset: SO_LINGER 0 makes close() send RST and free the socket at
+		 * once; a close would leave each in TIME_WAIT here for 60 s, where
+		 * 100,000 of them slow the next run's lookups and timers (and pass
+		 * net.ipv4.tcp_max_tw_buckets). */
+		if (o->reset && c->fd >= 0 && c->state == BC_HELD)
+			(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER,
+			                 &(struct linger){.l_onoff = 1, .l_linger = 0},
+			                 sizeof(struct linger));
+		bconn_close(c);
+	}
 	ev_timer_stop(t->loop, &t->tick);
 out:
 	free(stamps);
