@@ -526,6 +526,18 @@ def tcp_peers_once(port):
     return peers
 
 
+def time_wait_from(src, port):
+    """Sockets in TIME_WAIT from address src to 127.0.0.1:port (/proc/net/tcp)."""
+    n = 0
+    with open("/proc/net/tcp") as f:
+        for row in f.read().splitlines()[1:]:
+            fields = row.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            ip = socket.inet_ntoa(bytes.fromhex(local.split(":")[0])[::-1])
+            n += state == "06" and ip == src and int(remote.split(":")[1], 16) == port
+    return n
+
+
 def children(pid):
     """Live children of pid (from /proc)."""
     out = []
@@ -576,6 +588,24 @@ class BenchScale(unittest.TestCase):
         end = json.loads(out.splitlines()[-1])
         self.assertEqual((end["phase"], end["held_at_end"], end["errors"]["total"]),
                          ("end", 600, 0))
+        self.assertEqual(d.stop(), 0)
+
+    def test_reset_releases_without_time_wait(self):
+        """--reset: the held connections end with RST, so none stays in
+        TIME_WAIT on the client side; without it each does (the client closes
+        first). Each run from its own source address, to tell them apart."""
+        d = H.Daemon([H.listener("echo", "echo")], workers=1)
+        self.addCleanup(d.kill)
+        port = d.port("echo")
+        for src, extra, want_tw in (("127.0.0.61", [], 120), ("127.0.0.62", ["--reset"], 0)):
+            p, built = self.idle(d, "--idle", 120, "--source", src, *extra)
+            self.assertEqual((built["held"], built["failed"]), (120, 0))
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, 0, err)
+            end = json.loads(out.splitlines()[-1])
+            self.assertEqual((end["held_at_end"], end["errors"]["total"]), (120, 0))
+            self.assertEqual(time_wait_from(src, port), want_tw, extra)
         self.assertEqual(d.stop(), 0)
 
     def test_held_connections_the_server_closes_are_counted(self):
