@@ -204,23 +204,23 @@ def scenario(name, n, a, d):
         # Pairs of runs back to back, one with the crowd and one without: the
         # machine's load drifts over minutes, a pair's two halves see the
         # same. The order alternates, crowd-alone, alone-crowd, crowd-alone,
-        # ... (a crowd is kept for the next pair's first run), so that a
-        # drift within a pair does not favour one side.
+        # ..., so that a drift within a pair does not favour one side; the
+        # crowd is built when a run needs it and released when one must not
+        # have it (two crowd runs in a row share one).
         busy, alone, builds, end = [], [], [build], {}
-        for i in range(a.repeat):
-            for with_crowd in ((True, False) if i % 2 == 0 else (False, True)):
-                if with_crowd:
-                    if crowd is None:
-                        crowd = Crowd(srv.port, n, payload, 600)
-                        builds.append(crowd.built)
-                    busy.append(active(srv.port, payload, a.secs, a.active))
-                    if i + 1 < a.repeat and i % 2 == 1:
-                        continue  # the next pair starts with this crowd
-                    end = crowd.release()
-                    crowd = None
-                    settle(srv.root(), base)
-                else:
-                    alone.append(active(srv.port, payload, a.secs, a.active))
+        for i in range(2 * a.repeat):
+            with_crowd = i % 4 in (0, 3)
+            if with_crowd and crowd is None:
+                crowd = Crowd(srv.port, n, payload, 600)
+                builds.append(crowd.built)
+            elif not with_crowd and crowd is not None:
+                end = crowd.release()
+                crowd = None
+                settle(srv.root(), base)
+            (busy if with_crowd else alone).append(active(srv.port, payload, a.secs, a.active))
+        if crowd is not None:
+            end = crowd.release()
+            crowd = None
         build_secs = time.monotonic() - t0
     finally:
         if crowd is not None:

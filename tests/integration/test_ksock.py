@@ -500,42 +500,42 @@ class Bench(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
 
-def tcp_peers(port):
-    """Source addresses of the established TCP connections to 127.0.0.1:port.
-    /proc/net/tcp is read in pages, not as one snapshot: other processes'
-    connections coming and going can repeat or skip a row, so the table is
-    read until two readings agree (bounded)."""
+def tcp_table(count):
+    """count(rows) over /proc/net/tcp's rows, each as (state, (local address,
+    port), (remote address, port)). The table is read in pages, not as one
+    snapshot: other processes' connections coming and going can repeat or
+    skip a row, so it is read until two counts agree (bounded)."""
+    def endpoint(hexaddr):
+        ip, port = hexaddr.split(":")
+        return socket.inet_ntoa(bytes.fromhex(ip)[::-1]), int(port, 16)
+
     last = None
     for _ in range(20):
-        now = tcp_peers_once(port)
+        with open("/proc/net/tcp") as f:
+            rows = [(x[3], endpoint(x[1]), endpoint(x[2]))
+                    for x in (r.split() for r in f.read().splitlines()[1:])]
+        now = count(rows)
         if now == last:
             return now
         last = now
     return last
 
 
-def tcp_peers_once(port):
-    peers = {}
-    with open("/proc/net/tcp") as f:
-        for row in f.read().splitlines()[1:]:
-            fields = row.split()
-            local, remote, state = fields[1], fields[2], fields[3]
-            if state == "01" and int(local.split(":")[1], 16) == port:
-                ip = socket.inet_ntoa(bytes.fromhex(remote.split(":")[0])[::-1])
-                peers[ip] = peers.get(ip, 0) + 1
-    return peers
+def tcp_peers(port):
+    """Source addresses of the established TCP connections to 127.0.0.1:port."""
+    def peers(rows):
+        out = {}
+        for state, local, remote in rows:
+            if state == "01" and local[1] == port:
+                out[remote[0]] = out.get(remote[0], 0) + 1
+        return out
+    return tcp_table(peers)
 
 
 def time_wait_from(src, port):
-    """Sockets in TIME_WAIT from address src to 127.0.0.1:port (/proc/net/tcp)."""
-    n = 0
-    with open("/proc/net/tcp") as f:
-        for row in f.read().splitlines()[1:]:
-            fields = row.split()
-            local, remote, state = fields[1], fields[2], fields[3]
-            ip = socket.inet_ntoa(bytes.fromhex(local.split(":")[0])[::-1])
-            n += state == "06" and ip == src and int(remote.split(":")[1], 16) == port
-    return n
+    """Sockets in TIME_WAIT from address src to 127.0.0.1:port."""
+    return tcp_table(lambda rows: sum(state == "06" and local[0] == src and remote[1] == port
+                                      for state, local, remote in rows))
 
 
 def children(pid):
