@@ -455,6 +455,16 @@ def recv_all(sock, timeout=5.0):
         buf += chunk
 
 
+def assert_clock_between(test, seconds, t0, t1):
+    """seconds is a server's clock in whole seconds, truncated (RFC 868 time,
+    daytime, rdate), read between our clock readings t0 and t1: so no lower
+    than int(t0), up to a second below t0, and never above t1. An allowance
+    of "within a second of now" instead fails whenever the answer straddles
+    a second's end."""
+    test.assertLessEqual(int(t0), seconds)
+    test.assertLessEqual(seconds, t1)
+
+
 def stats_query(port, cmd=b"stats", timeout=5.0):
     """Sends one command to a `stats` listener; returns its reply up to the empty line."""
     with connect(port) as s:

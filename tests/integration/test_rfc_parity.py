@@ -172,18 +172,15 @@ def is_chargen_fragment(data):
 def same_second(testcase, fetch_inetd, fetch_ksockd, parse):
     """Asks inetd, ksockd, inetd again until both inetd answers fall in the same
     second (at most 5 tries); then ksockd's must be byte for byte the same, and
-    its time lie between the clock read before the try and after it (whole
-    seconds, truncated: up to a second below the first reading)."""
+    its time lie between the clock read before the try and after it."""
     for _ in range(5):
         t0 = time.time()
         a, k, b = fetch_inetd(), fetch_ksockd(), fetch_inetd()
         t1 = time.time()
         if a == b:
             testcase.assertEqual(k, a)
-            value = parse(k)
-            testcase.assertLessEqual(int(t0), value)
-            testcase.assertLessEqual(value, t1)
-            return value
+            H.assert_clock_between(testcase, parse(k), t0, t1)
+            return
         testcase.assertLessEqual(abs(parse(k) - parse(a)), 2)
     testcase.fail("inetd's answers never fell in one second: %r %r" % (a, b))
 
@@ -298,8 +295,7 @@ class Parity(Daemons):
                     f = r.stdout.decode().strip().split("\t")[-1].split()
                     t = calendar.timegm(time.strptime(" ".join(f[:4] + f[5:]),
                                                       "%a %b %d %H:%M:%S %Y"))
-                    self.assertLessEqual(int(t0), t)
-                    self.assertLessEqual(t, t1)
+                    H.assert_clock_between(self, t, t0, t1)
 
     # --- UDP -----------------------------------------------------------------
 
