@@ -455,12 +455,25 @@ def recv_all(sock, timeout=5.0):
         buf += chunk
 
 
+# Linux's number for it (Python 3.11's time module does not name it).
+CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)
+
+
+def clock_before():
+    """Our clock, read before asking a server for the time: the coarse clock,
+    which time(2) reads (daytime in ksockd and in inetd). It lags
+    gettimeofday's by up to a tick after each second begins, so a server
+    reading either clock after this never reads less."""
+    return time.clock_gettime(CLOCK_REALTIME_COARSE)
+
+
 def assert_clock_between(test, seconds, t0, t1):
     """seconds is a server's clock in whole seconds, truncated (RFC 868 time,
-    daytime, rdate), read between our clock readings t0 and t1: so no lower
-    than int(t0), up to a second below t0, and never above t1. An allowance
-    of "within a second of now" instead fails whenever the answer straddles
-    a second's end."""
+    daytime, rdate), read between t0 = clock_before() (or time.time(), for a
+    server that must read gettimeofday's clock) and t1 = time.time(): so no
+    lower than int(t0), up to a second below t0, and never above t1.
+    An allowance of "within a second of now" instead fails whenever the
+    answer straddles a second's end."""
     test.assertLessEqual(int(t0), seconds)
     test.assertLessEqual(seconds, t1)
 

@@ -8,6 +8,7 @@ the reply ratio."""
 import array
 import calendar
 import fcntl
+import math
 import os
 import shutil
 import socket
@@ -128,7 +129,7 @@ class Inetd(unittest.TestCase):
         self.assertLess(abs(t - time.time()), 2)
 
     def test_time_is_seconds_since_1900_within_a_second(self):
-        t0 = time.time()
+        t0 = H.clock_before()
         with H.connect(self.d.port("time")) as s:
             data = H.recv_all(s)
         check_rfc868(self, data, t0, time.time())
@@ -218,7 +219,7 @@ class InetdUdp(unittest.TestCase):
         self.assertLess(abs(t - t0), 1.5)
 
     def test_time_and_daytime_answer_each_datagram(self):
-        t0 = time.time()
+        t0 = H.clock_before()
         data = self.ask("time", b"what time is it?\n")
         check_rfc868(self, data, t0, time.time())
         need("socat")
@@ -227,12 +228,23 @@ class InetdUdp(unittest.TestCase):
                            input=b"what day is it today?\n", capture_output=True, timeout=10)
         self.check_daytime(r.stdout, t0)
 
+    def test_time_asked_as_a_second_begins_is_that_second(self):
+        # time(2) stays on the last second for up to a tick (4 ms at 250 Hz,
+        # longer when the tick is stopped on an idle CPU) after the next one
+        # begins; RFC 868's answer is the current second, as inetd's
+        # gettimeofday() gives it. Asked 0.5 ms into each of five seconds.
+        for _ in range(5):
+            now = time.time()
+            time.sleep(math.ceil(now) - now + 0.0005)
+            t0 = time.time()  # not clock_before(): the second's start on the precise clock
+            check_rfc868(self, self.ask("time", b""), t0, time.time())
+
     def test_every_datagram_gets_exactly_one_reply_within_rfc_sizes(self):
         pattern = b"".join(chargen_line(n) for n in range(8))
         for request in (b"", b"x", b"\n", b"abcd", b"a\nb\nc\n", b"one\r\ntwo\r\nthree",
                         b"\x00\xff" * 300):
             with self.subTest(request=request[:20]):
-                t0 = time.time()
+                t0 = H.clock_before()
                 data = self.replies("time", request)  # RFC 868: 4 bytes, whatever the request
                 check_rfc868(self, data, t0, time.time())
                 self.check_daytime(self.replies("daytime", request), t0)  # one line
